@@ -1,0 +1,55 @@
+"""orch: a plugin-based recipe orchestrator.
+
+The public API for scriptlet and plugin authors. Names are imported on first use
+(PEP 562), so ``import orchestrator_core`` costs almost nothing: ``orch --help``
+and every worker process that imports one scriptlet stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._markers import __version__, hookimpl, hookspec
+
+if TYPE_CHECKING:
+    from .api import run_recipe
+    from .context import Context, StepContext
+    from .errors import (
+        ContextConflictError, ContextError, OrchError, RecipeError, RunInterrupted, ScriptletError,
+        StepFailedError, UsageError,
+    )
+    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, StepProblem, StepType
+    from .log import get_logger
+    from .model import Recipe, RunResult, Step, StepResult, StepTask, Write
+    from .resources import track_resources
+    from .scriptlet import BaseScriptlet, discover_scriptlets
+
+_LAZY = {
+    "run_recipe": "api",
+    "Context": "context", "StepContext": "context",
+    "ContextConflictError": "errors", "ContextError": "errors", "OrchError": "errors", "RecipeError": "errors",
+    "RunInterrupted": "errors", "ScriptletError": "errors", "StepFailedError": "errors", "UsageError": "errors",
+    "Executor": "interfaces", "ExecutorCapabilities": "interfaces", "ExecutorOption": "interfaces",
+    "StepProblem": "interfaces", "StepType": "interfaces",
+    "get_logger": "log",
+    "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model", "StepTask": "model",
+    "Write": "model",
+    "track_resources": "resources",
+    "BaseScriptlet": "scriptlet", "discover_scriptlets": "scriptlet",
+}
+
+__all__ = sorted([*_LAZY, "__version__", "hookimpl", "hookspec"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

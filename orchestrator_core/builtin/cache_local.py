@@ -1,0 +1,136 @@
+"""The built-in cache: one JSON file per fingerprint under ``<state dir>/cache/``.
+
+It answers the three cache decisions (``orch_cache_key``, ``orch_cache_get``,
+``orch_cache_put``) as ``trylast`` implementations, so a plugin that keeps its cache
+elsewhere (a shared bucket, a database) pre-empts it by answering first.
+
+An entry is written to a temporary file and renamed into place, so a reader sees
+either no entry or a whole one, even with two runs writing the same key at once. A
+file that cannot be read back anyway (a disk filled up, an edit by hand) is a miss
+with a warning: the step runs again and its entry is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from orchestrator_core._markers import hookimpl
+from orchestrator_core.errors import utc_timestamp
+from orchestrator_core.fingerprint import digest, fingerprint_key
+from orchestrator_core.model import Write
+
+logger = logging.getLogger("orchestrator.cache")
+
+FORMAT = "orch.cache/1"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def cache_dir(config: Any) -> Path:
+    """Where the built-in cache keeps its entries for ``config``."""
+    return Path(config.state_dir) / "cache"
+
+
+def entry_path(directory: Path, key: str) -> Path:
+    """The file of ``key``; a key that is not a safe file name is hashed first."""
+    name = key if _SAFE_NAME.fullmatch(key) and not key.startswith(".") else digest(key)
+    return directory / f"{name}.json"
+
+
+def clear(directory: Path) -> int:
+    """Remove every entry (and any half-written file) in ``directory``; return how many."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for path in directory.iterdir():
+        if path.suffix == ".json" or path.name.startswith(".tmp-"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def read_entry(path: Path) -> list[Write]:
+    """The writes stored in ``path``; ``ValueError`` when the file is not a valid entry."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("writes"), list):
+        raise ValueError(f"not an {FORMAT} entry")
+    writes = []
+    for item in data["writes"]:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "value" not in item:
+            raise ValueError("an entry in 'writes' lacks 'key' or 'value'")
+        writes.append(Write(item["key"], item["value"], str(item.get("who") or "cache"), item.get("step")))
+    return writes
+
+
+def write_entry(path: Path, key: str, delta: list[Write]) -> None:
+    """Store ``delta`` at ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "format": FORMAT, "key": key, "stored": utc_timestamp(),
+        "writes": [{"key": w.key, "value": w.value, "who": w.who, "step": w.step} for w in delta],
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, separators=(",", ":"))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class LocalCache:
+    """The file store; it follows the configuration of the run in progress."""
+
+    def __init__(self) -> None:
+        self.config: Any = None
+
+    @property
+    def directory(self) -> Path:
+        if self.config is None:
+            from orchestrator_core.config import Config
+
+            self.config = Config()
+        return cache_dir(self.config)
+
+    @hookimpl
+    def orch_configure(self, config: Any) -> None:
+        self.config = config
+
+    @hookimpl
+    def orch_run_start(self, run: Any) -> None:
+        self.config = run.config
+
+    @hookimpl(trylast=True)
+    def orch_cache_key(self, step: Any, inputs: dict[str, Any]) -> str:
+        return fingerprint_key(inputs)
+
+    @hookimpl(trylast=True)
+    def orch_cache_get(self, key: str) -> list[Write] | None:
+        path = entry_path(self.directory, key)
+        try:
+            return read_entry(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("cache entry %s is unreadable (%s): treated as a miss, the step runs again", path, exc)
+            return None
+
+    @hookimpl(trylast=True)
+    def orch_cache_put(self, key: str, delta: list[Write]) -> bool:
+        try:
+            write_entry(entry_path(self.directory, key), key, delta)
+        except OSError as exc:
+            logger.warning("could not store cache entry %s: %s", key, exc)
+            return False
+        return True

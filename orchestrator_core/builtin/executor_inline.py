@@ -1,0 +1,42 @@
+"""The ``inline`` executor: runs a step on the runner's own thread.
+
+The cheapest way to run a step. A step with a ``timeout`` runs on a helper thread
+instead, so the runner can stop waiting for it when the time is up.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from orchestrator_core._markers import hookimpl
+from orchestrator_core.execution import execute_task
+from orchestrator_core.interfaces import Executor, ExecutorCapabilities
+from orchestrator_core.model import StepResult, StepTask
+
+from .threads import DaemonPool
+
+
+class InlineExecutor(Executor):
+    name = "inline"
+    capabilities = ExecutorCapabilities(parallel=False, out_of_process=False, can_kill=False)
+
+    def start(self) -> None:
+        self._timed = DaemonPool(1, name="orch-inline")
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        if task.timeout:
+            return self._timed.submit(task)
+        future: Future[StepResult] = Future()
+        future.set_result(execute_task(task))
+        return future
+
+    def cancel(self, future: Future[StepResult]) -> None:
+        self._timed.cancel(future)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        self._timed.shutdown()
+
+
+@hookimpl
+def orch_register_executors() -> list[type]:
+    return [InlineExecutor]

@@ -1,0 +1,38 @@
+"""The ``thread`` executor: parallelizable steps side by side on daemon threads.
+
+Suits steps that wait on I/O or release the GIL; CPU-bound Python belongs on the
+``process`` executor. A step that overruns its timeout is asked to stop
+(``ctx.cancelled``) and abandoned; its thread cannot be killed.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from orchestrator_core._markers import hookimpl
+from orchestrator_core.interfaces import Executor, ExecutorCapabilities
+from orchestrator_core.model import StepResult, StepTask
+
+from .threads import DaemonPool
+
+
+class ThreadExecutor(Executor):
+    name = "thread"
+    capabilities = ExecutorCapabilities(parallel=True, out_of_process=False, can_kill=False)
+
+    def start(self) -> None:
+        self._pool = DaemonPool(self.config.workers, name="orch-thread")
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        return self._pool.submit(task)
+
+    def cancel(self, future: Future[StepResult]) -> None:
+        self._pool.cancel(future)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        self._pool.shutdown()
+
+
+@hookimpl
+def orch_register_executors() -> list[type]:
+    return [ThreadExecutor]

@@ -1,0 +1,89 @@
+"""A small pool of daemon threads whose stuck workers can be abandoned.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its threads at interpreter exit,
+so one step stuck in an endless loop would keep ``orch`` from exiting after a
+timeout or Ctrl-C. Here a cancelled task's worker is written off and replaced,
+and the process can always exit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Callable
+
+from orchestrator_core.execution import execute_task
+from orchestrator_core.model import StepResult, StepTask
+
+_STOP = object()
+
+
+class DaemonPool:
+    """Runs step tasks on up to ``size`` daemon threads, started as the work needs them."""
+
+    def __init__(self, size: int, name: str = "orch-step"):
+        self.size = max(1, size)
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers = 0  # live threads still counted as ours
+        self._busy = 0  # tasks submitted and neither finished nor written off
+        self._events: dict[Future, threading.Event] = {}
+        self._serial = 0
+
+    def submit(self, task: StepTask, run: Callable[[StepTask, threading.Event], StepResult] = execute_task) -> Future:
+        future: Future[StepResult] = Future()
+        event = threading.Event()
+        with self._lock:
+            self._events[future] = event
+            self._busy += 1
+            self._grow()
+        self._queue.put((future, task, event, run))
+        return future
+
+    def _grow(self) -> None:
+        while self._workers < min(self._busy, self.size):
+            self._workers += 1
+            self._serial += 1
+            threading.Thread(target=self._work, name=f"{self.name}-{self._serial}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            future, task, event, run = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = run(task, event)
+            except BaseException as exc:  # noqa: BLE001 - hand every failure to the waiter
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            with self._lock:
+                if self._events.pop(future, None) is None:
+                    return  # written off by cancel(): a replacement already took its place
+                self._busy -= 1
+
+    def cancel(self, future: Future) -> None:
+        """Ask the task to stop, stop waiting for it, and replace its worker if it is stuck."""
+        with self._lock:
+            event = self._events.pop(future, None)
+            if event is None:
+                return
+            self._busy -= 1
+            event.set()
+            if not future.cancel():  # already running: its thread is written off
+                self._workers -= 1
+                self._grow()
+
+    def shutdown(self) -> None:
+        """Tell running tasks to stop and idle workers to exit; never waits."""
+        with self._lock:
+            for event in self._events.values():
+                event.set()
+            workers = self._workers
+        for _ in range(workers):
+            self._queue.put(_STOP)

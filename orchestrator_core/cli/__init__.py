@@ -1,0 +1,117 @@
+"""The ``orch`` command line.
+
+The group is built after the plugins are loaded, so plugins can add commands
+(``orch_add_commands``). Everything heavier than click and pluggy is imported
+inside the command that needs it, which keeps ``orch --help`` fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Sequence
+
+import click
+
+from .._markers import __version__
+
+if TYPE_CHECKING:
+    from ..pluginmanager import OrchPluginManager
+
+
+def _blocked_from_argv(argv: Sequence[str]) -> list[str]:
+    """``-p no:NAME`` options, read before click parses, since plugins shape the commands."""
+    blocked = []
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "-p" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("-pno:"):
+            value = arg[2:]
+        if value and value.startswith("no:"):
+            blocked.append(value[3:])
+    return blocked
+
+
+def build_cli(pm: OrchPluginManager) -> click.Group:
+    """The ``orch`` group with the core commands and those plugins add."""
+    from ..hooks import Hooks
+    from . import history, listing, new, running, step
+    from .common import SessionHolder
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(__version__, "--version", prog_name="orch", message="%(prog)s %(version)s")
+    @click.option("-p", "plugin_options", multiple=True, metavar="no:NAME",
+                  help="Do not load plugin NAME (also $ORCH_DISABLE_PLUGINS=a,b).")
+    @click.option("--log-level", envvar="ORCH_LOG_LEVEL", default=None,
+                  help="DEBUG, INFO, WARNING (default) or ERROR; logs go to stderr.")
+    @click.option("--traceback", is_flag=True, help="Show the full traceback of internal errors.")
+    @click.pass_context
+    def cli(ctx: click.Context, plugin_options: tuple[str, ...], log_level: str | None, traceback: bool) -> None:
+        """orch runs recipes of scriptlets as a DAG: inline, on threads, in processes or on a cluster.
+
+        \b
+        Quick start:
+          orch recipes list                 recipes of the installed packs
+          orch run RECIPE                   run one (by name or path)
+          orch validate RECIPE              check it without running
+          orch plugins list                 what is installed
+        """
+        from ..log import configure_logging
+
+        try:
+            configure_logging(log_level)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--log-level") from None
+        ctx.obj = SessionHolder(pm, traceback=traceback)
+
+    for command in (*running.COMMANDS, *listing.COMMANDS, step.step_group, *new.COMMANDS, *history.COMMANDS):
+        cli.add_command(command)
+    Hooks(pm).add_commands(cli)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``orch`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # answered before any plugin is loaded
+        click.echo(f"orch {__version__}")
+        sys.exit(0)
+    from ..errors import OrchError, RecipeError
+    from ..pluginmanager import create_plugin_manager, failure_messages
+
+    pm = create_plugin_manager(blocked=_blocked_from_argv(args))
+    for message in failure_messages(pm):
+        click.echo(f"orch: warning: {message}", err=True)
+    cli = build_cli(pm)
+    traceback = "--traceback" in args or bool(os.environ.get("ORCH_TRACEBACK"))
+    try:
+        code = cli.main(args, prog_name="orch", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("orch: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except RecipeError as exc:
+        for problem in exc.problems:
+            click.echo(f"orch: error: {problem}", err=True)
+        sys.exit(exc.exit_code)
+    except OrchError as exc:
+        if traceback:
+            raise
+        click.echo(f"orch: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("orch: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _cli_for_docs() -> Any:
+    """The group with only the built-in plugins (for documentation and tests)."""
+    from ..pluginmanager import create_plugin_manager
+
+    return build_cli(create_plugin_manager(load_entrypoints=False))

@@ -1,0 +1,105 @@
+"""Pieces shared by the commands: the lazily built session, JSON output, tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+import click
+
+from ..pluginmanager import OrchPluginManager
+
+
+class SessionHolder:
+    """What the group passes to its commands; builds the session on first use."""
+
+    def __init__(self, pm: OrchPluginManager, *, traceback: bool = False):
+        self.pm = pm
+        self.traceback = traceback
+        self._session: Any = None
+
+    def session(self, config: Any = None) -> Any:
+        if self._session is None:
+            from ..session import Session
+
+            self._session = Session(config, pm=self.pm)
+            for problem in self._session.registry.problems:
+                click.echo(f"orch: warning: {problem}", err=True)
+        return self._session
+
+
+pass_holder = click.make_pass_decorator(SessionHolder)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A plain aligned table; the last column is never padded."""
+    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    for row in [list(headers), *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]
+        click.echo("  ".join(cells).rstrip())
+
+
+class GreedyCommand(click.Command):
+    """Accepts ``--only a b c`` (the guide's form) besides ``--only a --only b`` and ``--only a,b``.
+
+    Words after a greedy option, up to the next option, belong to it. When no recipe
+    was given otherwise, the last such word is taken as the recipe, so
+    ``orch run --only a b RECIPE`` works too.
+    """
+
+    greedy = ("--only", "--skip")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        last: tuple[str, int] | None = None
+        current: str | None = None
+        for arg in args:
+            if arg in self.greedy:
+                current = arg
+                continue
+            if current and not arg.startswith("-"):
+                rewritten += [current, arg]
+                last = (current, len(rewritten) - 1)
+                continue
+            if current and arg.startswith("-") and rewritten[-2:-1] != [current]:
+                rewritten.append(current)  # a greedy option with no words: let click complain
+            current = None
+            rewritten.append(arg)
+        if current and (not rewritten or rewritten[-2:-1] != [current]):
+            rewritten.append(current)
+        positional = _has_positional(rewritten, self)
+        if last and not positional and "--recipe" not in rewritten:
+            index = last[1]
+            recipe = rewritten[index]
+            del rewritten[index - 1:index + 1]
+            rewritten.append(recipe)
+        return super().parse_args(ctx, rewritten)
+
+
+def _has_positional(args: list[str], command: click.Command) -> bool:
+    """Whether ``args`` holds a positional word (not an option or an option's value)."""
+    takes_value = {
+        opt for param in command.params if isinstance(param, click.Option) and not param.is_flag
+        for opt in param.opts
+    }
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in takes_value
+            continue
+        return True
+    return False

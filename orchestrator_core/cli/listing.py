@@ -1,0 +1,133 @@
+"""``orch plugins list``, ``orch recipes list``, ``orch steps list``: what is installed."""
+
+from __future__ import annotations
+
+import click
+
+from .common import SessionHolder, json_option, pass_holder, print_json, print_table
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+@click.group()
+def plugins() -> None:
+    """Installed plugins (built-ins included)."""
+
+
+@plugins.command("list")
+@json_option
+@click.option("--hook", "hooks", multiple=True, metavar="NAME", help="Only plugins implementing this hook.")
+@pass_holder
+def plugins_list(holder: SessionHolder, as_json: bool, hooks: tuple[str, ...]) -> None:
+    """Every plugin: name, version, distribution, source and the hooks it implements."""
+    holder.session()  # registers the helper objects built-ins add on configure
+    infos = holder.pm.plugin_infos()
+    if hooks:
+        infos = [i for i in infos if set(hooks) & set(i.hooks)]
+    if as_json:
+        print_json([i.as_dict() for i in infos])
+        return
+    print_table(
+        ["NAME", "VERSION", "DISTRIBUTION", "SOURCE", "HOOKS"],
+        [[i.name, i.version or "-", i.distribution or "-", i.source,
+          f"ERROR: {i.error}" if i.error else ", ".join(h.removeprefix("orch_") for h in i.hooks)] for i in infos],
+    )
+
+
+@click.group()
+def recipes() -> None:
+    """Recipes shipped by installed packs."""
+
+
+@recipes.command("list")
+@json_option
+@pass_holder
+def recipes_list(holder: SessionHolder, as_json: bool) -> None:
+    """Every recipe installed packs ship; run one with `orch run NAME`."""
+    from ..lookup import list_recipes
+
+    entries = list_recipes(holder.session().registry)
+    rows = [{"name": e.name, "pack": e.pack, "path": str(e.path), "description": _description(e.path)}
+            for e in entries]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(["NAME", "PACK", "DESCRIPTION"], [[r["name"], r["pack"], r["description"]] for r in rows])
+
+
+def _description(path) -> str:
+    """The recipe's ``description`` (first line), read without validating the recipe."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "(unreadable)"
+    return _first_line(data.get("description")) if isinstance(data, dict) else ""
+
+
+@click.group()
+def steps() -> None:
+    """Scriptlets registered by installed packs."""
+
+
+@steps.command("list")
+@json_option
+@pass_holder
+def steps_list(holder: SessionHolder, as_json: bool) -> None:
+    """Every registered scriptlet, the pack it came from, its params and the keys it writes."""
+    rows = [_describe(entry) for entry in holder.session().registry.entries("scriptlet")]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
+                    [[r["name"], r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]), r["description"]]
+                     for r in rows])
+
+
+@steps.command("show")
+@click.argument("name")
+@json_option
+@pass_holder
+def steps_show(holder: SessionHolder, name: str, as_json: bool) -> None:
+    """The documentation of scriptlet NAME: its pack, params (with schema), outputs and docstring."""
+    import inspect
+    import json
+
+    entry = holder.session().registry.get("scriptlet", name)
+    described = _describe(entry)
+    described["doc"] = inspect.getdoc(entry.obj) or ""
+    described["module_doc"] = inspect.getdoc(inspect.getmodule(entry.obj)) or ""
+    if as_json:
+        print_json(described)
+        return
+    click.echo(f"{described['name']}  ({described['class']}, from {described['pack']})\n")
+    for text in (described["doc"], described["module_doc"]):
+        if text:
+            click.echo(text + "\n")
+    click.echo(f"outputs:  {', '.join(described['outputs']) or '(none)'}")
+    click.echo(f"inputs:   {', '.join(described['inputs']) if described['inputs'] is not None else '(whole context)'}")
+    flags = [f for f in ("parallelizable", "requires_process") if described[f]]
+    click.echo(f"flags:    {', '.join(flags) or '(none)'}")
+    if described["params_schema"]:
+        click.echo("params schema:\n" + json.dumps(described["params_schema"], indent=2))
+
+
+def _describe(entry) -> dict:
+    from ..scriptlet import scriptlet_name
+
+    cls = entry.obj
+    schema = cls.params_schema or {}
+    return {
+        "name": scriptlet_name(cls), "pack": entry.provider, "plugin": entry.plugin,
+        "class": f"{cls.__module__}.{cls.__qualname__}", "outputs": list(cls.outputs or ()),
+        "inputs": list(cls.inputs) if cls.inputs is not None else None,
+        "params": sorted(schema.get("properties", {})), "params_schema": cls.params_schema,
+        "parallelizable": bool(cls.parallelizable), "requires_process": bool(cls.requires_process),
+        "description": _first_line(cls.__doc__),
+    }
+
+
+COMMANDS = (plugins, recipes, steps)

@@ -1,0 +1,172 @@
+"""``orch run`` and ``orch validate``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import RecipeError
+from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json
+from .history import state_dir_option
+
+
+class RunCommand(GreedyCommand):
+    """``orch run`` plus the options installed executors declare (``--process-workers``...)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        holder = ctx.find_object(SessionHolder)
+        if holder is None:
+            return params
+        seen = {opt for p in params for opt in getattr(p, "opts", [])}
+        for entry in holder.session().registry.entries("executor"):
+            for option in entry.obj.options:
+                if option.flag in seen:
+                    continue
+                seen.add(option.flag)
+                params.insert(-1, click.Option(
+                    [option.flag, option.dest], type=option.type, default=option.default, envvar=option.env,
+                    help=f"{option.help} [{entry.name} executor]", show_envvar=bool(option.env),
+                ))
+        return params
+
+
+def _redirect_stdout_to_stderr() -> Any:
+    """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command(cls=RunCommand)
+@click.argument("recipe_arg", metavar="RECIPE", required=False)
+@click.option("--recipe", "recipe_opt", metavar="PATH", help="The recipe (same as the RECIPE argument).")
+@click.option("--only", multiple=True, metavar="STEP...",
+              help="Run only these steps, on the recorded context: --only a b, --only a,b or repeated.")
+@click.option("--skip", multiple=True, metavar="STEP...", help="Do not run these steps (their dependents still run).")
+@click.option("--resume-from", metavar="STEP", help="Run STEP and every step after it.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallelizable steps running at once (default: CPU count).")
+@click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")
+@click.option("--keep-going", is_flag=True, help="After a failure, still run every step that does not depend on it.")
+@click.option("--events", "events", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append every event of the run to FILE as JSON lines (schema orch.event/1).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ORCH_DATA_DIR",
+              help="Where steps write artifacts (default: ./Data).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=JSON",
+              help="Set an initial context key (value parsed as JSON, else taken as a string).")
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: on; a live bar on a terminal).")
+@state_dir_option
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache: every step runs.")
+@click.option("--dry-run", is_flag=True,
+              help="Run nothing; say for each step whether it would run or be a cache hit, and why.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print one JSON document.")
+@pass_holder
+def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, only: tuple[str, ...],
+        skip: tuple[str, ...], resume_from: str | None, workers: int | None, executor: str | None,
+        keep_going: bool, events: Path | None, data_dir: Path | None, assignments: tuple[str, ...],
+        progress: bool | None, state_dir: Path | None, no_cache: bool, dry_run: bool, as_json: bool,
+        **executor_options: Any) -> None:
+    """Run RECIPE (a path, or the name of a recipe an installed pack ships).
+
+    stdout carries exactly one JSON line per step; progress and logs go to stderr.
+    Every run is recorded in the state store (.orch/state.db), so --resume-from and
+    --only start from the context of the recipe's latest recorded run.
+    Exit status: 0 all steps ok, 1 a step failed, 2 the command or recipe is wrong
+    (nothing ran), 130 interrupted.
+    """
+    recipe = _one_recipe(recipe_arg, recipe_opt)
+    session = holder.session()
+    config = session.config
+    config.workers = workers or config.workers
+    config.executor = executor
+    config.keep_going = keep_going
+    config.events_path = events
+    config.progress = progress
+    config.options.update({k: v for k, v in executor_options.items() if v is not None})
+    if data_dir:
+        config.data_dir = (config.workdir / data_dir).resolve()
+    if state_dir:
+        config.state_dir = (config.workdir / state_dir).resolve()
+    config.cache = not no_cache
+    context = dict(_assignment(a) for a in assignments)
+    if dry_run:
+        from .history import print_explanation
+
+        print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
+                          as_json)
+        return
+    config.stdout = _redirect_stdout_to_stderr()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        result = session.run(recipe, context=context, only=only, skip=skip, resume_from=resume_from)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    raise click.exceptions.Exit(0 if result.ok else 1)
+
+
+def _one_recipe(argument: str | None, option: str | None) -> str:
+    if argument and option and argument != option:
+        raise click.UsageError(f"two recipes given: {argument!r} and --recipe {option!r}")
+    recipe = argument or option
+    if not recipe:
+        raise click.UsageError("which recipe? give a name or path (see `orch recipes list`)")
+    return recipe
+
+
+def _assignment(text: str) -> tuple[str, Any]:
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--set")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+@click.command()
+@click.argument("recipes", nargs=-1, required=True, metavar="RECIPE...")
+@json_option
+@pass_holder
+def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> None:
+    """Check recipes without running anything: schema, scriptlets, dependencies, cycles.
+
+    Every problem is reported as FILE:LINE: message. Exit status 2 when any recipe has one.
+    """
+    session = holder.session()
+    report = []
+    for reference in recipes:
+        try:
+            recipe = session.load(reference)
+            session.validate(recipe)
+        except RecipeError as exc:
+            report.append({"recipe": reference, "ok": False,
+                           "problems": [{"file": p.file, "line": p.line, "message": p.message} for p in exc.problems]})
+            continue
+        report.append({"recipe": reference, "ok": True, "path": recipe.path, "steps": len(recipe.steps),
+                       "problems": []})
+    if as_json:
+        print_json(report)
+    else:
+        for entry in report:
+            if entry["ok"]:
+                click.echo(f"ok: {entry['path']} ({entry['steps']} steps)")
+            for p in entry["problems"]:
+                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
+                click.echo(f"{where}: {p['message']}", err=True)
+    raise click.exceptions.Exit(0 if all(e["ok"] for e in report) else 2)
+
+
+COMMANDS = (run, validate)

@@ -1,0 +1,56 @@
+"""The settings of one invocation of ``orch`` (or one ``run_recipe`` call)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+DATA_DIR_ENV = "ORCH_DATA_DIR"
+STATE_DIR_ENV = "ORCH_STATE_DIR"
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass
+class Config:
+    """Options every part of a run may read; plugins keep their own under ``options``.
+
+    ``stdout`` is where the one-JSON-line-per-step contract is written; the command
+    line points it at the real standard output and routes everything else to stderr.
+    ``state_dir`` holds the state store (``state.db``) and the local cache
+    (``cache/``): ``.orch`` under the working directory unless ``$ORCH_STATE_DIR`` or
+    ``--state-dir`` moves it. ``cache`` off means a run neither reads nor writes the cache.
+    """
+
+    workdir: Path = field(default_factory=Path.cwd)
+    data_dir: Path | None = None
+    state_dir: Path | None = None
+    cache: bool = True
+    workers: int = field(default_factory=default_workers)
+    executor: str | None = None
+    keep_going: bool = False
+    events_path: Path | None = None
+    progress: bool | None = None
+    stdout: TextIO | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    pluginmanager: Any = None
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir).resolve()
+        if self.data_dir is None:
+            self.data_dir = Path(os.environ.get(DATA_DIR_ENV) or self.workdir / "Data")
+        self.data_dir = (self.workdir / self.data_dir).resolve()
+        if self.state_dir is None:
+            self.state_dir = Path(os.environ.get(STATE_DIR_ENV) or self.workdir / ".orch")
+        self.state_dir = (self.workdir / self.state_dir).resolve()
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+    @property
+    def output(self) -> TextIO:
+        return self.stdout if self.stdout is not None else sys.stdout

@@ -1,0 +1,279 @@
+"""The run loop: start ready steps, collect results, merge deltas, retry, time out, stop.
+
+It holds no default behaviour of its own: where steps run is an executor's job,
+how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
+Results are applied to the context in recipe order (see ``Context.apply``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+
+from .errors import ContextError, error_from_exception, error_record, utc_timestamp
+from .fingerprint import Fingerprinter, upstream_outputs
+from .hooks import Hooks
+from .interfaces import Executor
+from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
+from .registry import Registry
+from .run import Run
+from .validation import PreparedStep
+
+logger = logging.getLogger("orchestrator.engine")
+
+METRICS_KEY = "_runner.step_metrics_v1"
+TIMEOUT_EXIT_CODE = 124
+
+
+def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry ``attempt`` + 1: exponential, with ±50 % jitter.
+
+    The jitter keeps steps that failed together (a flaky service) from retrying in lockstep.
+    """
+    return base * 2 ** (attempt - 1) * (rng or random).uniform(0.5, 1.5)
+
+
+@dataclass
+class _Attempt:
+    prepared: PreparedStep
+    number: int
+    started: float
+    deadline: float | None
+    executor: Executor
+
+
+class Engine:
+    """Runs the plan of one :class:`Run`; one instance per run."""
+
+    def __init__(self, run: Run, prepared: dict[str, PreparedStep], hooks: Hooks, registry: Registry):
+        self.run = run
+        self.hooks = hooks
+        self.registry = registry
+        self.steps = [prepared[s.name] for s in run.plan]
+        self.position = {p.step.name: i for i, p in enumerate(self.steps)}
+        self.dependents: dict[str, list[str]] = {name: [] for name in self.position}
+        self.unmet: dict[str, int] = {}
+        for prepared_step in self.steps:
+            deps = [d for d in prepared_step.step.depends_on if d in self.position]
+            self.unmet[prepared_step.step.name] = len(deps)
+            for dep in deps:  # steps outside this run count as met: the recorded context has their keys
+                self.dependents[dep].append(prepared_step.step.name)
+        self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
+        heapq.heapify(self.ready)
+        self.running: dict[Future, _Attempt] = {}
+        self.delayed: list[tuple[float, PreparedStep, int]] = []
+        self.state: dict[str, str] = {}  # name -> ok | error | blocked
+        self.executors: dict[str, Executor] = {}
+        self.stopping = False
+        self.strategy = run.recipe.merge
+        self.fingerprinter = Fingerprinter()
+        self.cache_keys: dict[str, str] = {}  # step -> fingerprint, for cacheable steps that missed
+        metrics = run.context.get(METRICS_KEY)
+        self.metrics: dict = metrics if isinstance(metrics, dict) else {}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def execute(self) -> None:
+        """Run every selected step; returns when nothing is left to start or wait for."""
+        self.run.context.replace_runner_value(METRICS_KEY, self.metrics)
+        try:
+            while True:
+                started = self._start_ready()
+                if not self.running and not self.delayed:
+                    if started:
+                        continue  # steps that ran inline may have made others ready
+                    break
+                self._wait()
+        except BaseException:
+            self._shutdown(cancel=True)
+            raise
+        self._shutdown(cancel=False)
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        moments = [a.deadline for a in self.running.values() if a.deadline] + [t for t, _, _ in self.delayed]
+        timeout = max(0.0, min(moments) - now) if moments else None
+        if self.running:
+            done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(timeout or 0)
+            done = set()
+        for future in done:
+            self._collect(future)
+        now = time.monotonic()
+        for future, attempt in list(self.running.items()):
+            if attempt.deadline is not None and now >= attempt.deadline and future in self.running:
+                del self.running[future]
+                attempt.executor.cancel(future)
+                step = attempt.prepared.step
+                error = error_record(step.name, f"step timed out after {step.timeout:g} s",
+                                     details={"timeout_s": step.timeout}, exit_code=TIMEOUT_EXIT_CODE)
+                self._finish(attempt, StepResult(step.name, STATUS_ERROR, error=error,
+                                                 metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
+        due = [d for d in self.delayed if d[0] <= now]
+        self.delayed = [d for d in self.delayed if d[0] > now]
+        for _, prepared, number in due:
+            self._submit(prepared, number)
+
+    def _start_ready(self) -> int:
+        """Start ready steps in plan order; a step that must run alone waits for an empty field."""
+        if self.stopping:
+            return 0
+        started = 0
+        kept: list[tuple[int, str]] = []
+        alone_running = any(not a.prepared.parallel for a in self.running.values())
+        while self.ready and not alone_running:
+            item = heapq.heappop(self.ready)
+            prepared = self.steps[item[0]]
+            if not prepared.parallel:
+                if self.running or self.delayed:
+                    kept.append(item)
+                    break  # no overtaking a step that must run alone
+                alone_running = True
+            elif len(self.running) >= self.run.config.workers:
+                kept.append(item)
+                break
+            started += 1
+            self._submit(prepared, 1)
+            if self.stopping:
+                break
+        for item in kept:
+            heapq.heappush(self.ready, item)
+        return started
+
+    # -- one attempt ---------------------------------------------------------------------------
+    def _executor(self, name: str) -> Executor:
+        executor = self.executors.get(name)
+        if executor is None:
+            executor = self.registry.get("executor", name).obj(self.run.config)
+            executor.start()
+            self.executors[name] = executor
+        return executor
+
+    def _submit(self, prepared: PreparedStep, number: int) -> None:
+        if number == 1 and self._from_cache(prepared):
+            return
+        step = prepared.step
+        executor = self._executor(prepared.executor)
+        config = self.run.config
+        task = StepTask(
+            step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
+            str(config.workdir), str(config.data_dir), number, step.timeout,
+        )
+        if executor.capabilities.out_of_process:
+            task = task.detached()
+        self.hooks.before_step(run=self.run, step=step)
+        now = time.monotonic()
+        attempt = _Attempt(prepared, number, now, now + step.timeout if step.timeout else None, executor)
+        future = executor.submit(task)
+        self.running[future] = attempt
+        if future.done():
+            self._collect(future)
+
+    # -- the cache -----------------------------------------------------------------------------
+    def _from_cache(self, prepared: PreparedStep) -> bool:
+        """Finish a cacheable step from the cache if its fingerprint is stored; True on a hit.
+
+        A hit is finished like any result (its stored delta merged, lifecycle hooks
+        called) without running; on a miss the fingerprint is kept for :meth:`_store`.
+        """
+        step = prepared.step
+        if not step.cache or not self.run.config.cache:
+            return False
+        started = time.monotonic()
+        upstream = upstream_outputs(step.depends_on, self.run.results, self.run.context)
+        key = self.hooks.cache_key(step=step, inputs=self.fingerprinter.inputs(step, prepared.handler, upstream))
+        stored = self.hooks.cache_get(key=key) if key else None
+        if stored is None:
+            if key:
+                self.cache_keys[step.name] = key
+            return False
+        self.hooks.before_step(run=self.run, step=step)
+        now = utc_timestamp()
+        delta = [Write(w.key, w.value, w.who, step.name, self.run.id, now) for w in stored]
+        result = StepResult(step.name, STATUS_OK, delta=delta, cache="hit",
+                            metrics={"duration_ms": round((time.monotonic() - started) * 1000, 3)})
+        self._finish(_Attempt(prepared, 1, started, None, None), result)  # type: ignore[arg-type]
+        return True
+
+    def _store(self, step, result: StepResult) -> None:
+        """Put a successful cacheable step's delta in the cache under its fingerprint."""
+        key = self.cache_keys.pop(step.name, None)
+        if key is not None and result.ok and result.cache is None:
+            self.hooks.cache_put(key=key, delta=result.delta)
+            result.cache = "miss"
+
+    def _collect(self, future: Future) -> None:
+        attempt = self.running.pop(future, None)
+        if attempt is None:
+            return  # already written off (timed out)
+        try:
+            result = future.result()
+        except BaseException as exc:  # noqa: BLE001 - an executor's own failure fails the step
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result = StepResult(attempt.prepared.step.name, STATUS_ERROR,
+                                error=error_from_exception(attempt.prepared.step.name, exc))
+        self._finish(attempt, result)
+
+    def _finish(self, attempt: _Attempt, result: StepResult) -> None:
+        prepared, step = attempt.prepared, attempt.prepared.step
+        result.attempts = attempt.number
+        result.executor = prepared.executor
+        if result.ok:
+            try:
+                self.run.context.apply(result.delta, position=step.index, merge=self._merge)
+            except ContextError as exc:
+                result = StepResult(step.name, STATUS_ERROR, error=error_record(
+                    step.name, str(exc), details={"type": type(exc).__name__}), metrics=result.metrics,
+                    attempts=attempt.number, executor=prepared.executor)
+        if not result.ok and attempt.number <= step.retries and not self.stopping:
+            delay = backoff_delay(step.retry_delay, attempt.number)
+            logger.warning("step %r failed (%s); retry %d of %d in %.2f s", step.name,
+                           result.error.get("reason") if result.error else "?", attempt.number, step.retries, delay)
+            self.delayed.append((time.monotonic() + delay, prepared, attempt.number + 1))
+            return
+        self._record(step, result)
+
+    def _merge(self, key: str, current: object, incoming: object) -> object:
+        return self.hooks.merge_context(key=key, current=current, incoming=incoming, strategy=self.strategy)
+
+    def _record(self, step, result: StepResult) -> None:
+        self._store(step, result)
+        self.run.results[step.name] = result
+        self.metrics[step.name] = dict(result.metrics, executor=result.executor, attempts=result.attempts,
+                                       status=result.status, cache=result.cache)
+        if result.ok:
+            self.state[step.name] = "ok"
+            for child in self.dependents[step.name]:
+                self.unmet[child] -= 1
+                if not self.unmet[child]:
+                    heapq.heappush(self.ready, (self.position[child], child))
+            self.hooks.after_step(run=self.run, step=step, result=result)
+        else:
+            self.state[step.name] = "error"
+            self._block_dependents(step.name)
+            self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
+            if not self.run.config.keep_going:
+                self.stopping = True
+
+    def _block_dependents(self, name: str) -> None:
+        stack = list(self.dependents[name])
+        while stack:
+            child = stack.pop()
+            if self.state.get(child) != "blocked":
+                self.state[child] = "blocked"
+                stack.extend(self.dependents[child])
+
+    def _shutdown(self, *, cancel: bool) -> None:
+        for future, attempt in list(self.running.items()):
+            attempt.executor.cancel(future)
+        self.running.clear()
+        for executor in self.executors.values():
+            try:
+                executor.shutdown(cancel=cancel)
+            except Exception:  # noqa: BLE001 - shutting down must reach every executor
+                logger.warning("executor %r failed to shut down", executor.name, exc_info=True)

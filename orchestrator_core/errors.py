@@ -1,0 +1,140 @@
+"""Exceptions of the framework, and the structured error record of a failed step.
+
+Errors are data (DESIGN §3.6): each exception here knows how to describe itself
+to a user in one or a few lines, and a failed step becomes the guide's error JSON
+through :func:`error_record`, whatever raised it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .model import RunResult
+
+
+class OrchError(Exception):
+    """Base class of every error the framework raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(OrchError):
+    """The command is wrong (unknown step in ``--only``, unknown executor...): nothing ran."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe, located in its file."""
+
+    message: str
+    file: str = "<recipe>"
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+class RecipeError(OrchError):
+    """A recipe cannot be run; carries every problem found, each with file and line."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PluginError(OrchError):
+    """A plugin provides something the framework cannot accept (bad class, duplicate name)."""
+
+
+class ContextError(OrchError, ValueError):
+    """A step tried to write something the context refuses."""
+
+
+class ContextConflictError(ContextError):
+    """Two steps of one run wrote different values to a key under ``fail_on_conflict``."""
+
+
+class ScriptletError(OrchError):
+    """Raised by a scriptlet to fail its step with a reason the user can act on.
+
+    ``details`` is any JSON-safe mapping that helps (``{"count": 3}``); ``exit_code``
+    is the code the step reports (1 unless the scriptlet has a reason to differ).
+    """
+
+    def __init__(self, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1):
+        super().__init__(reason)
+        self.reason = reason
+        self.details = dict(details or {})
+        self.exit_code = exit_code
+
+
+class StepFailedError(OrchError, RuntimeError):
+    """A run ended because a step failed; ``result`` holds the whole run's result.
+
+    A ``RuntimeError`` so that code written against the guide (§19, "expect
+    RuntimeError on failure steps") keeps working.
+    """
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        failed = [r for r in result.steps.values() if r.status == "error"]
+        first = failed[0].error if failed else {}
+        self.step = first.get("step")
+        self.error = first
+        super().__init__(f"step {self.step!r} failed: {first.get('reason', 'unknown error')}")
+
+
+class RunInterrupted(OrchError):
+    """The run was stopped by the user (Ctrl-C or SIGTERM); running steps were cancelled."""
+
+    exit_code = 130
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        super().__init__("run interrupted")
+
+
+def utc_timestamp() -> str:
+    """Return the current time as the guide's ISO-8601 UTC form (``2025-09-07T12:10:00Z``)."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def error_record(
+    step: str, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1
+) -> dict[str, Any]:
+    """Build the guide's error JSON (§9) for ``step``."""
+    return {
+        "status": "error",
+        "reason": reason,
+        "details": dict(details or {}),
+        "exit_code": exit_code,
+        "step": step,
+        "ts": utc_timestamp(),
+    }
+
+
+def error_from_exception(step: str, exc: BaseException) -> dict[str, Any]:
+    """Describe any exception raised by a step as the guide's error JSON."""
+    if isinstance(exc, ScriptletError):
+        return error_record(step, exc.reason, details=exc.details, exit_code=exc.exit_code)
+    if isinstance(exc, ContextError):
+        return error_record(step, str(exc), details={"type": type(exc).__name__})
+    details = {"type": type(exc).__name__}
+    return error_record(step, str(exc) or type(exc).__name__, details=details)
+
+
+def did_you_mean(name: str, choices: list[str] | set[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,78 @@
+"""Typed facade over the hooks: the engine calls these methods, never ``pm.hook`` directly.
+
+A misspelt keyword argument then fails when the module is type-checked or first
+imported, not in the middle of a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import click
+    import pluggy
+
+    from .config import Config
+    from .model import Recipe, Step, StepResult, Write
+    from .run import Run
+
+
+class Hooks:
+    """One method per hook, forwarding keyword arguments to the plugin manager."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self._hook = pm.hook
+
+    # set-up
+    def configure(self, config: Config) -> None:
+        self._hook.orch_configure.call_historic(kwargs={"config": config})
+
+    def add_commands(self, cli: click.Group) -> None:
+        self._hook.orch_add_commands(cli=cli)
+
+    # registration: callers that need to know which plugin answered use ``impls``
+    def impls(self, hook_name: str) -> list[Any]:
+        return getattr(self._hook, hook_name).get_hookimpls()
+
+    def validate_recipe(self, recipe: Recipe) -> list[str]:
+        problems: list[str] = []
+        for answer in self._hook.orch_validate_recipe(recipe=recipe):
+            problems.extend(answer or [])
+        return problems
+
+    def report(self, run: Run, out_dir: Path) -> list[str]:
+        paths: list[str] = []
+        for answer in self._hook.orch_report(run=run, out_dir=out_dir):
+            paths.extend(answer or [])
+        return paths
+
+    # lifecycle
+    def run_start(self, run: Run) -> None:
+        self._hook.orch_run_start(run=run)
+
+    def before_step(self, run: Run, step: Step) -> None:
+        self._hook.orch_before_step(run=run, step=step)
+
+    def after_step(self, run: Run, step: Step, result: StepResult) -> None:
+        self._hook.orch_after_step(run=run, step=step, result=result)
+
+    def on_step_error(self, run: Run, step: Step, result: StepResult, error: dict[str, Any]) -> None:
+        self._hook.orch_on_step_error(run=run, step=step, result=result, error=error)
+
+    def run_finish(self, run: Run) -> None:
+        self._hook.orch_run_finish(run=run)
+
+    # decisions
+    def cache_key(self, step: Step, inputs: dict[str, Any]) -> str | None:
+        return self._hook.orch_cache_key(step=step, inputs=inputs)
+
+    def cache_get(self, key: str) -> list[Write] | None:
+        return self._hook.orch_cache_get(key=key)
+
+    def cache_put(self, key: str, delta: list[Write]) -> bool | None:
+        return self._hook.orch_cache_put(key=key, delta=delta)
+
+    def merge_context(self, key: str, current: Any, incoming: Any, strategy: str) -> Any:
+        return self._hook.orch_merge_context(key=key, current=current, incoming=incoming, strategy=strategy)

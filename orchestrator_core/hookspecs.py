@@ -1,0 +1,324 @@
+"""Every hook of orch, in one place.
+
+Three kinds of hook, and only three:
+
+* **registration** hooks return classes (or paths) carrying a name; every plugin's
+  answer is collected, and two plugins registering one name is an error naming both;
+* **lifecycle** hooks are notifications about a run (kedro-style triads); they
+  return nothing;
+* **decision** hooks are ``firstresult``: the first non-``None`` answer wins, and the
+  built-in answer is a ``trylast`` implementation, so any plugin can pre-empt it.
+
+Arguments are keyword nouns reused everywhere (``config``, ``run``, ``step``,
+``result``, ``error``...), so an implementation may accept any subset of them.
+Wrappers (``wrapper=True``) are allowed on every hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._markers import hookspec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import click
+    import pluggy
+
+    from .config import Config
+    from .model import Recipe, Step, StepResult, Write
+    from .run import Run
+
+
+# ---------------------------------------------------------------------------------------------
+# set-up
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def orch_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add new hook specifications, for plugins that define hooks of their own.
+
+    Called once for every plugin as it is registered (historic: a plugin registered
+    later still receives the call).
+
+    :param pluginmanager: the plugin manager; call ``pluginmanager.add_hookspecs(module)``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(historic=True)
+def orch_configure(config: Config) -> None:
+    """Set the plugin up for this invocation of ``orch`` (or this ``run_recipe`` call).
+
+    Called once, after all plugins are loaded and before any command runs; a plugin
+    registered later still receives it (historic). Read options from ``config``,
+    register helper objects with ``config.pluginmanager.register(obj, name)``.
+
+    :param config: the invocation's configuration (options, working directory,
+        plugin manager).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_add_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``orch`` command line (``orch report``, ``orch serve``...).
+
+    Called once while the command line is being built. Use ``cli.add_command(cmd)``.
+    Import heavy libraries inside the command's callback, not at module level, so
+    ``orch --help`` stays fast.
+
+    :param cli: the ``orch`` click group.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# registration
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def orch_register_scriptlets() -> list[type]:
+    """Return the scriptlet classes this plugin provides.
+
+    Called once when the registry is built. Each class subclasses
+    ``orchestrator_core.BaseScriptlet`` and carries a ``name`` that recipes use in
+    ``uses:``. All results are collected; a name registered by two plugins is an
+    error naming both, and neither is used until one is removed.
+
+    :return: a list of classes (not instances).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_register_recipe_dirs() -> list[str | Path]:
+    """Return folders holding this plugin's recipes (``*.yaml``) and scripts.
+
+    Called when a recipe is looked up by name (``orch run 06_parallel_fan_in``), by
+    ``orch recipes list``, and by step types that find scripts by name. All results
+    are collected, in plugin order.
+
+    :return: a list of directory paths.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_register_step_types() -> list[type]:
+    """Return step type classes (``python``, ``shell``...) this plugin provides.
+
+    Called once when the registry is built. A step type has a ``name`` (the value of
+    ``type:`` in a recipe), ``fields`` (the extra recipe keys it accepts, name → type),
+    ``validate(step, recipe, registry)`` returning a list of problem messages, and
+    ``prepare(step, recipe, registry)`` returning a picklable handler that runs the
+    step. All results are collected; duplicate names are an error naming both.
+
+    :return: a list of classes.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_register_executors() -> list[type]:
+    """Return executor classes (``inline``, ``thread``, ``process``, ``dask``...).
+
+    Called once when the registry is built. An executor has a ``name``, a
+    ``capabilities`` declaration, and ``start()``, ``submit(task)`` returning a
+    ``concurrent.futures.Future`` of a ``StepResult``, ``cancel(future)`` and
+    ``shutdown(cancel)``. All results are collected; duplicate names are an error.
+
+    :return: a list of classes.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_validate_recipe(recipe: Recipe) -> list[str] | None:
+    """Return extra problems this plugin finds in ``recipe``.
+
+    Called by ``orch validate`` and before every run, after the framework's own
+    checks passed. All results are collected; any problem stops the run (exit 2).
+
+    :param recipe: the parsed recipe.
+    :return: a list of messages (prefix one with ``"<step name>: "`` to locate it at
+        that step's line), or ``None``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_report(run: Run, out_dir: Path) -> list[str] | None:
+    """Write report artifacts for a finished run and return their paths.
+
+    Called by ``orch report`` and by steps that generate reports. All results are
+    collected.
+
+    :param run: the run to report on.
+    :param out_dir: the folder to write into.
+    :return: the paths written, or ``None``.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# lifecycle
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def orch_run_start(run: Run) -> None:
+    """A run is about to start: the plan is made, no step has run yet.
+
+    :param run: the run (``run.id``, ``run.recipe``, ``run.plan``, ``run.config``,
+        ``run.context``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_before_step(run: Run, step: Step) -> None:
+    """A step is about to be handed to its executor (called again for each retry).
+
+    :param run: the run.
+    :param step: the step.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_after_step(run: Run, step: Step, result: StepResult) -> None:
+    """A step succeeded (or was a cache hit) and its delta is merged into the context.
+
+    Called once per step, when its final result is known, in completion order.
+
+    :param run: the run.
+    :param step: the step.
+    :param result: its result (``result.line()`` is its JSON status line).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_on_step_error(run: Run, step: Step, result: StepResult, error: dict[str, Any]) -> None:
+    """A step failed for good (after its retries); nothing of its delta was merged.
+
+    :param run: the run.
+    :param step: the step.
+    :param result: its result.
+    :param error: the guide's error JSON (``status``, ``reason``, ``details``,
+        ``exit_code``, ``step``, ``ts``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def orch_run_finish(run: Run) -> None:
+    """A run ended (``run.status`` is ``ok``, ``error`` or ``interrupted``).
+
+    Called also when the run failed or was interrupted; the run's results are in
+    ``run.results``.
+
+    :param run: the run.
+
+    .. versionadded:: 0.1
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# decisions
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def orch_cache_key(step: Step, inputs: dict[str, Any]) -> str | None:
+    """Return the fingerprint under which ``step``'s result is cached.
+
+    Called by the runner just before a cacheable step (``cache_key`` or ``cache: true``)
+    would run, once its dependencies have finished, unless the run has ``--no-cache``;
+    also by ``orch run --dry-run`` and ``orch why``, which run nothing. The built-in
+    answer is a SHA-256 of the canonical JSON of ``inputs``. Stops at the first
+    non-None result.
+
+    :param step: the step.
+    :param inputs: what the fingerprint covers: ``identity`` (the scriptlet's
+        ``module:Class``), ``source`` (a digest of its source, or ``None``),
+        ``params``, ``cache_key`` (the recipe's, or ``None``), and ``upstream``
+        (dependency name → digest of the values that step wrote). Changing any of
+        them must change the key; the state store keeps them to explain a miss.
+    :return: a key string, or ``None`` to let the next plugin decide (no plugin
+        answering makes the step uncacheable for this run).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def orch_cache_get(key: str) -> list[Write] | None:
+    """Return the stored delta for ``key``, or ``None`` on a miss.
+
+    On a hit the step does not run: the runner merges these writes into the context
+    like any step's delta (attributed to the step and the current run), calls
+    ``orch_before_step`` and ``orch_after_step`` as usual, and the step's JSON line
+    says ``"cache": "hit"``. The built-in store reads ``<state dir>/cache/<key>.json``.
+    Stops at the first non-None result. A corrupt entry must be a miss (with a
+    warning), never an exception.
+
+    :param key: a fingerprint from ``orch_cache_key``.
+    :return: the writes (``key``, ``value`` and ``who`` are used), or ``None``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def orch_cache_put(key: str, delta: list[Write]) -> bool | None:
+    """Store ``delta`` (the writes of a successful step) under ``key``.
+
+    Called after a cacheable step that missed succeeded and its delta was merged
+    (its JSON line then says ``"cache": "miss"``); never for a failed step or with
+    ``--no-cache``. The built-in store writes one JSON file per key atomically.
+    Stops at the first non-None result.
+
+    :param key: a fingerprint from ``orch_cache_key``.
+    :param delta: the step's writes.
+    :return: ``True`` once stored.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def orch_merge_context(key: str, current: Any, incoming: Any, strategy: str) -> Any:
+    """Return the value of ``key`` when a second step of the run writes it.
+
+    Called only when another step of the same run already wrote ``key``; always with
+    the value of the step earlier in the recipe as ``current``, so the result does not
+    depend on which step finished first. Stops at the first non-None result (so a
+    plugin cannot choose ``null`` as the merged value). Raise
+    ``ContextConflictError`` to refuse the write.
+
+    :param key: the context key.
+    :param current: the value written by the earlier step.
+    :param incoming: the value written by the later step.
+    :param strategy: the recipe's ``merge`` (``last_write_wins``, ``fail_on_conflict``
+        or a name a plugin understands).
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,114 @@
+"""``orch run --dry-run`` and ``orch why``: would each step run or be a cache hit, and why.
+
+Nothing runs. Steps are walked in plan order and each cacheable step's fingerprint is
+computed as the run would compute it, then looked up through the cache hooks. The
+output of an upstream step is known when that step would be a hit (its stored
+delta) or lies outside the plan (the recorded context); for an upstream step that
+would run, its output is predicted from the latest recorded run, and the verdicts
+resting on that prediction name the step in ``assumes``. A step that would run is
+explained against the last fingerprint recorded for it: which part changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..fingerprint import Fingerprinter, changes, last_values, upstream_outputs
+from ..hooks import Hooks
+from ..run import Run
+from ..validation import PreparedStep
+from .store import StateStore
+
+RUN = "run"
+HIT = "hit"
+
+
+def explain(run: Run, prepared: dict[str, PreparedStep], hooks: Hooks) -> list[dict[str, Any]]:
+    """One entry per planned step: ``step``, ``would`` (``run``/``hit``), ``reason``, ``changed``..."""
+    store = StateStore.open(run.config.state_dir, create=False)
+    try:
+        return _Explainer(run, prepared, hooks, store).walk()
+    finally:
+        if store is not None:
+            store.close()
+
+
+class _Explainer:
+    def __init__(self, run: Run, prepared: dict[str, PreparedStep], hooks: Hooks, store: StateStore | None):
+        self.run = run
+        self.prepared = prepared
+        self.hooks = hooks
+        self.store = store
+        self.recipe = run.recipe.name
+        latest = store.latest_run(self.recipe) if store else None
+        self.latest_id = latest.id if latest else None
+        self.recorded = store.step_outputs(latest.id) if store and latest else {}
+        self.fingerprinter = Fingerprinter()
+        self.outputs: dict[str, dict[str, Any] | None] = {}  # None: unknown (never ran)
+        self.assumed: dict[str, set[str]] = {}
+
+    def walk(self) -> list[dict[str, Any]]:
+        return [self._step(item.name) for item in self.run.plan]
+
+    def _step(self, name: str) -> dict[str, Any]:
+        step = self.prepared[name].step
+        entry: dict[str, Any] = {"step": name, "cacheable": step.cache, "would": RUN, "reason": "",
+                                 "changed": [], "assumes": [], "key": None, "previous_key": None}
+        if not step.cache:
+            entry["reason"] = "not cacheable (the step has no cache_key and no cache: true)"
+        elif not self.run.config.cache:
+            entry["reason"] = "the cache is off (--no-cache)"
+        else:
+            self._cacheable(step, entry)
+        if entry["would"] == RUN:
+            self.outputs[name] = self._predicted(name)
+            self.assumed[name] = {name}
+        return entry
+
+    def _cacheable(self, step: Any, entry: dict[str, Any]) -> None:
+        upstream: dict[str, dict[str, Any]] = {}
+        outside = [d for d in step.depends_on if d not in self.outputs]
+        upstream.update(upstream_outputs(outside, {}, self.run.context))
+        assumes: set[str] = set()
+        unknown = []
+        for dep in step.depends_on:
+            if dep in self.outputs:
+                if self.outputs[dep] is None:
+                    unknown.append(dep)
+                upstream[dep] = self.outputs[dep] or {}
+                assumes |= self.assumed.get(dep, set())
+        inputs = self.fingerprinter.inputs(step, self.prepared[step.name].handler, upstream)
+        key = self.hooks.cache_key(step=step, inputs=inputs)
+        previous = self.store.fingerprint(self.recipe, step.name) if self.store else None
+        entry.update(key=key, previous_key=previous["key"] if previous else None, assumes=sorted(assumes))
+        if unknown:
+            entry["reason"] = (f"upstream step {unknown[0]!r} has never run, so its output (part of the "
+                               "fingerprint) is not known yet")
+            entry["changed"] = [f"upstream:{d}" for d in unknown]
+            return
+        stored = self.hooks.cache_get(key=key) if key else None
+        if stored is not None:
+            entry["would"] = HIT
+            entry["reason"] = "its fingerprint is in the cache"
+            if assumes:
+                names = ", ".join(map(repr, sorted(assumes)))
+                same = "writes what it wrote" if len(assumes) == 1 else "write what they wrote"
+                entry["reason"] += f" (if {names} {same} last time)"
+            self.outputs[step.name] = last_values(stored)
+            self.assumed[step.name] = assumes
+            return
+        if previous is None:
+            entry["reason"] = "never run (no fingerprint recorded for this step)"
+            return
+        found = changes(previous["inputs"], inputs)
+        entry["changed"] = [part for part, _ in found]
+        entry["reason"] = "; ".join(message for _, message in found) or (
+            "fingerprint unchanged, but not in the cache (cleared with `orch cache clear`?)")
+
+    def _predicted(self, name: str) -> dict[str, Any] | None:
+        """What a step that would run is expected to write: what it wrote in the latest run."""
+        if name in self.recorded:
+            return self.recorded[name]
+        if self.store is not None and self.store.succeeded(self.recipe, name):
+            return {}  # it ran and wrote nothing
+        return None

@@ -1,0 +1,114 @@
+"""The schema of the state store, version by version, and how a database is brought up to date.
+
+Each version is a list of statements applied once, in order, inside one write
+transaction; ``PRAGMA user_version`` records the version a database has reached.
+A newer ``orch`` therefore opens a database an older one wrote (it applies the
+missing versions), and an older ``orch`` refuses a database from a newer one rather
+than misreading it. Versions are only ever appended: never edit a published one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import OrchError
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1: runs, the result of each step, and every write to the context. Each
+    # finished step is one commit, so every index here is paid for on every step: the
+    # queries reach step results and writes through the run (``runs_by_recipe``, then
+    # the (run, ...) keys) rather than through indexes of their own.
+    (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            recipe TEXT NOT NULL,
+            recipe_path TEXT,
+            recipe_digest TEXT,
+            started REAL NOT NULL,
+            finished REAL,
+            status TEXT NOT NULL,
+            flags TEXT NOT NULL DEFAULT '{}',
+            pid INTEGER
+        )""",
+        "CREATE INDEX runs_by_recipe ON runs (recipe, started)",
+        """CREATE TABLE step_results (
+            run TEXT NOT NULL,
+            step TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            duration_ms REAL,
+            cpu_ms REAL,
+            peak_rss_kb INTEGER,
+            cache TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            executor TEXT,
+            finished REAL NOT NULL,
+            PRIMARY KEY (run, step)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE context_writes (
+            id INTEGER PRIMARY KEY,
+            run TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            who TEXT,
+            step TEXT,
+            ts TEXT
+        )""",
+        "CREATE INDEX writes_by_run ON context_writes (run, key)",
+    ),
+    # version 2: where a carried-over write came from, and the last fingerprint of each
+    # cacheable step (``orch why`` compares against it)
+    (
+        "ALTER TABLE context_writes ADD COLUMN source_run TEXT",
+        """CREATE TABLE fingerprints (
+            recipe TEXT NOT NULL,
+            step TEXT NOT NULL,
+            key TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            run TEXT NOT NULL,
+            recorded REAL NOT NULL,
+            PRIMARY KEY (recipe, step)
+        )""",
+    ),
+)
+
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+class StateVersionError(OrchError):
+    """The database was written by a newer ``orch`` whose schema this one does not know."""
+
+    exit_code = 2
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, path: str = "state.db") -> int:
+    """Apply the versions ``conn``'s database lacks; return the version it was at.
+
+    The version is read again inside the write transaction, so two processes opening
+    a new database at the same moment apply each version once between them.
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+    """
+    found = schema_version(conn)
+    if found == CURRENT_VERSION:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(conn)
+        if found > CURRENT_VERSION:
+            raise StateVersionError(
+                f"{path} has state schema version {found}, but this orch knows versions up to "
+                f"{CURRENT_VERSION}: upgrade orch, or use another --state-dir"
+            )
+        for version in range(found + 1, CURRENT_VERSION + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found

@@ -1,0 +1,213 @@
+"""Reading the state store: runs, step results, recorded contexts, fingerprints.
+
+:class:`StoreReader` holds the queries the commands, ``--resume-from``/``--only``
+and ``orch why`` need; :class:`~orchestrator_core.state.store.StateStore` is a reader
+that also opens the database and writes to it. The queries reach step results and
+writes through their run, which is what the tables' keys are for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import UsageError
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process ``pid`` exists on this machine (unknown counts as alive)."""
+    if not pid:
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunRecord:
+    """One row of ``runs``; ``shown_status`` says ``killed`` for a run whose process is gone."""
+
+    id: str
+    recipe: str
+    recipe_path: str | None
+    recipe_digest: str | None
+    started: float
+    finished: float | None
+    status: str
+    flags: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+
+    @property
+    def shown_status(self) -> str:
+        if self.status == "running" and not pid_alive(self.pid):
+            return "killed"
+        return self.status
+
+    @property
+    def duration_ms(self) -> float | None:
+        return round((self.finished - self.started) * 1000, 3) if self.finished else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "recipe": self.recipe, "recipe_path": self.recipe_path,
+            "recipe_digest": self.recipe_digest, "started": self.started, "finished": self.finished,
+            "duration_ms": self.duration_ms, "status": self.shown_status, "flags": self.flags, "pid": self.pid,
+        }
+
+
+_RUN_COLUMNS = "id, recipe, recipe_path, recipe_digest, started, finished, status, flags, pid"
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    values = list(row)
+    values[7] = json.loads(values[7] or "{}")
+    return RunRecord(*values)
+
+
+class StoreReader:
+    """Queries over one connection to a state database."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+
+
+    # -- runs ------------------------------------------------------------------------------
+    def runs(self, *, recipe: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        args: list[Any] = []
+        if recipe:
+            sql += " WHERE recipe = ?"
+            args.append(recipe)
+        sql += " ORDER BY started DESC, rowid DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_run_record(row) for row in self.conn.execute(sql, args)]
+
+    def latest_run(self, recipe: str) -> RunRecord | None:
+        found = self.runs(recipe=recipe, limit=1)
+        return found[0] if found else None
+
+    def get_run(self, reference: str) -> RunRecord:
+        """A run by full id, unique id prefix, or ``latest``; a :class:`UsageError` otherwise."""
+        if reference == "latest":
+            found = self.runs(limit=1)
+            if not found:
+                raise UsageError(f"no run recorded in {self.path}")
+            return found[0]
+        rows = self.conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC LIMIT 6",
+            (len(reference), reference),
+        ).fetchall()
+        exact = [row for row in rows if row[0] == reference]
+        if exact or len(rows) == 1:
+            return _run_record((exact or rows)[0])
+        if not rows:
+            raise UsageError(f"no run {reference!r} in {self.path} (see `orch runs list`)")
+        ids = ", ".join(row[0] for row in rows[:5])
+        raise UsageError(f"run id prefix {reference!r} is ambiguous: {ids}{'...' if len(rows) > 5 else ''}")
+
+    def step_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Run id → step status → how many steps ended so."""
+        counts: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
+        for chunk in range(0, len(run_ids), 500):
+            ids = run_ids[chunk:chunk + 500]
+            marks = ", ".join("?" * len(ids))
+            for run_id, status, n in self.conn.execute(
+                f"SELECT run, status, COUNT(*) FROM step_results WHERE run IN ({marks}) GROUP BY run, status", ids
+            ):
+                counts[run_id][status] = n
+        return counts
+
+    # -- steps -----------------------------------------------------------------------------
+    def step_results(self, run_id: str) -> list[dict[str, Any]]:
+        """The steps a run finished, in the order they finished."""
+        cursor = self.conn.execute(
+            "SELECT step, status, error, duration_ms, cpu_ms, peak_rss_kb, cache, attempts, executor, finished"
+            " FROM step_results WHERE run = ? ORDER BY finished", (run_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        results = []
+        for row in cursor:
+            result = dict(zip(names, row))
+            result["error"] = json.loads(result["error"]) if result["error"] else None
+            results.append(result)
+        return results
+
+    def succeeded(self, recipe: str, step: str) -> bool:
+        """Whether ``step`` of ``recipe`` ever finished ok in a recorded run."""
+        row = self.conn.execute(
+            "SELECT 1 FROM runs r JOIN step_results s ON s.run = r.id AND s.step = ?"
+            " WHERE r.recipe = ? AND s.status = 'ok' LIMIT 1",
+            (step, recipe),
+        ).fetchone()
+        return row is not None
+
+    def fingerprint(self, recipe: str, step: str) -> dict[str, Any] | None:
+        """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, run."""
+        row = self.conn.execute(
+            "SELECT key, inputs, run, recorded FROM fingerprints WHERE recipe = ? AND step = ?", (recipe, step),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"key": row[0], "inputs": json.loads(row[1]), "run": row[2], "recorded": row[3]}
+
+    # -- context ---------------------------------------------------------------------------
+    def context(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Key → its last write in ``run_id`` (value, who, step, ts, run it came from)."""
+        cursor = self.conn.execute(
+            "SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN"
+            " (SELECT MAX(id) FROM context_writes WHERE run = ? GROUP BY key) ORDER BY key", (run_id,),
+        )
+        return {
+            key: {"value": json.loads(value), "who": who, "step": step, "ts": ts, "run": source_run or run_id}
+            for key, value, who, step, ts, source_run in cursor
+        }
+
+    def writes(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
+        """Every write recorded in ``run_id`` (of ``key`` only, when given), in order."""
+        sql = "SELECT key, value, who, step, ts, source_run FROM context_writes WHERE run = ?"
+        args: list[Any] = [run_id]
+        if key is not None:
+            sql += " AND key = ?"
+            args.append(key)
+        return [
+            {"key": k, "value": json.loads(v), "who": who, "step": step, "ts": ts, "run": source_run or run_id,
+             "carried": source_run is not None}
+            for k, v, who, step, ts, source_run in self.conn.execute(sql + " ORDER BY id", args)
+        ]
+
+    def key_history(self, key: str, *, recipe: str, until: float) -> list[dict[str, Any]]:
+        """Every original write of ``key`` in runs of ``recipe`` started by ``until``, oldest first.
+
+        Copies a resumed run carried over from an earlier run are left out: each write
+        appears once, in the run that made it.
+        """
+        cursor = self.conn.execute(
+            "SELECT w.run, w.value, w.who, w.step, w.ts FROM runs r JOIN context_writes w ON w.run = r.id"
+            " AND w.key = ? WHERE w.source_run IS NULL AND r.recipe = ? AND r.started <= ?"
+            " ORDER BY r.started, w.id", (key, recipe, until),
+        )
+        return [{"key": key, "value": json.loads(value), "who": who, "step": step, "run": run, "ts": ts}
+                for run, value, who, step, ts in cursor]
+
+    def step_outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Step → key → the last value that step wrote, as recorded in ``run_id``."""
+        outputs: dict[str, dict[str, Any]] = {}
+        for step, key, value in self.conn.execute(
+            "SELECT step, key, value FROM context_writes WHERE run = ? AND step IS NOT NULL ORDER BY id", (run_id,)
+        ):
+            outputs.setdefault(step, {})[key] = json.loads(value)
+        return outputs

@@ -1,0 +1,170 @@
+"""The built-in plugin ``state``: records every run in the state store as it happens.
+
+Through the lifecycle hooks only, like any reporter: the run and the context it
+starts with when it starts, each step's result together with the writes of its delta
+in one transaction when it ends, the status when the run ends. So a run killed
+half-way leaves every finished step, and the keys those steps wrote, in the store.
+
+It also watches ``orch_cache_key`` (a wrapper: it decides nothing) to keep, for each
+cacheable step, the inputs of its last fingerprint; ``orch why`` compares against them.
+
+Blocking it (``-p no:state``) runs without recording, at the cost of resuming
+(``--resume-from``, ``--only``) from what earlier runs recorded. ``sqlite3`` is
+imported when a run starts, not when ``orch`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .._markers import hookimpl
+from ..errors import OrchError
+
+if TYPE_CHECKING:
+    from .store import StateStore, WriteRow
+
+logger = logging.getLogger("orchestrator.state")
+
+RUNNER_KEY = "_runner.step_metrics_v1"
+
+
+class StateStoreError(OrchError):
+    """The state store cannot be opened, so the run would go unrecorded: nothing runs."""
+
+    exit_code = 2
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class StateRecorder:
+    """Writes one run at a time to the store in the run's ``config.state_dir``.
+
+    The connection stays open after a run, for the next run in the same process (a
+    notebook, a test session, ``orch serve``): closing a SQLite database in WAL mode
+    checkpoints it, which costs milliseconds per run. It is closed when the recorder
+    is collected or the interpreter exits, or when a run uses another state directory.
+    """
+
+    def __init__(self) -> None:
+        self.store: StateStore | None = None  # the store of the run in progress
+        self._connection: StateStore | None = None  # kept open between runs
+        self._closer: weakref.finalize | None = None
+        self._written: set[str] = set()  # keys some step of this run wrote
+        self._fingerprints: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    @hookimpl
+    def orch_run_start(self, run: Any) -> None:
+        import sqlite3
+
+        from .store import RunRecord, StateStore
+
+        self._written = set()
+        self._fingerprints = {}
+        try:
+            self.store = self._connect(StateStore, run.config.state_dir)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateStoreError(
+                f"cannot open the state store in {run.config.state_dir}: {exc} "
+                "(choose another place with --state-dir, or run unrecorded with -p no:state)"
+            ) from None
+        record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
+                           "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
+        self.store.start_run(record, list(self._initial_writes(run)))
+
+    def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
+        """The open connection when it is to the database in ``state_dir``, else a new one."""
+        if self._connection is not None and self._connection.is_at(state_dir):
+            return self._connection
+        self._disconnect()
+        self._connection = store_class.open(state_dir)
+        self._closer = weakref.finalize(self, self._connection.close)
+        return self._connection
+
+    def _disconnect(self) -> None:
+        if self._closer is not None:
+            self._closer()  # closes the connection, once
+        self._connection = self._closer = None
+
+    @staticmethod
+    def _initial_writes(run: Any) -> Iterator[WriteRow]:
+        """The writes the run's context starts with: carried over, from the recipe, from ``--set``."""
+        for key in run.context.keys():
+            for write in run.context.history(key):
+                origin = write["run"] if write["run"] not in (None, run.id) else None
+                yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin)
+
+    @hookimpl(wrapper=True)
+    def orch_cache_key(self, step: Any, inputs: dict[str, Any]) -> Any:
+        key = yield
+        if key is not None:
+            self._fingerprints[step.name] = (key, inputs)
+        return key
+
+    @hookimpl
+    def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
+        self._record(run, step, result)
+
+    @hookimpl
+    def orch_on_step_error(self, run: Any, step: Any, result: Any) -> None:
+        self._record(run, step, result)
+
+    def _record(self, run: Any, step: Any, result: Any) -> None:
+        store = self.store
+        if store is None:
+            return
+        metrics = result.metrics
+        row = (run.id, step.name, result.status, _json(result.error) if result.error is not None else None,
+               metrics.get("duration_ms"), metrics.get("cpu_ms"), metrics.get("peak_rss_kb"), result.cache,
+               result.attempts, result.executor, time.time())
+        writes: list[WriteRow] = []
+        fingerprint = None
+        if result.ok and result.delta:
+            writes = [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
+            writes += self._merged(run, result)
+            self._written.update(w.key for w in result.delta)
+        if result.ok and self._fingerprints:
+            noted = self._fingerprints.pop(step.name, None)
+            if noted is not None and result.cache is not None:
+                fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
+        try:
+            store.record_step(row, writes, fingerprint)
+        except store.Error as exc:
+            logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
+
+    def _merged(self, run: Any, result: Any) -> list[WriteRow]:
+        """A row with the merged value of each key another step of this run wrote first.
+
+        Only then can the value in the context differ from what this step wrote
+        (``orch_merge_context`` decided it), and the store must end on the context's value.
+        """
+        rows: list[WriteRow] = []
+        last = {w.key: w for w in result.delta}
+        for key, write in last.items():
+            if key in self._written:
+                value = run.context.get(key)
+                if value != write.value:
+                    rows.append((run.id, key, _json(value), "merge", None, write.ts, None))
+        return rows
+
+    @hookimpl
+    def orch_run_finish(self, run: Any) -> None:
+        if self.store is None:
+            return
+        writes: list[WriteRow] = []
+        history = run.context.history(RUNNER_KEY) if RUNNER_KEY in run.context else []
+        if history:
+            last = history[-1]
+            writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
+        try:
+            self.store.finish_run(run.id, run.status, run.finished or time.time(), writes)
+        except self.store.Error as exc:
+            logger.error("state store: the end of run %s was not recorded: %s", run.id, exc)
+            self._disconnect()
+        finally:
+            self.store = None

@@ -1,0 +1,74 @@
+"""Where a ``--resume-from`` or ``--only`` run starts: the context an earlier run recorded.
+
+Such a run starts from the latest recorded run of the same recipe (by name): the
+last value of each key in that run, which includes what that run itself carried
+over from the run it resumed. The writes keep the step and run that made them, so
+the cache can still tell what an upstream step wrote.
+
+``--only`` also checks that every step it depends on outside the selection has
+succeeded in some recorded run of the recipe; otherwise the keys it would read were
+never written, and the run stops before anything starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..errors import UsageError
+from ..model import Recipe, Step, Write
+
+
+def recorded_start(
+    config: Any, recipe: Recipe, plan: Sequence[Step], *, only: Sequence[str], resume_from: str | None
+) -> tuple[str | None, list[Write]]:
+    """The id of the run to start from and the writes of its context (``None, []`` for a fresh run).
+
+    Raises :class:`UsageError` when ``--resume-from`` finds no recorded run, or when
+    a step ``--only`` selects depends on a step that never succeeded.
+    """
+    if not only and not resume_from:
+        return None, []
+    from .store import DB_NAME, StateStore
+
+    store = StateStore.open(config.state_dir, create=False)
+    where = config.state_dir / DB_NAME
+    try:
+        latest = store.latest_run(recipe.name) if store else None
+        if resume_from and latest is None:
+            raise UsageError(
+                f"--resume-from {resume_from}: no recorded run of recipe {recipe.name!r} in {where} to resume; "
+                "run the recipe first (or point --state-dir at the store that has its runs)"
+            )
+        if only:
+            _check_dependencies(store, recipe, plan)
+        if latest is None:
+            return None, []
+        context = store.context(latest.id)
+    finally:
+        if store is not None:
+            store.close()
+    writes = [Write(key, entry["value"], entry["who"], entry["step"], entry["run"], entry["ts"] or "")
+              for key, entry in context.items()]
+    return latest.id, writes
+
+
+def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step]) -> None:
+    selected = {s.name for s in plan}
+    missing: list[tuple[str, str]] = []  # (step, dependency that never succeeded)
+    known: dict[str, bool] = {}
+    for step in plan:
+        for dep in step.depends_on:
+            if dep in selected:
+                continue
+            if dep not in known:
+                known[dep] = store is not None and store.succeeded(recipe.name, dep)
+            if not known[dep]:
+                missing.append((step.name, dep))
+    if not missing:
+        return
+    reasons = "; ".join(f"step {step!r} depends on {dep!r}, which has never succeeded in a recorded run "
+                        f"of {recipe.name!r}" for step, dep in missing)
+    deps = list(dict.fromkeys(dep for _, dep in missing))
+    names = " ".join([*deps, *(s.name for s in plan)])
+    raise UsageError(f"--only: {reasons}; run {', '.join(map(repr, deps))} first, "
+                     f"or select {'it' if len(deps) == 1 else 'them'} too (--only {names})")

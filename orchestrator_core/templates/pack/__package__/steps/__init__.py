@@ -1,0 +1,1 @@
+"""The pack's scriptlets, one class per module."""

@@ -1,0 +1,210 @@
+"""pytest plugin for orch and for authors of scriptlet packs.
+
+Loaded automatically through the ``pytest11`` entry point once orch is installed.
+Fixtures:
+
+``orch_pm``
+    a fresh plugin manager with the built-ins only (installed plugins are not loaded).
+``register_plugin``
+    register an object or module on ``orch_pm`` for one test.
+``hook_recorder``
+    records every hook call made through ``orch_pm`` (name and arguments).
+``run_orch_recipe``
+    run a recipe in-process on ``orch_pm`` and get the result and the JSON lines.
+``make_pack``
+    write a scriptlet pack (package + distribution metadata with its entry point) to a
+    temporary folder that ``orch`` subprocesses can load via ``PYTHONPATH``.
+``orch_cli``
+    run the real ``orch`` command in a subprocess, in a temporary working directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import pytest
+
+from .pluginmanager import OrchPluginManager, create_plugin_manager
+
+
+@pytest.fixture
+def orch_pm() -> OrchPluginManager:
+    """A plugin manager with the built-in plugins only."""
+    return create_plugin_manager(load_entrypoints=False)
+
+
+@pytest.fixture
+def register_plugin(orch_pm: OrchPluginManager) -> Iterator[Callable[..., Any]]:
+    """``register_plugin(obj, name=None)``: register ``obj`` on ``orch_pm`` for this test."""
+    added: list[Any] = []
+
+    def register(plugin: Any, name: str | None = None) -> Any:
+        from .pluginmanager import PluginInfo
+
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        orch_pm.register_plugin(plugin, PluginInfo(name, "cli", getattr(plugin, "__module__", name) or name))
+        added.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in added:
+        if orch_pm.is_registered(plugin):
+            orch_pm.unregister(plugin)
+
+
+@dataclass
+class HookCall:
+    name: str
+    kwargs: dict[str, Any]
+
+
+class HookRecorder:
+    """Every hook call made through a plugin manager, in order."""
+
+    def __init__(self, pm: OrchPluginManager):
+        self.calls: list[HookCall] = []
+        self._undo = pm.add_hookcall_monitoring(self._before, lambda *args: None)
+
+    def _before(self, hook_name: str, impls: list, kwargs: dict) -> None:
+        self.calls.append(HookCall(hook_name, dict(kwargs)))
+
+    def names(self, prefix: str = "orch_") -> list[str]:
+        return [c.name for c in self.calls if c.name.startswith(prefix)]
+
+    def of(self, name: str) -> list[HookCall]:
+        return [c for c in self.calls if c.name == name]
+
+    def close(self) -> None:
+        self._undo()
+
+
+@pytest.fixture
+def hook_recorder(orch_pm: OrchPluginManager) -> Iterator[HookRecorder]:
+    recorder = HookRecorder(orch_pm)
+    yield recorder
+    recorder.close()
+
+
+@dataclass
+class RecipeOutcome:
+    """What an in-process run produced: the result (or the error) and its JSON lines."""
+
+    result: Any
+    lines: list[dict[str, Any]]
+    error: BaseException | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self.result.context
+
+
+@pytest.fixture
+def run_orch_recipe(orch_pm: OrchPluginManager, tmp_path: Path) -> Callable[..., RecipeOutcome]:
+    """``run_orch_recipe(recipe_text_or_path, **run_options)`` on ``orch_pm``, in ``tmp_path``.
+
+    Never raises for a failed step: the outcome's ``error`` holds the exception.
+    """
+    from .config import Config
+    from .errors import RunInterrupted, StepFailedError
+    from .session import Session
+
+    def run(recipe: str | Path, *, config: Mapping[str, Any] | None = None, **options: Any) -> RecipeOutcome:
+        path = Path(recipe) if isinstance(recipe, Path) else None
+        if path is None:
+            path = tmp_path / "recipe.yaml"
+            path.write_text(textwrap.dedent(str(recipe)), encoding="utf-8")
+        out = io.StringIO()
+        settings = {"workdir": tmp_path, "progress": False, "stdout": out, **(config or {})}
+        session = Session(Config(**settings), pm=orch_pm)
+        try:
+            result = session.run(path, **options)
+            error = None if result.ok else StepFailedError(result)
+        except RunInterrupted as exc:
+            result, error = exc.result, exc
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        return RecipeOutcome(result, lines, error)
+
+    return run
+
+
+@pytest.fixture
+def make_pack(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``make_pack(name, modules, entry_points=None, version="0.1")`` → a folder for ``PYTHONPATH``.
+
+    ``modules`` maps relative file paths (``"demo_pack/__init__.py"``) to source text.
+    ``entry_points`` maps entry names to ``module`` (default: ``{name: first package}``).
+    The folder holds a ``.dist-info`` so ``importlib.metadata`` finds the entry points
+    without installing anything.
+    """
+
+    def make(name: str, modules: Mapping[str, str], entry_points: Mapping[str, str] | None = None,
+             version: str = "0.1") -> Path:
+        root = tmp_path_factory.mktemp(f"pack-{name}")
+        for relative, source in modules.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(source), encoding="utf-8")
+        package = next(iter(modules)).split("/")[0].removesuffix(".py")
+        entries = entry_points or {name: package}
+        dist = root / f"{name.replace('-', '_')}-{version}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        lines = "".join(f"{entry} = {target}\n" for entry, target in entries.items())
+        (dist / "entry_points.txt").write_text(f"[orchestrator]\n{lines}")
+        return root
+
+    return make
+
+
+@dataclass
+class CliOutcome:
+    """A finished ``orch`` subprocess."""
+
+    args: list[str]
+    exit_code: int
+    out: str
+    err: str
+    cwd: Path = field(default=Path("."))
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        """stdout parsed as JSON lines (fails the test when a line is not JSON)."""
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+    def assert_success(self) -> CliOutcome:
+        assert self.exit_code == 0, f"orch {' '.join(self.args)} exited {self.exit_code}\n{self.err}"
+        return self
+
+
+def orch_executable() -> str:
+    """The ``orch`` console script of the running interpreter's environment."""
+    candidate = Path(sys.executable).parent / "orch"
+    return str(candidate) if candidate.exists() else "orch"
+
+
+@pytest.fixture
+def orch_cli(tmp_path: Path) -> Callable[..., CliOutcome]:
+    """``orch_cli(*args, pythonpath=(), env=None, cwd=tmp_path, timeout=120)`` runs the real ``orch``."""
+
+    def run(*args: str, pythonpath: tuple[Path, ...] | list[Path] = (), env: Mapping[str, str] | None = None,
+            cwd: Path | None = None, timeout: float = 120) -> CliOutcome:
+        environment = dict(os.environ)
+        environment.pop("ORCH_LOG_LEVEL", None)
+        if pythonpath:
+            existing = environment.get("PYTHONPATH")
+            environment["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), *([existing] if existing else [])])
+        environment.update(env or {})
+        where = cwd or tmp_path
+        proc = subprocess.run([orch_executable(), *args], cwd=where, env=environment, capture_output=True,
+                              text=True, timeout=timeout)
+        return CliOutcome(list(args), proc.returncode, proc.stdout, proc.stderr, where)
+
+    return run

@@ -1,0 +1,123 @@
+"""Checks that need the installed plugins, and the prepared form of each step.
+
+After :func:`prepare_steps` succeeds, every step has a handler (what runs it) and
+an executor name, so a run never discovers a bad recipe half-way through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from .builtin.merge import STRATEGIES
+from .errors import Problem, RecipeError, UsageError, did_you_mean
+from .hooks import Hooks
+from .known_plugins import install_hint
+from .model import Recipe, Step, StepHandler
+from .registry import Registry
+
+logger = logging.getLogger("orchestrator.validation")
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    """A step ready to run: its handler, the executor it goes to, and whether it may overlap."""
+
+    step: Step
+    handler: StepHandler
+    executor: str
+    parallel: bool
+
+
+def step_fields(registry: Registry) -> dict[str, dict]:
+    """Step type name → extra recipe keys it accepts (for the recipe reader)."""
+    return {entry.name: dict(entry.obj.fields) for entry in registry.entries("step type")}
+
+
+def prepare_steps(
+    recipe: Recipe, registry: Registry, hooks: Hooks, *, default_executor: str | None = None
+) -> dict[str, PreparedStep]:
+    """Check ``recipe`` against the installed plugins and prepare every step.
+
+    Raises :class:`RecipeError` listing every problem, each at its line.
+    """
+    filename = recipe.path or "<recipe>"
+    problems: list[Problem] = []
+    prepared: dict[str, PreparedStep] = {}
+    executors = set(registry.names("executor"))
+    for step in recipe.steps:
+        try:
+            step_type = registry.get("step type", step.type).obj()
+        except UsageError as exc:
+            problems.append(Problem(f"step {step.name!r}: {exc}", filename, step.line_of("type")))
+            continue
+        found = step_type.validate(step, recipe, registry)
+        problems.extend(Problem(p.message, filename, step.line_of(p.field) if p.field else step.line) for p in found)
+        if found:
+            continue
+        handler = step_type.prepare(step, recipe, registry)
+        executor = _choose_executor(step, handler, executors, default_executor)
+        if executor not in executors:
+            problems.append(Problem(
+                f"step {step.name!r}: executor {executor!r} is not installed"
+                f"{install_hint('executor', executor) or did_you_mean(executor, executors)}; "
+                f"installed: {', '.join(sorted(executors))} (see `orch plugins list`)",
+                filename, step.line_of("executor"),
+            ))
+            continue
+        parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
+        capabilities = registry.get("executor", executor).obj.capabilities
+        prepared[step.name] = PreparedStep(step, handler, executor, bool(parallel or capabilities.out_of_process))
+        logger.debug("step %r: %s on executor %r%s", step.name, handler.identity, executor,
+                     " (parallel)" if prepared[step.name].parallel else "")
+    if recipe.merge not in STRATEGIES and all(i.plugin_name == "merge" for i in hooks.impls("orch_merge_context")):
+        problems.append(Problem(f"unknown merge strategy {recipe.merge!r}; use one of: {', '.join(STRATEGIES)}",
+                                filename, None))
+    if not problems:
+        problems.extend(_plugin_problems(recipe, hooks, filename))
+    if problems:
+        raise RecipeError(problems)
+    return prepared
+
+
+def _choose_executor(step: Step, handler: StepHandler, installed: set[str], default: str | None) -> str:
+    """The step's ``executor``, else ``process`` for CPU-bound scriptlets, else the run's default."""
+    if step.executor:
+        return step.executor
+    if handler.requires_process:
+        if "process" in installed:
+            return "process"
+        logger.warning("step %r requires a process but no 'process' executor is installed; running it on threads",
+                       step.name)
+    if default:
+        return default
+    parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
+    return "thread" if parallel and "thread" in installed else "inline"
+
+
+def _plugin_problems(recipe: Recipe, hooks: Hooks, filename: str) -> list[Problem]:
+    problems = []
+    names = {s.name: s for s in recipe.steps}
+    for message in hooks.validate_recipe(recipe):
+        head, _, rest = message.partition(": ")
+        step = names.get(head)
+        problems.append(Problem(message if step is None else f"step {head!r}: {rest}", filename,
+                                step.line if step else None))
+    return problems
+
+
+VERSIONED_KEY = re.compile(r"_v\d+$")
+
+
+def versioning_warnings(prepared: dict[str, PreparedStep]) -> list[str]:
+    """Declared output keys without a ``_vN`` suffix (guide §11: a new shape is a new key)."""
+    warnings = []
+    seen: set[str] = set()
+    for item in prepared.values():
+        for key in sorted(item.handler.outputs or ()):
+            if not VERSIONED_KEY.search(key) and key not in seen:
+                seen.add(key)
+                warnings.append(f"step {item.step.name!r}: output key {key!r} has no version suffix "
+                                f"(name it like '{key}_v1' so a later shape can be '{key}_v2')")
+    return warnings
