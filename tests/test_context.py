@@ -1,0 +1,98 @@
+"""The context: JSON-safe values, history, step views and merging in recipe order."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from orchestrator_core import Context, ContextConflictError, ContextError, StepContext
+from orchestrator_core.builtin.merge import orch_merge_context
+from orchestrator_core.model import Write
+
+
+def lww(key, current, incoming):
+    return orch_merge_context(key, current, incoming, "last_write_wins")
+
+
+def strict(key, current, incoming):
+    return orch_merge_context(key, current, incoming, "fail_on_conflict")
+
+
+def test_values_are_normalised_and_copied():
+    ctx = Context()
+    ctx.set("a", (1, 2), who="me")
+    assert ctx.get("a") == [1, 2]
+    ctx.get("a").append(3)
+    assert ctx.get("a") == [1, 2], "readers get copies, the context cannot be changed behind its back"
+
+
+@pytest.mark.parametrize("value", [{1, 2}, object(), math.nan, b"bytes"])
+def test_non_json_value_is_refused_naming_key_and_step(value):
+    view = StepContext({}, step="load", who="load")
+    with pytest.raises(ContextError) as info:
+        view.set("numbers.raw_v1", value)
+    assert "'numbers.raw_v1'" in str(info.value) and "'load'" in str(info.value)
+    assert view.delta == []
+
+
+def test_history_records_who_step_run_and_time():
+    ctx = Context(run_id="r1")
+    ctx.set("k", 1, who="alice")
+    ctx.set("k", 2, who="bob", step="s")
+    history = ctx.history("k")
+    assert [(h["value"], h["who"], h["step"], h["run"]) for h in history] == [(1, "alice", None, "r1"), (2, "bob", "s", "r1")]
+    assert all(h["ts"].endswith("Z") for h in history)
+    assert ctx.to_dict() == {"k": 2}
+
+
+def test_step_view_records_a_delta_without_touching_the_context():
+    ctx = Context({"x": 1})
+    view = StepContext(ctx, step="s", who="scriptlet", outputs=frozenset({"y"}))
+    view.set("y", 2)
+    assert view.get("y") == 2 and view.get("x") == 1
+    assert "y" not in ctx
+    assert [(w.key, w.value, w.who, w.step) for w in view.delta] == [("y", 2, "scriptlet", "s")]
+
+
+def test_undeclared_write_is_an_error():
+    view = StepContext({}, step="s", who="s", outputs=frozenset({"a_v1"}))
+    with pytest.raises(ContextError, match="undeclared key 'b_v1'.*declared outputs: a_v1"):
+        view.set("b_v1", 1)
+
+
+def test_runner_keys_are_reserved():
+    view = StepContext({}, step="s", who="s")
+    with pytest.raises(ContextError, match="belong to the runner"):
+        view.set("_runner.step_metrics_v1", {})
+
+
+def writes(step, **values):
+    return [Write(k, v, step, step) for k, v in values.items()]
+
+
+@pytest.mark.parametrize("order", [("early", "late"), ("late", "early")])
+def test_merge_follows_recipe_order_not_completion_order(order):
+    ctx = Context()
+    deltas = {"early": (1, writes("early", k="from early")), "late": (2, writes("late", k="from late"))}
+    for name in order:
+        position, delta = deltas[name]
+        ctx.apply(delta, position=position, merge=lww)
+    assert ctx.get("k") == "from late"
+    assert {h["step"] for h in ctx.history("k")} == {"early", "late"}
+
+
+def test_fail_on_conflict_names_both_steps_and_applies_nothing():
+    ctx = Context()
+    ctx.apply(writes("a", k=1, other=1), position=0, merge=strict)
+    with pytest.raises(ContextConflictError, match="steps 'a' and 'b' both wrote it"):
+        ctx.apply(writes("b", k=2, fresh=3), position=1, merge=strict)
+    assert ctx.get("k") == 1 and "fresh" not in ctx
+    ctx.apply(writes("c", k=1), position=2, merge=strict)  # same value is no conflict
+    assert ctx.get("k") == 1
+
+
+def test_initial_values_are_not_conflicts():
+    ctx = Context({"k": 0})
+    ctx.apply(writes("a", k=1), position=0, merge=strict)
+    assert ctx.get("k") == 1

@@ -1,0 +1,152 @@
+"""Plugins: built-ins and installed ones load the same way; a broken one never breaks the rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator_core import BaseScriptlet, hookimpl
+from orchestrator_core.pluginmanager import BUILTIN_PLUGINS, create_plugin_manager
+from orchestrator_core.registry import Registry
+from orchestrator_core.hooks import Hooks
+
+BROKEN = {"broken_pack/__init__.py": "import does_not_exist_anywhere\n"}
+BAD_SIGNATURE = {"bad_sig/__init__.py": """
+    from orchestrator_core import hookimpl
+
+    @hookimpl
+    def orch_before_step(run, step, colour):
+        pass
+"""}
+MISSPELT = {"misspelt/__init__.py": """
+    from orchestrator_core import hookimpl
+
+    @hookimpl
+    def orch_before_stpe(run, step):
+        pass
+"""}
+DUPLICATE = {"dup_pack/__init__.py": """
+    from orchestrator_core import BaseScriptlet, hookimpl
+
+    class Noop(BaseScriptlet):
+        name = "noop"
+
+    @hookimpl
+    def orch_register_scriptlets():
+        return [Noop]
+"""}
+
+
+def test_builtins_are_plugins(orch_pm):
+    names = {info.name for info in orch_pm.plugin_infos()}
+    assert {name for name, _ in BUILTIN_PLUGINS} <= names
+    assert all(info.source == "builtin" for info in orch_pm.plugin_infos())
+
+
+def test_blocking_a_builtin_but_not_an_essential_one(monkeypatch):
+    monkeypatch.setenv("ORCH_DISABLE_PLUGINS", "progress,reporter")
+    pm = create_plugin_manager(load_entrypoints=False)
+    assert not pm.has_plugin("progress")
+    assert pm.has_plugin("reporter"), "without the reporter nothing honours the JSON-line contract"
+
+
+def test_plugin_registered_in_process(sample_pm, register_plugin, run_orch_recipe, hook_recorder):
+    seen = []
+
+    class Watcher:
+        @hookimpl
+        def orch_after_step(self, step, result):
+            seen.append((step.name, result.outputs))
+
+    register_plugin(Watcher(), "watcher")
+    outcome = run_orch_recipe("steps: [{name: a, uses: write_keys, params: {values: {t.a_v1: 1}}}]")
+    assert outcome.error is None
+    assert seen == [("a", ["t.a_v1"])]
+    lifecycle = [n for n in hook_recorder.names() if n.endswith(("_start", "_step", "_finish"))]
+    assert lifecycle == ["orch_run_start", "orch_before_step", "orch_after_step", "orch_run_finish"]
+    assert hook_recorder.names()[0] == "orch_configure"
+    assert hook_recorder.of("orch_run_finish")[0].kwargs["run"].status == "ok"
+
+
+def test_plugin_can_preempt_the_merge_decision(sample_pm, register_plugin, run_orch_recipe):
+    class Concatenate:
+        @hookimpl
+        def orch_merge_context(self, key, current, incoming, strategy):
+            return f"{current}+{incoming}" if strategy == "concat" else None
+
+    register_plugin(Concatenate(), "concat")
+    outcome = run_orch_recipe("""
+    merge: concat
+    steps:
+      - {name: a, uses: write_keys, params: {values: {t.shared_v1: a}}}
+      - {name: b, uses: write_keys, params: {values: {t.shared_v1: b}}}
+    """)
+    assert outcome.context["t.shared_v1"] == "a+b"
+
+
+def test_registration_checks(orch_pm, register_plugin):
+    class NoName(BaseScriptlet):
+        pass
+
+    class NotAScriptlet:
+        name = "nope"
+
+    class Good(BaseScriptlet):
+        name = "good"
+
+    class Pack:
+        @hookimpl
+        def orch_register_scriptlets(self):
+            return [Good(), NotAScriptlet, Good]
+
+    register_plugin(Pack(), "pack")
+    registry = Registry(Hooks(orch_pm))
+    assert registry.names("scriptlet") == ["good"]
+    assert any("did you forget to return the class rather than an instance?" in p for p in registry.problems)
+    assert any("must subclass" in p and "NotAScriptlet" in p for p in registry.problems)
+
+
+def load_with(monkeypatch, *folders):
+    for folder in folders:
+        monkeypatch.syspath_prepend(str(folder))
+    import importlib
+
+    importlib.invalidate_caches()
+    return create_plugin_manager()
+
+
+def test_broken_plugins_are_reported_and_the_rest_works(monkeypatch, make_pack, sample_pack_path):
+    broken = make_pack("orch-broken", BROKEN, {"broken": "broken_pack"}, version="9.9")
+    bad_sig = make_pack("orch-badsig", BAD_SIGNATURE, {"badsig": "bad_sig"})
+    misspelt = make_pack("orch-misspelt", MISSPELT, {"misspelt": "misspelt"})
+    pm = load_with(monkeypatch, broken, bad_sig, misspelt, sample_pack_path)
+    errors = {info.name: info for info in pm.failures}
+    assert errors["broken"].distribution == "orch-broken" and errors["broken"].version == "9.9"
+    assert "ModuleNotFoundError" in errors["broken"].error and "does_not_exist_anywhere" in errors["broken"].error
+    assert "colour" in errors["badsig"].error
+    assert "unknown hook 'orch_before_stpe'" in errors["misspelt"].error
+    assert not pm.has_plugin("misspelt") and not pm.has_plugin("badsig")
+    registry = Registry(Hooks(pm))
+    assert "write_keys" in registry.names("scriptlet"), "the healthy pack still works"
+
+
+def test_two_packs_with_one_scriptlet_name(monkeypatch, make_pack, sample_pack_path):
+    dup = make_pack("orch-dup", DUPLICATE, {"dup": "dup_pack"})
+    registry = Registry(Hooks(load_with(monkeypatch, dup, sample_pack_path)))
+    [problem] = [p for p in registry.problems if "registered twice" in p]
+    assert "orch-dup" in problem and "orch-sample" in problem
+    assert "noop" not in registry.names("scriptlet") and "write_keys" in registry.names("scriptlet")
+    with pytest.raises(Exception, match="ambiguous: registered by orch-sample and orch-dup|ambiguous: registered by orch-dup and orch-sample"):
+        registry.get("scriptlet", "noop")
+
+
+def test_cli_lists_plugins_with_versions_and_failures(orch_cli, make_pack, sample_pack_path):
+    broken = make_pack("orch-broken", BROKEN, {"broken": "broken_pack"}, version="9.9")
+    outcome = orch_cli("plugins", "list", "--json", pythonpath=[broken, sample_pack_path]).assert_success()
+    plugins = {p["name"]: p for p in json.loads(outcome.out)}
+    assert plugins["sample"]["version"] == "1.2.3" and plugins["sample"]["distribution"] == "orch-sample"
+    assert "orch_register_scriptlets" in plugins["sample"]["hooks"] and plugins["sample"]["source"] == "entrypoint"
+    assert plugins["python"]["source"] == "builtin"
+    assert plugins["broken"]["error"].startswith("ModuleNotFoundError")
+    assert "plugin 'broken' from orch-broken 9.9 was not loaded: ModuleNotFoundError" in outcome.err

@@ -1,0 +1,326 @@
+"""Every class of recipe problem is reported with its file and line, and nothing runs."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from orchestrator_core.config import Config
+from orchestrator_core.errors import RecipeError
+from orchestrator_core.session import Session
+
+
+@pytest.fixture
+def check(sample_pm, tmp_path):
+    """``check(text)`` → the list of problems of the recipe ``text`` (empty when valid)."""
+
+    def run(text: str):
+        path = tmp_path / "bad.yaml"
+        path.write_text(textwrap.dedent(text).lstrip())
+        session = Session(Config(workdir=tmp_path, progress=False), pm=sample_pm)
+        try:
+            session.validate(session.load(path))
+        except RecipeError as exc:
+            return exc.problems
+        return []
+
+    return run
+
+
+def only_problem(problems):
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_yaml_syntax_error_names_the_line(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            params: {x: [1, 2}
+    """))
+    assert "YAML syntax error" in problem.message
+    assert problem.line == 4
+    assert problem.file.endswith("bad.yaml")
+
+
+def test_unknown_key_with_suggestion(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            depend_on: [b]
+    """))
+    assert problem.line == 4
+    assert "unknown key 'depend_on'" in problem.message
+    assert "did you mean 'depends_on'?" in problem.message
+
+
+def test_unknown_top_level_key(check):
+    problem = only_problem(check("""
+        name: x
+        stepz: []
+        steps:
+          - uses: noop
+    """))
+    assert problem.line == 2 and "'stepz'" in problem.message
+
+
+def test_wrong_type_names_expected_and_found(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            timeout: soon
+    """))
+    assert problem.line == 4
+    assert "'timeout' must be a number, got str 'soon'" in problem.message
+
+
+def test_unknown_scriptlet_with_suggestion(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: write_key
+    """))
+    assert problem.line == 3
+    assert "unknown scriptlet 'write_key'" in problem.message and "did you mean 'write_keys'?" in problem.message
+
+
+def test_missing_dependency_points_at_the_list_item(check):
+    problem = only_problem(check("""
+        steps:
+          - name: load
+            uses: noop
+          - name: total
+            uses: noop
+            depends_on:
+              - load
+              - lod
+    """))
+    assert problem.line == 8
+    assert "depends on unknown step 'lod'" in problem.message and "did you mean 'load'?" in problem.message
+
+
+def test_duplicate_step_name(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+          - name: a
+            uses: noop
+    """))
+    assert problem.line == 4
+    assert "duplicate step name 'a' (first defined at line 2)" in problem.message
+
+
+def test_duplicate_yaml_key(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            uses: fail
+    """))
+    assert problem.line == 4 and "given twice" in problem.message
+
+
+def test_cycle_is_named(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            depends_on: [c]
+          - name: b
+            uses: noop
+            depends_on: [a]
+          - name: c
+            uses: noop
+            depends_on: [b]
+    """))
+    assert "dependency cycle: a → c → b → a" in problem.message
+    assert problem.line == 2
+
+
+def test_every_problem_is_reported_at_once(check):
+    problems = check("""
+        steps:
+          - name: a
+            uses: noop
+            timeout: 0
+          - name: b
+            uses: noop
+            retries: -1
+            colour: blue
+    """)
+    assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
+        (4, "'timeout' must be greater than 0, got 0"),
+        (8, "unknown key 'colour' in step b"),
+        (7, "'retries' must be 0 or more, got -1"),
+    ]
+
+
+def test_step_needs_something_to_run(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            params: {}
+    """))
+    assert "needs 'uses: <scriptlet>'" in problem.message and problem.line == 2
+
+
+def test_unknown_step_type_and_executor(check):
+    problems = check("""
+        steps:
+          - name: a
+            type: shel
+            uses: noop
+          - name: b
+            uses: noop
+            executor: threads
+    """)
+    by_line = {p.line: p.message for p in problems}
+    assert "unknown step type 'shel'" in by_line[3]
+    assert "executor 'threads' is not installed" in by_line[7] and "did you mean 'thread'?" in by_line[7]
+
+
+def test_non_json_initial_context(check):
+    problem = only_problem(check("""
+        context:
+          when: 2025-01-01
+        steps:
+          - uses: noop
+    """))
+    assert problem.line == 2 and "'when'" in problem.message and "not JSON-safe" in problem.message
+
+
+def test_unknown_merge_strategy(check):
+    problem = only_problem(check("""
+        merge: first_wins
+        steps:
+          - uses: noop
+    """))
+    assert "unknown merge strategy 'first_wins'" in problem.message
+
+
+def test_guide_form_with_module_and_function(check, tmp_path):
+    assert check("""
+        steps:
+          - idx: 14
+            name: compute_range
+            type: python
+            module: orch_sample
+            function: SumKeys
+            params: {keys: []}
+    """) == []
+    problem = only_problem(check("""
+        steps:
+          - idx: 1
+            name: r
+            type: python
+            module: orch_sample.nothing_here
+            function: Missing
+    """))
+    assert problem.line == 5 and "cannot import module 'orch_sample.nothing_here'" in problem.message
+
+
+def test_implicit_and_explicit_dependencies(sample_pm, tmp_path):
+    path = tmp_path / "deps.yaml"
+    path.write_text(textwrap.dedent("""
+        steps:
+          - {name: a, uses: noop}
+          - {name: b, uses: noop}
+          - {name: c, uses: noop, depends_on: []}
+          - {name: d, uses: noop, depends_on: [a, c]}
+          - {name: e, uses: noop}
+    """))
+    recipe = Session(Config(workdir=tmp_path), pm=sample_pm).load(path)
+    deps = {s.name: s.depends_on for s in recipe.steps}
+    assert deps == {"a": (), "b": ("a",), "c": (), "d": ("a", "c"), "e": ("d",)}
+
+
+def test_missing_well_known_plugin_names_the_distribution(check):
+    problems = check("""
+        steps:
+          - {name: a, uses: noop, executor: dask}
+          - {name: b, type: shell, script: x.sh}
+    """)
+    messages = " | ".join(p.message for p in problems)
+    assert "executor 'dask' is not installed; it is provided by orchestrator-dask: pip install orchestrator-dask" in messages
+    assert "unknown step type 'shell'; it is provided by orchestrator-shell-steps" in messages
+
+
+def test_key_of_another_step_type_is_unknown_here(check):
+    problem = only_problem(check("""
+        steps:
+          - name: a
+            uses: noop
+            script: run.sh
+    """))
+    assert problem.line == 4 and "unknown key 'script' in step a" in problem.message
+
+
+def test_params_are_checked_against_the_scriptlets_schema(sample_pm, register_plugin, check):
+    from orchestrator_core import BaseScriptlet, hookimpl
+
+    class Resample(BaseScriptlet):
+        name = "resample"
+        outputs = ()
+        params_schema = {
+            "type": "object",
+            "properties": {"rate": {"type": "number", "minimum": 1}, "columns": {"type": "array", "items": {"type": "string"}}},
+            "required": ["rate"],
+            "additionalProperties": False,
+        }
+
+    class Pack:
+        @hookimpl
+        def orch_register_scriptlets(self):
+            return [Resample]
+
+    register_plugin(Pack(), "schema-pack")
+    problems = check("""
+        steps:
+          - name: r
+            uses: resample
+            params:
+              rate: 0
+              columns:
+                - a
+                - 3
+    """)
+    assert [(p.line, p.message) for p in problems] == [
+        (5, "step 'r': params.rate: 0 is less than the minimum of 1"),
+        (8, "step 'r': params.columns.1: 3 is not of type 'string'"),
+    ]
+    missing = check("""
+        steps:
+          - name: r
+            uses: resample
+            params: {colour: red}
+    """)
+    assert {p.line for p in missing} == {4}
+    assert any("'rate' is a required property" in p.message for p in missing)
+    assert any("'colour' was unexpected" in p.message for p in missing)
+
+
+def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
+    from orchestrator_core import BaseScriptlet, hookimpl
+    from orchestrator_core.validation import versioning_warnings
+
+    class Loose(BaseScriptlet):
+        name = "loose"
+        outputs = ("metrics.summary", "metrics.summary_v2")
+
+    class Pack:
+        @hookimpl
+        def orch_register_scriptlets(self):
+            return [Loose]
+
+    sample_pm.register(Pack(), "loose-pack")
+    path = tmp_path / "r.yaml"
+    path.write_text("steps: [{name: l, uses: loose}, {name: w, uses: write_keys}]")
+    session = Session(Config(workdir=tmp_path), pm=sample_pm)
+    warnings = versioning_warnings(session.validate(session.load(path)))
+    assert warnings == ["step 'l': output key 'metrics.summary' has no version suffix "
+                        "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')"]

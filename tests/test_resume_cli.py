@@ -1,0 +1,204 @@
+"""Resuming across invocations: ``--resume-from`` and ``--only`` read what earlier ``orch`` processes recorded.
+
+Every run here is a real ``orch`` process; one is killed with SIGKILL half-way
+through, and a new process completes the run from what the store kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator_core.testing import orch_executable
+
+SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")
+
+GATED = """
+name: gated
+steps:
+  - {name: a, module: steps, function: Emit, params: {values: {t.a_v1: 1}}}
+  - {name: b, module: steps, function: Emit, params: {values: {t.b_v1: 2}}}
+  - {name: c, module: steps, function: Gate, params: {gate: gate.flag, value: 3}}
+  - {name: d, module: steps, function: Sum, params: {keys: [t.a_v1, t.b_v1, t.c_v1]}}
+"""
+
+FAILING = """
+name: failing
+steps:
+  - {name: a, module: steps, function: Emit, params: {values: {t.a_v1: 1}}}
+  - {name: f, module: steps, function: FailIf, params: {flag: fail.flag, value: 4}}
+  - {name: g, module: steps, function: Sum, params: {keys: [t.a_v1, t.d_v1]}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, orch_cli):
+    monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
+    shutil.copy(SCRIPTLETS, tmp_path / "steps.py")
+    (tmp_path / "gated.yaml").write_text(GATED)
+    (tmp_path / "failing.yaml").write_text(FAILING)
+
+    class Project:
+        path = tmp_path
+        db = tmp_path / ".orch" / "state.db"
+
+        def orch(self, *args, **kw):
+            return orch_cli(*args, pythonpath=[tmp_path], **kw)
+
+        def run(self, *args):
+            return self.orch("run", *args, "--no-progress")
+
+        def calls(self):
+            log = tmp_path / "calls.log"
+            return log.read_text().split() if log.exists() else []
+
+        def popen(self, *args):
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+            return subprocess.Popen([orch_executable(), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+        def json(self, *args):
+            return json.loads(self.orch(*args, "--json").assert_success().out)
+
+    return Project()
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished_steps(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return [row[0] for row in conn.execute("SELECT step FROM step_results ORDER BY finished")]
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return []
+    finally:
+        conn.close()
+
+
+def test_a_run_killed_with_sigkill_keeps_its_finished_steps_and_resumes_in_a_new_process(project):
+    (project.path / "gate.flag").write_text("closed")
+    proc = project.popen("run", "gated.yaml", "--no-progress")
+    try:
+        wait_for(lambda: finished_steps(project.db) == ["a", "b"] and "c" in project.calls(), what="a, b done, c running")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    out, _ = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert [json.loads(line)["step"] for line in out.splitlines()] == ["a", "b"]
+
+    conn = sqlite3.connect(project.db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        (status,) = conn.execute("SELECT status FROM runs").fetchone()
+        keys = {k for (k,) in conn.execute("SELECT key FROM context_writes")}
+    finally:
+        conn.close()
+    assert status == "running" and {"t.a_v1", "t.b_v1"} <= keys and "t.c_v1" not in keys
+    listed = project.json("runs", "list")
+    assert [r["status"] for r in listed] == ["killed"]  # its process is gone
+    assert listed[0]["steps"] == {"ok": 2}
+    assert project.json("runs", "show", "latest")["not_run"] == ["c", "d"]
+    assert "not run" in project.orch("runs", "show").assert_success().out
+    assert project.json("context", "show") == {"t.a_v1": 1, "t.b_v1": 2}
+
+    (project.path / "gate.flag").unlink()
+    resumed = project.run("gated.yaml", "--resume-from", "c").assert_success()
+    assert [line["step"] for line in resumed.lines] == ["c", "d"]
+    assert project.calls() == ["a", "b", "c", "c", "d"]  # a and b did not run again
+    context = project.json("context", "show")
+    assert context["t.sum_v1"] == 6 and context["t.a_v1"] == 1
+    runs = project.json("runs", "list")
+    assert [r["status"] for r in runs] == ["ok", "killed"]
+    assert runs[0]["flags"]["resume_from"] == "c" and runs[0]["flags"]["started_from_run"] == runs[1]["id"]
+
+
+def test_sigterm_records_the_run_as_interrupted(project):
+    (project.path / "gate.flag").write_text("closed")
+    proc = project.popen("run", "gated.yaml", "--no-progress")
+    try:
+        wait_for(lambda: "c" in project.calls(), what="step c to start")
+        os.killpg(proc.pid, signal.SIGTERM)
+        (project.path / "gate.flag").unlink()  # lets the abandoned step end too
+        assert proc.wait(timeout=20) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    proc.communicate()
+    run = project.json("runs", "show", "latest")
+    assert run["status"] == "interrupted" and run["finished"] is not None
+    assert [s["step"] for s in run["steps"]] == ["a", "b"]
+
+
+def test_resume_after_a_failed_run_uses_the_recorded_context(project):
+    (project.path / "fail.flag").write_text("on")
+    failed = project.run("failing.yaml")
+    assert failed.exit_code == 1 and failed.lines[-1]["reason"] == "flag file present"
+    run = project.json("runs", "show", "latest")
+    assert run["status"] == "error"
+    assert run["steps"][1]["error"]["reason"] == "flag file present" and run["steps"][1]["status"] == "error"
+
+    (project.path / "fail.flag").unlink()
+    resumed = project.run("failing.yaml", "--resume-from", "f").assert_success()
+    assert [line["step"] for line in resumed.lines] == ["f", "g"]
+    assert project.json("context", "show")["t.sum_v1"] == 5  # t.a_v1 came from the failed run
+    assert project.calls() == ["a", "f", "f", "g"]
+
+    again = project.run("failing.yaml", "--resume-from", "g").assert_success()  # from a resumed run
+    assert [line["step"] for line in again.lines] == ["g"]
+    context = project.orch("context", "show", "--json", "--run", "latest").assert_success()
+    assert json.loads(context.out)["t.sum_v1"] == 5
+
+
+def test_only_runs_just_the_selection_on_the_recorded_context(project):
+    project.run("gated.yaml").assert_success()
+    only = project.run("gated.yaml", "--only", "d", "--set", "ignored=1").assert_success()
+    assert [line["step"] for line in only.lines] == ["d"]
+    assert project.calls() == ["a", "b", "c", "d", "d"]
+    assert project.json("context", "show")["t.sum_v1"] == 6
+    history = project.json("context", "show", "t.sum_v1", "--history")
+    assert [w["value"] for w in history] == [6, 6] and history[0]["run"] != history[1]["run"]
+
+
+def test_only_stops_when_a_dependency_never_succeeded(project):
+    refused = project.run("gated.yaml", "--only", "d")
+    assert refused.exit_code == 2 and refused.out == ""
+    assert "step 'd' depends on 'c', which has never succeeded" in refused.err
+    assert project.calls() == [] and project.json("runs", "list") == []
+
+    (project.path / "fail.flag").write_text("on")
+    assert project.run("failing.yaml").exit_code == 1
+    refused = project.run("failing.yaml", "--only", "g")
+    assert refused.exit_code == 2 and "'g' depends on 'f', which has never succeeded" in refused.err
+    assert project.calls() == ["a", "f"]
+    assert project.run("failing.yaml", "--only", "f", "g").exit_code == 1  # f is selected: allowed to run
+
+
+def test_resume_from_with_nothing_recorded_says_so(project):
+    outcome = project.run("gated.yaml", "--resume-from", "c")
+    assert outcome.exit_code == 2 and outcome.out == ""
+    assert "no recorded run of recipe 'gated'" in outcome.err and "to resume" in outcome.err
+    assert project.calls() == []
+    project.run("failing.yaml", "--skip", "f").assert_success()  # another recipe's run does not count
+    assert project.run("gated.yaml", "--resume-from", "c").exit_code == 2

@@ -1,0 +1,67 @@
+"""``orch new pack`` gives a pack that installs, passes its own tests and runs; nothing is overwritten."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def pip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def installed_pack(orch_cli, tmp_path):
+    """`orch new pack demo_pack`, installed editable into this environment for the test."""
+    created = orch_cli("new", "pack", "demo_pack", "--dir", str(tmp_path)).assert_success()
+    root = tmp_path / "orchestrator-demo-pack"
+    assert f"created {root / 'pyproject.toml'}" in created.out
+    install = pip("install", "--quiet", "-e", str(root))
+    assert install.returncode == 0, install.stderr
+    try:
+        yield root
+    finally:
+        removed = pip("uninstall", "--yes", "orchestrator-demo-pack")
+        assert removed.returncode == 0, removed.stderr
+
+
+@pytest.mark.slow
+def test_new_pack_installs_passes_its_tests_and_runs(installed_pack, orch_cli, tmp_path):
+    added = orch_cli("new", "scriptlet", "shout", "--pack", str(installed_pack)).assert_success()
+    assert "steps/shout.py" in added.out and "test_shout.py" in added.out
+
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=installed_pack,
+                           capture_output=True, text=True, timeout=300)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "7 passed" in tests.stdout
+
+    plugins = {p["name"]: p for p in json.loads(orch_cli("plugins", "list", "--json").assert_success().out)}
+    assert plugins["demo_pack"]["distribution"] == "orchestrator-demo-pack"
+    assert plugins["demo_pack"]["version"] == "0.1.0"
+
+    run = orch_cli("run", "demo_pack_hello").assert_success()
+    assert [line["step"] for line in run.lines] == ["hello", "shout"]
+    assert run.lines[1]["outputs"] == ["demo_pack.shout_v1"]
+
+
+def test_existing_files_are_not_overwritten_without_force(orch_cli, tmp_path):
+    orch_cli("new", "pack", "keep", "--dir", str(tmp_path)).assert_success()
+    module = tmp_path / "orchestrator-keep" / "orchestrator_keep" / "steps" / "hello.py"
+    module.write_text("# my own work\n")
+    again = orch_cli("new", "pack", "keep", "--dir", str(tmp_path))
+    assert again.exit_code == 2 and "refusing to overwrite existing files" in again.err and "--force" in again.err
+    assert module.read_text() == "# my own work\n"
+    orch_cli("new", "scriptlet", "extra", "--pack", str(tmp_path / "orchestrator-keep")).assert_success()
+    twice = orch_cli("new", "scriptlet", "extra", "--pack", str(tmp_path / "orchestrator-keep"))
+    assert twice.exit_code == 2
+    orch_cli("new", "pack", "keep", "--dir", str(tmp_path), "--force").assert_success()
+    assert "class KeepHello" in module.read_text()
+
+
+def test_bad_names_and_missing_pack(orch_cli, tmp_path):
+    assert "use lowercase letters" in orch_cli("new", "pack", "9lives", "--dir", str(tmp_path)).err
+    lost = orch_cli("new", "scriptlet", "x", "--pack", str(tmp_path))
+    assert lost.exit_code == 2 and "no scriptlet pack found" in lost.err
