@@ -1,0 +1,290 @@
+"""Fixtures of the dask executor's tests: a third-party pack, real ``orch`` runs, a real cluster.
+
+The pack is what a user of orch would write: a package with scriptlets and an
+``orchestrator`` entry point in its distribution metadata, on ``PYTHONPATH``. Dask
+workers find its scriptlets there too (tasks carry classes by reference).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+PACK = "orch_dask_testpack"
+BIN = Path(sys.executable).parent
+
+STEPS = '''
+"""Scriptlets of a fan-in, a probe of where a step ran, and failures."""
+
+import os
+import signal
+import time
+
+from orchestrator_core import BaseScriptlet, ScriptletError
+
+
+class Seed(BaseScriptlet):
+    name = "fan_seed"
+    outputs = ("fan.numbers_v1",)
+
+    def run(self, ctx, params):
+        ctx.set("fan.numbers_v1", list(range(1, params.get("n", 10) + 1)))
+
+
+class Total(BaseScriptlet):
+    name = "fan_total"
+    inputs = ("fan.numbers_v1",)
+    outputs = ("fan.total_v1",)
+    parallelizable = True
+
+    def run(self, ctx, params):
+        ctx.set("fan.total_v1", sum(ctx["fan.numbers_v1"]))
+
+
+class Squares(BaseScriptlet):
+    name = "fan_squares"
+    inputs = ("fan.numbers_v1",)
+    outputs = ("fan.squares_v1",)
+    parallelizable = True
+
+    def run(self, ctx, params):
+        ctx.set("fan.squares_v1", sum(n * n for n in ctx["fan.numbers_v1"]))
+
+
+class Largest(BaseScriptlet):
+    name = "fan_largest"
+    outputs = ("fan.largest_v1", "fan.history_v1")
+    parallelizable = True
+
+    def run(self, ctx, params):
+        ctx.set("fan.largest_v1", max(ctx["fan.numbers_v1"]))
+        ctx.set("fan.history_v1", "largest")
+
+
+class Aggregate(BaseScriptlet):
+    name = "fan_aggregate"
+    outputs = ("fan.aggregate_v1", "fan.history_v1")
+
+    def run(self, ctx, params):
+        total, squares, count = ctx["fan.total_v1"], ctx["fan.squares_v1"], len(ctx["fan.numbers_v1"])
+        mean = total / count
+        ctx.set("fan.aggregate_v1", {"mean": mean, "variance": squares / count - mean * mean,
+                                     "largest": ctx["fan.largest_v1"]})
+        ctx.set("fan.history_v1", "aggregate")
+
+
+class WhereAmI(BaseScriptlet):
+    """Writes the id of the process it ran in."""
+
+    name = "where_am_i"
+    outputs = tuple(f"probe.{slot}_pid_v1" for slot in "abcd")
+
+    def run(self, ctx, params):
+        print("noise on stdout from a step", flush=True)
+        ctx.set(f"probe.{params['slot']}_pid_v1", os.getpid())
+
+
+class Nap(BaseScriptlet):
+    """Writes its pid to ``pid_dir``, then sleeps ``seconds``."""
+
+    name = "nap"
+
+    def run(self, ctx, params):
+        with open(os.path.join(params["pid_dir"], f"{os.getpid()}.pid"), "w") as out:
+            out.write(str(os.getpid()))
+        time.sleep(params.get("seconds", 60))
+
+
+class Crash(BaseScriptlet):
+    """Kills its process (``segv``) or fails the ordinary way (``raise``)."""
+
+    name = "crash"
+
+    def run(self, ctx, params):
+        if params["how"] == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+            time.sleep(5)
+        raise ScriptletError("asked to fail", details={"how": params["how"]})
+'''
+
+PLUGIN = f'''
+"""A third-party pack: its scriptlets, and the final context written where the tests ask."""
+
+import json
+import os
+
+from orchestrator_core import discover_scriptlets, hookimpl
+
+
+@hookimpl
+def orch_register_scriptlets():
+    return discover_scriptlets("{PACK}.steps")
+
+
+@hookimpl
+def orch_run_finish(run):
+    target = os.environ.get("ORCH_TESTPACK_CONTEXT")
+    if target:
+        context = {{k: v for k, v in run.context.to_dict().items() if not k.startswith("_runner.")}}
+        with open(target, "w") as out:
+            json.dump(context, out, sort_keys=True)
+'''
+
+FAN_IN = """
+    steps:
+      - {name: seed, uses: fan_seed, params: {n: 12}}
+      - {name: total, uses: fan_total, depends_on: [seed]}
+      - {name: squares, uses: fan_squares, depends_on: [seed]}
+      - {name: largest, uses: fan_largest, depends_on: [seed]}
+      - {name: aggregate, uses: fan_aggregate, depends_on: [total, squares, largest]}
+      - {name: remote, uses: where_am_i, params: {slot: a}, depends_on: [aggregate]}
+      - {name: local, uses: where_am_i, executor: inline, params: {slot: b}, depends_on: [aggregate]}
+"""
+
+
+@pytest.fixture(scope="session")
+def testpack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for ``PYTHONPATH`` holding the pack and its distribution metadata."""
+    root = tmp_path_factory.mktemp("pack")
+    steps = root / PACK / "steps"
+    steps.mkdir(parents=True)
+    (root / PACK / "__init__.py").write_text("")
+    (steps / "__init__.py").write_text("")
+    (steps / "fan.py").write_text(textwrap.dedent(STEPS))
+    (root / PACK / "plugin.py").write_text(textwrap.dedent(PLUGIN))
+    dist = root / f"{PACK}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACK.replace('_', '-')}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[orchestrator]\ndasktestpack = {PACK}.plugin\n")
+    return root
+
+
+@pytest.fixture
+def fan_in_recipe() -> str:
+    return FAN_IN
+
+
+@pytest.fixture
+def orch_run(orch_cli, testpack: Path, tmp_path: Path) -> Callable[..., tuple]:
+    """``orch_run(recipe_text, *args, env=None)`` → (outcome, final context) of a real ``orch run``."""
+
+    def run(recipe: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> tuple:
+        (tmp_path / "recipe.yaml").write_text(textwrap.dedent(recipe))
+        context_file = tmp_path / "context.json"
+        context_file.unlink(missing_ok=True)
+        outcome = orch_cli("run", "recipe.yaml", "--no-progress", *args, pythonpath=[testpack],
+                           env={"ORCH_TESTPACK_CONTEXT": str(context_file), **(env or {})}, timeout=timeout)
+        context = json.loads(context_file.read_text()) if context_file.exists() else None
+        return outcome, context
+
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _marked(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
+    needle = f"ORCH_TEST_MARK={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if _alive(pid)]
+
+
+@pytest.fixture
+def marked_env(testpack: Path) -> Iterator[tuple[Callable[[], list[int]], dict[str, str]]]:
+    """An environment whose descendants can be found again (``find()``); all are killed at teardown."""
+    marker = f"run-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, ORCH_TEST_MARK=marker,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
+    env.pop("ORCH_LOG_LEVEL", None)
+    yield (lambda: _marked(marker)), env
+    for pid in _marked(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class Cluster:
+    address: str
+    marker: str
+
+    def pids(self) -> list[int]:
+        """Every process of the cluster: scheduler, worker, nanny and their children."""
+        return _marked(self.marker)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(testpack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A scheduler and one worker started as separate ``dask`` processes; always stopped."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    marker = f"dask-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, ORCH_TEST_MARK=marker,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
+    logs = tmp_path_factory.mktemp("cluster")
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, log: str) -> None:
+        with open(logs / log, "w") as out:
+            started.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=logs, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT))
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log="scheduler.log")
+        start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+              log="worker.log")
+        _wait_for_worker(address, started, logs)
+        yield Cluster(address, marker)
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in reversed(started):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pid in _marked(marker):  # anything a worker left behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _wait_for_worker(address: str, started: list[subprocess.Popen], logs: Path) -> None:
+    check = ("import sys; from distributed import Client; "
+             f"c = Client({address!r}, timeout=20); c.wait_for_workers(1, timeout=30); c.close()")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    dead = [p.args[1] for p in started if p.poll() is not None]
+    assert proc.returncode == 0 and not dead, (
+        f"cluster did not start (exited: {dead})\n{proc.stderr}\n"
+        + "\n".join(f"--- {log.name}\n{log.read_text()}" for log in logs.glob("*.log")))

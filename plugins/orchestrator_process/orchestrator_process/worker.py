@@ -1,0 +1,110 @@
+"""The main loop of one worker process: receive a step task, run it, send back its result.
+
+The worker is deliberately small. Everything it needs arrives in the task (params,
+the context keys the step may read, the scriptlet class by reference) and the one
+harness every executor shares, :func:`~orchestrator_core.execution.execute_task`,
+does the work. The parent merges the returned delta, so a step behaves here exactly
+as it does inline.
+
+How a worker protects the run:
+
+- Its stdout is pointed at stderr before any step runs, so nothing a step (or a
+  program it starts) prints can break the one-JSON-line-per-step contract.
+- It leads its own process group, so a Ctrl-C at the terminal reaches only the
+  parent, which decides what to stop, and so the parent can kill a worker together
+  with whatever a step left in its group.
+- SIGTERM raises ``KeyboardInterrupt`` in the step: its ``finally`` blocks and
+  ``except KeyboardInterrupt`` handlers run, so a step that started programs of its
+  own can stop them before the parent's SIGKILL fallback.
+- A watchdog thread notices when the parent goes away (its end of a pipe closes)
+  and stops the worker, so a killed ``orch`` leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from orchestrator_core.execution import execute_task
+
+STOP = b"stop"
+
+
+@dataclass
+class WorkerFailure:
+    """Sent instead of a result when the worker could not load a task or send its result."""
+
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
+    """Entry point of a worker process (the ``target`` of its ``Process``)."""
+    _isolate()
+    threading.Thread(target=_watch_parent, args=(parent_alive, grace), name="orch-parent-watch", daemon=True).start()
+    try:
+        _serve(conn)
+    except KeyboardInterrupt:
+        pass  # stopped by the parent (SIGTERM): the step's own cleanup has run
+
+
+def _isolate() -> None:
+    try:
+        os.setpgrp()
+    except OSError:  # pragma: no cover - already a group or session leader
+        pass
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(conn: Connection) -> None:
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            return  # the parent closed the pipe
+        if data == STOP:
+            return
+        try:
+            task = pickle.loads(data)
+        except Exception as exc:  # noqa: BLE001 - an unimportable scriptlet fails its step, not the worker
+            _reply(conn, WorkerFailure(f"the step could not be loaded in the worker process: {exc}",
+                                       {"type": type(exc).__name__}))
+            continue
+        _reply(conn, execute_task(task))
+
+
+def _reply(conn: Connection, message: Any) -> None:
+    try:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - say why instead of dying
+        payload = pickle.dumps(WorkerFailure(f"the step's result could not be sent back: {exc}",
+                                             {"type": type(exc).__name__}))
+    conn.send_bytes(payload)
+
+
+def _watch_parent(parent_alive: Connection, grace: float) -> None:
+    """Stop this worker, and its process group, once the parent is gone."""
+    try:
+        parent_alive.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)  # let the running step clean up first
+    time.sleep(grace)
+    if os.getpgrp() == os.getpid():  # never the parent's group
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)

@@ -1,0 +1,244 @@
+"""Fixtures of the process executor's tests: a third-party scriptlet pack and a few process probes.
+
+The pack is what a user of orch would write: a package with scriptlets and an
+``orchestrator`` entry point in its distribution metadata. It is put on
+``PYTHONPATH`` (not installed), which is how worker processes, started with
+``forkserver``/``spawn``, find it too: scriptlets travel pickled by reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+PACK = "orch_process_testpack"
+
+STEPS = '''
+"""Scriptlets that report where they ran, crash, hang, nap, and fan in."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from orchestrator_core import BaseScriptlet, ScriptletError
+
+
+class WhereAmI(BaseScriptlet):
+    """Writes the id of the process it ran in, and prints to stdout (which must not reach orch's)."""
+
+    name = "where_am_i"
+    outputs = tuple(f"probe.{slot}_pid_v1" for slot in "abcd")
+
+    def run(self, ctx, params):
+        print("noise on stdout from a step", flush=True)
+        os.system("echo noise from a program a step started")
+        ctx.set(f"probe.{params['slot']}_pid_v1", os.getpid())
+
+
+class CpuBound(WhereAmI):
+    """The same probe, declared CPU-bound: it goes to the process executor by itself."""
+
+    name = "cpu_bound"
+    requires_process = True
+
+
+class SeeKeys(BaseScriptlet):
+    """Writes the context keys it can see; it declares one input."""
+
+    name = "see_keys"
+    inputs = ("probe.a_pid_v1",)
+    outputs = ("probe.keys_v1",)
+
+    def run(self, ctx, params):
+        ctx.set("probe.keys_v1", sorted(ctx.keys()))
+
+
+class Crash(BaseScriptlet):
+    """Ends its process (``exit``, ``segv``) or fails the ordinary way (``raise``)."""
+
+    name = "crash"
+
+    def run(self, ctx, params):
+        how = params["how"]
+        if how == "exit":
+            os._exit(3)
+        if how == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+            time.sleep(5)
+        raise ScriptletError("asked to fail", details={"how": how})
+
+
+class Hang(BaseScriptlet):
+    """Starts two programs, writes the three pids to ``pidfile``, then waits forever.
+
+    One program is in a session of its own (only this step's cleanup can stop it),
+    the other stays in the worker's process group (the executor's SIGKILL reaches it).
+    """
+
+    name = "hang"
+
+    def run(self, ctx, params):
+        own_session = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        in_group = subprocess.Popen(["sleep", "600"])
+        Path(params["pidfile"]).write_text(f"{os.getpid()} {own_session.pid} {in_group.pid}")
+        try:
+            while True:
+                time.sleep(0.05)
+        finally:
+            os.killpg(own_session.pid, signal.SIGTERM)
+            own_session.wait()
+
+
+class Stubborn(BaseScriptlet):
+    """Ignores SIGTERM, writes its pid to ``pidfile`` and waits forever: only SIGKILL stops it."""
+
+    name = "stubborn"
+
+    def run(self, ctx, params):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        Path(params["pidfile"]).write_text(str(os.getpid()))
+        while True:
+            time.sleep(0.05)
+
+
+class Nap(BaseScriptlet):
+    """Writes its pid to ``pid_dir``, then sleeps ``seconds``."""
+
+    name = "nap"
+    parallelizable = True
+
+    def run(self, ctx, params):
+        Path(params["pid_dir"], f"{os.getpid()}.pid").write_text(str(os.getpid()))
+        time.sleep(params.get("seconds", 60))
+'''
+
+PLUGIN = f'''
+"""A third-party pack: its scriptlets, and the final context written where the tests ask."""
+
+import json
+import os
+
+from orchestrator_core import discover_scriptlets, hookimpl
+
+
+@hookimpl
+def orch_register_scriptlets():
+    return discover_scriptlets("{PACK}.steps")
+
+
+@hookimpl
+def orch_run_finish(run):
+    target = os.environ.get("ORCH_TESTPACK_CONTEXT")
+    if target:
+        context = {{k: v for k, v in run.context.to_dict().items() if not k.startswith("_runner.")}}
+        with open(target, "w") as out:
+            json.dump(context, out, sort_keys=True)
+'''
+
+
+@pytest.fixture(scope="session")
+def testpack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder for ``PYTHONPATH`` holding the pack and its distribution metadata."""
+    root = tmp_path_factory.mktemp("pack")
+    package = root / PACK
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "steps" / "__init__.py").parent.mkdir()
+    (package / "steps" / "__init__.py").write_text("")
+    (package / "steps" / "probes.py").write_text(textwrap.dedent(STEPS))
+    (package / "plugin.py").write_text(textwrap.dedent(PLUGIN))
+    dist = root / f"{PACK}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACK.replace('_', '-')}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[orchestrator]\ntestpack = {PACK}.plugin\n")
+    return root
+
+
+@pytest.fixture
+def testpack_importable(testpack: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The pack on this interpreter's ``sys.path`` (worker processes inherit it)."""
+    monkeypatch.syspath_prepend(str(testpack))
+    return testpack
+
+
+@pytest.fixture
+def orch_run(orch_cli, testpack: Path, tmp_path: Path) -> Callable[..., tuple]:
+    """``orch_run(recipe_text, *args)`` → (outcome, final context) of a real ``orch run``."""
+
+    def run(recipe: str, *args: str, timeout: float = 60) -> tuple:
+        (tmp_path / "recipe.yaml").write_text(textwrap.dedent(recipe))
+        context_file = tmp_path / "context.json"
+        context_file.unlink(missing_ok=True)
+        outcome = orch_cli("run", "recipe.yaml", "--no-progress", *args, pythonpath=[testpack],
+                           env={"ORCH_TESTPACK_CONTEXT": str(context_file)}, timeout=timeout)
+        context = json.loads(context_file.read_text()) if context_file.exists() else None
+        return outcome, context
+
+    return run
+
+
+class Processes:
+    """Looking at processes through ``/proc``: is one alive, which carry a marker."""
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return False
+        return fields[0] != "Z"
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return condition()
+
+    @classmethod
+    def marked(cls, marker: str) -> list[int]:
+        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
+        found = []
+        needle = f"ORCH_TEST_MARK={marker}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
+                found.append(int(entry.name))
+        return found
+
+
+@pytest.fixture
+def procs() -> type[Processes]:
+    return Processes
+
+
+@pytest.fixture
+def marked_env(testpack: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """An environment whose every descendant process can be found again; all are killed at teardown."""
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, ORCH_TEST_MARK=marker,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
+    env.pop("ORCH_LOG_LEVEL", None)
+    yield marker, env
+    for pid in Processes.marked(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,141 @@
+"""The process executor through the real ``orch`` command, with a third-party pack on PYTHONPATH."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ORCH = str(Path(sys.executable).parent / "orch")
+
+
+def lines_by_step(outcome) -> dict[str, dict]:
+    return {line["step"]: line for line in outcome.lines}
+
+
+def test_the_plugin_is_listed_and_declares_its_option(orch_cli):
+    plugins = {p["name"]: p for p in json.loads(orch_cli("plugins", "list", "--json").assert_success().out)}
+    process = plugins["process"]
+    assert (process["distribution"], process["module"], process["hooks"], process["error"]) == (
+        "orchestrator-process", "orchestrator_process.plugin", ["orch_register_executors"], None)
+    help_text = orch_cli("run", "--help").assert_success().out
+    assert "--process-workers" in help_text and "ORCH_PROCESS_WORKERS" in help_text
+
+
+def test_steps_run_in_worker_processes_and_their_prints_stay_off_stdout(orch_run, tmp_path):
+    outcome, context = orch_run("""
+        steps:
+          - {name: on_process, uses: where_am_i, executor: process, params: {slot: a}}
+          - {name: cpu_bound, uses: cpu_bound, params: {slot: b}}
+          - {name: inline, uses: where_am_i, params: {slot: c}}
+          - {name: keys, uses: see_keys, executor: process}
+    """, "--events", "events.jsonl")
+    outcome.assert_success()
+    assert [line["status"] for line in outcome.lines] == ["ok"] * 4  # stdout is JSON lines only
+    assert "noise on stdout from a step" in outcome.err
+    assert "noise from a program a step started" in outcome.err
+    orch_pid = context["probe.c_pid_v1"]
+    assert context["probe.a_pid_v1"] != orch_pid
+    assert context["probe.b_pid_v1"] != orch_pid
+    # A worker sees only the keys its scriptlet declares as inputs.
+    assert context["probe.keys_v1"] == ["probe.a_pid_v1"]
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    executors = {e["step"]: e["executor"] for e in events if e["event"] == "step_finish"}
+    assert executors == {"on_process": "process", "cpu_bound": "process", "inline": "inline", "keys": "process"}
+
+
+def test_one_worker_serves_every_step_so_start_up_is_paid_once(orch_run):
+    outcome, context = orch_run("""
+        steps:
+          - {name: one, uses: where_am_i, params: {slot: a}}
+          - {name: two, uses: where_am_i, params: {slot: b}}
+          - {name: three, uses: where_am_i, params: {slot: c}}
+    """, "--executor", "process", "--process-workers", "1")
+    outcome.assert_success()
+    pids = {context[f"probe.{slot}_pid_v1"] for slot in "abc"}
+    assert len(pids) == 1
+
+
+def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
+    started = time.monotonic()
+    outcome, context = orch_run("""
+        steps:
+          - {name: segv, uses: crash, params: {how: segv}, depends_on: []}
+          - {name: exit3, uses: crash, params: {how: exit}, depends_on: []}
+          - {name: raises, uses: crash, params: {how: raise}, depends_on: []}
+          - {name: after_a, uses: where_am_i, params: {slot: a}, depends_on: []}
+          - {name: after_b, uses: where_am_i, params: {slot: b}, depends_on: []}
+    """, "--executor", "process", "--process-workers", "2", "--workers", "2", "--keep-going", timeout=30)
+    assert outcome.exit_code == 1, outcome.err
+    assert time.monotonic() - started < 20
+    lines = lines_by_step(outcome)
+    assert set(lines) == {"segv", "exit3", "raises", "after_a", "after_b"}
+    segv, exit3, raises = lines["segv"], lines["exit3"], lines["raises"]
+    assert (segv["status"], segv["reason"], segv["exit_code"]) == ("error", "worker process died (signal 11)", 139)
+    assert segv["details"]["signal_name"] == "SIGSEGV" and segv["details"]["pid"] > 0
+    assert set(segv) >= {"status", "reason", "details", "exit_code", "step", "ts"}
+    assert (exit3["reason"], exit3["exit_code"]) == ("worker process died (exit code 3)", 3)
+    assert (raises["reason"], raises["details"]) == ("asked to fail", {"how": "raise"})
+    assert lines["after_a"]["status"] == lines["after_b"]["status"] == "ok"
+    assert context["probe.a_pid_v1"] != segv["details"]["pid"]
+
+
+def test_a_step_over_its_timeout_is_killed_with_what_it_started(orch_run, tmp_path, procs):
+    pidfile = tmp_path / "hang.pids"
+    started = time.monotonic()
+    outcome, context = orch_run(f"""
+        steps:
+          - {{name: hang, uses: hang, executor: process, timeout: 1, params: {{pidfile: "{pidfile}"}}}}
+          - {{name: next, uses: where_am_i, executor: process, params: {{slot: a}}, depends_on: []}}
+    """, "--keep-going", timeout=30)
+    elapsed = time.monotonic() - started
+    assert outcome.exit_code == 1, outcome.err
+    lines = lines_by_step(outcome)
+    assert (lines["hang"]["reason"], lines["hang"]["exit_code"]) == ("step timed out after 1 s", 124)
+    assert lines["next"]["status"] == "ok"
+    assert elapsed < 10
+    worker, own_session, in_group = map(int, pidfile.read_text().split())
+    # orch has returned: the worker, the program the step stopped itself and the one left in
+    # the worker's group are all gone (reaping by init may lag a moment).
+    assert procs.wait_until(lambda: not any(map(procs.alive, (worker, own_session, in_group))), timeout=3)
+
+
+def test_ctrl_c_stops_the_run_and_leaves_no_process_behind(tmp_path, marked_env, procs):
+    marker, env = marked_env
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    (tmp_path / "recipe.yaml").write_text(textwrap.dedent(f"""
+        steps:
+          - {{name: nap1, uses: nap, executor: process, params: {{pid_dir: "{pid_dir}"}}, depends_on: []}}
+          - {{name: nap2, uses: nap, executor: process, params: {{pid_dir: "{pid_dir}"}}, depends_on: []}}
+          - {{name: later, uses: where_am_i, params: {{slot: a}}}}
+    """))
+    proc = subprocess.Popen([ORCH, "run", "recipe.yaml", "--no-progress", "--process-workers", "2"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert procs.wait_until(lambda: len(list(pid_dir.glob("*.pid"))) == 2, timeout=20)
+        workers = [int(p.stem) for p in pid_dir.glob("*.pid")]
+        assert all(procs.alive(pid) for pid in workers)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "later" not in out
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
+    assert not any(map(procs.alive, workers))
+
+
+def test_a_bad_worker_count_is_refused(orch_run):
+    outcome, _ = orch_run("""
+        steps:
+          - {name: one, uses: where_am_i, executor: process, params: {slot: a}}
+    """, "--process-workers", "0")
+    assert outcome.exit_code == 2
+    assert "--process-workers must be a whole number of at least 1" in outcome.err
