@@ -1,0 +1,1 @@
+"""The curriculum scriptlets, one class per module (registered by ``orchestrator_curriculum.plugin``)."""
