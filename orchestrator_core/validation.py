@@ -110,14 +110,19 @@ def _plugin_problems(recipe: Recipe, hooks: Hooks, filename: str) -> list[Proble
 VERSIONED_KEY = re.compile(r"_v\d+$")
 
 
-def versioning_warnings(prepared: dict[str, PreparedStep]) -> list[str]:
-    """Declared output keys without a ``_vN`` suffix (guide §11: a new shape is a new key)."""
+def versioning_warnings(prepared: dict[str, PreparedStep], filename: str) -> list[Problem]:
+    """Declared output keys without a ``_vN`` suffix (guide §11: a new shape is a new key).
+
+    Warnings, not errors: the recipe still runs; ``orch validate`` prints them with the
+    line of the step that uses the scriptlet.
+    """
     warnings = []
     seen: set[str] = set()
     for item in prepared.values():
         for key in sorted(item.handler.outputs or ()):
             if not VERSIONED_KEY.search(key) and key not in seen:
                 seen.add(key)
-                warnings.append(f"step {item.step.name!r}: output key {key!r} has no version suffix "
-                                f"(name it like '{key}_v1' so a later shape can be '{key}_v2')")
+                warnings.append(Problem(
+                    f"step {item.step.name!r}: output key {key!r} has no version suffix "
+                    f"(name it like '{key}_v1' so a later shape can be '{key}_v2')", filename, item.step.line))
     return warnings

@@ -171,3 +171,21 @@ steps:
     assert [json.loads(line)["step"] for line in out.splitlines()] == ["first"]
     finish = json.loads((tmp_path / "ev.jsonl").read_text().splitlines()[-1])
     assert finish["event"] == "run_finish" and finish["status"] == "interrupted"
+
+
+def test_validate_warns_about_unversioned_output_keys(orch_cli, sample_pack_path, tmp_path):
+    (tmp_path / "loose_steps.py").write_text(
+        "from orchestrator_core import BaseScriptlet\n\n"
+        "class Loose(BaseScriptlet):\n"
+        "    outputs = ('metrics.summary', 'metrics.total_v1')\n\n"
+        "    def run(self, ctx, params):\n"
+        "        ctx.set('metrics.summary', 1)\n")
+    (tmp_path / "loose.yaml").write_text(
+        "steps:\n  - {name: first, uses: noop}\n  - {name: loose, type: python, module: loose_steps, function: Loose}\n")
+    orch = lambda *args: orch_cli(*args, pythonpath=[sample_pack_path, tmp_path])  # noqa: E731
+    checked = orch("validate", "loose.yaml")
+    assert checked.exit_code == 0, checked.err
+    assert "loose.yaml:3: warning: step 'loose': output key 'metrics.summary' has no version suffix" in checked.err
+    assert "metrics.total_v1" not in checked.err
+    report = json.loads(orch("validate", "loose.yaml", "--json").out)
+    assert [w["line"] for w in report[0]["warnings"]] == [3]

@@ -321,6 +321,7 @@ def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("steps: [{name: l, uses: loose}, {name: w, uses: write_keys}]")
     session = Session(Config(workdir=tmp_path), pm=sample_pm)
-    warnings = versioning_warnings(session.validate(session.load(path)))
-    assert warnings == ["step 'l': output key 'metrics.summary' has no version suffix "
-                        "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')"]
+    warnings = versioning_warnings(session.validate(session.load(path)), str(path))
+    assert [(w.message, w.line) for w in warnings] == [
+        ("step 'l': output key 'metrics.summary' has no version suffix "
+         "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')", 1)]

@@ -144,19 +144,21 @@ def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> 
     """Check recipes without running anything: schema, scriptlets, dependencies, cycles.
 
     Every problem is reported as FILE:LINE: message. Exit status 2 when any recipe has one.
+    Output keys without a _vN version suffix are warned about (exit status unchanged).
     """
+    from ..validation import versioning_warnings
+
     session = holder.session()
     report = []
     for reference in recipes:
         try:
             recipe = session.load(reference)
-            session.validate(recipe)
+            warnings = versioning_warnings(session.validate(recipe), recipe.path)
         except RecipeError as exc:
-            report.append({"recipe": reference, "ok": False,
-                           "problems": [{"file": p.file, "line": p.line, "message": p.message} for p in exc.problems]})
+            report.append({"recipe": reference, "ok": False, "problems": _located(exc.problems), "warnings": []})
             continue
         report.append({"recipe": reference, "ok": True, "path": recipe.path, "steps": len(recipe.steps),
-                       "problems": []})
+                       "problems": [], "warnings": _located(warnings)})
     if as_json:
         print_json(report)
     else:
@@ -164,9 +166,18 @@ def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> 
             if entry["ok"]:
                 click.echo(f"ok: {entry['path']} ({entry['steps']} steps)")
             for p in entry["problems"]:
-                where = f"{p['file']}:{p['line']}" if p["line"] else p["file"]
-                click.echo(f"{where}: {p['message']}", err=True)
+                click.echo(f"{_where(p)}: {p['message']}", err=True)
+            for w in entry["warnings"]:
+                click.echo(f"{_where(w)}: warning: {w['message']}", err=True)
     raise click.exceptions.Exit(0 if all(e["ok"] for e in report) else 2)
+
+
+def _located(problems) -> list[dict]:
+    return [{"file": p.file, "line": p.line, "message": p.message} for p in problems]
+
+
+def _where(problem: dict) -> str:
+    return f"{problem['file']}:{problem['line']}" if problem["line"] else problem["file"]
 
 
 COMMANDS = (run, validate)
