@@ -44,7 +44,8 @@ def orch_command() -> str:
 
 
 def session(workdir: Path, **config) -> Session:
-    pm = create_plugin_manager(load_entrypoints=False, plugins=[bench_scriptlets])
+    """A session without the state store: its cost is measured on its own by bench_state."""
+    pm = create_plugin_manager(load_entrypoints=False, plugins=[bench_scriptlets], blocked=("state",))
     return Session(Config(workdir=workdir, progress=False, stdout=io.StringIO(), **config), pm=pm)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -70,6 +71,28 @@ def compare(workdir: Path, n: int, repeats: int, uses: str, params: str = "{}") 
     }
 
 
+def store_bytes(state_db: Path) -> int:
+    """Bytes the database holds once its write-ahead log is folded in."""
+    with sqlite3.connect(state_db) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages, page_size, free = (db.execute(f"PRAGMA {p}").fetchone()[0]
+                                  for p in ("page_count", "page_size", "freelist_count"))
+    return (pages - free) * page_size
+
+
+def history_bytes_per_write(workdir: Path, n: int) -> dict:
+    """Growth of the store per recorded context write (a small integer value and its key)."""
+    recipe = chain(workdir / "history.yaml", n, "bench_busy", "{ms: 0}")
+    sess = session(workdir / "history", store=True)
+    loaded = sess.load(recipe)
+    sess.run(loaded)  # creates the database and its tables
+    state_db = workdir / "history" / ".orch" / "state.db"
+    before = store_bytes(state_db)
+    sess.run(loaded)
+    grown = store_bytes(state_db) - before
+    return {"writes": n, "bytes_per_write_with_its_step_row": round(grown / n, 1)}
+
+
 def main(quick: bool = False) -> dict:
     repeats = 3 if quick else 7
     n = 1000
@@ -77,7 +100,9 @@ def main(quick: bool = False) -> dict:
         workdir = Path(tmp)
         noop = compare(workdir, n, repeats, "bench_noop")
         writing = compare(workdir, n, repeats, "bench_busy", "{ms: 0}")
+        history = history_bytes_per_write(workdir, n)
     return {
+        "history": history,
         "noop_chain": noop,
         "one_write_per_step_chain": writing,
         "target_us_per_step": TARGET_US_PER_STEP,
