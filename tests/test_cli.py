@@ -189,3 +189,27 @@ def test_validate_warns_about_unversioned_output_keys(orch_cli, sample_pack_path
     assert "metrics.total_v1" not in checked.err
     report = json.loads(orch("validate", "loose.yaml", "--json").out)
     assert [w["line"] for w in report[0]["warnings"]] == [3]
+
+
+def test_steps_check_reports_keys_that_changed_shape(orch, tmp_path):
+    def recipe(values):
+        (tmp_path / "shape.yaml").write_text(
+            f"name: shape\nsteps:\n  - {{name: w, uses: write_keys, params: {{values: {json.dumps(values)}}}}}\n")
+
+    assert "no run recorded yet" in orch("steps", "check").assert_success().err
+    recipe({"t.a_v1": {"mean": 1, "n": 3}, "t.b_v1": [], "t.c_v1": 1})
+    orch("run", "shape.yaml").assert_success()
+    recipe({"t.a_v1": {"mean": 2.5, "n": 4}, "t.b_v1": [1.5], "t.c_v1": 2.5})
+    orch("run", "shape.yaml").assert_success()
+    assert "every recorded key kept its shape" in orch("steps", "check").assert_success().err
+    recipe({"t.a_v1": [2.5, 4], "t.b_v1": ["a"], "t.c_v1": 3})
+    orch("run", "shape.yaml").assert_success()
+    checked = orch("steps", "check")
+    assert checked.exit_code == 0
+    assert "key 't.a_v1' changed shape" in checked.err and "{mean:number,n:number}" in checked.err
+    assert "-> [number]; a new shape must be a new key, such as 't.a_v2'" in checked.err
+    changes = json.loads(orch("steps", "check", "--json").out)
+    assert {(c["key"], c["before"], c["after"], c["step"]) for c in changes} == {
+        ("t.a_v1", "{mean:number,n:number}", "[number]", "w"), ("t.b_v1", "[number]", "[string]", "w")}
+    assert orch("steps", "check", "--strict").exit_code == 1
+    assert orch("steps", "check", "--recipe", "other").assert_success().exit_code == 0

@@ -1,10 +1,11 @@
-"""``orch plugins list``, ``orch recipes list``, ``orch steps list``: what is installed."""
+"""``orch plugins list``, ``orch recipes list``, ``orch steps list|show|check``: what is installed."""
 
 from __future__ import annotations
 
 import click
 
 from .common import SessionHolder, json_option, pass_holder, print_json, print_table
+from .history import state_dir_option
 
 
 def _first_line(text: str | None) -> str:
@@ -113,6 +114,49 @@ def steps_show(holder: SessionHolder, name: str, as_json: bool) -> None:
     click.echo(f"flags:    {', '.join(flags) or '(none)'}")
     if described["params_schema"]:
         click.echo("params schema:\n" + json.dumps(described["params_schema"], indent=2))
+
+
+@steps.command("check")
+@click.option("--recipe", default=None, metavar="NAME", help="Only runs of this recipe.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when a key changed shape.")
+@state_dir_option
+@json_option
+def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> None:
+    """Warn where a key recorded in the state store changed shape between runs.
+
+    A key's shape (its type, list item shapes, object keys) is a contract with every
+    step that reads it: a new shape must be a new key (metrics.summary_v2 beside
+    metrics.summary_v1). Each change is reported with the run and step that made it.
+    """
+    from ..shapes import shape_changes
+    from .history import _open
+
+    store = _open(state_dir, required=False)
+    changes = []
+    if store is not None:
+        try:
+            changes = shape_changes(store.original_writes(recipe=recipe))
+        finally:
+            store.close()
+    if as_json:
+        print_json([c.to_dict() for c in changes])
+    else:
+        for c in changes:
+            by = f" by step {c.step!r}" if c.step else ""
+            click.echo(f"warning: key {c.key!r} changed shape in run {c.after_run}{by}: {c.before} "
+                       f"(run {c.before_run}) -> {c.after}; a new shape must be a new key, "
+                       f"such as {_next_version(c.key)!r}", err=True)
+        if not changes:
+            click.echo("ok: every recorded key kept its shape" if store is not None else "ok: no run recorded yet",
+                       err=True)
+    raise click.exceptions.Exit(1 if strict and changes else 0)
+
+
+def _next_version(key: str) -> str:
+    from ..validation import VERSIONED_KEY
+
+    found = VERSIONED_KEY.search(key)
+    return f"{key[:found.start()]}_v{int(found.group()[2:]) + 1}" if found else f"{key}_v2"
 
 
 def _describe(entry) -> dict:

@@ -203,6 +203,41 @@ class StoreReader:
         return [{"key": key, "value": json.loads(value), "who": who, "step": step, "run": run, "ts": ts}
                 for run, value, who, step, ts in cursor]
 
+    def external_writes(self, run_id: str, after: int) -> list[tuple[int, str, Any, str, str]]:
+        """Writes clients made to ``run_id`` after write id ``after``: ``(id, key, value, who, ts)``.
+
+        Only those still the latest write of their key in the run: a write a step of the
+        run recorded later has replaced it, in the store as in the run's context.
+        """
+        cursor = self.conn.execute(
+            "SELECT w.id, w.key, w.value, w.who, w.ts FROM context_writes w WHERE w.run = ? AND w.external = 1"
+            " AND w.id > ? AND w.id = (SELECT MAX(id) FROM context_writes WHERE run = w.run AND key = w.key)"
+            " ORDER BY w.id", (run_id, after),
+        )
+        return [(id_, key, json.loads(value), who, ts) for id_, key, value, who, ts in cursor]
+
+    # -- events ----------------------------------------------------------------------------
+    def events_after(self, after: int, *, run_id: str | None = None, limit: int = 500) -> list[tuple[int, str]]:
+        """Journal events with an id above ``after`` (of ``run_id`` only, when given): ``(id, JSON)``."""
+        if run_id is None:
+            sql, args = "SELECT id, data FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        else:
+            sql = "SELECT id, data FROM events WHERE run = ? AND id > ? ORDER BY id LIMIT ?"
+            args = (run_id, after, limit)  # type: ignore[assignment]
+        return list(self.conn.execute(sql, args))
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none): where a live stream starts."""
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
+    def run_events(self, run_id: str, *, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The events ``names`` of ``run_id``, oldest first, as records."""
+        marks = ", ".join("?" * len(names))
+        cursor = self.conn.execute(
+            f"SELECT data FROM events WHERE run = ? AND event IN ({marks}) ORDER BY id", (run_id, *names),
+        )
+        return [json.loads(data) for (data,) in cursor]
+
     def step_outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Step → key → the last value that step wrote, as recorded in ``run_id``."""
         outputs: dict[str, dict[str, Any]] = {}
@@ -211,3 +246,14 @@ class StoreReader:
         ):
             outputs.setdefault(step, {})[key] = json.loads(value)
         return outputs
+
+    def original_writes(self, *, recipe: str | None = None) -> list[dict[str, Any]]:
+        """Every write as first made (carried-over copies left out), oldest run first."""
+        sql = ("SELECT w.run, r.recipe, w.key, w.value, w.step FROM runs r JOIN context_writes w ON w.run = r.id"
+               " WHERE w.source_run IS NULL")
+        args: list[Any] = []
+        if recipe:
+            sql += " AND r.recipe = ?"
+            args.append(recipe)
+        return [{"run": run, "recipe": name, "key": key, "value": json.loads(value), "step": step}
+                for run, name, key, value, step in self.conn.execute(sql + " ORDER BY r.started, w.id", args)]
