@@ -1,0 +1,84 @@
+"""A run read back from the state store, as the same ``Run`` object hooks see during a run.
+
+``orch_report(run, out_dir)`` takes a :class:`~orchestrator_core.run.Run`; for a
+run that ended in another process, this module rebuilds one from the store: the
+step results, the context replayed write by write (so each key keeps who wrote
+it), and the recipe read again from its file for the graph. When that file is
+gone or no longer reads as a recipe, the plan's steps stand in for it (without
+their dependencies), and a note says so; when it changed since the run, a note
+says that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from orchestrator_core import OrchError, UsageError
+from orchestrator_core.config import Config
+from orchestrator_core.context import Context
+from orchestrator_core.model import Recipe, Step, StepResult, Write
+from orchestrator_core.run import Run
+from orchestrator_core.state.store import DB_NAME, RunRecord, StateStore
+
+
+def open_store(state_dir: Path) -> StateStore:
+    """The store in ``state_dir``; a :class:`UsageError` (exit 2) when nothing was ever recorded there."""
+    store = StateStore.open(state_dir, create=False)
+    if store is None:
+        raise UsageError(f"no state store at {state_dir / DB_NAME}: no run has been recorded there yet "
+                         "(run a recipe first: orch run RECIPE)")
+    return store
+
+
+def find_run(store: StateStore, reference: str) -> RunRecord:
+    """The run ``reference`` names (id, unique prefix, ``latest``), with a hint when there is none."""
+    if reference == "latest" and not store.runs(limit=1):
+        raise UsageError(f"the state store {store.path} holds no run yet (run a recipe first: orch run RECIPE)")
+    return store.get_run(reference)
+
+
+def load_run(store: StateStore, record: RunRecord, config: Config, session: Any) -> tuple[Run, list[str]]:
+    """Rebuild the run ``record`` describes; returns it and notes for the report's reader."""
+    recipe, notes = _recipe(record, session)
+    by_name = {step.name: step for step in recipe.steps}
+    plan_names = record.flags.get("plan") or [row["step"] for row in store.step_results(record.id)]
+    plan = [by_name.get(name) or Step(name, len(by_name) + i) for i, name in enumerate(plan_names)]
+    context = Context(run_id=record.id, data_dir=config.data_dir, workdir=config.workdir)
+    for write in store.writes(record.id):
+        context.record(Write(write["key"], write["value"], write["who"], write["step"], write["run"], write["ts"]))
+    results = {}
+    for row in store.step_results(record.id):
+        metrics = {name: row[name] for name in ("duration_ms", "cpu_ms", "peak_rss_kb") if row[name] is not None}
+        results[row["step"]] = StepResult(row["step"], row["status"], metrics=metrics, error=row["error"],
+                                          cache=row["cache"], attempts=row["attempts"] or 1,
+                                          executor=row["executor"])
+    run = Run(recipe, plan, config, context, id=record.id, flags=dict(record.flags), results=results,
+              status=record.shown_status, started=record.started, finished=record.finished,
+              pid=record.pid or 0)
+    return run, notes
+
+
+def _recipe(record: RunRecord, session: Any) -> tuple[Recipe, list[str]]:
+    """The run's recipe from its file, or a stand-in built from the plan when it cannot be read."""
+    path = Path(record.recipe_path) if record.recipe_path else None
+    if path is not None and path.is_file():
+        try:
+            recipe = session.load(path)
+        except OrchError as exc:
+            reason = f"it no longer reads as a recipe ({str(exc).splitlines()[0]})"
+        else:
+            notes = []
+            if record.recipe_digest and _digest(path) != record.recipe_digest:
+                notes.append(f"The recipe file {path} changed since this run; the graph shows it as it is now.")
+            return recipe, notes
+    else:
+        reason = "the file is gone" if path else "the run recorded no recipe file"
+    steps = tuple(Step(name, i) for i, name in enumerate(record.flags.get("plan") or []))
+    note = f"The recipe of this run could not be read: {reason}; the graph shows its steps without dependencies."
+    return Recipe(record.recipe, steps, path=record.recipe_path), [note]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()

@@ -1,0 +1,137 @@
+"""What a report says about a run, gathered once for every format.
+
+:func:`build_report` turns a :class:`~orchestrator_core.run.Run` (a live one, or
+one read back from the state store by :mod:`.recorded`) into plain data: the run,
+one row per step of its plan, the context keys with who wrote them, the errors
+with their details, the metrics flattened, and the graph. The Markdown, HTML and
+workbook writers only format this data, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .graph import NOT_RUN, Graph, graph_of_run
+from .metrics import flatten_metrics
+
+if TYPE_CHECKING:
+    from orchestrator_core.run import Run
+
+
+# How a plain `orch run` runs; the report lists only the flags that differ.
+DEFAULT_FLAGS: dict[str, Any] = {"only": [], "skip": [], "resume_from": None, "started_from_run": None,
+                                 "keep_going": False, "executor": None, "cache": True}
+
+
+@dataclass
+class StepRow:
+    """One step of the plan and what it cost; ``status`` is ``not run`` when it never finished."""
+
+    step: str
+    status: str
+    duration_ms: float | None = None
+    cpu_ms: float | None = None
+    peak_rss_kb: int | None = None
+    cache: str | None = None
+    attempts: int | None = None
+    executor: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class ContextEntry:
+    """A context key's final value and its last write: who, in which step, in which run."""
+
+    key: str
+    value: Any
+    who: str
+    step: str | None
+    source_run: str | None = None  # set when the write was carried over from an earlier run
+
+
+@dataclass
+class RunReport:
+    """Everything a report shows about one run."""
+
+    run: dict[str, Any]
+    steps: list[StepRow]
+    context: list[ContextEntry]
+    errors: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    graph: Graph
+    notes: list[str] = field(default_factory=list)
+
+    def variables(self) -> dict[str, Any]:
+        """What a template sees: ``run``, ``steps``, ``context``, ``errors``, ``metrics``, ``mermaid``,
+        ``notes`` and ``generated`` (plain dicts and lists, so user templates need nothing of ours)."""
+        return {
+            "run": dict(self.run),
+            "steps": [asdict(row) for row in self.steps],
+            "context": [asdict(entry) for entry in self.context],
+            "errors": [dict(error) for error in self.errors],
+            "metrics": dict(self.metrics),
+            "mermaid": self.graph.mermaid(),
+            "notes": list(self.notes),
+            "generated": utc_iso(dt.datetime.now(dt.timezone.utc).timestamp()),
+        }
+
+
+def utc_iso(stamp: float | None) -> str | None:
+    """A Unix time as ``2026-11-28T14:18:00Z``."""
+    if stamp is None:
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
+    """The report of ``run``: its steps in plan order, its final context and its errors."""
+    steps = []
+    for step in run.plan:
+        result = run.results.get(step.name)
+        if result is None:
+            steps.append(StepRow(step.name, NOT_RUN))
+            continue
+        metrics = result.metrics
+        steps.append(StepRow(
+            step.name, result.status, metrics.get("duration_ms"), metrics.get("cpu_ms"),
+            metrics.get("peak_rss_kb"), result.cache, result.attempts, result.executor, result.error,
+        ))
+    context = []
+    values = run.context.to_dict()
+    for key in sorted(values):
+        history = run.context.history(key)
+        last = history[-1] if history else {}
+        source = last.get("run")
+        context.append(ContextEntry(key, values[key], last.get("who") or "-", last.get("step"),
+                                    source if source and source != run.id else None))
+    finished = run.finished
+    summary = {
+        "id": run.id,
+        "recipe": run.recipe.name,
+        "description": run.recipe.description,
+        "recipe_path": run.recipe.path,
+        "status": run.status,
+        "started": utc_iso(run.started),
+        "finished": utc_iso(finished),
+        "duration_ms": round((finished - run.started) * 1000, 3) if finished else None,
+        "flags": {k: v for k, v in run.flags.items() if k != "plan" and v != DEFAULT_FLAGS.get(k)},
+        "counts": _counts(steps),
+    }
+    return RunReport(
+        run=summary,
+        steps=steps,
+        context=context,
+        errors=[dict(row.error, step=row.step) for row in steps if row.error],
+        metrics=flatten_metrics(values),
+        graph=graph_of_run(run),
+        notes=list(notes or []),
+    )
+
+
+def _counts(steps: list[StepRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in steps:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
