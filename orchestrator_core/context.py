@@ -136,11 +136,18 @@ class Context:
         last: dict[str, Write] = {}
         for write in delta:
             last[write.key] = write
-        saved = {key: list(self._run_writes.get(key, [])) for key in last}
+        # What to restore if a key fails to merge: each key's list of writes and its length
+        # (the usual path appends to the list; the rare one replaces it).
+        saved = {key: (self._run_writes.get(key), len(self._run_writes.get(key) or ())) for key in last}
         try:
             merged = {key: self._merged_value(key, position, w, merge) for key, w in last.items()}
         except ContextConflictError:
-            self._run_writes.update(saved)
+            for key, (entries, length) in saved.items():
+                if entries is None:
+                    self._run_writes.pop(key, None)
+                else:
+                    del entries[length:]
+                    self._run_writes[key] = entries
             raise
         for write in delta:
             if last[write.key] is write:
@@ -150,20 +157,22 @@ class Context:
                     self._history.setdefault(write.key, []).append(write)
 
     def _merged_value(self, key: str, position: int, write: Write, merge: MergeFunction) -> Any:
-        entries = [e for e in self._run_writes.get(key, []) if e[1] != write.step]
+        entries = self._run_writes.setdefault(key, [])
         incoming = (position, write.step or "", write.value)
         if not entries:
-            self._run_writes[key] = [incoming]
+            entries.append(incoming)
             return write.value
-        if entries[-1][0] < position:  # the usual case: finished in recipe order
+        if entries[-1][0] < position and entries[-1][1] != incoming[1]:
+            # The usual case, finished in recipe order: one fold onto the current value, O(1).
             value = self._fold(merge, key, entries[-1], self._values[key], incoming)
-            self._run_writes[key] = entries + [incoming]
+            entries.append(incoming)
             return value
-        entries = sorted(entries + [incoming], key=lambda e: e[0])
-        value = entries[0][2]
-        for previous, entry in zip(entries, entries[1:]):
+        # Finished out of recipe order (or the same step again): refold every write in order.
+        ordered = sorted([e for e in entries if e[1] != incoming[1]] + [incoming], key=lambda e: e[0])
+        value = ordered[0][2]
+        for previous, entry in zip(ordered, ordered[1:]):
             value = self._fold(merge, key, previous, value, entry)
-        self._run_writes[key] = entries
+        self._run_writes[key] = ordered
         return value
 
     @staticmethod
