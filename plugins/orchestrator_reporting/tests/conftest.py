@@ -1,0 +1,166 @@
+"""Fixtures of the reporting tests: real runs recorded by the real ``orch`` command.
+
+A small third-party pack (on ``PYTHONPATH``, with its distribution metadata) gives
+the steps: ``put`` writes the keys its params give, ``boom`` fails with details.
+The pack also implements ``orch_report`` itself, as any plugin may, so the tests
+see that ``orch report`` goes through the hook. Three runs are recorded once per
+session in one working directory: ``first`` and ``second`` of one recipe with
+different metrics (the recipe file is edited in between), and ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orchestrator_core.testing import CliOutcome, orch_executable
+
+PACK = "orch_report_testpack"
+
+PLUGIN = '''
+"""Steps that write what they are told, or fail; and a report of its own."""
+
+from pathlib import Path
+
+from orchestrator_core import BaseScriptlet, ScriptletError, hookimpl
+
+
+class Put(BaseScriptlet):
+    """Write the keys of params ``values``."""
+
+    name = "put"
+    outputs = ("data.note_v1", "metrics.mean_v1", "metrics.summary_v1", "metrics.count_v1", "metrics.label_v1")
+
+    def run(self, ctx, params):
+        for key, value in params.get("values", {}).items():
+            ctx.set(key, value)
+
+
+class Boom(BaseScriptlet):
+    """Fail with the reason and details of params."""
+
+    name = "boom"
+
+    def run(self, ctx, params):
+        raise ScriptletError(params["reason"], details=params.get("details", {}), exit_code=3)
+
+
+@hookimpl
+def orch_register_scriptlets():
+    return [Put, Boom]
+
+
+@hookimpl
+def orch_report(run, out_dir):
+    path = Path(out_dir) / "extra.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{run.id} {run.recipe.name} {len(run.results)} results\\n")
+    return [str(path)]
+'''
+
+DEMO = """\
+name: report_demo
+description: A small fan-in that writes metrics
+steps:
+  - name: load
+    uses: put
+    params: {{values: {{data.note_v1: "a | b"}}}}
+  - name: left
+    uses: put
+    depends_on: [load]
+    parallelizable: true
+    params: {{values: {{metrics.mean_v1: {mean}}}}}
+  - name: right
+    uses: put
+    depends_on: [load]
+    parallelizable: true
+    params: {{values: {{metrics.summary_v1: {{count: 4, mean: {mean}, std: 1.25}}, metrics.label_v1: {label}}}}}
+  - name: total
+    uses: put
+    depends_on: [left, right]
+    cache_key: total
+    params: {{values: {{metrics.count_v1: 4}}}}
+"""
+
+FAILING = """\
+name: report_failing
+steps:
+  - name: load
+    uses: put
+    params: {values: {metrics.mean_v1: 1.0}}
+  - name: explode
+    uses: boom
+    params: {reason: "Too few numbers (min=5)", details: {count: 3, seen: [1, 2, 3]}}
+  - name: after
+    uses: put
+    params: {values: {metrics.count_v1: 1}}
+"""
+
+
+@dataclass
+class Recorded:
+    """The working directory of the recorded runs, their ids, and a way to run ``orch`` there."""
+
+    workdir: Path
+    pack: Path
+    first: str
+    second: str
+    failed: str
+
+    def orch(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> CliOutcome:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(self.pack),
+                                                                        os.environ.get("PYTHONPATH")])))
+        env.pop("ORCH_LOG_LEVEL", None)
+        env.pop("ORCH_STATE_DIR", None)
+        env.pop("ORCH_DATA_DIR", None)
+        where = cwd or self.workdir
+        proc = subprocess.run([orch_executable(), *args], cwd=where, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        return CliOutcome(list(args), proc.returncode, proc.stdout, proc.stderr, where)
+
+    def latest_id(self) -> str:
+        return json.loads(self.orch("runs", "list", "--limit", "1", "--json").assert_success().out)[0]["id"]
+
+
+def make_pack(root: Path) -> Path:
+    package = root / PACK
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    dist = root / f"{PACK}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACK.replace('_', '-')}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[orchestrator]\nreporttest = {PACK}\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """Three runs recorded by ``orch run``: two of ``report_demo`` (means 2.5 then 4), one that fails."""
+    pack = make_pack(tmp_path_factory.mktemp("pack"))
+    workdir = tmp_path_factory.mktemp("runs")
+    state = Recorded(workdir, pack, "", "", "")
+    ids = []
+    for mean, label in ((2.5, "before"), (4, "after")):
+        (workdir / "demo.yaml").write_text(DEMO.format(mean=mean, label=label))
+        state.orch("run", "demo.yaml", "--no-progress").assert_success()
+        ids.append(state.latest_id())
+    (workdir / "failing.yaml").write_text(FAILING)
+    failed = state.orch("run", "failing.yaml", "--no-progress")
+    assert failed.exit_code == 1, failed.err
+    state.first, state.second, state.failed = ids[0], ids[1], state.latest_id()
+    assert len({state.first, state.second, state.failed}) == 3
+    return state
+
+
+@pytest.fixture
+def demo_recipe(tmp_path: Path) -> Path:
+    """The demo recipe written to ``tmp_path/demo.yaml`` (for commands that do not run it)."""
+    path = tmp_path / "demo.yaml"
+    path.write_text(DEMO.format(mean=1, label="x"))
+    return path

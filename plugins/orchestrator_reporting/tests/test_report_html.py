@@ -1,0 +1,103 @@
+"""The HTML report: one self-contained file, opened in a real headless browser.
+
+The browser is Debian's ``chromium``. This test skips only when chromium is missing
+and ``ORCH_REQUIRE_BROWSER`` is unset; with ``ORCH_REQUIRE_BROWSER`` set (as in CI) a
+missing browser fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if found:
+        return found
+    if os.environ.get("ORCH_REQUIRE_BROWSER"):
+        pytest.fail("chromium is not installed and ORCH_REQUIRE_BROWSER is set")
+    pytest.skip("chromium is not installed (set ORCH_REQUIRE_BROWSER=1 to make this a failure)")
+
+
+def dump_dom(html_file: Path, profile: Path) -> str:
+    """The DOM of ``html_file`` after chromium loaded it (the browser is stopped on every path)."""
+    args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--dump-dom", html_file.as_uri()]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 0, err
+    return out
+
+
+class Tables(HTMLParser):
+    """Rows of cell texts of each ``<table id=...>``, and every URL-bearing attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.urls: list[str] = []
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.elements.append((tag, attributes))
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+        if tag == "table":
+            self._table = attributes.get("id") or f"table{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_html_report_in_a_headless_browser(recorded, tmp_path):
+    outcome = recorded.orch("report", recorded.failed, "--format", "html", "--out", str(tmp_path / "html"))
+    report = tmp_path / "html" / "report.html"
+    assert str(report) in outcome.assert_success().out.splitlines()
+    source = report.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", source)  # one file, nothing fetched
+    dom = dump_dom(report, tmp_path / "profile")
+    page = Tables()
+    page.feed(dom)
+    assert page.urls == []
+    steps = page.tables["steps"]
+    assert steps[0] == ["Step", "Status", "Duration", "CPU", "Peak memory", "Cache", "Attempts", "Executor"]
+    assert [row[:2] for row in steps[1:]] == [["load", "ok"], ["explode", "error"], ["after", "not run"]]
+    assert steps[1][7] == "inline" and re.fullmatch(r"\d+(\.\d)? ms", steps[1][2])
+    assert dict(page.tables["run"])["Status"] == "error"
+    assert page.tables["metrics"][1:] == [["metrics.mean_v1", "1"]]
+    # the DAG: drawn inline as SVG, one box per step, coloured by outcome; the Mermaid text alongside
+    nodes = {attrs["data-step"]: attrs["class"] for tag, attrs in page.elements if tag == "g" and "data-step" in attrs}
+    assert nodes == {"load": "node ok", "explode": "node error", "after": "node not_run"}
+    edges = [(attrs["data-from"], attrs["data-to"]) for tag, attrs in page.elements
+             if tag == "path" and "data-from" in attrs]
+    assert edges == [("load", "explode"), ("explode", "after")]
+    assert '<pre class="mermaid">flowchart TD' in dom
+    assert "Too few numbers (min=5)" in dom and "&quot;seen&quot;" not in dom  # details shown as JSON text
