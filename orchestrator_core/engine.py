@@ -27,6 +27,9 @@ logger = logging.getLogger("orchestrator.engine")
 
 METRICS_KEY = "_runner.step_metrics_v1"
 TIMEOUT_EXIT_CODE = 124
+# Extra time the engine gives a handler that enforces its step's timeout itself
+# (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
+HANDLER_TIMEOUT_GRACE = 5.0
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -110,7 +113,8 @@ class Engine:
                 attempt.executor.cancel(future)
                 step = attempt.prepared.step
                 error = error_record(step.name, f"step timed out after {step.timeout:g} s",
-                                     details={"timeout_s": step.timeout}, exit_code=TIMEOUT_EXIT_CODE)
+                                     details={"timeout_s": step.timeout}, exit_code=TIMEOUT_EXIT_CODE,
+                                     error_type="timeout")
                 self._finish(attempt, StepResult(step.name, STATUS_ERROR, error=error,
                                                  metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
         due = [d for d in self.delayed if d[0] <= now]
@@ -167,11 +171,26 @@ class Engine:
             task = task.detached()
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
-        attempt = _Attempt(prepared, number, now, now + step.timeout if step.timeout else None, executor)
+        attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
         future = executor.submit(task)
         self.running[future] = attempt
         if future.done():
             self._collect(future)
+
+    @staticmethod
+    def _deadline(prepared: PreparedStep, now: float) -> float | None:
+        """When the engine cancels an attempt that started at ``now``.
+
+        A handler with ``enforces_timeout`` stops its own work at the step's timeout and
+        reports a more detailed error (the shell step type: the script's exit status and
+        last stderr lines), so the engine waits ``HANDLER_TIMEOUT_GRACE`` longer.
+        """
+        timeout = prepared.step.timeout
+        if not timeout:
+            return None
+        if getattr(prepared.handler, "enforces_timeout", False):
+            timeout += HANDLER_TIMEOUT_GRACE
+        return now + timeout
 
     # -- the cache -----------------------------------------------------------------------------
     def _from_cache(self, prepared: PreparedStep) -> bool:

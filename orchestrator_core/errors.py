@@ -66,14 +66,17 @@ class ScriptletError(OrchError):
     """Raised by a scriptlet to fail its step with a reason the user can act on.
 
     ``details`` is any JSON-safe mapping that helps (``{"count": 3}``); ``exit_code``
-    is the code the step reports (1 unless the scriptlet has a reason to differ).
+    is the code the step reports (1 unless the scriptlet has a reason to differ);
+    ``error_type`` is an optional machine-readable class of the failure (``"timeout"``).
     """
 
-    def __init__(self, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1):
+    def __init__(self, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1,
+                 error_type: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.details = dict(details or {})
         self.exit_code = exit_code
+        self.error_type = error_type
 
 
 class StepFailedError(OrchError, RuntimeError):
@@ -109,23 +112,28 @@ def utc_timestamp() -> str:
 
 
 def error_record(
-    step: str, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1
+    step: str, reason: str, *, details: dict[str, Any] | None = None, exit_code: int = 1,
+    error_type: str | None = None,
 ) -> dict[str, Any]:
-    """Build the guide's error JSON (§9) for ``step``."""
-    return {
-        "status": "error",
+    """Build the guide's error JSON (§9) for ``step``; ``error_type`` is added only when given."""
+    record: dict[str, Any] = {"status": "error"}
+    if error_type:
+        record["error_type"] = error_type
+    record.update({
         "reason": reason,
         "details": dict(details or {}),
         "exit_code": exit_code,
         "step": step,
         "ts": utc_timestamp(),
-    }
+    })
+    return record
 
 
 def error_from_exception(step: str, exc: BaseException) -> dict[str, Any]:
     """Describe any exception raised by a step as the guide's error JSON."""
     if isinstance(exc, ScriptletError):
-        return error_record(step, exc.reason, details=exc.details, exit_code=exc.exit_code)
+        return error_record(step, exc.reason, details=exc.details, exit_code=exc.exit_code,
+                            error_type=exc.error_type)
     if isinstance(exc, ContextError):
         return error_record(step, str(exc), details={"type": type(exc).__name__})
     details = {"type": type(exc).__name__}

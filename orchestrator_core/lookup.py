@@ -1,8 +1,14 @@
-"""Finding recipes: a path, or a name in the recipe folders installed packs ship."""
+"""Finding recipes and scripts: a path, or a name in the folders installed packs ship.
+
+A pack's folders (``orch_register_recipe_dirs``) hold its recipes (``*.yaml``) and
+its scripts (every other file, run by step types such as ``shell``); both are found
+by name, the first pack in plugin order winning a name.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +37,43 @@ def list_recipes(registry: Registry) -> list[RecipeEntry]:
             if path.suffix in SUFFIXES and path.stem not in found:
                 found[path.stem] = RecipeEntry(path.stem, path, pack)
     return sorted(found.values(), key=lambda e: e.name)
+
+
+@dataclass(frozen=True)
+class ScriptEntry:
+    name: str
+    path: Path
+    pack: str
+
+    @property
+    def executable(self) -> bool:
+        return os.access(self.path, os.X_OK)
+
+
+def list_scripts(registry: Registry) -> list[ScriptEntry]:
+    """Every script in the installed packs' folders: a regular file that is not a recipe.
+
+    Hidden files (``.name``) and private ones (``_name``, e.g. a library a script
+    sources) are left out.
+    """
+    found: dict[str, ScriptEntry] = {}
+    for folder, pack in registry.recipe_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if (path.suffix in SUFFIXES or path.name.startswith((".", "_")) or not path.is_file()
+                    or path.name in found):
+                continue
+            found[path.name] = ScriptEntry(path.name, path, pack)
+    return sorted(found.values(), key=lambda e: e.name)
+
+
+def find_script(name: str, registry: Registry) -> ScriptEntry | None:
+    """The script called ``name`` (a file name, ``sanitize_csv.sh``) an installed pack ships."""
+    for entry in list_scripts(registry):
+        if entry.name == name:
+            return entry
+    return None
 
 
 def find_recipe(reference: str | Path, registry: Registry) -> Path:

@@ -78,8 +78,18 @@ def steps() -> None:
 @json_option
 @pass_holder
 def steps_list(holder: SessionHolder, as_json: bool) -> None:
-    """Every registered scriptlet, the pack it came from, its params and the keys it writes."""
-    rows = [_describe(entry) for entry in holder.session().registry.entries("scriptlet")]
+    """Every registered scriptlet, the pack it came from, its params and the keys it writes.
+
+    Scripts the packs ship (run by ``type: shell`` steps with ``script: NAME``) are
+    listed too, with type ``shell``.
+    """
+    from ..lookup import list_scripts
+
+    session = holder.session()
+    rows = [_describe(entry) for entry in session.registry.entries("scriptlet")]
+    infos = getattr(holder.pm, "infos", {})
+    rows += [_describe_script(entry, infos) for entry in list_scripts(session.registry) if entry.executable]
+    rows.sort(key=lambda r: r["name"])
     if as_json:
         print_json(rows)
     else:
@@ -165,13 +175,38 @@ def _describe(entry) -> dict:
     cls = entry.obj
     schema = cls.params_schema or {}
     return {
-        "name": scriptlet_name(cls), "pack": entry.provider, "plugin": entry.plugin,
+        "name": scriptlet_name(cls), "type": "python", "pack": entry.provider, "plugin": entry.plugin,
         "class": f"{cls.__module__}.{cls.__qualname__}", "outputs": list(cls.outputs or ()),
         "inputs": list(cls.inputs) if cls.inputs is not None else None,
         "params": sorted(schema.get("properties", {})), "params_schema": cls.params_schema,
         "parallelizable": bool(cls.parallelizable), "requires_process": bool(cls.requires_process),
         "description": _first_line(cls.__doc__),
     }
+
+
+def _describe_script(entry, infos) -> dict:
+    """A pack's script as a row of ``orch steps list``; what it writes is known only when it runs."""
+    info = infos.get(entry.pack)
+    return {
+        "name": entry.name, "type": "shell", "pack": (info.distribution if info else None) or entry.pack,
+        "plugin": entry.pack, "path": str(entry.path), "outputs": [], "inputs": [], "params": [],
+        "description": _script_description(entry.path),
+    }
+
+
+def _script_description(path) -> str:
+    """The first comment line of a script after its ``#!`` line."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = [handle.readline() for _ in range(10)]
+    except OSError:
+        return "(unreadable)"
+    for line in head:
+        text = line.strip()
+        if text.startswith("#!") or not text:
+            continue
+        return text.lstrip("#").strip() if text.startswith("#") else ""
+    return ""
 
 
 COMMANDS = (plugins, recipes, steps)
