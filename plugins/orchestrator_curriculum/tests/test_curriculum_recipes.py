@@ -15,7 +15,7 @@ import pytest
 
 RECIPE_NAMES = ["example_numbers", "01_basic_number", "03_validation_errors", "04_artifacts_pipeline",
                 "05_metrics_versioned", "06_parallel_fan_in", "07_cpu_process", "08_versioning_wrapper",
-                "11_resilience_controls", "12_advanced_full"]
+                "10_reporting", "11_resilience_controls", "12_advanced_full"]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -199,7 +199,7 @@ def test_11_resilience_controls(orch_cli):
 
 def test_12_advanced_full(orch_cli, tmp_path):
     first = orch_cli("run", "12_advanced_full").assert_success()
-    # The guide's §10.4 excerpt, without generate_report (it comes with the reporting plugin).
+    # The guide's §10.4 excerpt; generate_report also names the workbook (guide §15).
     assert [line["outputs"] for line in first.lines] == [
         ["cache.numbers_hash_v1", "cache.numbers_hit_v1"],
         ["numbers.raw_v1"],
@@ -211,9 +211,11 @@ def test_12_advanced_full(orch_cli, tmp_path):
         ["metrics.aggregate_v1"],
         ["numbers.prime_factors_v1"],
         ["resource.audit_v1"],
+        ["report.path_v1", "report.excel_path_v1"],
         ["cleanup.removed_v1"],
     ]
     assert first.lines[2]["artifact"] == "Data/normalized.json"
+    assert first.lines[10]["artifact"] == "Data/report.md"
     assert first.lines[-1]["removed"] == ["Data/normalized.json"]
     assert not (tmp_path / "Data" / "normalized.json").exists()
     assert len(list((tmp_path / ".cache").glob("numbers-*.done"))) == 1

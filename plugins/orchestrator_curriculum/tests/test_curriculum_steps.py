@@ -48,6 +48,7 @@ INVENTORY = {
     "cache_numbers": ("cache.numbers_hash_v1", "cache.numbers_hit_v1"),
     "resource_audit": ("resource.audit_v1",),
     "cleanup_intermediate": ("cleanup.removed_v1",),
+    "generate_report": ("report.path_v1", "report.excel_path_v1"),
 }
 ALL = discover_scriptlets("orchestrator_curriculum.steps")
 
