@@ -156,17 +156,15 @@ class ShellHandler:
         if not line.ok:
             raise ScriptletError(line.reason, details={**line.details, **details},
                                  exit_code=line.exit_code or 1, error_type=SCRIPT_ERROR)
+        undeclared = [key for key in line.outputs if key not in (self.outputs or line.outputs)]
+        if undeclared:
+            raise ScriptletError(f"the script wrote undeclared key {undeclared[0]!r} (the step's outputs: "
+                                 f"{', '.join(self.declared_outputs or ()) or 'none'})",
+                                 details={"undeclared": undeclared, **details}, error_type=CONTRACT)
         return line
 
     def _apply(self, ctx: Any, line: StatusLine) -> dict[str, Any]:
         """Write the line's ``ctx`` as the step's delta; return its extra fields (``artifact``...)."""
-        if self.declared_outputs is not None:
-            undeclared = [key for key in line.outputs if key not in self.declared_outputs]
-            if undeclared:
-                raise ScriptletError(
-                    f"the script wrote undeclared key {undeclared[0]!r} (the step's outputs: "
-                    f"{', '.join(self.declared_outputs) or 'none'})",
-                    details={"script": self.script, "undeclared": undeclared}, error_type=CONTRACT)
         for key in line.outputs:
             ctx.set(key, line.ctx[key], who=self.who)
         return line.extras
