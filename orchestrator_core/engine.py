@@ -3,6 +3,8 @@
 It holds no default behaviour of its own: where steps run is an executor's job,
 how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
 Results are applied to the context in recipe order (see ``Context.apply``).
+Writes made to the run from outside (``orch_external_writes``) are pulled into the
+context before each step starts and once after the last step finished.
 """
 
 from __future__ import annotations
@@ -94,6 +96,13 @@ class Engine:
             self._shutdown(cancel=True)
             raise
         self._shutdown(cancel=False)
+        self._pull_external_writes()
+
+    def _pull_external_writes(self) -> None:
+        """Record in the context what was written to the run from outside since the last pull."""
+        for write in self.hooks.external_writes(run=self.run):
+            logger.info("context key %r written from outside the run by %r", write.key, write.who)
+            self.run.context.record(write)
 
     def _wait(self) -> None:
         now = time.monotonic()
@@ -158,6 +167,7 @@ class Engine:
         return executor
 
     def _submit(self, prepared: PreparedStep, number: int) -> None:
+        self._pull_external_writes()
         if number == 1 and self._from_cache(prepared):
             return
         step = prepared.step

@@ -55,6 +55,12 @@ class Hooks:
     def before_step(self, run: Run, step: Step) -> None:
         self._hook.orch_before_step(run=run, step=step)
 
+    def external_writes(self, run: Run) -> list[Write]:
+        writes: list[Write] = []
+        for answer in self._hook.orch_external_writes(run=run):
+            writes.extend(answer or [])
+        return writes
+
     def after_step(self, run: Run, step: Step, result: StepResult) -> None:
         self._hook.orch_after_step(run=run, step=step, result=result)
 

@@ -70,6 +70,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (recipe, step)
         )""",
     ),
+    # version 3: writes made to a run from outside it (a client of ``orch serve``), which
+    # the run pulls before each step starts; and the journal of each run's events, which
+    # ``orch serve`` streams. The partial index holds only the (few) external writes, so
+    # the run's own writes pay nothing for it.
+    (
+        "ALTER TABLE context_writes ADD COLUMN external INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX external_writes ON context_writes (run, id) WHERE external = 1",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            run TEXT NOT NULL,
+            event TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_run ON events (run, id)",
+    ),
 )
 
 CURRENT_VERSION = len(MIGRATIONS)

@@ -8,6 +8,12 @@ half-way leaves every finished step, and the keys those steps wrote, in the stor
 It also watches ``orch_cache_key`` (a wrapper: it decides nothing) to keep, for each
 cacheable step, the inputs of its last fingerprint; ``orch why`` compares against them.
 
+Each run's lifecycle events (the ``orch.event/1`` records of ``--events``) go into the
+store's ``events`` journal, in the transaction of what they report (a step's start on
+its own), which ``orch serve`` streams to dashboards. And it answers
+``orch_external_writes``: the writes clients made to the running run through
+``orch serve``, recorded in the store, which the runner pulls before each step.
+
 Blocking it (``-p no:state``) runs without recording, at the cost of resuming
 (``--resume-from``, ``--only``) from what earlier runs recorded. ``sqlite3`` is
 imported when a run starts, not when ``orch`` does.
@@ -22,7 +28,9 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .._markers import hookimpl
+from ..builtin import events
 from ..errors import OrchError
+from ..model import Write
 
 if TYPE_CHECKING:
     from .store import StateStore, WriteRow
@@ -42,6 +50,11 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _event(record: dict[str, Any]) -> tuple[str, str, str]:
+    """A row of the events journal: run, event name, the record as JSON."""
+    return (record["run"], record["event"], json.dumps(record, separators=(",", ":"), default=str))
+
+
 class StateRecorder:
     """Writes one run at a time to the store in the run's ``config.state_dir``.
 
@@ -57,6 +70,7 @@ class StateRecorder:
         self._closer: weakref.finalize | None = None
         self._written: set[str] = set()  # keys some step of this run wrote
         self._fingerprints: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._pulled = 0  # id of the last external write pulled into the run's context
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -66,6 +80,7 @@ class StateRecorder:
 
         self._written = set()
         self._fingerprints = {}
+        self._pulled = 0
         try:
             self.store = self._connect(StateStore, run.config.state_dir)
         except (sqlite3.Error, OSError) as exc:
@@ -75,7 +90,7 @@ class StateRecorder:
             ) from None
         record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
-        self.store.start_run(record, list(self._initial_writes(run)))
+        self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -107,14 +122,37 @@ class StateRecorder:
         return key
 
     @hookimpl
-    def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
-        self._record(run, step, result)
+    def orch_before_step(self, run: Any, step: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.record_event(_event(events.step_start_event(run, step)))
+        except self.store.Error as exc:
+            logger.error("state store: the start of step %r of run %s was not recorded: %s", step.name, run.id, exc)
 
     @hookimpl
-    def orch_on_step_error(self, run: Any, step: Any, result: Any) -> None:
-        self._record(run, step, result)
+    def orch_external_writes(self, run: Any) -> list[Write] | None:
+        if self.store is None:
+            return None
+        try:
+            found = self.store.external_writes(run.id, self._pulled)
+        except self.store.Error as exc:
+            logger.error("state store: writes made to run %s from outside were not read: %s", run.id, exc)
+            return None
+        if not found:
+            return None
+        self._pulled = found[-1][0]
+        return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found]
 
-    def _record(self, run: Any, step: Any, result: Any) -> None:
+    @hookimpl
+    def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
+        self._record(run, step, result, events.step_finish_event(run, step, result))
+
+    @hookimpl
+    def orch_on_step_error(self, run: Any, step: Any, result: Any, error: dict[str, Any]) -> None:
+        self._record(run, step, result, events.step_error_event(run, step, result, error))
+
+    def _record(self, run: Any, step: Any, result: Any, event: dict[str, Any]) -> None:
         store = self.store
         if store is None:
             return
@@ -133,7 +171,7 @@ class StateRecorder:
             if noted is not None and result.cache is not None:
                 fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
         try:
-            store.record_step(row, writes, fingerprint)
+            store.record_step(row, writes, fingerprint, _event(event))
         except store.Error as exc:
             logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
 
@@ -162,7 +200,8 @@ class StateRecorder:
             last = history[-1]
             writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
         try:
-            self.store.finish_run(run.id, run.status, run.finished or time.time(), writes)
+            self.store.finish_run(run.id, run.status, run.finished or time.time(), writes,
+                                  _event(events.run_finish_event(run)))
         except self.store.Error as exc:
             logger.error("state store: the end of run %s was not recorded: %s", run.id, exc)
             self._disconnect()

@@ -21,7 +21,7 @@ from typing import Iterator
 from .migrations import migrate
 from .reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
 
-__all__ = ["DB_NAME", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive"]
+__all__ = ["DB_NAME", "EventRow", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive"]
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 30.0
@@ -32,6 +32,7 @@ BUSY_TIMEOUT_S = 30.0
 WAL_CHECKPOINT_PAGES = 4000
 
 WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run)
+EventRow = tuple  # (run, event name, record JSON): one line of the run's journal of events
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -110,8 +111,8 @@ class StateStore(StoreReader):
         self.conn.execute("COMMIT")
 
     # -- writing ---------------------------------------------------------------------------
-    def start_run(self, run: RunRecord, writes: list[WriteRow]) -> None:
-        """Insert a run and the writes its context starts with, in one transaction."""
+    def start_run(self, run: RunRecord, writes: list[WriteRow], event: EventRow | None = None) -> None:
+        """Insert a run, the writes its context starts with and its ``run_start`` event, in one transaction."""
         with self.transaction() as conn:
             conn.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -119,10 +120,12 @@ class StateStore(StoreReader):
                  run.status, json.dumps(run.flags, default=str), run.pid),
             )
             self._insert_writes(conn, writes)
+            self._insert_event(conn, event)
 
     def record_step(self, result: tuple, writes: list[WriteRow],
-                    fingerprint: tuple[str, str, str, str, str, float] | None = None) -> None:
-        """Insert one finished step and the writes it made, in one transaction.
+                    fingerprint: tuple[str, str, str, str, str, float] | None = None,
+                    event: EventRow | None = None) -> None:
+        """Insert one finished step, the writes it made and its event, in one transaction.
 
         ``result`` is ``(run, step, status, error JSON, duration_ms, cpu_ms, peak_rss_kb,
         cache, attempts, executor, finished)``. ``fingerprint`` is ``(recipe, step, key, inputs JSON, run, time)``: the step's
@@ -141,15 +144,51 @@ class StateStore(StoreReader):
             if fingerprint is not None:
                 conn.execute("INSERT OR REPLACE INTO fingerprints (recipe, step, key, inputs, run, recorded)"
                              " VALUES (?, ?, ?, ?, ?, ?)", fingerprint)
+            self._insert_event(conn, event)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
-    def finish_run(self, run_id: str, status: str, finished: float, writes: list[WriteRow]) -> None:
+    def finish_run(self, run_id: str, status: str, finished: float, writes: list[WriteRow],
+                   event: EventRow | None = None) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, run_id))
             self._insert_writes(conn, writes)
+            self._insert_event(conn, event)
+
+    def record_event(self, event: EventRow) -> None:
+        """Append one event to the run's journal on its own (a step starting)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_event(conn, event)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def record_external_write(self, run_id: str, key: str, value: str, who: str, ts: str,
+                              event: str) -> int | None:
+        """Record a write a client made to run ``run_id`` and its ``context_write`` event; its id.
+
+        ``None`` when the run does not exist. The write is marked ``external`` so the
+        run, while it is running, pulls it into its context (``external_writes``).
+        """
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                return None
+            cursor = conn.execute(
+                "INSERT INTO context_writes (run, key, value, who, step, ts, source_run, external)"
+                " VALUES (?, ?, ?, ?, NULL, ?, NULL, 1)", (run_id, key, value, who, ts),
+            )
+            self._insert_event(conn, (run_id, "context_write", event))
+            return cursor.lastrowid
+
+    @staticmethod
+    def _insert_event(conn: sqlite3.Connection, event: EventRow | None) -> None:
+        if event is not None:
+            conn.execute("INSERT INTO events (run, event, data) VALUES (?, ?, ?)", event)
 
     @staticmethod
     def _insert_writes(conn: sqlite3.Connection, writes: list[WriteRow]) -> None:
