@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("events", "orchestrator_core.builtin.events:EventLog"),
     ("cache", "orchestrator_core.builtin.cache_local:LocalCache"),
     ("state", "orchestrator_core.state.recorder:StateRecorder"),
+    ("server", "orchestrator_core.server.runs:RunServers"),
 )
 """Name and dotted module of each built-in plugin; ``module:Class`` registers an instance."""
 # Without these nothing runs at all, so they cannot be blocked.

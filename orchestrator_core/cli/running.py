@@ -71,12 +71,15 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @click.option("--dry-run", is_flag=True,
               help="Run nothing; say for each step whether it would run or be a cache hit, and why.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print one JSON document.")
+@click.option("--serve", is_flag=True,
+              help="Serve the run (API and live dashboard) on 127.0.0.1 while it runs; the URL goes to stderr.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="With --serve: the port (default: a free one).")
 @pass_holder
 def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, only: tuple[str, ...],
         skip: tuple[str, ...], resume_from: str | None, workers: int | None, executor: str | None,
         keep_going: bool, events: Path | None, data_dir: Path | None, assignments: tuple[str, ...],
         progress: bool | None, state_dir: Path | None, no_cache: bool, dry_run: bool, as_json: bool,
-        **executor_options: Any) -> None:
+        serve: bool, port: int, **executor_options: Any) -> None:
     """Run RECIPE (a path, or the name of a recipe an installed pack ships).
 
     stdout carries exactly one JSON line per step; progress and logs go to stderr.
@@ -99,6 +102,10 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     if state_dir:
         config.state_dir = (config.workdir / state_dir).resolve()
     config.cache = not no_cache
+    if serve and not dry_run:
+        if not session.pm.has_plugin("state"):
+            raise click.UsageError("--serve serves the run from the state store: it cannot run with -p no:state")
+        config.options["serve"] = {"host": "127.0.0.1", "port": port}
     context = dict(_assignment(a) for a in assignments)
     if dry_run:
         from .history import print_explanation

@@ -1,0 +1,60 @@
+"""``orch serve``: the state store over HTTP, with the live dashboard at ``/``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .history import _state_dir, state_dir_option
+
+DEFAULT_PORT = 8765
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="Port to listen on; 0 picks a free one (the URL is printed on stderr).")
+@click.option("--token", envvar="ORCH_TOKEN", default=None, metavar="TOKEN",
+              help="Writes must send 'Authorization: Bearer TOKEN' (also $ORCH_TOKEN).")
+@state_dir_option
+def serve(host: str, port: int, token: str | None, state_dir: Path | None) -> None:
+    """Serve the state store: the runs, their steps and context, writes, live events, and a dashboard.
+
+    \b
+    GET  /                                  the dashboard (live, in the browser)
+    GET  /api/runs                          recorded runs, newest first
+    GET  /api/runs/RUN                      one run and each step of its plan
+    GET  /api/runs/RUN/context[/KEY]        its context, or one key with its history
+    PUT  /api/runs/RUN/context/KEY          write a key: {"value": ..., "who": "..."}
+    GET  /api/events[?run=RUN]              run events as Server-Sent Events
+    GET  /healthz                           liveness
+
+    RUN is a run id, a unique prefix of one, or 'latest'. A running `orch run` sees a
+    key written to it before its next step starts. Runs until Ctrl-C.
+    """
+    from ..server.httpserver import start_server
+
+    directory = _state_dir(state_dir)
+    running = start_server(directory, host=host, port=port, token=token)
+    click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        running.stop()
+    click.echo("orch serve: stopped", err=True)
+
+
+COMMANDS = (serve,)

@@ -1,0 +1,161 @@
+"""The HTTP server: the stdlib ``ThreadingHTTPServer``, made fast on loopback and stoppable.
+
+Why the stdlib server: no dependency, ~8.7k requests/s here once Nagle's algorithm is
+off, and a stop within a fraction of a second. The two changes that matter:
+
+* ``TCP_NODELAY`` on every accepted socket. The handler writes the headers and the
+  body in two sends; with Nagle on, the second waits for the client's delayed ACK
+  (40 ms), which caps a keep-alive client at ~25 requests/s (~360/s overall).
+* A stop that leaves nothing behind: the accept loop ends, streams see ``stopping``
+  and end, idle keep-alive connections are shut for reading (their threads wake up
+  and leave), and every handler thread is joined within a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+logger = logging.getLogger("orchestrator.server")
+
+ACCEPT_POLL_S = 0.2  # how often the accept loop checks for a stop request
+JOIN_DEADLINE_S = 2.0
+
+
+class OrchHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that tracks its connections and threads so it can stop cleanly."""
+
+    daemon_threads = True
+    block_on_close = False  # joined in server_close, with a deadline, by us
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type, app: Any):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        super().__init__(address, handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self._sockets.add(sock)
+        return sock, address
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._handler_threads.add(threading.current_thread())
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._handler_threads.discard(threading.current_thread())
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        """Close the listening socket, end every connection, join every handler thread."""
+        self.stopping.set()
+        super().server_close()
+        self._end_connections(socket.SHUT_RD)  # idle keep-alive readers wake up; streams may still write
+        if not self._join(time.monotonic() + JOIN_DEADLINE_S):
+            self._end_connections(socket.SHUT_RDWR)
+            if not self._join(time.monotonic() + JOIN_DEADLINE_S):
+                logger.warning("%d server threads did not stop", len(self._handler_threads))
+        self.app.close()
+
+    def _end_connections(self, how: int) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(how)
+            except OSError:
+                pass
+
+    def _join(self, deadline: float) -> bool:
+        while True:
+            with self._lock:
+                threads = list(self._handler_threads)
+            if not threads:
+                return True
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                with self._lock:
+                    return not self._handler_threads
+
+
+class RunningServer:
+    """A server answering on its own thread; :meth:`stop` ends it and everything it started."""
+
+    def __init__(self, server: OrchHTTPServer):
+        self.server = server
+        self.url = server.url
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S},
+                                        name=f"orch-serve-{server.server_address[1]}", daemon=True)
+        self._stopped = False
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def stop(self) -> None:
+        """Stop accepting, end streams and connections, join the threads; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.stopping.set()
+        self.server.shutdown()
+        self._thread.join()
+        self.server.server_close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> RunningServer:
+    """Serve the state store in ``state_dir`` on ``host:port`` (0: a free port) until ``stop()``.
+
+    Raises :class:`~orchestrator_core.errors.UsageError` for a non-loopback host without a
+    token and for an address that cannot be bound.
+    """
+    from pathlib import Path
+
+    from ..errors import UsageError
+    from .access import check_binding, is_loopback
+    from .api import Api, RequestHandler
+
+    check_binding(host, token)
+    app = Api(Path(state_dir), token=token, loopback=is_loopback(host))
+    try:
+        server = OrchHTTPServer((host, port), RequestHandler, app)
+    except OSError as exc:
+        app.close()
+        hint = "; choose another with --port, or --port 0 for a free one" if exc.errno == 98 else ""
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    return RunningServer(server)
