@@ -74,7 +74,8 @@ def draw(graph: Graph) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="{total_width:.0f}" '
         f'height="{total_height:.0f}" viewBox="0 0 {total_width:.0f} {total_height:.0f}" role="img" '
-        f'font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" aria-label="{escape(graph.title)}: steps and their dependencies">',
+        f'font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" '
+        f'aria-label="{escape(graph.title)}: steps and their dependencies">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#64748b"/></marker></defs>',
     ]
