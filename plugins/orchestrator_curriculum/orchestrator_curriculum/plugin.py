@@ -1,4 +1,4 @@
-"""The orch plugin of orchestrator-curriculum: its scriptlets and its recipes.
+"""The orch plugin of orchestrator-curriculum: its scriptlets, its recipes and its shell scripts.
 
 Registered through the entry point ``curriculum = "orchestrator_curriculum.plugin"``.
 """
@@ -29,6 +29,11 @@ def orch_register_scriptlets():
     return discover_scriptlets("orchestrator_curriculum.steps")
 
 
+def scripts_dir() -> Path:
+    """The shell scriptlets (``sanitize_csv.sh``, ``enrich_csv.sh``), run by ``type: shell`` steps by name."""
+    return PACKAGE_DIR / "scripts"
+
+
 @hookimpl
 def orch_register_recipe_dirs():
-    return [recipes_dir()]
+    return [recipes_dir(), scripts_dir()]
