@@ -162,8 +162,10 @@ def orch_validate_recipe(recipe: Recipe) -> list[str] | None:
 def orch_report(run: Run, out_dir: Path) -> list[str] | None:
     """Write report artifacts for a finished run and return their paths.
 
-    Called by ``orch report`` and by steps that generate reports. All results are
-    collected.
+    Called by ``orch report`` (a command a reporting plugin adds) with the run read
+    back from the state store: its results, its context (with who wrote each key) and
+    its recipe. All results are collected. The command's own options travel in
+    ``run.config.options``.
 
     :param run: the run to report on.
     :param out_dir: the folder to write into.
