@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+def chromium(known: tuple[str, ...] = ("/usr/bin/chromium",)) -> str:
+    """The browser's path; skips the test when there is none, or fails it when one is required."""
+    found = shutil.which("chromium") or next((path for path in known if Path(path).exists()), None)
     if found:
         return found
     if os.environ.get("ORCH_REQUIRE_BROWSER"):
@@ -101,3 +102,13 @@ def test_html_report_in_a_headless_browser(recorded, tmp_path):
     assert edges == [("load", "explode"), ("explode", "after")]
     assert '<pre class="mermaid">flowchart TD' in dom
     assert "Too few numbers (min=5)" in dom and "&quot;seen&quot;" not in dom  # details shown as JSON text
+
+
+def test_a_missing_browser_skips_only_when_not_required(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("ORCH_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        chromium(known=(str(tmp_path / "no-chromium"),))
+    monkeypatch.setenv("ORCH_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="ORCH_REQUIRE_BROWSER"):
+        chromium(known=(str(tmp_path / "no-chromium"),))
