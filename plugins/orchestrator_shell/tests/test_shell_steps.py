@@ -228,3 +228,23 @@ def test_a_missing_or_non_executable_script_stops_everything_before_it_starts(ru
         assert f"{recipe_file}:15: step 'no_script': a shell step needs 'script:" in outcome.err
     assert not (tmp_path / "first_ran").exists()
     assert not (tmp_path / ".orch" / "state.db").exists()  # no run was even recorded
+
+
+def _readme_block(after: str, language: str) -> str:
+    """The first ``language`` code block after the line starting with ``after`` in the README."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rest = text[text.index(after):]
+    start = rest.index(f"```{language}\n") + len(language) + 4
+    return rest[start:rest.index("```", start)]
+
+
+def test_the_readme_example_script_and_recipe_work_as_shown(orch_cli, script, tmp_path, history):
+    script("scripts/count_words.sh", _readme_block("`scripts/count_words.sh`", "sh"))
+    recipe = _readme_block("## In a recipe", "yaml") + "context: {text.language_v1: en}\n"
+    (tmp_path / "recipe.yaml").write_text(recipe, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("the quick brown fox jumps over a lazy dog\n")
+    outcome = orch_cli("run", "recipe.yaml").assert_success()
+    assert outcome.lines[0]["artifact"] == "Data/words.csv"
+    assert "[count_words] counting the words of notes.txt with at least 3 letters" in outcome.err
+    assert [(w["value"], w["who"]) for w in history("text.word_count_v1")] == [(8, "count_words.sh")]
+    assert (tmp_path / "Data" / "words.csv").read_text() == "notes.txt,8\n"
