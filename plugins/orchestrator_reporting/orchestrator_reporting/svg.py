@@ -2,14 +2,16 @@
 
 The HTML report must open anywhere, offline, as a single file, so it cannot load
 Mermaid's JavaScript from a CDN. A recipe's DAG is small and layered, which a few
-lines lay out well enough: each step sits one layer below its deepest dependency,
-steps in a layer are ordered by the mean position of their dependencies (fewer
-crossings), ties in recipe order; edges are curves from a box's bottom to the
-next box's top.
+lines lay out well enough (a simple Sugiyama layout): each step sits one layer
+below its deepest dependency; an edge that skips layers gets an invisible waypoint
+in each layer it crosses, so it runs beside the boxes, not through them; nodes in a
+layer are ordered by the mean position of their parents (fewer crossings), ties in
+recipe order; edges are curves from a box's bottom to the next box's top.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from html import escape
 
 from .graph import STYLES, Graph
@@ -19,13 +21,23 @@ DETAIL_CHAR_PX = 6.4  # 10.5 px monospace
 BOX_HEIGHT = 44
 LAYER_GAP = 44
 BOX_GAP = 20
+WAYPOINT_WIDTH = 10
 MARGIN = 12
 
 
-def layers(graph: Graph) -> list[list[str]]:
-    """Step names by layer (0 = no dependency), each layer ordered to limit crossings."""
+@dataclass
+class Layout:
+    """Rows of node ids (steps and waypoints), and the ids each drawn edge passes through."""
+
+    rows: list[list[str]] = field(default_factory=list)
+    routes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (dep, step) → its ids, in order
+    waypoints: set[str] = field(default_factory=set)
+
+
+def layout(graph: Graph) -> Layout:
+    """Place every step (and every waypoint of a long edge) in a layer, in crossing-reducing order."""
     by_name = {node.name: node for node in graph.nodes}
-    order = {node.name: i for i, node in enumerate(graph.nodes)}
+    order = {node.name: float(i) for i, node in enumerate(graph.nodes)}
     depth: dict[str, int] = {}
 
     def depth_of(name: str) -> int:
@@ -34,43 +46,72 @@ def layers(graph: Graph) -> list[list[str]]:
             depth[name] = 1 + max(map(depth_of, deps)) if deps else 0
         return depth[name]
 
-    grouped: list[list[str]] = []
+    result = Layout()
+    parents: dict[str, list[str]] = {}
+    level_of: dict[str, int] = {}
     for node in graph.nodes:
-        level = depth_of(node.name)
-        while len(grouped) <= level:
-            grouped.append([])
-        grouped[level].append(node.name)
+        level_of[node.name] = depth_of(node.name)
+        parents.setdefault(node.name, [])
+    for dep, name in graph.edges:
+        if dep not in by_name:
+            continue
+        route = [dep]
+        for level in range(depth[dep] + 1, depth[name]):
+            waypoint = f"{dep} {name} {level}"  # step names have no spaces: never a step's id
+            result.waypoints.add(waypoint)
+            level_of[waypoint] = level
+            order[waypoint] = order[name]
+            parents[waypoint] = [route[-1]]
+            route.append(waypoint)
+        parents[name].append(route[-1])
+        result.routes[(dep, name)] = route + [name]
+    result.rows = [[] for _ in range(max(level_of.values(), default=-1) + 1)]
+    for ident in sorted(level_of, key=lambda i: order[i]):
+        result.rows[level_of[ident]].append(ident)
     position: dict[str, float] = {}
-    for level, names in enumerate(grouped):
+    for level, row in enumerate(result.rows):
         if level:
-            def barycenter(name: str) -> float:
-                deps = [position[d] for d in by_name[name].depends_on if d in position]
-                return sum(deps) / len(deps) if deps else float(order[name])
-            names.sort(key=lambda name: (barycenter(name), order[name]))
-        for i, name in enumerate(names):
-            position[name] = float(i)
-    return grouped
+            def barycenter(ident: str) -> float:
+                placed = [position[p] for p in parents[ident] if p in position]
+                return sum(placed) / len(placed) if placed else order[ident]
+            row.sort(key=lambda ident: (barycenter(ident), order[ident]))
+        for i, ident in enumerate(row):
+            position[ident] = float(i)
+    return result
+
+
+def layers(graph: Graph) -> list[list[str]]:
+    """Step names by layer (0 = no dependency), each layer in drawing order."""
+    placed = layout(graph)
+    return [[ident for ident in row if ident not in placed.waypoints] for row in placed.rows]
 
 
 def box_width(name: str, details: str) -> float:
     return max(len(name) * NAME_CHAR_PX, len(details) * DETAIL_CHAR_PX, 60) + 24
 
 
+def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
+    bend = (y2 - y1) / 2
+    return f"C {x1:.1f} {y1 + bend:.1f}, {x2:.1f} {y2 - bend:.1f}, {x2:.1f} {y2:.1f}"
+
+
 def draw(graph: Graph) -> str:
     """An ``<svg>`` element of ``graph`` (no external references)."""
     by_name = {node.name: node for node in graph.nodes}
-    grouped = layers(graph)
-    widths = {n.name: box_width(n.name, " · ".join(n.details)) for n in graph.nodes}
-    row_widths = [sum(widths[name] for name in row) + BOX_GAP * (len(row) - 1) for row in grouped]
+    placed = layout(graph)
+    widths = {ident: WAYPOINT_WIDTH if ident in placed.waypoints
+              else box_width(ident, " · ".join(by_name[ident].details)) for row in placed.rows for ident in row}
+    row_widths = [sum(widths[ident] for ident in row) + BOX_GAP * (len(row) - 1) for row in placed.rows]
     total_width = max(row_widths, default=0) + 2 * MARGIN
-    boxes: dict[str, tuple[float, float, float]] = {}  # name → (x, y, width)
-    for level, row in enumerate(grouped):
+    boxes: dict[str, tuple[float, float, float]] = {}  # id → (x, y, width)
+    for level, row in enumerate(placed.rows):
         x = MARGIN + (total_width - 2 * MARGIN - row_widths[level]) / 2
         y = MARGIN + level * (BOX_HEIGHT + LAYER_GAP)
-        for name in row:
-            boxes[name] = (x, y, widths[name])
-            x += widths[name] + BOX_GAP
-    total_height = MARGIN * 2 + len(grouped) * BOX_HEIGHT + max(len(grouped) - 1, 0) * LAYER_GAP
+        for ident in row:
+            boxes[ident] = (x, y, widths[ident])
+            x += widths[ident] + BOX_GAP
+    rows = len(placed.rows)
+    total_height = MARGIN * 2 + rows * BOX_HEIGHT + max(rows - 1, 0) * LAYER_GAP
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="{total_width:.0f}" '
         f'height="{total_height:.0f}" viewBox="0 0 {total_width:.0f} {total_height:.0f}" role="img" '
@@ -79,17 +120,20 @@ def draw(graph: Graph) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#64748b"/></marker></defs>',
     ]
-    for dep, name in graph.edges:
-        if dep not in boxes:
-            continue
-        (x1, y1, w1), (x2, y2, w2) = boxes[dep], boxes[name]
-        sx, sy, ex, ey = x1 + w1 / 2, y1 + BOX_HEIGHT, x2 + w2 / 2, y2
-        bend = (ey - sy) / 2
+    for (dep, name), route in placed.routes.items():
+        centers = [(boxes[i][0] + boxes[i][2] / 2, boxes[i][1]) for i in route]
+        x, y = centers[0][0], centers[0][1] + BOX_HEIGHT
+        path = [f"M {x:.1f} {y:.1f}"]
+        for ident, (cx, top) in zip(route[1:], centers[1:]):
+            path.append(_curve(x, y, cx, top))
+            if ident in placed.waypoints:  # straight through the waypoint's layer
+                path.append(f"L {cx:.1f} {top + BOX_HEIGHT:.1f}")
+            x, y = cx, top + BOX_HEIGHT
         parts.append(f'<path class="edge" data-from="{escape(dep)}" data-to="{escape(name)}" '
-                     f'd="M {sx:.1f} {sy:.1f} C {sx:.1f} {sy + bend:.1f}, {ex:.1f} {ey - bend:.1f}, '
-                     f'{ex:.1f} {ey:.1f}" fill="none" stroke="#64748b" stroke-width="1.4" '
+                     f'd="{" ".join(path)}" fill="none" stroke="#64748b" stroke-width="1.4" '
                      f'marker-end="url(#arrow)"/>')
-    for name, (x, y, width) in boxes.items():
+    for name in (node.name for node in graph.nodes):
+        x, y, width = boxes[name]
         node = by_name[name]
         fill, stroke, text = STYLES[node.style]
         details = " · ".join(node.details)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from orchestrator_reporting.graph import Graph, Node
-from orchestrator_reporting.svg import draw, layers
+from orchestrator_reporting.svg import draw, layers, layout
 
 
 def test_graph_of_a_plan_as_mermaid(recorded, demo_recipe, tmp_path):
@@ -56,4 +56,7 @@ def test_layers_follow_the_deepest_dependency_and_limit_crossings():
     svg = draw(graph)
     assert svg.startswith("<svg ") and svg.endswith("</svg>")
     assert svg.count('<g class="node plan"') == 5 and svg.count('class="edge"') == 4
+    long_edge = svg.split('data-from="b" data-to="z" d="', 1)[1].split('"', 1)[0]
+    assert long_edge.count(" C ") == 2 and " L " in long_edge  # through a waypoint in the middle layer
+    assert layout(graph).rows[1] == ["y", "x", "b z 1"]  # the waypoint sits beside x, not on a box
     assert "http://www.w3.org/2000/svg" in svg and "href" not in svg
