@@ -16,6 +16,8 @@ Fixtures:
     temporary folder that ``orch`` subprocesses can load via ``PYTHONPATH``.
 ``orch_cli``
     run the real ``orch`` command in a subprocess, in a temporary working directory.
+``orch_server``
+    start a real ``orch serve`` subprocess on a free port; stopped when the test ends.
 """
 
 from __future__ import annotations
@@ -208,3 +210,61 @@ def orch_cli(tmp_path: Path) -> Callable[..., CliOutcome]:
         return CliOutcome(list(args), proc.returncode, proc.stdout, proc.stderr, where)
 
     return run
+
+
+@dataclass
+class ServedStore:
+    """A running ``orch serve`` subprocess: its base ``url`` (ending in ``/``) and process."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> int:
+        """Stop it as Ctrl-C would; its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(__import__("signal").SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_for_url(log: Path, process: subprocess.Popen, timeout: float = 30) -> str:
+    """The first ``http://`` URL written to ``log`` by ``process`` (which prints it on stderr)."""
+    import re
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        found = re.search(r"http://\S+/", text)
+        if found:
+            return found.group(0)
+        if process.poll() is not None:
+            raise AssertionError(f"the process exited {process.returncode} before printing its URL:\n{text}")
+        time.sleep(0.02)
+    raise AssertionError(f"no URL printed within {timeout} s:\n{log.read_text() if log.exists() else ''}")
+
+
+@pytest.fixture
+def orch_server(tmp_path: Path) -> Iterator[Callable[..., ServedStore]]:
+    """``orch_server(*args, cwd=tmp_path, env=None)``: ``orch serve --port 0 *args``, running; stopped at teardown."""
+    started: list[ServedStore] = []
+
+    def start(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> ServedStore:
+        log = tmp_path / f"orch-serve-{len(started)}.log"
+        environment = {**os.environ, **(env or {})}
+        with open(log, "w", encoding="utf-8") as err:
+            process = subprocess.Popen([orch_executable(), "serve", "--port", "0", *args], cwd=cwd or tmp_path,
+                                       env=environment, stdout=subprocess.DEVNULL, stderr=err)
+        served = ServedStore("", process, log)
+        started.append(served)
+        served.url = wait_for_url(log, process)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()
