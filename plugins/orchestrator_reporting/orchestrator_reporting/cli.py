@@ -90,9 +90,8 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
 
 
 def _print_comparison(store: Any, ref_a: str, ref_b: str, *, as_json: bool) -> None:
-    from .compare import change_text, compare_metrics
+    from .compare import change_text, compare_metrics, value_text
     from .recorded import find_run
-    from .templating import format_number
 
     try:
         a, b = find_run(store, ref_a), find_run(store, ref_b)
@@ -106,7 +105,7 @@ def _print_comparison(store: Any, ref_a: str, ref_b: str, *, as_json: bool) -> N
     click.echo(f"A = {a.id} ({a.recipe}, {a.shown_status})\nB = {b.id} ({b.recipe}, {b.shown_status})\n")
 
     def shown(value: Any, present: bool) -> str:
-        return format_number(value) if present else "-"
+        return value_text(value) if present else "-"
 
     print_table(["METRIC", "A", "B", "CHANGE"],
                 [[row.key, shown(row.a, row.change != "added"), shown(row.b, row.change != "removed"),

@@ -7,6 +7,7 @@ and the change: ``B − A`` and the relative change for numbers, ``added`` or
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -51,13 +52,17 @@ def compare_metrics(context_a: Mapping[str, Any], context_b: Mapping[str, Any]) 
 
 
 def change_text(row: MetricChange) -> str:
-    """The change for a person: ``+1.5 (+12.5 %)``, ``added``, ``same``..."""
+    """The change for a person: ``+1.5 (+60 %)``, ``added``, ``same``..."""
     if row.delta is None or row.change == "same":
         return row.change
-    from .templating import format_number
-
-    sign = "+" if row.delta > 0 else ""
-    text = f"{sign}{format_number(row.delta)}"
+    text = f"{row.delta:+.6g}"
     if row.percent is not None:
-        text += f" ({sign}{format_number(row.percent, 2)} %)"
+        text += f" ({row.percent:+.4g} %)"
     return text
+
+
+def value_text(value: Any) -> str:
+    """A value for a person: numbers to six significant digits, other values as JSON."""
+    if is_number(value):
+        return str(value) if isinstance(value, int) else f"{value:.6g}"
+    return value if isinstance(value, str) else json.dumps(value, default=str)
