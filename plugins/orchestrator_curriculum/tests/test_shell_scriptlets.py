@@ -1,4 +1,4 @@
-"""The shell scriptlets sanitize_csv.sh and enrich_csv.sh, and recipe 02_shell_integration (guide §8, §10.3).
+"""The shell scriptlets sanitize_csv.sh and enrich_csv.sh, and recipe 02_basic_mixed (guide §8, §10.3).
 
 Each expectation is computed here in plain Python from the CSV file itself, so the
 scripts' awk is checked against an independent reading of the same rules. They run
@@ -79,8 +79,8 @@ def test_the_pack_ships_both_scripts_and_lists_them(orch_cli):
     assert all(os.access(SCRIPTS / name, os.X_OK) for name in scripts)
 
 
-def test_02_shell_integration(orch_cli, tmp_path, sample_values):
-    outcome = orch_cli("run", "02_shell_integration").assert_success()
+def test_02_basic_mixed(orch_cli, tmp_path, sample_values):
+    outcome = orch_cli("run", "02_basic_mixed").assert_success()
     assert [(line["step"], line["outputs"], line.get("artifact")) for line in outcome.lines] == [
         ("sanitize_csv", ["csv.sanitized_path_v1", "csv.sanitize_counts_v1"], "Data/numbers_sanitized.csv"),
         ("enrich_csv", ["csv.enriched_path_v1", "csv.enriched_columns_v1"], "Data/numbers_enriched.csv"),
