@@ -78,8 +78,8 @@ def driver(tmp_path):
 
 
 def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch_server):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
     (tmp_path / "browser_steps.py").write_text(STEPS)
@@ -87,22 +87,32 @@ def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch
     env = {"PYTHONPATH": str(tmp_path)}
     url = orch_server(env=env).url
     driver.get(url)
-    wait = WebDriverWait(driver, 20)
-    wait.until(seen.text_to_be_present_in_element((By.ID, "live"), "live"))
+    # the page redraws as events arrive: look elements up afresh each time
+    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
 
+    def status(selector: str) -> str | None:
+        found = driver.find_elements(By.CSS_SELECTOR, selector)
+        return found[0].get_attribute("data-status") if found else None
+
+    def text(selector: str) -> str:
+        found = driver.find_elements(By.CSS_SELECTOR, selector)
+        return found[0].text if found else ""
+
+    wait.until(lambda d: text("#live") == "live")
     run = subprocess.Popen([orch_executable(), "run", "recipe.yaml"], cwd=tmp_path, env={**os.environ, **env},
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        running = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-step="wait"][data-status="running"]')))
-        assert "running" in running.text
-        assert driver.find_element(By.CSS_SELECTOR, '#dag g.node[data-step="wait"]').get_attribute("data-status") == "running"
-        assert driver.find_element(By.CSS_SELECTOR, 'tr[data-step="prepare"]').get_attribute("data-status") == "ok"
-        assert driver.find_element(By.CSS_SELECTOR, '#dag g.node[data-step="finish"]') is not None
+        wait.until(lambda d: status('tr[data-step="wait"]') == "running")
+        wait.until(lambda d: "running" in text('tr[data-step="wait"]'))
+        assert status('#dag g.node[data-step="wait"]') == "running"
+        assert status('tr[data-step="prepare"]') == "ok" and status('#dag g.node[data-step="finish"]')
         (tmp_path / "gate").touch()
-        done = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-step="wait"][data-status="ok"]')))
-        assert "ms" in done.find_element(By.CSS_SELECTOR, "td.duration").text
-        wait.until(seen.text_to_be_present_in_element((By.ID, "run-status"), "ok"))
-        wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-key="gate.opened_v1"]')))
+        wait.until(lambda d: status('tr[data-step="wait"]') == "ok")
+        wait.until(lambda d: text('tr[data-step="wait"] td.duration').endswith(" ms") or
+                   text('tr[data-step="wait"] td.duration').endswith(" s"))
+        assert status('#dag g.node[data-step="wait"]') == "ok"
+        wait.until(lambda d: status("#run-status") == "ok")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-key="gate.opened_v1"]'))
         assert run.wait(timeout=30) == 0, run.stderr.read()
     finally:
         if run.poll() is None:

@@ -28,6 +28,7 @@ logger = logging.getLogger("orchestrator.server")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES  # an oversized body up to this is read and dropped, then refused
 MAX_KEY_LENGTH = 256
 MAX_WHO_LENGTH = 128
 WRITE_FIELDS = ("value", "who")
@@ -238,6 +239,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         if length < 0:
             raise HttpError(400, "bad_length", "Content-Length is negative", close=True)
         if length > MAX_BODY_BYTES:
+            if length <= DRAIN_LIMIT_BYTES:
+                self._discard(length)  # a client still sending would miss the answer if we closed now
             raise HttpError(413, "too_large", f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}",
                             close=True)
         body = self.rfile.read(length)
@@ -249,6 +252,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise HttpError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
 
     # -- writing ---------------------------------------------------------------------------
     def send_json(self, status: int, document: Any) -> None:

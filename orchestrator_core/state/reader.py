@@ -203,6 +203,10 @@ class StoreReader:
         return [{"key": key, "value": json.loads(value), "who": who, "step": step, "run": run, "ts": ts}
                 for run, value, who, step, ts in cursor]
 
+    def data_version(self) -> int:
+        """A number that changes when another connection commits to the database (cheap to read)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def external_writes(self, run_id: str, after: int) -> list[tuple[int, str, Any, str, str]]:
         """Writes clients made to ``run_id`` after write id ``after``: ``(id, key, value, who, ts)``.
 

@@ -52,7 +52,7 @@ def _json(value: Any) -> str:
 
 def _event(record: dict[str, Any]) -> tuple[str, str, str]:
     """A row of the events journal: run, event name, the record as JSON."""
-    return (record["run"], record["event"], json.dumps(record, separators=(",", ":"), default=str))
+    return (record["run"], record["event"], _json(record))
 
 
 class StateRecorder:
@@ -71,6 +71,7 @@ class StateRecorder:
         self._written: set[str] = set()  # keys some step of this run wrote
         self._fingerprints: dict[str, tuple[str, dict[str, Any]]] = {}
         self._pulled = 0  # id of the last external write pulled into the run's context
+        self._seen_version: int | None = None  # the store's data_version at the last pull
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -81,6 +82,7 @@ class StateRecorder:
         self._written = set()
         self._fingerprints = {}
         self._pulled = 0
+        self._seen_version = None
         try:
             self.store = self._connect(StateStore, run.config.state_dir)
         except (sqlite3.Error, OSError) as exc:
@@ -135,6 +137,10 @@ class StateRecorder:
         if self.store is None:
             return None
         try:
+            version = self.store.data_version()
+            if version == self._seen_version:
+                return None  # no other connection committed anything since the last pull
+            self._seen_version = version
             found = self.store.external_writes(run.id, self._pulled)
         except self.store.Error as exc:
             logger.error("state store: writes made to run %s from outside were not read: %s", run.id, exc)

@@ -88,5 +88,6 @@ def test_a_write_the_server_refuses_is_the_steps_error(curriculum_pm, run_orch_r
             params: {updates: {demo_update_state.big_v1: "%s"}}
     """ % ("x" * (1024 * 1024 + 10)))
     error = outcome.result.steps["demo_update_state"].error
+    assert error["details"].get("status") == 413, error
     assert error["details"]["status"] == 413 and "refused" in error["reason"]
     assert server_threads() == []
