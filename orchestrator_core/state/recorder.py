@@ -9,8 +9,9 @@ It also watches ``orch_cache_key`` (a wrapper: it decides nothing) to keep, for 
 cacheable step, the inputs of its last fingerprint; ``orch why`` compares against them.
 
 Each run's lifecycle events (the ``orch.event/1`` records of ``--events``) go into the
-store's ``events`` journal, in the transaction of what they report (a step's start on
-its own), which ``orch serve`` streams to dashboards. And it answers
+store's ``events`` journal, in the transaction of what they report (a step's start with
+the next transaction, or on its own if none comes soon: journal.py), which ``orch
+serve`` streams to dashboards. And it answers
 ``orch_external_writes``: the writes clients made to the running run through
 ``orch serve``, recorded in the store, which the runner pulls before each step.
 
@@ -31,6 +32,7 @@ from .._markers import hookimpl
 from ..builtin import events
 from ..errors import OrchError
 from ..model import Write
+from .journal import StartJournal
 
 if TYPE_CHECKING:
     from .store import StateStore, WriteRow
@@ -72,6 +74,7 @@ class StateRecorder:
         self._fingerprints: dict[str, tuple[str, dict[str, Any]]] = {}
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
+        self._journal: StartJournal | None = None  # step starts on their way to the store
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -93,6 +96,8 @@ class StateRecorder:
         record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
         self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
+        self._journal = StartJournal(self.store, on_error=lambda exc: logger.error(
+            "state store: step starts of run %s were not recorded: %s", run.id, exc))
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -125,12 +130,8 @@ class StateRecorder:
 
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
-        if self.store is None:
-            return
-        try:
-            self.store.record_event(_event(events.step_start_event(run, step)))
-        except self.store.Error as exc:
-            logger.error("state store: the start of step %r of run %s was not recorded: %s", step.name, run.id, exc)
+        if self._journal is not None:
+            self._journal.add(_event(events.step_start_event(run, step)))
 
     @hookimpl
     def orch_external_writes(self, run: Any) -> list[Write] | None:
@@ -159,8 +160,8 @@ class StateRecorder:
         self._record(run, step, result, events.step_error_event(run, step, result, error))
 
     def _record(self, run: Any, step: Any, result: Any, event: dict[str, Any]) -> None:
-        store = self.store
-        if store is None:
+        store, journal = self.store, self._journal
+        if store is None or journal is None:
             return
         metrics = result.metrics
         row = (run.id, step.name, result.status, _json(result.error) if result.error is not None else None,
@@ -177,7 +178,8 @@ class StateRecorder:
             if noted is not None and result.cache is not None:
                 fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
         try:
-            store.record_step(row, writes, fingerprint, _event(event))
+            with journal.lock:
+                store.record_step(row, writes, fingerprint, [*journal.take(), _event(event)])
         except store.Error as exc:
             logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
 
@@ -198,16 +200,19 @@ class StateRecorder:
 
     @hookimpl
     def orch_run_finish(self, run: Any) -> None:
-        if self.store is None:
+        journal, self._journal = self._journal, None
+        if self.store is None or journal is None:
             return
         writes: list[WriteRow] = []
         history = run.context.history(RUNNER_KEY) if RUNNER_KEY in run.context else []
         if history:
             last = history[-1]
             writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
+        journal.close()
         try:
-            self.store.finish_run(run.id, run.status, run.finished or time.time(), writes,
-                                  _event(events.run_finish_event(run)))
+            with journal.lock:
+                self.store.finish_run(run.id, run.status, run.finished or time.time(), writes,
+                                      [*journal.take(), _event(events.run_finish_event(run))])
         except self.store.Error as exc:
             logger.error("state store: the end of run %s was not recorded: %s", run.id, exc)
             self._disconnect()

@@ -124,8 +124,11 @@ class StateStore(StoreReader):
 
     def record_step(self, result: tuple, writes: list[WriteRow],
                     fingerprint: tuple[str, str, str, str, str, float] | None = None,
-                    event: EventRow | None = None) -> None:
-        """Insert one finished step, the writes it made and its event, in one transaction.
+                    events: list[EventRow] = ()) -> None:  # type: ignore[assignment]
+        """Insert one finished step, the writes it made and events, in one transaction.
+
+        ``events`` are the step's own ``step_finish`` (or ``step_error``) record, after
+        any step starts not yet journaled.
 
         ``result`` is ``(run, step, status, error JSON, duration_ms, cpu_ms, peak_rss_kb,
         cache, attempts, executor, finished)``. ``fingerprint`` is ``(recipe, step, key, inputs JSON, run, time)``: the step's
@@ -144,29 +147,23 @@ class StateStore(StoreReader):
             if fingerprint is not None:
                 conn.execute("INSERT OR REPLACE INTO fingerprints (recipe, step, key, inputs, run, recorded)"
                              " VALUES (?, ?, ?, ?, ?, ?)", fingerprint)
-            self._insert_event(conn, event)
+            self._insert_events(conn, events)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
     def finish_run(self, run_id: str, status: str, finished: float, writes: list[WriteRow],
-                   event: EventRow | None = None) -> None:
+                   events: list[EventRow] = ()) -> None:  # type: ignore[assignment]
         with self.transaction() as conn:
             conn.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, run_id))
             self._insert_writes(conn, writes)
-            self._insert_event(conn, event)
+            self._insert_events(conn, events)
 
-    def record_event(self, event: EventRow) -> None:
-        """Append one event to the run's journal on its own (a step starting)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._insert_event(conn, event)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def record_events(self, events: list[EventRow]) -> None:
+        """Append events to the run's journal on their own (steps that started a while ago)."""
+        with self.transaction() as conn:
+            self._insert_events(conn, events)
 
     def record_external_write(self, run_id: str, key: str, value: str, who: str, ts: str,
                               event: str) -> int | None:
@@ -189,6 +186,11 @@ class StateStore(StoreReader):
     def _insert_event(conn: sqlite3.Connection, event: EventRow | None) -> None:
         if event is not None:
             conn.execute("INSERT INTO events (run, event, data) VALUES (?, ?, ?)", event)
+
+    @staticmethod
+    def _insert_events(conn: sqlite3.Connection, events: list[EventRow]) -> None:
+        if events:
+            conn.executemany("INSERT INTO events (run, event, data) VALUES (?, ?, ?)", events)
 
     @staticmethod
     def _insert_writes(conn: sqlite3.Connection, writes: list[WriteRow]) -> None:
