@@ -26,7 +26,7 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
     ctx = StepContext(
         task.context,
         step=task.step,
-        who=handler.identity.rsplit(":", 1)[-1],
+        who=handler.who,
         run_id=task.run_id,
         outputs=handler.outputs,
         data_dir=task.data_dir,

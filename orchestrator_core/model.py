@@ -90,6 +90,7 @@ class StepHandler(Protocol):
     """What a step type prepares for one step: picklable, self-contained, runnable anywhere."""
 
     identity: str
+    who: str  # what the step's writes are attributed to: the scriptlet's (or script's) name
     outputs: frozenset[str] | None
     inputs: tuple[str, ...] | None
     parallelizable: bool

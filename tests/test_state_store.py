@@ -72,7 +72,7 @@ def test_a_run_records_its_steps_writes_and_initial_keys(project):
     assert steps["f"][0] == "error" and json.loads(steps["f"][1])["reason"] == "flag file present"
     writes = query(project.db, "SELECT key, value, who, step FROM context_writes WHERE run = ? ORDER BY id", run_id)
     assert ("t.e_v1", "5", "initial", None) in writes and ("t.c_v1", "3", "initial", None) in writes
-    assert ("t.b_v1", "[1,2]", "Emit", "a") in writes and ("t.sum_v1", "9", "Sum", "total") in writes
+    assert ("t.b_v1", "[1,2]", "state_emit", "a") in writes and ("t.sum_v1", "9", "state_sum", "total") in writes
     assert writes[-1][0] == "_runner.step_metrics_v1"  # the runner's metrics, at the end
     assert query(project.db, "PRAGMA journal_mode")[0][0] == "wal"
     assert query(project.db, "PRAGMA user_version")[0][0] == CURRENT_VERSION
@@ -177,7 +177,7 @@ def test_the_merged_value_is_what_the_store_keeps(sample_pm, run_orch_recipe, tm
         (run,) = store.runs()
         assert store.context(run.id)["t.shared_v1"]["value"] == 2
         assert [(w["value"], w["who"]) for w in store.writes(run.id, "t.shared_v1")] == [
-            (2, "WriteKeys"), (1, "WriteKeys"), (2, "merge")]
+            (2, "write_keys"), (1, "write_keys"), (2, "merge")]
     finally:
         store.close()
 

@@ -47,8 +47,8 @@ def test_markdown_report_of_the_latest_run(recorded, tmp_path):
                        "`metrics.summary_v1.count`": "4", "`metrics.summary_v1.mean`": "4",
                        "`metrics.summary_v1.std`": "1.25"}
     context = {row[0]: row for row in table_rows(text, "Context")}
-    assert context["`data.note_v1`"][1:] == ['`"a \\| b"`', "Put", "load"]  # who and step; the pipe escaped
-    assert context["`metrics.count_v1`"][2:] == ["Put", "total"]
+    assert context["`data.note_v1`"][1:] == ['`"a \\| b"`', "put", "load"]  # who and step; the pipe escaped
+    assert context["`metrics.count_v1`"][2:] == ["put", "total"]
     assert "No step failed." in text
 
 
