@@ -161,7 +161,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="1 s of load and 5 steps (a smoke check)")
     options = parser.parse_args()
+    if options.quick:
+        options.seconds, options.steps = 1.0, 5
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "bench_server_steps.py").write_text(STEPS)
