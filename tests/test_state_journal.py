@@ -20,7 +20,7 @@ def test_a_start_goes_out_with_the_next_transaction_ahead_of_its_events(tmp_path
         journal.add(("r", "step_start", "start a"))
         journal.add(("r", "step_start", "start b"))
         assert journaled(store) == []  # waiting: no transaction of its own yet
-        with journal.lock:
+        with journal.commit_lock:
             store.record_events([*journal.take(), ("r", "step_finish", "finish a")])
         assert journaled(store) == ["start a", "start b", "finish a"]
     finally:

@@ -238,7 +238,8 @@ class StoreReader:
         """The events ``names`` of ``run_id``, oldest first, as records."""
         marks = ", ".join("?" * len(names))
         cursor = self.conn.execute(
-            f"SELECT data FROM events WHERE run = ? AND event IN ({marks}) ORDER BY id", (run_id, *names),
+            f"SELECT data FROM events WHERE id >= (SELECT MIN(id) FROM events WHERE run = ? AND event = 'run_start')"
+            f" AND run = ? AND event IN ({marks}) ORDER BY id", (run_id, run_id, *names),
         )
         return [json.loads(data) for (data,) in cursor]
 

@@ -178,7 +178,7 @@ class StateRecorder:
             if noted is not None and result.cache is not None:
                 fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
         try:
-            with journal.lock:
+            with journal.commit_lock:
                 store.record_step(row, writes, fingerprint, [*journal.take(), _event(event)])
         except store.Error as exc:
             logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
@@ -210,7 +210,7 @@ class StateRecorder:
             writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
         journal.close()
         try:
-            with journal.lock:
+            with journal.commit_lock:
                 self.store.finish_run(run.id, run.status, run.finished or time.time(), writes,
                                       [*journal.take(), _event(events.run_finish_event(run))])
         except self.store.Error as exc:
