@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import heapq
 import logging
+import queue
 import random
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .errors import ContextError, error_from_exception, error_record, utc_timestamp
@@ -70,6 +71,7 @@ class Engine:
         self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
         heapq.heapify(self.ready)
         self.running: dict[Future, _Attempt] = {}
+        self.finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
@@ -109,12 +111,10 @@ class Engine:
         moments = [a.deadline for a in self.running.values() if a.deadline] + [t for t, _, _ in self.delayed]
         timeout = max(0.0, min(moments) - now) if moments else None
         if self.running:
-            done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in self._next_finished(timeout):
+                self._collect(future)
         else:
             time.sleep(timeout or 0)
-            done = set()
-        for future in done:
-            self._collect(future)
         now = time.monotonic()
         for future, attempt in list(self.running.items()):
             if attempt.deadline is not None and now >= attempt.deadline and future in self.running:
@@ -186,6 +186,25 @@ class Engine:
         self.running[future] = attempt
         if future.done():
             self._collect(future)
+        else:
+            future.add_done_callback(self.finished.put)
+
+    def _next_finished(self, timeout: float | None) -> list[Future]:
+        """The futures that finished, waiting up to ``timeout`` for a first one.
+
+        Each future puts itself on :attr:`finished` when it is done, so waiting costs the
+        same however many steps are running (``concurrent.futures.wait`` registers a
+        waiter on every one of them at every call).
+        """
+        try:
+            done = [self.finished.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                return done
 
     @staticmethod
     def _deadline(prepared: PreparedStep, now: float) -> float | None:
