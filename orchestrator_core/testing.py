@@ -18,6 +18,11 @@ Fixtures:
     run the real ``orch`` command in a subprocess, in a temporary working directory.
 ``orch_server``
     start a real ``orch serve`` subprocess on a free port; stopped when the test ends.
+``procs``
+    :class:`Processes`: is a pid alive, which processes carry a marker, wait for a condition.
+``marked_env``
+    ``(marker, env)``: an environment whose every descendant process carries ``marker``
+    (``procs.marked(marker)`` finds them); any still alive are killed when the test ends.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -268,3 +275,73 @@ def orch_server(tmp_path: Path) -> Iterator[Callable[..., ServedStore]]:
     yield start
     for served in started:
         served.stop()
+
+
+class Processes:
+    """Looking at processes through ``/proc``: so tests can prove nothing was left running."""
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return False
+        return fields[0] not in ("Z", "X")
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return condition()
+
+    @classmethod
+    def marked(cls, marker: str) -> list[int]:
+        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
+        found = []
+        needle = f"ORCH_TEST_MARK={marker}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
+                found.append(int(entry.name))
+        return found
+
+    @classmethod
+    def kill_marked(cls, marker: str) -> None:
+        for pid in cls.marked(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    @classmethod
+    def pids(cls, path: Path, count: int = 1, timeout: float = 10.0) -> list[int]:
+        """The pids a process wrote to ``path`` (one per line), once it has written ``count``."""
+        def ready() -> bool:
+            return path.exists() and len(path.read_text().split()) >= count
+
+        assert cls.wait_until(ready, timeout), f"{path} was not written"
+        return [int(p) for p in path.read_text().split()]
+
+
+@pytest.fixture
+def procs() -> type[Processes]:
+    return Processes
+
+
+@pytest.fixture
+def marked_env() -> Iterator[tuple[str, dict[str, str]]]:
+    """An environment whose every descendant process can be found again; all are killed at teardown."""
+    marker = f"orch-test-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, ORCH_TEST_MARK=marker)
+    env.pop("ORCH_LOG_LEVEL", None)
+    yield marker, env
+    Processes.kill_marked(marker)

@@ -21,6 +21,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+from orchestrator_core.testing import Processes
+
 PACK = "orch_dask_testpack"
 BIN = Path(sys.executable).parent
 
@@ -197,39 +199,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _marked(marker: str) -> list[int]:
-    """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
-    needle = f"ORCH_TEST_MARK={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return [pid for pid in found if _alive(pid)]
-
-
 @pytest.fixture
-def marked_env(testpack: Path) -> Iterator[tuple[Callable[[], list[int]], dict[str, str]]]:
-    """An environment whose descendants can be found again (``find()``); all are killed at teardown."""
-    marker = f"run-{os.getpid()}-{time.monotonic_ns()}"
-    env = dict(os.environ, ORCH_TEST_MARK=marker,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
-    env.pop("ORCH_LOG_LEVEL", None)
-    yield (lambda: _marked(marker)), env
-    for pid in _marked(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def marked_env(marked_env: tuple[str, dict[str, str]], testpack: Path) -> tuple[str, dict[str, str]]:
+    """The core's ``marked_env`` with the test pack importable."""
+    marker, env = marked_env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")]))
+    return marker, env
 
 
 @dataclass
@@ -239,7 +214,7 @@ class Cluster:
 
     def pids(self) -> list[int]:
         """Every process of the cluster: scheduler, worker, nanny and their children."""
-        return _marked(self.marker)
+        return Processes.marked(self.marker)
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +248,7 @@ def dask_cluster(testpack: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for pid in _marked(marker):  # anything a worker left behind
+        for pid in Processes.marked(marker):  # anything a worker left behind
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -80,8 +80,8 @@ def test_a_run_on_an_outside_scheduler(orch_run, fan_in_recipe, dask_cluster):
     assert without_pids(env_context) == without_pids(inline_context)
 
 
-def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env):
-    find, env = marked_env
+def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env, procs):
+    marker, env = marked_env
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     (tmp_path / "recipe.yaml").write_text(f"""
@@ -105,9 +105,9 @@ steps:
             proc.communicate()
     assert proc.returncode == 130, err
     deadline = time.monotonic() + 10
-    while find() and time.monotonic() < deadline:
+    while procs.marked(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not find()
+    assert not procs.marked(marker)
 
 
 def test_an_unreachable_scheduler_is_a_usage_error(orch_run, fan_in_recipe):

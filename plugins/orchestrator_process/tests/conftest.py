@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import textwrap
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -186,59 +184,9 @@ def orch_run(orch_cli, testpack: Path, tmp_path: Path) -> Callable[..., tuple]:
     return run
 
 
-class Processes:
-    """Looking at processes through ``/proc``: is one alive, which carry a marker."""
-
-    @staticmethod
-    def alive(pid: int) -> bool:
-        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        return fields[0] != "Z"
-
-    @staticmethod
-    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            time.sleep(0.05)
-        return condition()
-
-    @classmethod
-    def marked(cls, marker: str) -> list[int]:
-        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
-        found = []
-        needle = f"ORCH_TEST_MARK={marker}".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
-                found.append(int(entry.name))
-        return found
-
-
 @pytest.fixture
-def procs() -> type[Processes]:
-    return Processes
-
-
-@pytest.fixture
-def marked_env(testpack: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """An environment whose every descendant process can be found again; all are killed at teardown."""
-    marker = f"{os.getpid()}-{time.monotonic_ns()}"
-    env = dict(os.environ, ORCH_TEST_MARK=marker,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
-    env.pop("ORCH_LOG_LEVEL", None)
-    yield marker, env
-    for pid in Processes.marked(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def marked_env(marked_env: tuple[str, dict[str, str]], testpack: Path) -> tuple[str, dict[str, str]]:
+    """The core's ``marked_env`` with the test pack importable."""
+    marker, env = marked_env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")]))
+    return marker, env

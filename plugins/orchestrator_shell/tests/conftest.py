@@ -9,12 +9,9 @@ test fails.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import textwrap
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -55,67 +52,3 @@ def history(orch_cli) -> Callable[[str], list[dict]]:
     return read
 
 
-class Processes:
-    """Looking at processes through ``/proc``."""
-
-    @staticmethod
-    def alive(pid: int) -> bool:
-        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        return fields[0] not in ("Z", "X")
-
-    @staticmethod
-    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            time.sleep(0.02)
-        return condition()
-
-    @classmethod
-    def marked(cls, marker: str) -> list[int]:
-        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
-        found = []
-        needle = f"ORCH_TEST_MARK={marker}".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
-                found.append(int(entry.name))
-        return found
-
-    @classmethod
-    def pids(cls, path: Path, count: int = 1, timeout: float = 10.0) -> list[int]:
-        """The pids a script wrote to ``path`` (one per line), once it has written ``count``."""
-        def ready() -> bool:
-            return path.exists() and len(path.read_text().split()) >= count
-
-        assert cls.wait_until(ready, timeout), f"{path} was not written"
-        return [int(p) for p in path.read_text().split()]
-
-
-@pytest.fixture
-def procs() -> type[Processes]:
-    return Processes
-
-
-@pytest.fixture
-def marked_env() -> Iterator[tuple[str, dict[str, str]]]:
-    """An environment whose every descendant process can be found again; all are killed at teardown."""
-    marker = f"shell-{os.getpid()}-{time.monotonic_ns()}"
-    env = dict(os.environ, ORCH_TEST_MARK=marker)
-    env.pop("ORCH_LOG_LEVEL", None)
-    yield marker, env
-    for pid in Processes.marked(marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
