@@ -15,6 +15,16 @@ from typing import Any
 from orchestrator_core import ScriptletError
 
 TIMEOUT_S = 10.0
+URL_KEY = "context_server.url_v1"  # where start_context_server_v2 leaves the server's address
+
+
+def server_url(ctx: Any) -> str:
+    """The address of the run's context server, or the error of a step run without one."""
+    url = ctx.get(URL_KEY)
+    if not url:
+        raise ScriptletError(f"No context server: {URL_KEY} is not set (run start_context_server_v2 first)",
+                             details={"missing": [URL_KEY]})
+    return url
 
 
 def _call(method: str, url: str, body: Any = None) -> dict[str, Any]:

@@ -79,3 +79,18 @@ orch_relative() {
 
 # Outside orch (run by hand) the working directory is the current one and data goes to ./Data.
 : "${ORCH_WORKDIR:=$(pwd)}" "${ORCH_DATA_DIR:=$ORCH_WORKDIR/Data}" "${ORCH_CTX:={\}}"
+
+# orch_csv_paths: check $input (a CSV, relative to ORCH_WORKDIR unless absolute) and $output (a
+# file name under ORCH_DATA_DIR); set $input, $target and $partial, the file written first and
+# renamed to $target when complete (removed on exit otherwise).
+orch_csv_paths() {
+    case $input in /*) ;; *) input=$ORCH_WORKDIR/$input ;; esac
+    case $output in */* | "" | . | ..) orch_fail "--output is a file name under the data directory, got: $output" ;; esac
+    [ -f "$input" ] || orch_fail "CSV file not found: $(orch_relative "$input")" \
+        "{\"path\":$(orch_json_string "$(orch_relative "$input")")}"
+
+    mkdir -p "$ORCH_DATA_DIR"
+    target=$ORCH_DATA_DIR/$output
+    partial=$target.partial.$$
+    trap 'rm -f "$partial"' EXIT
+}

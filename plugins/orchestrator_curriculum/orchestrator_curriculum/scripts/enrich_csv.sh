@@ -41,15 +41,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$input" ] || orch_fail "no input CSV: give --input PATH, or list csv.sanitized_path_v1 in the step's inputs" \
     "{\"ctx\":$ORCH_CTX}"
-case $input in /*) ;; *) input=$ORCH_WORKDIR/$input ;; esac
-case $output in */* | "" | . | ..) orch_fail "--output is a file name under the data directory, got: $output" ;; esac
-[ -f "$input" ] || orch_fail "CSV file not found: $(orch_relative "$input")" \
-    "{\"path\":$(orch_json_string "$(orch_relative "$input")")}"
-
-mkdir -p "$ORCH_DATA_DIR"
-target=$ORCH_DATA_DIR/$output
-partial=$target.partial.$$
-trap 'rm -f "$partial"' EXIT
+orch_csv_paths
 echo "enrich_csv: adding weighted and value_scaled to $(orch_relative "$input")" >&2
 
 line=$(ORCH_TARGET=$(orch_relative "$target") ORCH_INPUT=$(orch_relative "$input") ORCH_PARTIAL=$partial \

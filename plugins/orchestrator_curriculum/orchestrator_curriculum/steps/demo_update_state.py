@@ -16,12 +16,10 @@ Fails: no ``context_server.url_v1``, a server that cannot be reached or refuses 
 
 from __future__ import annotations
 
-from orchestrator_core import ScriptletError
 
 from orchestrator_curriculum import context_client
 from orchestrator_curriculum.base import CurriculumScriptlet
 
-URL_KEY = "context_server.url_v1"
 DEFAULT_UPDATES = {
     "demo_update_state.greeting_v1": "hello from a context server client",
     "demo_update_state.counter_v1": 1,
@@ -33,7 +31,7 @@ class DemoUpdateState(CurriculumScriptlet):
 
     name = "demo_update_state"
     outputs = ("demo_update_state.ack_v1",)
-    inputs = (URL_KEY,)
+    inputs = (context_client.URL_KEY,)
     params_schema = {
         "type": "object",
         "properties": {
@@ -46,12 +44,10 @@ class DemoUpdateState(CurriculumScriptlet):
 
     def validate(self, ctx, params):
         super().validate(ctx, params)
-        if not ctx.get(URL_KEY):
-            raise ScriptletError(f"No context server: {URL_KEY} is not set (run start_context_server_v2 first)",
-                                 details={"missing": [URL_KEY]})
+        context_client.server_url(ctx)
 
     def run(self, ctx, params):
-        url = ctx.get(URL_KEY)
+        url = context_client.server_url(ctx)
         updates = self.param(params, "updates")
         ids, verified = [], True
         for key, value in updates.items():

@@ -19,7 +19,6 @@ from orchestrator_core import ScriptletError
 from orchestrator_curriculum import context_client
 from orchestrator_curriculum.base import CurriculumScriptlet
 
-URL_KEY = "context_server.url_v1"
 
 
 class PublishStats(CurriculumScriptlet):
@@ -41,12 +40,10 @@ class PublishStats(CurriculumScriptlet):
 
     def validate(self, ctx, params):
         super().validate(ctx, params)
-        if not ctx.get(URL_KEY):
-            raise ScriptletError(f"No context server: {URL_KEY} is not set (run start_context_server_v2 first)",
-                                 details={"missing": [URL_KEY]})
+        context_client.server_url(ctx)
 
     def run(self, ctx, params):
-        url = ctx.get(URL_KEY)
+        url = context_client.server_url(ctx)
         keys = self.param(params, "keys")
         target = self.param(params, "as_key")
         values = {key: ctx.get(key) for key in keys if key in ctx}
