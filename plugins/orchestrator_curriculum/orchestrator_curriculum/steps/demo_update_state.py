@@ -16,7 +16,6 @@ Fails: no ``context_server.url_v1``, a server that cannot be reached or refuses 
 
 from __future__ import annotations
 
-
 from orchestrator_curriculum import context_client
 from orchestrator_curriculum.base import CurriculumScriptlet
 
