@@ -17,6 +17,7 @@ Path_ = tuple  # a path into the document: ("steps", 2, "timeout")
 
 # libyaml's loader is ~10x faster on large recipes and keeps the same node marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"  # most scalars of a recipe: taken as they are, without the constructor
 
 
 def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path_, int]]:
@@ -45,7 +46,10 @@ def _build(node: yaml.Node, path: Path_, lines: dict, problems: list, constructo
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, path + ("<key>",), {}, problems, constructor, filename)
+            if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = _build(key_node, path + ("<key>",), {}, problems, constructor, filename)
             if not isinstance(key, str):
                 problems.append(Problem(f"keys must be strings, got {key!r}", filename, key_node.start_mark.line + 1))
                 continue
@@ -60,6 +64,8 @@ def _build(node: yaml.Node, path: Path_, lines: dict, problems: list, constructo
             _build(item, path + (i,), lines, problems, constructor, filename)
             for i, item in enumerate(node.value)
         ]
+    if node.tag == _STR:
+        return node.value
     try:
         return constructor.construct_object(node, deep=True)
     except yaml.YAMLError as exc:

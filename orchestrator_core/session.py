@@ -16,6 +16,7 @@ from .config import Config
 from .context import Context
 from .engine import METRICS_KEY, Engine
 from .errors import RunInterrupted, UsageError
+from .gc_pause import collection_paused
 from .hooks import Hooks
 from .lookup import find_recipe
 from .model import STATUS_ERROR, STATUS_OK, Recipe, RunResult
@@ -52,11 +53,13 @@ class Session:
         if isinstance(reference, Recipe):
             return reference
         path = find_recipe(reference, self.registry)
-        return read_recipe(path, step_fields(self.registry))
+        with collection_paused():
+            return read_recipe(path, step_fields(self.registry))
 
     def validate(self, recipe: Recipe) -> dict:
         """Check ``recipe`` against the installed plugins; returns the prepared steps."""
-        return prepare_steps(recipe, self.registry, self.hooks, default_executor=self.config.executor)
+        with collection_paused():
+            return prepare_steps(recipe, self.registry, self.hooks, default_executor=self.config.executor)
 
     def plan(
         self,
@@ -79,7 +82,8 @@ class Session:
             self.registry.get("executor", self.config.executor)  # raises with a suggestion
         prepared = self.validate(recipe)
         only, skip = split_names(only), split_names(skip)
-        plan = select_steps(plan_order(recipe), only=only, skip=skip, resume_from=resume_from)
+        with collection_paused():
+            plan = select_steps(plan_order(recipe), only=only, skip=skip, resume_from=resume_from)
         if not plan:
             raise UsageError("the selection leaves no step to run")
         origin, carried = recorded_start(self.config, recipe, plan, only=only, resume_from=resume_from)
