@@ -71,6 +71,26 @@ def compare(workdir: Path, n: int, repeats: int, uses: str, params: str = "{}") 
     }
 
 
+def watched(workdir: Path, n: int, repeats: int) -> dict:
+    """The no-op chain with the store while a server watches it (every step event journaled)."""
+    from orchestrator_core.state import listeners
+
+    recipe = chain(workdir / "watched.yaml", n, "bench_noop")
+    sess = session(workdir / "watched", store=True)
+    loaded = sess.load(recipe)
+    marker = listeners.register(workdir / "watched" / ".orch", 0)  # this process stands for the server
+    try:
+        sess.run(loaded)
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            sess.run(loaded)
+            samples.append(time.perf_counter() - start)
+    finally:
+        listeners.unregister(marker)
+    return {"steps": n, "with_store_and_journal_us_per_step": round(statistics.median(samples) / n * 1e6, 1)}
+
+
 def store_bytes(state_db: Path) -> int:
     """Bytes the database holds once its write-ahead log is folded in."""
     with sqlite3.connect(state_db) as db:
@@ -101,8 +121,10 @@ def main(quick: bool = False) -> dict:
         noop = compare(workdir, n, repeats, "bench_noop")
         writing = compare(workdir, n, repeats, "bench_busy", "{ms: 0}")
         history = history_bytes_per_write(workdir, n)
+        journal = watched(workdir, n, repeats)
     return {
         "history": history,
+        "watched_noop_chain": journal,
         "noop_chain": noop,
         "one_write_per_step_chain": writing,
         "target_us_per_step": TARGET_US_PER_STEP,

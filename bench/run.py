@@ -52,6 +52,8 @@ TARGETS = (
     Target("inline chain 1,000 steps with the state store", "state", "noop_chain.with_store_us_per_step", "us",
            lambda v: v <= 100, "<= 100 us"),
     Target("state store cost / no store (no-op chain)", "state", "noop_chain.ratio", "x", None),
+    Target("same, while a server watches (step events journaled)", "state",
+           "watched_noop_chain.with_store_and_journal_us_per_step", "us", None),
     Target("history bytes per context write", "state", "history.bytes_per_write_with_its_step_row", "B", None),
     Target("thread fan-out 1 -> N -> 1 / bare ThreadPoolExecutor", "core", "thread_fan_out.ratio", "x",
            lambda v: v <= 2.0, "<= 2x"),

@@ -105,9 +105,9 @@ class RunInterrupted(OrchError):
         super().__init__("run interrupted")
 
 
-def utc_timestamp() -> str:
-    """Return the current time as the guide's ISO-8601 UTC form (``2025-09-07T12:10:00Z``)."""
-    now = _dt.datetime.now(_dt.timezone.utc)
+def utc_timestamp(when: float | None = None) -> str:
+    """Now (or ``when``, seconds since the epoch) in the guide's ISO-8601 UTC form (``2025-09-07T12:10:00Z``)."""
+    now = _dt.datetime.now(_dt.timezone.utc) if when is None else _dt.datetime.fromtimestamp(when, _dt.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 

@@ -18,7 +18,10 @@ import socket
 import threading
 import time
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from ..state.listeners import register, unregister
 
 logger = logging.getLogger("orchestrator.server")
 
@@ -109,9 +112,10 @@ class OrchHTTPServer(ThreadingHTTPServer):
 class RunningServer:
     """A server answering on its own thread; :meth:`stop` ends it and everything it started."""
 
-    def __init__(self, server: OrchHTTPServer):
+    def __init__(self, server: OrchHTTPServer, listener: Path | None):
         self.server = server
         self.url = server.url
+        self._listener = listener  # tells runs in the state directory to journal their steps
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": ACCEPT_POLL_S},
                                         name=f"orch-serve-{server.server_address[1]}", daemon=True)
         self._stopped = False
@@ -126,6 +130,8 @@ class RunningServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._listener is not None:
+            unregister(self._listener)
         self.server.stopping.set()
         self.server.shutdown()
         self._thread.join()
@@ -144,8 +150,6 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
     Raises :class:`~orchestrator_core.errors.UsageError` for a non-loopback host without a
     token and for an address that cannot be bound.
     """
-    from pathlib import Path
-
     from ..errors import UsageError
     from .access import check_binding, is_loopback
     from .api import Api, RequestHandler
@@ -158,4 +162,10 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
         app.close()
         hint = "; choose another with --port, or --port 0 for a free one" if exc.errno == 98 else ""
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
-    return RunningServer(server)
+    try:
+        listener = register(Path(state_dir), server.server_address[1])
+    except OSError as exc:  # a read-only store: no run can record there to be watched live
+        logger.warning("cannot announce the server in %s (%s): runs there will not stream their steps",
+                       state_dir, exc)
+        listener = None
+    return RunningServer(server, listener)

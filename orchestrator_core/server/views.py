@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, utc_timestamp
 from ..state.store import RunRecord, StateStore
 from .access import HttpError
 
@@ -55,10 +55,17 @@ def run(store: StateStore | None, reference: str) -> dict[str, Any]:
             entry = dict(result)
         else:
             entry = {"step": name, "status": (RUNNING if name in started else PENDING) if running else NOT_RUN}
-        entry["started"] = started.get(name)
+        entry["started"] = started.get(name) or _started_from(result)
         steps.append(entry)
     return {"run": dict(record.to_dict(), counts=store.step_counts([record.id])[record.id]),
             "steps": steps, "depends_on": start.get("depends_on", {}), "cursor": cursor}
+
+
+def _started_from(result: dict[str, Any] | None) -> str | None:
+    """When a finished step started, from its result: runs that no server watched journal no starts."""
+    if result is None or result.get("finished") is None:
+        return None
+    return utc_timestamp(result["finished"] - (result.get("duration_ms") or 0) / 1000)
 
 
 def context(store: StateStore | None, reference: str) -> dict[str, Any]:

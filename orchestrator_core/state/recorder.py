@@ -11,7 +11,9 @@ cacheable step, the inputs of its last fingerprint; ``orch why`` compares agains
 Each run's lifecycle events (the ``orch.event/1`` records of ``--events``) go into the
 store's ``events`` journal, in the transaction of what they report (a step's start with
 the next transaction, or on its own if none comes soon: journal.py), which ``orch
-serve`` streams to dashboards. And it answers
+serve`` streams to dashboards; step events only while a server watches the store
+(listeners.py), since they cost a run about as much again as recording its steps. And
+it answers
 ``orch_external_writes``: the writes clients made to the running run through
 ``orch serve``, recorded in the store, which the runner pulls before each step.
 
@@ -26,13 +28,14 @@ import json
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._markers import hookimpl
 from ..builtin import events
 from ..errors import OrchError
 from ..model import Write
 from .journal import StartJournal
+from .listeners import ListenerCheck
 
 if TYPE_CHECKING:
     from .store import StateStore, WriteRow
@@ -75,6 +78,7 @@ class StateRecorder:
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
+        self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -98,6 +102,7 @@ class StateRecorder:
         self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
         self._journal = StartJournal(self.store, on_error=lambda exc: logger.error(
             "state store: step starts of run %s were not recorded: %s", run.id, exc))
+        self._watched = ListenerCheck(run.config.state_dir)
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -130,7 +135,7 @@ class StateRecorder:
 
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
-        if self._journal is not None:
+        if self._journal is not None and self._watched():
             self._journal.add(_event(events.step_start_event(run, step)))
 
     @hookimpl
@@ -153,13 +158,13 @@ class StateRecorder:
 
     @hookimpl
     def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
-        self._record(run, step, result, events.step_finish_event(run, step, result))
+        self._record(run, step, result, lambda: events.step_finish_event(run, step, result))
 
     @hookimpl
     def orch_on_step_error(self, run: Any, step: Any, result: Any, error: dict[str, Any]) -> None:
-        self._record(run, step, result, events.step_error_event(run, step, result, error))
+        self._record(run, step, result, lambda: events.step_error_event(run, step, result, error))
 
-    def _record(self, run: Any, step: Any, result: Any, event: dict[str, Any]) -> None:
+    def _record(self, run: Any, step: Any, result: Any, event: Callable[[], dict[str, Any]]) -> None:
         store, journal = self.store, self._journal
         if store is None or journal is None:
             return
@@ -178,8 +183,9 @@ class StateRecorder:
             if noted is not None and result.cache is not None:
                 fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
         try:
+            finished = [_event(event())] if self._watched() else []
             with journal.commit_lock:
-                store.record_step(row, writes, fingerprint, [*journal.take(), _event(event)])
+                store.record_step(row, writes, fingerprint, [*journal.take(), *finished])
         except store.Error as exc:
             logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
 
