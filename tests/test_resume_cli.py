@@ -181,6 +181,18 @@ def test_only_runs_just_the_selection_on_the_recorded_context(project):
     assert [w["value"] for w in history] == [6, 6] and history[0]["run"] != history[1]["run"]
 
 
+def test_only_after_a_run_that_stopped_early_takes_upstream_keys_from_their_last_success(project):
+    project.run("failing.yaml").assert_success()  # a, f and g all succeed: t.d_v1 = 4
+    (project.path / "fail.flag").write_text("on")
+    assert project.run("failing.yaml").exit_code == 1  # the latest run stops at f: it has no t.d_v1
+    (project.path / "fail.flag").unlink()
+    only = project.run("failing.yaml", "--only", "g").assert_success()
+    assert only.lines[0]["step"] == "g"
+    assert project.json("context", "show")["t.sum_v1"] == 5
+    history = project.json("context", "show", "t.d_v1", "--history")
+    assert history[-1]["step"] == "f" and history[-1]["value"] == 4
+
+
 def test_only_stops_when_a_dependency_never_succeeded(project):
     refused = project.run("gated.yaml", "--only", "d")
     assert refused.exit_code == 2 and refused.out == ""

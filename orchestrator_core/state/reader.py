@@ -148,12 +148,16 @@ class StoreReader:
 
     def succeeded(self, recipe: str, step: str) -> bool:
         """Whether ``step`` of ``recipe`` ever finished ok in a recorded run."""
+        return self.last_success(recipe, step) is not None
+
+    def last_success(self, recipe: str, step: str) -> str | None:
+        """The latest run of ``recipe`` in which ``step`` finished ok, if any."""
         row = self.conn.execute(
-            "SELECT 1 FROM runs r JOIN step_results s ON s.run = r.id AND s.step = ?"
-            " WHERE r.recipe = ? AND s.status = 'ok' LIMIT 1",
+            "SELECT r.id FROM runs r JOIN step_results s ON s.run = r.id AND s.step = ?"
+            " WHERE r.recipe = ? AND s.status = 'ok' ORDER BY r.started DESC, r.rowid DESC LIMIT 1",
             (step, recipe),
         ).fetchone()
-        return row is not None
+        return row[0] if row else None
 
     def fingerprint(self, recipe: str, step: str) -> dict[str, Any] | None:
         """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, run."""

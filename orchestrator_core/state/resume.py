@@ -2,8 +2,11 @@
 
 Such a run starts from the latest recorded run of the same recipe (by name): the
 last value of each key in that run, which includes what that run itself carried
-over from the run it resumed. The writes keep the step and run that made them, so
-the cache can still tell what an upstream step wrote.
+over from the run it resumed. When that run stopped early (it failed, or was
+interrupted) before an upstream step of the selection ran, the keys that step wrote
+in the latest run where it succeeded are added, where the context lacks them. The
+writes keep the step and run that made them, so the cache can still tell what an
+upstream step wrote.
 
 ``--only`` also checks that every step it depends on outside the selection has
 succeeded in some recorded run of the recipe; otherwise the keys it would read were
@@ -44,12 +47,28 @@ def recorded_start(
         if latest is None:
             return None, []
         context = store.context(latest.id)
+        _add_missing_upstream(store, recipe, plan, context)
     finally:
         if store is not None:
             store.close()
     writes = [Write(key, entry["value"], entry["who"], entry["step"], entry["run"], entry["ts"] or "")
               for key, entry in context.items()]
     return latest.id, writes
+
+
+def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], context: dict[str, Any]) -> None:
+    """Fill ``context`` with the keys of upstream steps the latest run never reached."""
+    selected = {s.name for s in plan}
+    present = {entry["step"] for entry in context.values()}
+    for step in recipe.steps:
+        if step.name in selected or step.name in present:
+            continue
+        run_id = store.last_success(recipe.name, step.name)
+        if run_id is None:
+            continue
+        written = {w["key"]: w for w in store.writes(run_id) if w["step"] == step.name and not w["carried"]}
+        for key, write in written.items():  # the last write of each key, where the context lacks the key
+            context.setdefault(key, write)
 
 
 def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step]) -> None:
