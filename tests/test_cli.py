@@ -213,3 +213,27 @@ def test_steps_check_reports_keys_that_changed_shape(orch, tmp_path):
         ("t.a_v1", "{mean:number,n:number}", "[number]", "w"), ("t.b_v1", "[number]", "[string]", "w")}
     assert orch("steps", "check", "--strict").exit_code == 1
     assert orch("steps", "check", "--recipe", "other").assert_success().exit_code == 0
+
+
+def test_a_reader_closing_stdout_does_not_cut_the_run_short(orch, tmp_path, sample_pack_path):
+    (tmp_path / "slow.yaml").write_text(
+        "name: slow\nsteps:\n"
+        "  - {name: one, uses: write_keys, params: {values: {t.a_v1: 1}}}\n"
+        "  - {name: two, uses: write_keys, params: {values: {t.b_v1: 2}, sleep: 0.5}}\n"
+        "  - {name: three, uses: sum_keys, params: {keys: [t.a_v1, t.b_v1]}}\n")
+    env = dict(os.environ, PYTHONPATH=str(sample_pack_path))
+    proc = subprocess.Popen([orch_executable(), "run", "slow.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # as `orch run slow.yaml | head -1` does
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads(first)["step"] == "one"
+    assert proc.returncode == 0, err
+    assert "stdout was closed by its reader" in err and "Traceback" not in err
+    (run,) = json.loads(orch("runs", "list", "--json").assert_success().out)
+    assert run["status"] == "ok"

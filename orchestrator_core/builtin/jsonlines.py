@@ -1,16 +1,22 @@
 """The one-JSON-line-per-step contract on stdout (guide §9, §10.4).
 
 Lines come out in plan order, whatever order parallel steps finish in, so the
-output of a run is the same every time. Registered as the built-in plugin ``reporter``, so
+output of a run is the same every time. When the reader of stdout goes away
+(``orch run R | head -1``), the lines stop with one warning and the run goes on to
+its end, recorded in the state store as usual: a pipeline is not cut short, or left
+half-recorded, by whoever was reading its log. Registered as the built-in plugin ``reporter``, so
 another plugin can look it up, wrap it or replace it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
+
+logger = logging.getLogger("orchestrator.reporter")
 
 
 class JsonLinesReporter:
@@ -21,6 +27,7 @@ class JsonLinesReporter:
         self._next = 0
         self._lines: dict[str, dict[str, Any]] = {}
         self._stream: Any = None
+        self._closed = False  # the reader of stdout went away
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -28,6 +35,7 @@ class JsonLinesReporter:
         self._next = 0
         self._lines = {}
         self._stream = run.config.output
+        self._closed = False
 
     @hookimpl
     def orch_after_step(self, step: Any, result: Any) -> None:
@@ -49,7 +57,17 @@ class JsonLinesReporter:
             if line is None and not final:
                 break
             if line is not None:
-                self._stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+                self._write(json.dumps(line, separators=(",", ":")) + "\n")
             self._next += 1
-        self._stream.flush()
+        self._write("")
+
+    def _write(self, text: str) -> None:
+        if self._closed:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed = True
+            logger.warning("stdout was closed by its reader: the run goes on without printing its JSON lines")
 
