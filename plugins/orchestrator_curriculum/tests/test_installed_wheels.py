@@ -39,8 +39,9 @@ def test_built_wheels_in_a_new_venv_run_the_main_job_from_an_empty_directory(tmp
                          timeout=300)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
-    assert lines and all(line["status"] == "ok" for line in lines)
-    assert "aggregate_metrics" in [line["step"] for line in lines]
+    assert len(lines) == 12 and all(line["status"] == "ok" for line in lines)
+    assert lines[10]["step"] == "generate_report" and lines[10]["artifact"] == "Data/report.md"
+    assert (empty / "Data" / "report.md").is_file() and (empty / "Data" / "metrics_summary.xlsx").is_file()
     assert not (empty / "orchestrator_curriculum").exists()  # nothing came from the source tree
     listed = subprocess.run([str(orch), "recipes", "list", "--json"], cwd=empty, capture_output=True, text=True,
                             check=True, timeout=60).stdout
