@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from orchestrator_core import BaseScriptlet, ScriptletError
+from orchestrator_core.params_check import surely_valid
 
 
 def no_params() -> dict[str, Any]:
@@ -39,8 +40,8 @@ class CurriculumScriptlet(BaseScriptlet):
 
 def check_params(schema: dict[str, Any], params: dict[str, Any]) -> None:
     """Raise a ``ScriptletError`` naming the first param that does not fit ``schema``."""
-    if not params and not schema.get("required"):
-        return  # nothing to check, and no reason to import jsonschema (~40 ms) for it
+    if surely_valid(schema, params):
+        return  # no reason to import jsonschema (60-100 ms) for valid params
     import jsonschema
 
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
