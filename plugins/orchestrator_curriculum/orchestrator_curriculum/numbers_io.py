@@ -58,17 +58,23 @@ def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
     return path
 
 
-def source_path(params: Mapping[str, Any], workdir: Path) -> Path:
-    """The file named by params ``path`` (relative to ``workdir``) or ``sample`` (packaged).
+def source_path(params: Mapping[str, Any], workdir: Path, data_dir: Path) -> Path:
+    """The file named by params ``path`` (relative to ``workdir``), ``data_file`` (a file in the
+    data directory, wherever ``--data-dir`` puts it) or ``sample`` (packaged).
 
-    A missing ``path`` is the guide's "missing source file" failure, naming the path.
+    A missing file is the guide's "missing source file" failure, naming the path.
     """
-    if params.get("path"):
-        path = Path(params["path"])
-        path = path if path.is_absolute() else workdir / path
+    if params.get("path") and params.get("data_file"):
+        raise ScriptletError("Give either 'path' or 'data_file', not both",
+                             details={"path": params["path"], "data_file": params["data_file"]})
+    if params.get("path") or params.get("data_file"):
+        folder = workdir if params.get("path") else (data_dir if data_dir.is_absolute() else workdir / data_dir)
+        named = params.get("path") or params["data_file"]
+        path = Path(named)
+        path = path if path.is_absolute() else folder / path
         if not path.is_file():
-            raise ScriptletError(f"Numbers file not found: {params['path']}",
-                                 details={"path": str(params["path"])})
+            shown = str(named) if params.get("path") else f"{named} (in the data directory {folder})"
+            raise ScriptletError(f"Numbers file not found: {shown}", details={"path": str(named)})
         return path
     return sample_path(params.get("sample") or DEFAULT_SAMPLE)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator_core import ScriptletError
@@ -58,14 +60,22 @@ def test_unknown_column_and_unknown_sample_name_the_choices(tmp_path):
     assert caught.value.details == {"samples": ["numbers.csv", "numbers_short.csv"]}
 
 
-def test_source_path_resolves_against_the_working_directory(tmp_path):
+def test_source_path_resolves_against_the_working_directory_or_the_data_directory(tmp_path):
     (tmp_path / "mine.csv").write_text("v\n1\n")
-    assert numbers_io.source_path({"path": "mine.csv"}, tmp_path) == tmp_path / "mine.csv"
-    assert numbers_io.source_path({}, tmp_path) == numbers_io.DATA_DIR / "numbers.csv"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "made.csv").write_text("v\n1\n")
+    data_dir = tmp_path / "out"
+    assert numbers_io.source_path({"path": "mine.csv"}, tmp_path, data_dir) == tmp_path / "mine.csv"
+    assert numbers_io.source_path({"data_file": "made.csv"}, tmp_path, data_dir) == data_dir / "made.csv"
+    assert numbers_io.source_path({"data_file": "made.csv"}, tmp_path, Path("out")) == data_dir / "made.csv"
+    assert numbers_io.source_path({}, tmp_path, data_dir) == numbers_io.DATA_DIR / "numbers.csv"
     with pytest.raises(ScriptletError) as caught:
-        numbers_io.source_path({"path": "gone.csv"}, tmp_path)
+        numbers_io.source_path({"path": "gone.csv"}, tmp_path, data_dir)
     assert caught.value.reason == "Numbers file not found: gone.csv"
     assert caught.value.details == {"path": "gone.csv"}
+    with pytest.raises(ScriptletError) as caught:
+        numbers_io.source_path({"path": "mine.csv", "data_file": "made.csv"}, tmp_path, data_dir)
+    assert caught.value.reason == "Give either 'path' or 'data_file', not both"
 
 
 def test_statistics_agree_with_the_standard_library(sample_values):

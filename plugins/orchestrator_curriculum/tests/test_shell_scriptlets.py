@@ -187,3 +187,12 @@ def test_the_wheel_ships_the_scripts_executable(tmp_path):
         assert modes[f"orchestrator_curriculum/scripts/{name}"] & 0o111 == 0o111, name
     assert "orchestrator_curriculum/scripts/_contract.sh" in modes
     assert "Requires-Dist: orchestrator-shell-steps" in metadata
+
+
+def test_02_basic_mixed_with_another_data_directory(orch_cli, tmp_path, sample_values):
+    outcome = orch_cli("run", "02_basic_mixed", "--data-dir", "elsewhere").assert_success()
+    assert [line.get("artifact") for line in outcome.lines[:2]] == [
+        "elsewhere/numbers_sanitized.csv", "elsewhere/numbers_enriched.csv"]
+    raw = context(orch_cli, "numbers.raw_v1")
+    assert (raw["values"], raw["source"]) == (sample_values, "elsewhere/numbers_enriched.csv")
+    assert not (tmp_path / "Data").exists()

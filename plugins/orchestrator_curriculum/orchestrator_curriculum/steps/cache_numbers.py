@@ -41,10 +41,10 @@ class CacheNumbers(CurriculumScriptlet):
 
     def validate(self, ctx, params):
         super().validate(ctx, params)
-        numbers_io.source_path(params, ctx.workdir)
+        numbers_io.source_path(params, ctx.workdir, ctx.data_dir)
 
     def run(self, ctx, params):
-        path = numbers_io.source_path(params, ctx.workdir)
+        path = numbers_io.source_path(params, ctx.workdir, ctx.data_dir)
         digest = numbers_io.file_sha256(path)
         marker = ctx.workdir / self.param(params, "cache_dir") / f"numbers-{digest}.done"
         hit = marker.is_file()

@@ -2,6 +2,8 @@
 
 Params:
   ``path`` (string, optional): the CSV file, relative to the working directory.
+  ``data_file`` (string, optional): instead of ``path``, a CSV in the data directory
+  (``Data/`` unless ``--data-dir`` says otherwise), such as an earlier step's artifact.
   ``sample`` (string, default ``numbers.csv``): a CSV shipped in the package, used
   when no ``path`` is given (``numbers_short.csv`` has too few rows on purpose).
   ``column`` (string, optional): the primary series; default: the first column read.
@@ -33,6 +35,8 @@ class LoadNumbers(CurriculumScriptlet):
         "type": "object",
         "properties": {
             "path": {"type": "string", "minLength": 1, "description": "CSV file, relative to the working directory"},
+            "data_file": {"type": "string", "minLength": 1,
+                          "description": "instead of path: a CSV in the data directory (--data-dir)"},
             "sample": {"type": "string", "minLength": 1, "default": numbers_io.DEFAULT_SAMPLE,
                        "description": "packaged sample used when no path is given"},
             "column": {"type": "string", "minLength": 1, "description": "primary column (default: the first)"},
@@ -44,11 +48,11 @@ class LoadNumbers(CurriculumScriptlet):
 
     def validate(self, ctx, params):
         super().validate(ctx, params)
-        numbers_io.source_path(params, ctx.workdir)  # a missing file fails before any work
+        numbers_io.source_path(params, ctx.workdir, ctx.data_dir)  # a missing file fails before any work
 
     def run(self, ctx, params):
-        path = numbers_io.source_path(params, ctx.workdir)
-        source = ctx.relative(path) if params.get("path") else f"sample:{path.name}"
+        path = numbers_io.source_path(params, ctx.workdir, ctx.data_dir)
+        source = ctx.relative(path) if params.get("path") or params.get("data_file") else f"sample:{path.name}"
         columns = params.get("columns")
         column = params.get("column")
         if column and columns and column not in columns:
