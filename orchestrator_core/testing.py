@@ -23,6 +23,10 @@ Fixtures:
 ``marked_env``
     ``(marker, env)``: an environment whose every descendant process carries ``marker``
     (``procs.marked(marker)`` finds them); any still alive are killed when the test ends.
+
+Helpers for session-scoped packs: :func:`write_pack` (what ``make_pack`` does, to a folder
+of your choice) and :func:`context_recording_plugin` (a plugin module that registers a
+package's scriptlets and writes each run's final context where a test asks).
 """
 
 from __future__ import annotations
@@ -144,31 +148,63 @@ def run_orch_recipe(orch_pm: OrchPluginManager, tmp_path: Path) -> Callable[...,
     return run
 
 
-@pytest.fixture
-def make_pack(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``make_pack(name, modules, entry_points=None, version="0.1")`` → a folder for ``PYTHONPATH``.
+def write_pack(root: Path, name: str, modules: Mapping[str, str], entry_points: Mapping[str, str] | None = None,
+               version: str = "0.1") -> Path:
+    """Write a scriptlet pack to ``root`` (a folder for ``PYTHONPATH``) and return ``root``.
 
     ``modules`` maps relative file paths (``"demo_pack/__init__.py"``) to source text.
     ``entry_points`` maps entry names to ``module`` (default: ``{name: first package}``).
     The folder holds a ``.dist-info`` so ``importlib.metadata`` finds the entry points
     without installing anything.
     """
+    for relative, source in modules.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(source), encoding="utf-8")
+    package = next(iter(modules)).split("/")[0].removesuffix(".py")
+    entries = entry_points or {name: package}
+    dist = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = "".join(f"{entry} = {target}\n" for entry, target in entries.items())
+    (dist / "entry_points.txt").write_text(f"[orchestrator]\n{lines}")
+    return root
+
+
+def context_recording_plugin(package: str) -> str:
+    """Source of a pack's plugin module: the scriptlets of ``package.steps``, and the run's final
+    context (``_runner.*`` left out) written as JSON to ``$ORCH_TESTPACK_CONTEXT`` when it is set,
+    so a test of a real ``orch`` process can read what the run ended with."""
+    return f'''
+        import json
+        import os
+
+        from orchestrator_core import discover_scriptlets, hookimpl
+
+
+        @hookimpl
+        def orch_register_scriptlets():
+            return discover_scriptlets("{package}.steps")
+
+
+        @hookimpl
+        def orch_run_finish(run):
+            target = os.environ.get("ORCH_TESTPACK_CONTEXT")
+            if target:
+                context = {{k: v for k, v in run.context.to_dict().items() if not k.startswith("_runner.")}}
+                with open(target, "w") as out:
+                    json.dump(context, out, sort_keys=True)
+        '''
+
+
+@pytest.fixture
+def make_pack(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``make_pack(name, modules, entry_points=None, version="0.1")`` → a folder for ``PYTHONPATH``
+    (see :func:`write_pack`)."""
 
     def make(name: str, modules: Mapping[str, str], entry_points: Mapping[str, str] | None = None,
              version: str = "0.1") -> Path:
-        root = tmp_path_factory.mktemp(f"pack-{name}")
-        for relative, source in modules.items():
-            target = root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(textwrap.dedent(source), encoding="utf-8")
-        package = next(iter(modules)).split("/")[0].removesuffix(".py")
-        entries = entry_points or {name: package}
-        dist = root / f"{name.replace('-', '_')}-{version}.dist-info"
-        dist.mkdir()
-        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        lines = "".join(f"{entry} = {target}\n" for entry, target in entries.items())
-        (dist / "entry_points.txt").write_text(f"[orchestrator]\n{lines}")
-        return root
+        return write_pack(tmp_path_factory.mktemp(f"pack-{name}"), name, modules, entry_points, version)
 
     return make
 

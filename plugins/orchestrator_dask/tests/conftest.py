@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from orchestrator_core.testing import Processes
+from orchestrator_core.testing import Processes, context_recording_plugin, write_pack
 
 PACK = "orch_dask_testpack"
 BIN = Path(sys.executable).parent
@@ -120,28 +120,6 @@ class Crash(BaseScriptlet):
         raise ScriptletError("asked to fail", details={"how": params["how"]})
 '''
 
-PLUGIN = f'''
-"""A third-party pack: its scriptlets, and the final context written where the tests ask."""
-
-import json
-import os
-
-from orchestrator_core import discover_scriptlets, hookimpl
-
-
-@hookimpl
-def orch_register_scriptlets():
-    return discover_scriptlets("{PACK}.steps")
-
-
-@hookimpl
-def orch_run_finish(run):
-    target = os.environ.get("ORCH_TESTPACK_CONTEXT")
-    if target:
-        context = {{k: v for k, v in run.context.to_dict().items() if not k.startswith("_runner.")}}
-        with open(target, "w") as out:
-            json.dump(context, out, sort_keys=True)
-'''
 
 FAN_IN = """
     steps:
@@ -158,18 +136,12 @@ FAN_IN = """
 @pytest.fixture(scope="session")
 def testpack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder for ``PYTHONPATH`` holding the pack and its distribution metadata."""
-    root = tmp_path_factory.mktemp("pack")
-    steps = root / PACK / "steps"
-    steps.mkdir(parents=True)
-    (root / PACK / "__init__.py").write_text("")
-    (steps / "__init__.py").write_text("")
-    (steps / "fan.py").write_text(textwrap.dedent(STEPS))
-    (root / PACK / "plugin.py").write_text(textwrap.dedent(PLUGIN))
-    dist = root / f"{PACK}-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACK.replace('_', '-')}\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(f"[orchestrator]\ndasktestpack = {PACK}.plugin\n")
-    return root
+    return write_pack(tmp_path_factory.mktemp("pack"), PACK.replace("_", "-"), {
+        f"{PACK}/__init__.py": "",
+        f"{PACK}/steps/__init__.py": "",
+        f"{PACK}/steps/fan.py": STEPS,
+        f"{PACK}/plugin.py": context_recording_plugin(PACK),
+    }, entry_points={"dasktestpack": f"{PACK}.plugin"})
 
 
 @pytest.fixture

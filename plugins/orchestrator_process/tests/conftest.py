@@ -16,6 +16,8 @@ from typing import Callable
 
 import pytest
 
+from orchestrator_core.testing import context_recording_plugin, write_pack
+
 PACK = "orch_process_testpack"
 
 STEPS = '''
@@ -119,46 +121,17 @@ class Nap(BaseScriptlet):
         time.sleep(params.get("seconds", 60))
 '''
 
-PLUGIN = f'''
-"""A third-party pack: its scriptlets, and the final context written where the tests ask."""
-
-import json
-import os
-
-from orchestrator_core import discover_scriptlets, hookimpl
-
-
-@hookimpl
-def orch_register_scriptlets():
-    return discover_scriptlets("{PACK}.steps")
-
-
-@hookimpl
-def orch_run_finish(run):
-    target = os.environ.get("ORCH_TESTPACK_CONTEXT")
-    if target:
-        context = {{k: v for k, v in run.context.to_dict().items() if not k.startswith("_runner.")}}
-        with open(target, "w") as out:
-            json.dump(context, out, sort_keys=True)
-'''
 
 
 @pytest.fixture(scope="session")
 def testpack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder for ``PYTHONPATH`` holding the pack and its distribution metadata."""
-    root = tmp_path_factory.mktemp("pack")
-    package = root / PACK
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "steps" / "__init__.py").parent.mkdir()
-    (package / "steps" / "__init__.py").write_text("")
-    (package / "steps" / "probes.py").write_text(textwrap.dedent(STEPS))
-    (package / "plugin.py").write_text(textwrap.dedent(PLUGIN))
-    dist = root / f"{PACK}-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACK.replace('_', '-')}\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(f"[orchestrator]\ntestpack = {PACK}.plugin\n")
-    return root
+    return write_pack(tmp_path_factory.mktemp("pack"), PACK.replace("_", "-"), {
+        f"{PACK}/__init__.py": "",
+        f"{PACK}/steps/__init__.py": "",
+        f"{PACK}/steps/probes.py": STEPS,
+        f"{PACK}/plugin.py": context_recording_plugin(PACK),
+    }, entry_points={"testpack": f"{PACK}.plugin"})
 
 
 @pytest.fixture
