@@ -11,7 +11,6 @@ import io
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,19 +22,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_scriptlets  # noqa: E402
+from timing import median_time  # noqa: E402
 
 from orchestrator_core.config import Config  # noqa: E402
 from orchestrator_core.pluginmanager import create_plugin_manager  # noqa: E402
 from orchestrator_core.session import Session  # noqa: E402
-
-
-def median_time(function, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def orch_command() -> str:

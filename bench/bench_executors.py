@@ -17,7 +17,6 @@ import io
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # worker processes import this module to find its scriptlets
 
 from orchestrator_core import BaseScriptlet, hookimpl  # noqa: E402
+from timing import median_time  # noqa: E402
 from orchestrator_core.config import Config  # noqa: E402
 from orchestrator_core.pluginmanager import create_plugin_manager  # noqa: E402
 from orchestrator_core.session import Session  # noqa: E402
@@ -72,15 +72,6 @@ def orch_register_scriptlets():
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def median_time(function, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def forkserver():
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
