@@ -25,6 +25,15 @@ from . import stats
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_SAMPLE = "numbers.csv"
+
+# The params that name a numbers source (see source_path), in every schema of a step that reads one.
+SOURCE_PARAMS: dict[str, Any] = {
+    "path": {"type": "string", "minLength": 1, "description": "CSV file, relative to the working directory"},
+    "data_file": {"type": "string", "minLength": 1,
+                  "description": "instead of path: a CSV in the data directory (--data-dir)"},
+    "sample": {"type": "string", "minLength": 1, "default": DEFAULT_SAMPLE,
+               "description": "packaged sample used when no path is given"},
+}
 RAW_KEY = "numbers.raw_v1"
 NORMALIZED_KEY = "numbers.normalized_v1"
 
@@ -77,6 +86,12 @@ def source_path(params: Mapping[str, Any], workdir: Path, data_dir: Path) -> Pat
             raise ScriptletError(f"Numbers file not found: {shown}", details={"path": str(named)})
         return path
     return sample_path(params.get("sample") or DEFAULT_SAMPLE)
+
+
+def source_label(params: Mapping[str, Any], path: Path, ctx: Any) -> str:
+    """How the context names the source: its path relative to the working directory, or
+    ``sample:<name>`` for a packaged sample."""
+    return ctx.relative(path) if params.get("path") or params.get("data_file") else f"sample:{path.name}"
 
 
 def file_sha256(path: Path) -> str:

@@ -1,6 +1,6 @@
 """cache_numbers: fingerprint the numbers source and remember it with a marker (guide §13).
 
-Params: ``path`` / ``sample``, the same as ``load_numbers`` (default: the packaged
+Params: ``path`` / ``data_file`` / ``sample``, the same as ``load_numbers`` (default: the packaged
 ``numbers.csv``); ``cache_dir`` (string, default ``.cache``, relative to the working
 directory).
 Writes:
@@ -30,9 +30,7 @@ class CacheNumbers(CurriculumScriptlet):
     params_schema = {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "minLength": 1, "description": "CSV file, relative to the working directory"},
-            "sample": {"type": "string", "minLength": 1, "default": numbers_io.DEFAULT_SAMPLE,
-                       "description": "packaged sample used when no path is given"},
+            **numbers_io.SOURCE_PARAMS,
             "cache_dir": {"type": "string", "minLength": 1, "default": ".cache",
                           "description": "marker folder, relative to the working directory"},
         },
@@ -50,7 +48,7 @@ class CacheNumbers(CurriculumScriptlet):
         hit = marker.is_file()
         if not hit:
             marker.parent.mkdir(parents=True, exist_ok=True)
-            source = ctx.relative(path) if params.get("path") else f"sample:{path.name}"
+            source = numbers_io.source_label(params, path, ctx)
             marker.write_text(json.dumps({"source": source, "sha256": digest}) + "\n", encoding="utf-8")
         ctx.set("cache.numbers_hash_v1", digest)
         ctx.set("cache.numbers_hit_v1", hit)

@@ -34,11 +34,7 @@ class LoadNumbers(CurriculumScriptlet):
     params_schema = {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "minLength": 1, "description": "CSV file, relative to the working directory"},
-            "data_file": {"type": "string", "minLength": 1,
-                          "description": "instead of path: a CSV in the data directory (--data-dir)"},
-            "sample": {"type": "string", "minLength": 1, "default": numbers_io.DEFAULT_SAMPLE,
-                       "description": "packaged sample used when no path is given"},
+            **numbers_io.SOURCE_PARAMS,
             "column": {"type": "string", "minLength": 1, "description": "primary column (default: the first)"},
             "columns": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
                         "uniqueItems": True, "description": "columns to read (default: all)"},
@@ -52,7 +48,7 @@ class LoadNumbers(CurriculumScriptlet):
 
     def run(self, ctx, params):
         path = numbers_io.source_path(params, ctx.workdir, ctx.data_dir)
-        source = ctx.relative(path) if params.get("path") or params.get("data_file") else f"sample:{path.name}"
+        source = numbers_io.source_label(params, path, ctx)
         columns = params.get("columns")
         column = params.get("column")
         if column and columns and column not in columns:
