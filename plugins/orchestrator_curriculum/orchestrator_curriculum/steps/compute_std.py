@@ -4,25 +4,21 @@ Params: none.
 Reads: ``numbers.normalized_v1`` (when it is missing, the raw numbers scaled the same
 way, so the value always describes the normalized series).
 Writes: ``metrics.std_v1`` (float; 0.0 for a single number).
-Parallelizable: it only reads the context, so it runs beside the other metrics.
+Parallelizable (:class:`~orchestrator_curriculum.metric.NormalizedMetric`): it runs beside the other metrics.
 """
 
 from __future__ import annotations
 
-from orchestrator_curriculum import numbers_io, stats
-from orchestrator_curriculum.base import CurriculumScriptlet
+from orchestrator_curriculum import stats
+from orchestrator_curriculum.metric import NormalizedMetric
 
 
-class ComputeStd(CurriculumScriptlet):
+class ComputeStd(NormalizedMetric):
     """One independent metric, so the recipe can compute it beside the others and fan in."""
 
     name = "compute_std"
     outputs = ("metrics.std_v1",)
-    inputs = ("numbers.normalized_v1", "numbers.raw_v1")
-    parallelizable = True
-
-    def run(self, ctx, params):
-        ctx.set("metrics.std_v1", stats.std(numbers_io.normalized_numbers(ctx, self.name)))
+    statistic = staticmethod(stats.std)
 
 
 if __name__ == "__main__":
