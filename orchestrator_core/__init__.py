@@ -7,10 +7,10 @@ and every worker process that imports one scriptlet stay fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._markers import __version__, hookimpl, hookspec
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .api import run_recipe
@@ -42,14 +42,4 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "__version__", "hookimpl", "hookspec"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orchestrator_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
