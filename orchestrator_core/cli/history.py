@@ -32,16 +32,12 @@ def _state_dir(state_dir: Path | None) -> Path:
     return Config(state_dir=state_dir).state_dir  # type: ignore[return-value]
 
 
-def _open(state_dir: Path | None, *, required: bool = True) -> Any:
-    """The store in ``state_dir``, or ``None`` when no run was ever recorded there."""
-    from ..errors import UsageError
-    from ..state.store import DB_NAME, StateStore
+def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
+    """The store in ``state_dir``, or ``None`` when no run was ever recorded there (an error if ``required``)."""
+    from ..state.store import StateStore
 
     where = _state_dir(state_dir)
-    store = StateStore.open(where, create=False)
-    if store is None and required:
-        raise UsageError(f"no state store at {where / DB_NAME}: no run has been recorded there yet")
-    return store
+    return StateStore.open_recorded(where) if required else StateStore.open(where, create=False)
 
 
 def _when(stamp: float | None) -> str:
@@ -78,7 +74,7 @@ def runs() -> None:
 @json_option
 def runs_list(recipe: str | None, limit: int, state_dir: Path | None, as_json: bool) -> None:
     """Recorded runs, newest first; a run whose process died while running shows as 'killed'."""
-    store = _open(state_dir, required=False)
+    store = open_store(state_dir, required=False)
     records, counts = [], {}
     if store is not None:
         try:
@@ -105,7 +101,7 @@ def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
     Steps of the plan that did not finish (blocked by a failure, or running when the
     run was killed) are listed as 'not run'.
     """
-    store = _open(state_dir)
+    store = open_store(state_dir)
     try:
         record = store.get_run(run_ref)
         steps = store.step_results(record.id)
@@ -138,7 +134,7 @@ def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
 @json_option
 def runs_diff(run_a: str, run_b: str, runner_keys: bool, state_dir: Path | None, as_json: bool) -> None:
     """Which context keys differ between runs A and B (added, removed, changed)."""
-    store = _open(state_dir)
+    store = open_store(state_dir)
     try:
         a, b = store.get_run(run_a), store.get_run(run_b)
         before = {k: e["value"] for k, e in store.context(a.id).items()}
@@ -186,7 +182,7 @@ def context_show(key: str | None, history: bool, run_ref: str, recipe: str | Non
     """The context of the latest run (or --run RUN): every key, or the value of KEY."""
     from ..errors import UsageError, did_you_mean
 
-    store = _open(state_dir)
+    store = open_store(state_dir)
     try:
         record = _pick_run(store, run_ref, recipe)
         values = store.context(record.id)

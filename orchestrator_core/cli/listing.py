@@ -139,9 +139,9 @@ def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> N
     metrics.summary_v1). Each change is reported with the run and step that made it.
     """
     from ..shapes import shape_changes
-    from .history import _open
+    from .history import open_store
 
-    store = _open(state_dir, required=False)
+    store = open_store(state_dir, required=False)
     changes = []
     if store is not None:
         try:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import UsageError
 from .migrations import migrate
 from .reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
 
@@ -95,6 +96,16 @@ class StateStore(StoreReader):
             conn.close()
             raise
         return cls(conn, path)
+
+    @classmethod
+    def open_recorded(cls, state_dir: str | Path) -> StateStore:
+        """The store in ``state_dir`` for a command that reads it; a :class:`UsageError`
+        (exit status 2) when no run was ever recorded there."""
+        store = cls.open(state_dir, create=False)
+        if store is None:
+            raise UsageError(f"no state store at {Path(state_dir) / DB_NAME}: no run has been recorded there yet "
+                             "(run a recipe first: orch run RECIPE)")
+        return store
 
     def close(self) -> None:
         self.conn.close()

@@ -60,19 +60,20 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
     """
     from orchestrator_core.errors import UsageError
     from orchestrator_core.hooks import Hooks
+    from orchestrator_core.state.store import StateStore
 
-    from .recorded import find_run, load_run, open_store
+    from .recorded import find_run, load_run
 
     session = _session(holder, state_dir)
     config = session.config
     if compare:
         if run_ref != "latest" or formats or out_dir or template:
             raise UsageError("--compare A B prints a comparison; it takes no RUN, --format, --out or --template")
-        _print_comparison(open_store(config.state_dir), *compare, as_json=as_json)
+        _print_comparison(StateStore.open_recorded(config.state_dir), *compare, as_json=as_json)
         return
     if template is not None and len(set(formats or ("md",)) - {"xlsx"}) != 1:
         raise UsageError("--template renders one format: use it with --format md or --format html")
-    store = open_store(config.state_dir)
+    store = StateStore.open_recorded(config.state_dir)
     try:
         run, notes = load_run(store, find_run(store, run_ref), config, session)
     finally:

@@ -20,16 +20,7 @@ from orchestrator_core.config import Config
 from orchestrator_core.context import Context
 from orchestrator_core.model import Recipe, Step, StepResult, Write
 from orchestrator_core.run import Run
-from orchestrator_core.state.store import DB_NAME, RunRecord, StateStore
-
-
-def open_store(state_dir: Path) -> StateStore:
-    """The store in ``state_dir``; a :class:`UsageError` (exit 2) when nothing was ever recorded there."""
-    store = StateStore.open(state_dir, create=False)
-    if store is None:
-        raise UsageError(f"no state store at {state_dir / DB_NAME}: no run has been recorded there yet "
-                         "(run a recipe first: orch run RECIPE)")
-    return store
+from orchestrator_core.state.store import RunRecord, StateStore
 
 
 def find_run(store: StateStore, reference: str) -> RunRecord:
