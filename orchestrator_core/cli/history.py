@@ -26,7 +26,7 @@ run_option = click.option("--run", "run_ref", default="latest", show_default=Tru
                           help="A run id, a unique prefix of one, or 'latest'.")
 
 
-def _state_dir(state_dir: Path | None) -> Path:
+def resolved_state_dir(state_dir: Path | None) -> Path:
     from ..config import Config
 
     return Config(state_dir=state_dir).state_dir  # type: ignore[return-value]
@@ -36,7 +36,7 @@ def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
     """The store in ``state_dir``, or ``None`` when no run was ever recorded there (an error if ``required``)."""
     from ..state.store import StateStore
 
-    where = _state_dir(state_dir)
+    where = resolved_state_dir(state_dir)
     return StateStore.open_recorded(where) if required else StateStore.open(where, create=False)
 
 
@@ -237,7 +237,7 @@ def cache_clear(state_dir: Path | None, as_json: bool) -> None:
     """Remove every cached step result: cacheable steps run again on the next run."""
     from ..builtin.cache_local import clear
 
-    directory = _state_dir(state_dir) / "cache"
+    directory = resolved_state_dir(state_dir) / "cache"
     removed = clear(directory)
     if as_json:
         print_json({"directory": str(directory), "removed": removed})

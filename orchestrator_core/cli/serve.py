@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .history import _state_dir, state_dir_option
+from .history import resolved_state_dir, state_dir_option
 
 DEFAULT_PORT = 8765
 
@@ -43,7 +43,7 @@ def serve(host: str, port: int, token: str | None, state_dir: Path | None) -> No
     """
     from ..server.httpserver import start_server
 
-    directory = _state_dir(state_dir)
+    directory = resolved_state_dir(state_dir)
     running = start_server(directory, host=host, port=port, token=token)
     click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
