@@ -26,7 +26,7 @@ from ..errors import ContextError, utc_timestamp
 from . import stream, views
 from .access import (MAX_BODY_BYTES, TOKEN_PARAMETER, HttpError, check_host_header, check_same_origin, check_token,
                      cookie_name)
-from .connections import RequestTimeout, SendTimeout, TimedSocket
+from .connections import Limits, RequestTimeout, SendTimeout, TimedSocket
 from .framing import RequestBody
 from .pool import StorePool
 
@@ -48,12 +48,14 @@ BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 class Api:
     """What one server serves: the store in ``state_dir``, guarded by ``token`` for writes."""
 
-    def __init__(self, state_dir: Path, *, token: str | None = None, loopback: bool = True, max_streams: int = 1000):
+    def __init__(self, state_dir: Path, *, token: str | None = None, loopback: bool = True,
+                 limits: Limits | None = None):
+        limits = limits or Limits()
         self.pool = StorePool(state_dir)
-        self.hub = stream.EventHub(self.pool)
+        self.hub = stream.EventHub(self.pool, send_timeout=limits.send_timeout)
         self.token = token
         self.loopback = loopback
-        self.max_streams = max_streams
+        self.max_streams = limits.streams()
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             ("GET", re.compile(r"/healthz"), self.healthz),
             ("GET", re.compile(r"/"), self.dashboard),
@@ -160,7 +162,7 @@ class Api:
                 run_id = views.find_run(store, run_id).id
             if after is None:
                 after = store.last_event_id() if store is not None else 0
-        stream.send_events(request, self.hub, self.pool, after=after, run_id=run_id)
+        stream.send_events(request, self.hub, after=after, run_id=run_id)
 
 
 def _int_value(name: str, raw: str, *, minimum: int, maximum: int) -> int:
@@ -279,6 +281,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.body = RequestBody(self.rfile, self.headers)
         self._extra_headers = []
         try:
+            if self.body.error is not None:  # a body that cannot be delimited: refuse the request, close
+                raise self.body.error
             parts = urlsplit(self.path)
             self.query = _query(parts.query)
             check_host_header(self.headers.get("Host"), loopback=app.loopback)

@@ -58,6 +58,7 @@ class OrchHTTPServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
+        self._handed_over: set[socket.socket] = set()  # event streams: the hub closes them, not their thread
         super().__init__(address, handler)
 
     @property
@@ -102,8 +103,22 @@ class OrchHTTPServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
+            if request in self._handed_over:
+                return
             self._sockets.discard(request)
         super().shutdown_request(request)
+
+    def hand_over(self, sock: socket.socket) -> None:
+        """``sock`` outlives its request thread (an event stream): :meth:`release` closes it."""
+        with self._lock:
+            self._handed_over.add(sock)
+
+    def release(self, sock: socket.socket) -> None:
+        """Close a connection that was handed over; it no longer counts against the cap."""
+        with self._lock:
+            self._handed_over.discard(sock)
+            self._sockets.discard(sock)
+        super().shutdown_request(sock)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -193,7 +208,7 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
 
     check_binding(host, token)
     limits = limits or Limits()
-    app = Api(Path(state_dir), token=token, loopback=is_loopback(host), max_streams=limits.streams())
+    app = Api(Path(state_dir), token=token, loopback=is_loopback(host), limits=limits)
     try:
         server = OrchHTTPServer((host, port), RequestHandler, app, limits)
     except OSError as exc:

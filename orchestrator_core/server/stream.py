@@ -1,4 +1,4 @@
-"""Run events as Server-Sent Events (``GET /api/events``), from one shared poller of the journal.
+"""Run events as Server-Sent Events (``GET /api/events``), all streams served by one thread.
 
 Runs journal their events in the state store (the built-in ``state`` plugin writes each
 ``orch.event/1`` record in the transaction of what it reports); the server tails that
@@ -6,163 +6,269 @@ journal by id. So a run in another process needs to know nothing about servers, 
 number of servers can follow one store, and a client that lost its connection resumes
 exactly where it was (``Last-Event-ID`` is the journal id).
 
-One :class:`EventHub` per server polls the journal every ``POLL_S`` while at least one
-stream is open, and keeps the recent events in memory; every stream's thread waits on
-it and sends what is new. So 200 idle dashboards cost one query every 20 ms, not 200. A
-stream that starts further back than the hub's memory (a replay from ``after=0``, or a
-client that fell behind) reads its way forward from the store on its own first. While
-idle, a stream's thread wakes every ``CHECK_S`` to see whether its client is still
-there, so the thread of a client that went away ends within about that.
+A stream's request is checked and answered with its headers by a request thread like
+any other; then its socket is handed to the server's :class:`EventHub` and the thread
+ends. The hub's one thread polls the journal every ``POLL_S`` (while any stream is
+open) and writes what is new to every stream, without blocking: a slow client's
+events wait in its own buffer. It watches the sockets too, so a client that goes away
+is closed at once. So 600 open dashboards cost one thread, one query every 20 ms and
+one socket each, where a thread per stream polling on its own cost 600 of each. A
+stream that starts further back than the hub has read (a replay from ``after=0``)
+is first read forward from the store, a batch at a time, by the same thread.
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import json
+import queue
+import selectors
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from .access import HttpError
 from .pool import StorePool
 
 POLL_S = 0.02
-CHECK_S = 1.0
 HEARTBEAT_S = 15.0
 BATCH = 500
-KEEP = 2000  # events the hub holds for its streams
 RETRY_MS = 1000
+MAX_PENDING_BYTES = 4 * 1024 * 1024  # a client this far behind is dropped (it reconnects from its last id)
+FINAL_FLUSH_S = 1.0  # at stop, how long the last events may take to be sent
 
-Row = tuple[int, str]
+
+@dataclass(eq=False)
+class Stream:
+    """One client's stream: where it is in the journal, and what is waiting to be sent to it."""
+
+    sock: socket.socket
+    after: int
+    run_id: str | None
+    release: Callable[[socket.socket], None]  # gives the socket back to the server, which closes it
+    live: bool = False  # caught up with the hub: new events come from its polls
+    pending: bytearray = field(default_factory=bytearray)
+    stalled_since: float | None = None  # when a send last could not take everything
+    quiet_since: float = field(default_factory=time.monotonic)
+
+    def queue(self, rows: list[tuple[int, str]]) -> None:
+        for event_id, data in rows:
+            if event_id > self.after:
+                self.pending += f"id: {event_id}\ndata: {data}\n\n".encode()
+                self.after = event_id
 
 
 class EventHub:
-    """The one poller of a server's event journal, and the recent events it has seen."""
+    """The one thread that polls a server's event journal and writes to every stream."""
 
-    def __init__(self, pool: StorePool, *, poll_s: float = POLL_S):
+    def __init__(self, pool: StorePool, *, poll_s: float = POLL_S, send_timeout: float = 30.0):
         self._pool = pool
         self._poll_s = poll_s
-        self._changed = threading.Condition()
-        self._ids: list[int] = []  # the events held, oldest first, with their run and record
-        self._runs: list[str | None] = []
-        self._data: list[str] = []
-        self._floor: int | None = None  # every event above this id is held (None: not polled yet)
-        self._streams = 0
+        self._send_timeout = send_timeout
+        self._arriving: queue.SimpleQueue[Stream] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._count = 0  # streams arriving or open
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._wakeup = threading.Event()  # a stream arrived, or the server stops
         self._stopping = False
-        self.closed = False
-
-    @contextlib.contextmanager
-    def subscription(self) -> Iterator[None]:
-        """Keep the poller running for the duration of one stream."""
-        with self._changed:
-            self._streams += 1
-            if self._thread is None and not self._stopping:
-                self._floor = None
-                self._ids, self._runs, self._data = [], [], []
-                self._wake.clear()
-                self._thread = threading.Thread(target=self._run, name="orch-serve-events", daemon=True)
-                self._thread.start()
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._streams -= 1
+        self._selector: selectors.BaseSelector | None = None
+        self._streams: dict[socket.socket, Stream] = {}
+        self._cursor: int | None = None  # the journal id the hub has read up to (None: not read yet)
 
     @property
     def streams(self) -> int:
-        with self._changed:
-            return self._streams
+        with self._lock:
+            return self._count
 
     @property
-    def polling(self) -> bool:
-        with self._changed:
+    def running(self) -> bool:
+        with self._lock:
             return self._thread is not None
 
-    def wait(self, after: int, run_id: str | None, timeout: float) -> tuple[list[Row] | None, int, bool]:
-        """``(rows, cursor, closed)``: the held events above ``after`` (of ``run_id``), at most ``BATCH``.
-
-        Waits up to ``timeout`` for some. ``rows`` is ``None`` when ``after`` is older than
-        what the hub holds (read the store up to ``cursor`` first). ``cursor`` is where the
-        caller continues; ``closed`` that the server stops and nothing more will come.
-        """
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                if self._floor is not None and after < self._floor:
-                    return None, self._floor, False
-                if self._floor is not None:
-                    start = bisect.bisect_right(self._ids, after)
-                    end = min(len(self._ids), start + BATCH)
-                    rows = [(self._ids[i], self._data[i]) for i in range(start, end)
-                            if run_id is None or self._runs[i] == run_id]
-                    cursor = self._ids[end - 1] if end > start else after
-                    if rows or cursor != after or self.closed:
-                        return rows, cursor, self.closed and end == len(self._ids)
-                elif self.closed:
-                    return [], after, True
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._changed.wait(left):
-                    return [], after, False
+    def add(self, sock: socket.socket, *, after: int, run_id: str | None,
+            release: Callable[[socket.socket], None]) -> None:
+        """Take over ``sock`` (its headers sent): stream events above ``after`` to it until it or the server ends."""
+        sock.setblocking(False)
+        with self._lock:
+            if self._stopping:
+                release(sock)
+                return
+            self._count += 1
+            self._arriving.put(Stream(sock, after, run_id, release))
+            self._wakeup.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="orch-serve-events", daemon=True)
+                self._thread.start()
 
     def close(self) -> None:
-        """Stop polling; poll once more so streams send what was journaled by now, then end them."""
-        with self._changed:
+        """Stop: the streams get what was journaled by now (within ``FINAL_FLUSH_S``), then end."""
+        with self._lock:
             self._stopping = True
             thread = self._thread
-            self._wake.set()
+        self._wakeup.set()
         if thread is not None:
-            thread.join(5.0)
-            self._poll()
-        with self._changed:
-            self.closed = True
-            self._changed.notify_all()
+            thread.join(FINAL_FLUSH_S + 5.0)
 
+    # -- the hub's thread ------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            with self._changed:
-                if self._streams == 0 or self._wake.is_set():
-                    self._thread = None
-                    return
+        self._selector = selectors.DefaultSelector()
+        self._cursor = None
+        next_poll = next_check = time.monotonic()
+        try:
+            while True:
+                self._take_arrivals()
+                with self._lock:
+                    stopping, idle = self._stopping, self._count == 0
+                    if idle:
+                        self._wakeup.clear()
+                if stopping:
+                    break
+                if idle:  # nobody listens: the journal is not followed, the thread sleeps until a stream comes
+                    self._cursor = None
+                    self._wakeup.wait()
+                    continue
+                timeout = max(0.0, next_poll - time.monotonic())
+                for key, events in self._selector.select(timeout):
+                    stream = self._streams.get(key.fileobj)  # type: ignore[arg-type]
+                    if stream is not None:
+                        self._on_ready(stream, events)
+                now = time.monotonic()
+                if now >= next_poll:
+                    self._poll()
+                    self._catch_up()
+                    next_poll = now + self._poll_s
+                if now >= next_check:
+                    self._check(now)
+                    next_check = now + 1.0
+            self._take_arrivals()
             self._poll()
-            self._wake.wait(self._poll_s)
+            self._finish()
+        finally:
+            for stream in list(self._streams.values()):
+                self._drop(stream)
+            self._selector.close()
+            with self._lock:
+                self._thread = None
+
+    def _take_arrivals(self) -> None:
+        while True:
+            try:
+                stream = self._arriving.get_nowait()
+            except queue.Empty:
+                return
+            self._streams[stream.sock] = stream
+            self._selector.register(stream.sock, selectors.EVENT_READ)  # type: ignore[union-attr]
+            if self._cursor is not None and stream.after >= self._cursor:
+                stream.live = True
+
+    def _on_ready(self, stream: Stream, events: int) -> None:
+        if events & selectors.EVENT_READ:
+            self._drop(stream)  # the client closed, or sent something: a stream takes no requests
+        elif events & selectors.EVENT_WRITE:
+            self._flush(stream)
 
     def _poll(self) -> None:
+        """Read the journal past the hub's cursor and queue it to the live streams."""
         try:
             with self._pool.store() as store:
                 if store is None:
                     return
-                if self._floor is None:
-                    with self._changed:
-                        self._floor = store.last_event_id()
-                        self._changed.notify_all()
+                if self._cursor is None:
+                    self._cursor = store.last_event_id()
                     return
                 while True:
-                    rows = store.events_after(self._ids[-1] if self._ids else self._floor, limit=BATCH)
-                    if rows:
-                        self._hold(rows)
+                    rows = store.events_after(self._cursor, limit=BATCH)
+                    if not rows:
+                        return
+                    self._cursor = rows[-1][0]
+                    self._deliver(rows)
                     if len(rows) < BATCH:
                         return
         except HttpError:
             return  # the store is busy or failing: the next poll tries again
 
-    def _hold(self, rows: list[Row]) -> None:
-        runs = [json.loads(data).get("run") for _, data in rows]
-        with self._changed:
-            self._ids.extend(event_id for event_id, _ in rows)
-            self._runs.extend(runs)
-            self._data.extend(data for _, data in rows)
-            if len(self._ids) > 2 * KEEP:
-                self._floor = self._ids[-KEEP - 1]
-                del self._ids[:-KEEP], self._runs[:-KEEP], self._data[:-KEEP]
-            self._changed.notify_all()
+    def _deliver(self, rows: list[tuple[int, str]]) -> None:
+        by_run: dict[str | None, list[tuple[int, str]]] = {}
+        for row in rows:
+            by_run.setdefault(json.loads(row[1]).get("run"), []).append(row)
+        for stream in list(self._streams.values()):
+            if stream.live:
+                stream.queue(rows if stream.run_id is None else by_run.get(stream.run_id, []))
+                self._flush(stream)
+
+    def _catch_up(self) -> None:
+        """Read one batch from the store for each stream that started behind the hub."""
+        if self._cursor is None:
+            return
+        for stream in [s for s in self._streams.values() if not s.live and len(s.pending) < MAX_PENDING_BYTES // 4]:
+            try:
+                with self._pool.store() as store:
+                    rows = store.events_after(stream.after, run_id=stream.run_id, limit=BATCH) if store else []
+            except HttpError:
+                self._drop(stream)  # the client reconnects from its last id
+                continue
+            stream.queue(rows)
+            if len(rows) < BATCH:  # the query saw everything up to the hub's cursor
+                stream.after = max(stream.after, self._cursor)
+                stream.live = True
+            self._flush(stream)
+
+    def _check(self, now: float) -> None:
+        """Heartbeats for quiet streams; drop the clients that stopped reading."""
+        for stream in list(self._streams.values()):
+            if stream.stalled_since is not None and now - stream.stalled_since > self._send_timeout:
+                self._drop(stream)
+            elif not stream.pending and now - stream.quiet_since >= HEARTBEAT_S:
+                stream.pending += b": keep-alive\n\n"  # proxies and browsers keep an active stream open
+                self._flush(stream)
+
+    def _flush(self, stream: Stream) -> None:
+        if not stream.pending:
+            return
+        try:
+            sent = stream.sock.send(stream.pending)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._drop(stream)
+            return
+        del stream.pending[:sent]
+        if sent:
+            stream.quiet_since = time.monotonic()
+        if len(stream.pending) > MAX_PENDING_BYTES:
+            self._drop(stream)
+            return
+        if stream.pending:
+            stream.stalled_since = stream.stalled_since or time.monotonic()
+        else:
+            stream.stalled_since = None
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if stream.pending else 0)
+        self._selector.modify(stream.sock, want)  # type: ignore[union-attr]
+
+    def _finish(self) -> None:
+        """At stop: send what is queued, within ``FINAL_FLUSH_S``, then end every stream."""
+        deadline = time.monotonic() + FINAL_FLUSH_S
+        while any(s.pending for s in self._streams.values()) and time.monotonic() < deadline:
+            for key, events in self._selector.select(0.05):  # type: ignore[union-attr]
+                stream = self._streams.get(key.fileobj)  # type: ignore[arg-type]
+                if stream is not None:
+                    self._on_ready(stream, events)
+
+    def _drop(self, stream: Stream) -> None:
+        if self._streams.pop(stream.sock, None) is None:
+            return
+        try:
+            self._selector.unregister(stream.sock)  # type: ignore[union-attr]
+        except (KeyError, ValueError):
+            pass
+        with self._lock:
+            self._count -= 1
+        stream.release(stream.sock)
 
 
-def send_events(request: Any, hub: EventHub, pool: StorePool, *, after: int, run_id: str | None) -> None:
-    """Stream events with an id above ``after`` (of ``run_id`` only, when given) until the server stops.
+def send_events(request: Any, hub: EventHub, *, after: int, run_id: str | None) -> None:
+    """Answer ``GET /api/events`` with the stream's headers, then hand the connection to ``hub``.
 
     Each event is ``id: <journal id>`` and ``data: <the orch.event/1 record>``. When the
     server stops, the events already journaled are sent before the stream ends.
@@ -175,39 +281,6 @@ def send_events(request: Any, hub: EventHub, pool: StorePool, *, after: int, run
     request.end_headers()
     if request.command == "HEAD":
         return
-    out = request.wfile
-    out.write(f"retry: {RETRY_MS}\n: stream of run events after id {after}\n\n".encode())
-    quiet_since = time.monotonic()
-    with hub.subscription():
-        while True:
-            rows, cursor, closed = hub.wait(after, run_id, CHECK_S)
-            if rows is None:
-                try:
-                    with pool.store() as store:
-                        rows = store.events_after(after, run_id=run_id, limit=BATCH) if store is not None else []
-                except HttpError:
-                    return  # the store failed: end the stream, the client reconnects from its last id
-                cursor = rows[-1][0] if len(rows) == BATCH else max(cursor, rows[-1][0] if rows else after)
-            if rows:
-                out.write("".join(f"id: {event_id}\ndata: {data}\n\n" for event_id, data in rows).encode())
-                quiet_since = time.monotonic()
-            moved, after = bool(rows) or cursor != after, cursor
-            if closed:
-                return
-            if moved:
-                continue
-            if time.monotonic() - quiet_since >= HEARTBEAT_S:
-                out.write(b": keep-alive\n\n")  # proxies and browsers keep an active stream open
-                quiet_since = time.monotonic()
-            elif _gone(request.connection) and not hub.closed:
-                return
-
-
-def _gone(sock: socket.socket) -> bool:
-    """Whether the client closed its end (a stream is never sent a request; only its end shows)."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except (BlockingIOError, InterruptedError):
-        return False
-    except OSError:
-        return True
+    request.wfile.write(f"retry: {RETRY_MS}\n: stream of run events after id {after}\n\n".encode())
+    request.server.hand_over(request.connection)
+    hub.add(request.connection, after=after, run_id=run_id, release=request.server.release)
