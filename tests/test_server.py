@@ -294,9 +294,15 @@ def test_non_loopback_needs_a_token_and_then_every_request_does(project, env, or
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     jar = {"Cookie": cookie.split(";")[0]}
     assert call(url + "api/runs/latest", headers=jar)[0] == 200
-    assert call(url + "api/runs/latest", headers={"Cookie": "orch_token_1=s3cret-token"})[0] == 401  # another port's
+    assert call(url + "api/runs/latest", headers={"Cookie": jar["Cookie"].replace(str(parts.port), "1")})[0] == 401
+    assert call(url + "api/runs/latest", headers={"Cookie": f"orch_token_{parts.port}=s3cret-token"})[0] == 403
+    assert "s3cret-token" not in cookie  # the cookie allows reads only: it is not the token
     status, document = call(key_url, "PUT", body, jar)  # a cookie is never enough to write
     assert (status, document["error"]) == (401, "unauthorized")
+    connection.request("GET", "//attacker.example/?token=s3cret-token&run=x")
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Location") == "/attacker.example/?run=x"  # never a redirect to another host
     connection.close()
 
 

@@ -14,6 +14,7 @@ server first (and the server never agrees).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from http.cookies import CookieError, SimpleCookie
@@ -79,6 +80,11 @@ def cookie_name(port: int) -> str:
     return f"orch_token_{port}"
 
 
+def cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, not the token (which also allows writes)."""
+    return hashlib.sha256(f"orch-read-cookie:{token}".encode()).hexdigest()
+
+
 def check_token(headers: Any, method: str, query_token: str | None, *, token: str | None, port: int) -> bool:
     """With a token configured, the request must carry it; whether it came as ``?token=``.
 
@@ -101,7 +107,7 @@ def check_token(headers: Any, method: str, query_token: str | None, *, token: st
             return True
         cookie = _cookie(headers.get("Cookie"), cookie_name(port))
         if cookie is not None:
-            _compare(cookie, token)
+            _compare(cookie, cookie_value(token))
             return False
     raise HttpError(401, "unauthorized", "this server needs 'Authorization: Bearer TOKEN' with every request "
                                          "(in a browser, open /?token=TOKEN once)")

@@ -25,7 +25,7 @@ from ..context import RESERVED_PREFIX, json_safe
 from ..errors import ContextError, utc_timestamp
 from . import stream, views
 from .access import (MAX_BODY_BYTES, TOKEN_PARAMETER, HttpError, check_host_header, check_same_origin, check_token,
-                     cookie_name)
+                     cookie_name, cookie_value)
 from .connections import Limits, RequestTimeout, SendTimeout, TimedSocket
 from .framing import RequestBody
 from .pool import StorePool
@@ -316,9 +316,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not self.body.discard():
             self.close_connection = True
         rest = urlencode({k: v for k, v in self.query.items() if k != TOKEN_PARAMETER})
-        name = cookie_name(self.server.server_address[1])
-        self._extra_headers = [("Location", path + (f"?{rest}" if rest else "")),
-                               ("Set-Cookie", f"{name}={self.server.app.token}; HttpOnly; SameSite=Strict; Path=/")]
+        name, value = cookie_name(self.server.server_address[1]), cookie_value(self.server.app.token)
+        location = "/" + path.lstrip("/")  # never '//host': a redirect stays on this server
+        self._extra_headers = [("Location", location + (f"?{rest}" if rest else "")),
+                               ("Set-Cookie", f"{name}={value}; HttpOnly; SameSite=Strict; Path=/")]
         self.send_json(303, {"status": 303, "message": "signed in: the token is kept in a cookie"})
 
     # -- reading ---------------------------------------------------------------------------
