@@ -382,3 +382,63 @@ def test_600_event_streams_under_1024_open_files_leave_the_server_answering(proj
             server.kill()
             server.wait()
     assert server.returncode == 0, log.read_text()
+
+
+def test_a_burst_of_readers_is_served_with_a_bounded_pool_that_shrinks_afterwards(project, env, orch_cli,
+                                                                                   orch_server):
+    import threading
+
+    orch_cli("run", "quick.yaml", env=env).assert_success()
+    served = orch_server(env=env)
+    port, pid = port_of(served.url), served.process.pid
+    statuses: list[int] = []
+    most = [0]
+
+    def reader() -> None:
+        for _ in range(10):
+            responses, _ = exchange(port, request("GET", "/api/runs/latest/context/note.text_v1", port), linger_s=0)
+            statuses.extend(r["status"] for r in responses)
+            most[0] = max(most[0], descriptors(pid, "state.db"))
+
+    readers = [threading.Thread(target=reader) for _ in range(40)]
+    for thread in readers:
+        thread.start()
+    for thread in readers:
+        thread.join(60)
+    assert statuses == [200] * 400
+    assert most[0] <= 3 * 16  # at most MAX_OPEN store connections at once, 3 files each
+    assert descriptors(pid, "state.db") <= 3 * 4  # afterwards, at most MAX_IDLE kept
+
+
+def test_the_store_pool_lends_at_most_max_open_connections_and_keeps_max_idle(project, env, orch_cli):
+    import threading
+
+    from orchestrator_core.server import pool as pool_module
+
+    orch_cli("run", "quick.yaml", env=env).assert_success()
+    pool = pool_module.StorePool(project / ".orch")
+    lock = threading.Lock()
+    holding, most, served = [0], [0], []
+
+    def borrower() -> None:
+        with pool.store() as store:
+            with lock:
+                holding[0] += 1
+                most[0] = max(most[0], holding[0])
+            served.append(store.last_event_id())
+            time.sleep(0.3)
+            with lock:
+                holding[0] -= 1
+
+    borrowers = [threading.Thread(target=borrower) for _ in range(3 * pool_module.MAX_OPEN)]
+    try:
+        for thread in borrowers:
+            thread.start()
+        for thread in borrowers:
+            thread.join(30)
+        assert len(served) == 3 * pool_module.MAX_OPEN  # everyone was served, waiting their turn
+        assert most[0] == pool_module.MAX_OPEN
+        assert pool.idle == pool_module.MAX_IDLE  # the others were closed as they came back
+    finally:
+        pool.close()
+    assert pool.idle == 0 and descriptors(os.getpid(), "state.db") == 0

@@ -108,18 +108,11 @@ class TimedSocket(io.RawIOBase):
         return count
 
     def write(self, data) -> int:  # type: ignore[override]
-        view = memoryview(data)
-        deadline = time.monotonic() + self._limits.send_timeout
-        while view:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SendTimeout("the client did not read the answer in time")
-            self._sock.settimeout(left)
-            try:
-                sent = self._sock.send(view)
-            except TimeoutError:
-                raise SendTimeout("the client did not read the answer in time") from None
-            view = view[sent:]
+        self._sock.settimeout(self._limits.send_timeout)  # sendall's timeout bounds the whole call
+        try:
+            self._sock.sendall(data)
+        except TimeoutError:
+            raise SendTimeout("the client did not read the answer in time") from None
         return len(data)
 
 

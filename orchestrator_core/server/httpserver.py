@@ -15,7 +15,7 @@ at once; one more is answered ``503`` by the refuser and closed.
 
 Why not a server library: the guarantees the server needs (framing every body, a
 connection cap, deadlines per request, one poller for every stream) are each a few
-lines on top of the stdlib server, measured as fast as before (docs/server.md,
+lines on top of the stdlib server, with key reads as fast as before within the noise (docs/server.md,
 Performance); an asyncio server would hold thousands of idle streams without a thread
 each, but would mean a second concurrency model and a dependency for a local tool.
 """
