@@ -442,3 +442,59 @@ def test_the_store_pool_lends_at_most_max_open_connections_and_keeps_max_idle(pr
     finally:
         pool.close()
     assert pool.idle == 0 and descriptors(os.getpid(), "state.db") == 0
+
+
+class EventStream:
+    """Reads the events of a stream socket: ``until(text)`` gives ``(id, record)`` up to the first holding it."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buffer = b""
+
+    def until(self, text: bytes, timeout: float = 60) -> list[tuple[int, dict]]:
+        self.sock.settimeout(timeout)
+        events = []
+        while True:
+            while b"\n\n" in self.buffer:
+                block, self.buffer = self.buffer.split(b"\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+                if "id" in fields:
+                    events.append((int(fields["id"]), json.loads(fields["data"])))
+                    if text in fields["data"].encode():
+                        return events
+            chunk = self.sock.recv(65536)
+            assert chunk, "the stream ended early"
+            self.buffer += chunk
+
+
+def test_a_replay_from_the_start_joins_the_live_stream_without_a_gap_or_a_repeat(project, env, orch_server):
+    import sqlite3
+
+    steps = "".join(f"  - {{name: s{i}, module: hostile_steps, function: Note, params: {{text: '{i}'}}}}\n"
+                    for i in range(400))
+    (project / "long.yaml").write_text("name: long\nsteps:\n" + steps)
+    port = port_of(orch_server(env=env).url)
+    live = EventStream(open_stream(port))
+    run = subprocess.Popen([orch_executable(), "run", "long.yaml"], cwd=project, env={**os.environ, **env},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        first = live.until(b'"step":"s300"')  # over 600 events journaled: more than a batch
+        run_id = first[0][1]["run"]
+        replay = EventStream(open_stream(port, "/api/events?after=0"))  # over a batch behind, events arriving
+        one_run = EventStream(open_stream(port, f"/api/events?after=0&run={run_id}"))
+        streams = {"live": first + live.until(b'"event":"run_finish"'),
+                   "replay": replay.until(b'"event":"run_finish"'),
+                   "one run": one_run.until(b'"event":"run_finish"')}
+        assert run.wait(timeout=60) == 0, run.stderr.read()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    with sqlite3.connect(project / ".orch" / "state.db") as db:
+        journal = [row[0] for row in db.execute("SELECT id FROM events ORDER BY id")]
+        of_run = [row[0] for row in db.execute("SELECT id FROM events WHERE run = ? ORDER BY id", (run_id,))]
+    assert len(of_run) > 800 and first[-1][0] > 500  # the replays started more than a batch behind
+    assert [event_id for event_id, _ in streams["replay"]] == journal
+    assert [event_id for event_id, _ in streams["one run"]] == of_run
+    live_ids = [event_id for event_id, _ in streams["live"]]
+    assert live_ids == of_run  # the live stream started before the run: all of it, in order

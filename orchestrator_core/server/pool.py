@@ -42,14 +42,15 @@ class StorePool:
         return self.state_dir / DB_NAME
 
     @contextlib.contextmanager
-    def store(self) -> Iterator[StateStore | None]:
+    def store(self, *, wait: float = WAIT_S) -> Iterator[StateStore | None]:
         """A connection for the duration of the block, or ``None`` while no store exists.
 
         A database error inside the block becomes a 503 for the client; the connection
-        is then dropped rather than reused.
+        is then dropped rather than reused. No connection free within ``wait`` seconds
+        is a 503 too.
         """
-        if not self._slots.acquire(timeout=WAIT_S):
-            raise HttpError(503, "busy", f"every connection to the state store stayed busy for {WAIT_S:g} s")
+        if not self._slots.acquire(timeout=wait):
+            raise HttpError(503, "busy", f"every connection to the state store stayed busy for {wait:g} s")
         try:
             store = self._take()
         except BaseException:

@@ -171,7 +171,7 @@ class EventHub:
     def _poll(self) -> None:
         """Read the journal past the hub's cursor and queue it to the live streams."""
         try:
-            with self._pool.store() as store:
+            with self._pool.store(wait=self._poll_s) as store:  # busy: the streams wait, the next poll tries
                 if store is None:
                     return
                 if self._cursor is None:
@@ -203,11 +203,10 @@ class EventHub:
             return
         for stream in [s for s in self._streams.values() if not s.live and len(s.pending) < MAX_PENDING_BYTES // 4]:
             try:
-                with self._pool.store() as store:
+                with self._pool.store(wait=self._poll_s) as store:
                     rows = store.events_after(stream.after, run_id=stream.run_id, limit=BATCH) if store else []
             except HttpError:
-                self._drop(stream)  # the client reconnects from its last id
-                continue
+                return  # the store is busy or failing: the next round tries again
             stream.queue(rows)
             if len(rows) < BATCH:  # the query saw everything up to the hub's cursor
                 stream.after = max(stream.after, self._cursor)
