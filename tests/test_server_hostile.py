@@ -1,5 +1,6 @@
 """The context server against hostile clients, over raw sockets: smuggled requests, malformed
-input, tricklers, floods of connections and of event streams.
+input, tricklers, floods of connections and of event streams; and the bounds that hold
+under load (the event hub's replays, the store pool).
 
 Each test runs a real ``orch serve`` (the ``orch_server`` fixture, or a subprocess of its own
 where it needs a lower open-files limit) and speaks HTTP byte by byte, as an attacker would.

@@ -46,7 +46,7 @@ BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class Api:
-    """What one server serves: the store in ``state_dir``, guarded by ``token`` for writes."""
+    """What one server serves: the store in ``state_dir`` (guarded by ``token``), and its event hub."""
 
     def __init__(self, state_dir: Path, *, token: str | None = None, loopback: bool = True,
                  limits: Limits | None = None):
