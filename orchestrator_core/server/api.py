@@ -154,15 +154,12 @@ class Api:
         if after is None:
             last = request.headers.get("Last-Event-ID")
             after = _int_value("Last-Event-ID", last, minimum=0, maximum=MAX_EVENT_ID) if last else None
-        if self.hub.streams >= self.max_streams:
-            raise HttpError(503, "too_many_streams", f"the server holds {self.max_streams} event streams, its limit; "
-                                                     "retry later")
         with self.pool.store() as store:
             if run_id is not None:
                 run_id = views.find_run(store, run_id).id
             if after is None:
                 after = store.last_event_id() if store is not None else 0
-        stream.send_events(request, self.hub, after=after, run_id=run_id)
+        stream.send_events(request, self.hub, after=after, run_id=run_id, limit=self.max_streams)
 
 
 def _int_value(name: str, raw: str, *, minimum: int, maximum: int) -> int:

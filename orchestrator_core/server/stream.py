@@ -86,15 +86,28 @@ class EventHub:
         with self._lock:
             return self._thread is not None
 
+    def reserve(self, limit: int) -> bool:
+        """Count one more stream, unless ``limit`` are open or arriving; :meth:`add` or :meth:`cancel` follows."""
+        with self._lock:
+            if self._count >= limit:
+                return False
+            self._count += 1
+            return True
+
+    def cancel(self) -> None:
+        """A reserved stream that never started."""
+        with self._lock:
+            self._count -= 1
+
     def add(self, sock: socket.socket, *, after: int, run_id: str | None,
             release: Callable[[socket.socket], None]) -> None:
-        """Take over ``sock`` (its headers sent): stream events above ``after`` to it until it or the server ends."""
+        """Take over ``sock`` (reserved, its headers sent): stream events above ``after`` until it or the server ends."""
         sock.setblocking(False)
         with self._lock:
             if self._stopping:
+                self._count -= 1
                 release(sock)
                 return
-            self._count += 1
             self._arriving.put(Stream(sock, after, run_id, release))
             self._wakeup.set()
             if self._thread is None:
@@ -266,20 +279,29 @@ class EventHub:
         stream.release(stream.sock)
 
 
-def send_events(request: Any, hub: EventHub, *, after: int, run_id: str | None) -> None:
+def send_events(request: Any, hub: EventHub, *, after: int, run_id: str | None, limit: int) -> None:
     """Answer ``GET /api/events`` with the stream's headers, then hand the connection to ``hub``.
 
     Each event is ``id: <journal id>`` and ``data: <the orch.event/1 record>``. When the
-    server stops, the events already journaled are sent before the stream ends.
+    server stops, the events already journaled are sent before the stream ends. With
+    ``limit`` streams open already, the answer is a 503 instead.
     """
-    request.close_connection = True  # the stream has no length: it ends with the connection
-    request.send_response(200)
-    request.send_header("Content-Type", "text/event-stream; charset=utf-8")
-    request.send_header("Cache-Control", "no-store")
-    request.send_header("X-Accel-Buffering", "no")
-    request.end_headers()
-    if request.command == "HEAD":
-        return
-    request.wfile.write(f"retry: {RETRY_MS}\n: stream of run events after id {after}\n\n".encode())
-    request.server.hand_over(request.connection)
-    hub.add(request.connection, after=after, run_id=run_id, release=request.server.release)
+    if not hub.reserve(limit):
+        raise HttpError(503, "too_many_streams", f"the server holds {limit} event streams, its limit; retry later")
+    handed = False
+    try:
+        request.close_connection = True  # the stream has no length: it ends with the connection
+        request.send_response(200)
+        request.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        request.send_header("Cache-Control", "no-store")
+        request.send_header("X-Accel-Buffering", "no")
+        request.end_headers()
+        if request.command == "HEAD":
+            return
+        request.wfile.write(f"retry: {RETRY_MS}\n: stream of run events after id {after}\n\n".encode())
+        request.server.hand_over(request.connection)
+        handed = True
+        hub.add(request.connection, after=after, run_id=run_id, release=request.server.release)
+    finally:
+        if not handed:
+            hub.cancel()
