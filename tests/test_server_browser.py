@@ -195,3 +195,24 @@ def test_a_page_of_another_origin_cannot_write_to_the_server(tmp_path, driver, o
         ("POST /api/runs/latest/context/evil.key_v1 HTTP/1.1", "403"),
         ("OPTIONS /api/runs/latest/context/evil.key_v1 HTTP/1.1", "403"),
         ("GET /api/runs/latest/context/evil.key_v1 HTTP/1.1", "404")]
+
+
+def test_with_a_token_the_browser_signs_in_once_and_the_live_dashboard_works(tmp_path, driver, orch_server, orch_cli):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (tmp_path / "browser_steps.py").write_text(STEPS)
+    (tmp_path / "one.yaml").write_text("name: one\nsteps:\n  - {name: prepare, module: browser_steps, function: Done}\n")
+    env = {"PYTHONPATH": str(tmp_path), "ORCH_TOKEN": "browser-s3cret"}
+    orch_cli("run", "one.yaml", env=env).assert_success()
+    url = orch_server(env=env).url
+    driver.get(url)  # no token: refused, the page says how to get in
+    assert "unauthorized" in driver.page_source and "token" in driver.page_source
+    driver.get(url + "?token=browser-s3cret")
+    wait = WebDriverWait(driver, 20)
+    wait.until(lambda d: d.current_url == url)  # the token left the address bar
+    wait.until(lambda d: d.find_element(By.ID, "live").text == "live")  # the event stream, on the cookie
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#runs li[data-run]")) == 1
+    orch_cli("run", "one.yaml", env=env).assert_success()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs li[data-run]")) == 2)  # live, signed in
+    assert driver.save_screenshot(str(tmp_path / "signed-in.png"))
