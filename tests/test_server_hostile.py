@@ -420,14 +420,18 @@ def test_the_store_pool_lends_at_most_max_open_connections_and_keeps_max_idle(pr
     pool = pool_module.StorePool(project / ".orch")
     lock = threading.Lock()
     holding, most, served = [0], [0], []
+    full = threading.Event()  # MAX_OPEN connections are lent at once
 
     def borrower() -> None:
         with pool.store() as store:
             with lock:
                 holding[0] += 1
                 most[0] = max(most[0], holding[0])
+                if holding[0] == pool_module.MAX_OPEN:
+                    full.set()
             served.append(store.last_event_id())
-            time.sleep(0.3)
+            full.wait(20)  # hold the connection until the pool is at its bound (an unbounded one goes past it)
+            time.sleep(0.05)
             with lock:
                 holding[0] -= 1
 
