@@ -8,8 +8,11 @@
 2. Latency from a step finishing to its ``step_finish`` event arriving on the SSE stream:
    a real ``orch run`` of steps that each sleep, followed by a stream client; the
    event's own timestamp (taken as the step is recorded) against the arrival time.
+3. The CPU an idle server spends (CPU-seconds per second, from ``/proc/PID/stat``) with
+   ``--streams`` open event streams and nothing happening, against the same server with
+   none; and how long a run's events then take to reach all of them.
 
-    python bench/bench_server.py [--seconds 3] [--threads 4]
+    python bench/bench_server.py [--seconds 3] [--threads 4] [--streams 200]
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import http.client
 import json
 import os
 import re
+import selectors
+import socket
 import statistics
 import subprocess
 import sys
@@ -156,11 +161,59 @@ def sse_latency(url: str, workdir: Path, env: dict, steps: int) -> dict:
             "max_ms": round(max(latencies), 1), "poll_interval_ms": 20}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    start = cpu_seconds(pid)
+    time.sleep(seconds)
+    return round((cpu_seconds(pid) - start) / seconds, 4)
+
+
+def open_streams(url: str, count: int) -> list[socket.socket]:
+    parts = urlsplit(url)
+    streams = []
+    for _ in range(count):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise SystemExit(f"stream refused: {head[:200]!r}")
+        streams.append(sock)
+    return streams
+
+
+def fan_out(streams: list[socket.socket], workdir: Path, env: dict) -> float:
+    """Milliseconds from a run finishing to the last of ``streams`` receiving its ``run_finish``."""
+    subprocess.run([ORCH, "run", "one.yaml"], cwd=workdir, env=env, check=True, capture_output=True)
+    finished = time.monotonic()
+    waiting = {sock: b"" for sock in streams}
+    selector = selectors.DefaultSelector()
+    for sock in streams:
+        selector.register(sock, selectors.EVENT_READ)
+    while waiting and time.monotonic() - finished < 30:
+        for key, _ in selector.select(timeout=1):
+            waiting[key.fileobj] += key.fileobj.recv(65536)
+            if b'"event":"run_finish"' in waiting[key.fileobj]:
+                del waiting[key.fileobj]
+                selector.unregister(key.fileobj)
+    selector.close()
+    if waiting:
+        raise SystemExit(f"{len(waiting)} streams never got the run's events")
+    return round((time.monotonic() - finished) * 1000, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--streams", type=int, default=200, help="idle event streams for the CPU measurement")
     parser.add_argument("--quick", action="store_true", help="1 s of load and 5 steps (a smoke check)")
     options = parser.parse_args()
     if options.quick:
@@ -182,6 +235,14 @@ def main() -> None:
         try:
             key_read = load(url, "/api/runs/latest/context/bench.value_v1", options.seconds, options.threads)
             latency = sse_latency(url, workdir, env, options.steps)
+            no_streams = idle_cpu(served.pid, options.seconds)
+            streams = open_streams(url, options.streams)
+            try:
+                with_streams = idle_cpu(served.pid, options.seconds)
+                fan_out_ms = fan_out(streams, workdir, env)
+            finally:
+                for sock in streams:
+                    sock.close()
         finally:
             stop(served)
     print(json.dumps({
@@ -189,6 +250,8 @@ def main() -> None:
         "bare_threading_server": baseline,
         "key_read_to_bare_ratio": round(key_read["requests_per_s"] / baseline["requests_per_s"], 2),
         "sse_step_finish_latency": latency,
+        "idle_cpu_s_per_s": {"no_streams": no_streams, f"{options.streams}_streams": with_streams},
+        f"run_events_to_all_{options.streams}_streams_ms": fan_out_ms,
         "threads": options.threads,
         "cpus": os.cpu_count(),
     }, indent=2))

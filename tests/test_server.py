@@ -261,7 +261,7 @@ def test_every_bad_request_gets_a_4xx_json_error_and_the_server_keeps_serving(pr
     assert call(key_url)[0] == 404  # nothing was written
 
 
-def test_non_loopback_needs_a_token_and_then_every_write_does(project, env, orch_cli, orch_server):
+def test_non_loopback_needs_a_token_and_then_every_request_does(project, env, orch_cli, orch_server):
     refused = orch_cli("serve", "--host", "0.0.0.0", "--port", "0", env=env)
     assert refused.exit_code == 2 and "--token" in refused.err and "Traceback" not in refused.err
 
@@ -276,7 +276,34 @@ def test_non_loopback_needs_a_token_and_then_every_write_does(project, env, orch
     assert call(key_url, "PUT", body, {"Authorization": "Bearer wrong"}) == (
         403, {"error": "bad_token", "message": "the token is wrong", "status": 403})
     assert call(key_url, "PUT", body, {"Authorization": "Bearer s3cret-token"})[0] == 201
-    assert call(url + "api/runs/latest")[0] == 200  # reads need no token
+    # reads too: every endpoint, the dashboard and the health check included
+    for path in ("api/runs/latest", "api/runs", "healthz", "", "static/dashboard.js", "api/events"):
+        status, document = call(url + path)
+        assert (status, document["error"]) == (401, "unauthorized"), path
+    assert call(url + "api/runs/latest", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
+    assert call(url + "api/runs/latest?token=wrong")[0] == 403
+
+    # a browser opens /?token=TOKEN once: a cookie for reads, and the token leaves the address bar
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", "/?token=s3cret-token")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 303 and response.getheader("Location") == "/"
+    cookie = response.getheader("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    jar = {"Cookie": cookie.split(";")[0]}
+    assert call(url + "api/runs/latest", headers=jar)[0] == 200
+    assert call(url + "api/runs/latest", headers={"Cookie": jar["Cookie"].replace(str(parts.port), "1")})[0] == 401
+    assert call(url + "api/runs/latest", headers={"Cookie": f"orch_token_{parts.port}=s3cret-token"})[0] == 403
+    assert "s3cret-token" not in cookie  # the cookie allows reads only: it is not the token
+    status, document = call(key_url, "PUT", body, jar)  # a cookie is never enough to write
+    assert (status, document["error"]) == (401, "unauthorized")
+    connection.request("GET", "//attacker.example/?token=s3cret-token&run=x")
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Location") == "/attacker.example/?run=x"  # never a redirect to another host
+    connection.close()
 
 
 def test_sse_streams_the_events_of_a_real_run_in_order_and_resumes_by_id(project, env, orch_server):

@@ -24,9 +24,19 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port to listen on; 0 picks a free one (the URL is printed on stderr).")
 @click.option("--token", envvar="ORCH_TOKEN", default=None, metavar="TOKEN",
-              help="Writes must send 'Authorization: Bearer TOKEN' (also $ORCH_TOKEN).")
+              help="Every request must send 'Authorization: Bearer TOKEN' (also $ORCH_TOKEN); "
+                   "a browser opens /?token=TOKEN once.")
+@click.option("--max-connections", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Connections served at once; one more is answered 503 (default: what the open-files "
+                   "limit allows, at most 1000).")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, metavar="S",
+              help="Close a connection idle this long between requests.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="S",
+              help="A request (line, headers and body) must arrive within this from its first byte, "
+                   "and each answer be taken by the client within it.")
 @state_dir_option
-def serve(host: str, port: int, token: str | None, state_dir: Path | None) -> None:
+def serve(host: str, port: int, token: str | None, max_connections: int, idle_timeout: float,
+          request_timeout: float, state_dir: Path | None) -> None:
     """Serve the state store: the runs, their steps and context, writes, live events, and a dashboard.
 
     \b
@@ -40,11 +50,15 @@ def serve(host: str, port: int, token: str | None, state_dir: Path | None) -> No
 
     RUN is a run id, a unique prefix of one, or 'latest'. A running `orch run` sees a
     key written to it before its next step starts. Runs until Ctrl-C.
+    Who can reach the server, and what it refuses: docs/server.md, "Threat model".
     """
+    from ..server.connections import Limits
     from ..server.httpserver import start_server
 
     directory = resolved_state_dir(state_dir)
-    running = start_server(directory, host=host, port=port, token=token)
+    limits = Limits(max_connections=max_connections, idle_timeout=idle_timeout, request_timeout=request_timeout,
+                    send_timeout=request_timeout)
+    running = start_server(directory, host=host, port=port, token=token, limits=limits)
     click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:

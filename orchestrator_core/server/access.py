@@ -1,17 +1,24 @@
-"""Who may talk to the server, and how much they may send.
+"""Who may talk to the server, and how much they may send (the threat model is in docs/server.md).
 
 The server binds to loopback unless told otherwise. Binding anywhere else exposes
-the context to the network, so it needs a token, and every write must then carry it
-(``Authorization: Bearer TOKEN``). On loopback the ``Host`` header must name
-loopback too, so a web page cannot reach the server through a DNS name rebound to
-127.0.0.1; and writes must be ``application/json``, which a cross-site form cannot send
-without the browser asking first (and the server never allows it).
+the context to the network, so it needs a token, and every request must then carry it:
+``Authorization: Bearer TOKEN``, or, for a browser, the cookie that opening the
+dashboard once as ``/?token=TOKEN`` sets (reads only: a cookie rides along with
+requests a browser makes for other sites' pages, a header never does). On loopback the
+``Host`` header must name loopback too, so a web page cannot reach the server through a
+DNS name rebound to 127.0.0.1. A write (any method but ``GET``/``HEAD``) is refused
+when the browser says another site's page sent it (``Origin``, ``Sec-Fetch-Site``), and
+must be ``application/json``, which a page can only send cross-site after asking the
+server first (and the server never agrees).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
 from ..errors import UsageError
 
@@ -20,6 +27,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 TOKEN_ENV = "ORCH_TOKEN"
+TOKEN_PARAMETER = "token"  # GET /?token=TOKEN: a browser's way in, exchanged for a cookie
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site of the server's own page, or typed in
 
 
 class HttpError(Exception):
@@ -49,7 +59,7 @@ def check_binding(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise UsageError(
             f"--host {host} is reachable from other machines: give a token with --token or ${TOKEN_ENV} "
-            "(clients then send 'Authorization: Bearer TOKEN' with every write), or bind to 127.0.0.1"
+            "(clients then send 'Authorization: Bearer TOKEN' with every request), or bind to 127.0.0.1"
         )
 
 
@@ -65,14 +75,67 @@ def check_host_header(value: str | None, *, loopback: bool) -> None:
                         f"this server listens on loopback only; Host {value!r} is not a loopback name")
 
 
-def check_token(header: str | None, token: str | None) -> None:
-    """With a token configured, ``header`` must be ``Bearer <token>``."""
+def cookie_name(port: int) -> str:
+    """The token cookie of the server on ``port`` (cookies are shared by every port of a host)."""
+    return f"orch_token_{port}"
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, not the token (which also allows writes)."""
+    return hashlib.sha256(f"orch-read-cookie:{token}".encode()).hexdigest()
+
+
+def check_token(headers: Any, method: str, query_token: str | None, *, token: str | None, port: int) -> bool:
+    """With a token configured, the request must carry it; whether it came as ``?token=``.
+
+    Any request may send ``Authorization: Bearer TOKEN``. A ``GET`` or ``HEAD`` may
+    instead send the server's cookie, or ``?token=TOKEN`` (then the caller answers with a
+    redirect that sets the cookie, so the token leaves the address bar).
+    """
     if not token:
+        return False
+    header = headers.get("Authorization")
+    if header:
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HttpError(401, "unauthorized", "the Authorization header must be 'Bearer TOKEN'")
+        _compare(given.strip(), token)
+        return False
+    if method in SAFE_METHODS:
+        if query_token is not None:
+            _compare(query_token, token)
+            return True
+        cookie = _cookie(headers.get("Cookie"), cookie_name(port))
+        if cookie is not None:
+            _compare(cookie, cookie_value(token))
+            return False
+    raise HttpError(401, "unauthorized", "this server needs 'Authorization: Bearer TOKEN' with every request "
+                                         "(in a browser, open /?token=TOKEN once)")
+
+
+def check_same_origin(headers: Any, method: str) -> None:
+    """Refuse a write that a browser says another site's page (or another port's) sent."""
+    if method in SAFE_METHODS:
         return
-    if not header:
-        raise HttpError(401, "unauthorized", "this server needs 'Authorization: Bearer TOKEN' for writes")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given:
-        raise HttpError(401, "unauthorized", "the Authorization header must be 'Bearer TOKEN'")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in SAME_ORIGIN_SITES:
+        raise HttpError(403, "cross_site", f"a write from another site's page is refused (Sec-Fetch-Site: {site})")
+    origin = headers.get("Origin")
+    if origin is not None and origin.strip().lower() != f"http://{headers.get('Host', '')}".lower():
+        raise HttpError(403, "cross_origin", f"a write from a page of {origin} is refused: "
+                                             "only this server's own pages and non-browser clients may write")
+
+
+def _compare(given: str, token: str) -> None:
+    if not hmac.compare_digest(given.encode(), token.encode()):
         raise HttpError(403, "bad_token", "the token is wrong")
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    if not header:
+        return None
+    try:
+        morsel = SimpleCookie(header).get(name)
+    except CookieError:
+        return None
+    return morsel.value if morsel is not None else None

@@ -3,24 +3,31 @@
 ``Api`` holds what the server serves (the store, the token); ``RequestHandler`` is the
 stdlib handler that parses a request, finds its route and writes the answer. Routes
 match the raw path, and each part is percent-decoded afterwards, so a key may contain
-``/`` (sent as ``%2F``). See docs/server.md for every endpoint.
+``/`` (sent as ``%2F``); a part that is not valid percent-encoded UTF-8 is a 400. Every
+request's body is read or drained before the answer (``framing``), and each request
+must arrive within the deadlines of ``connections``. See docs/server.md for every
+endpoint and the threat model.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from .._markers import __version__
 from ..context import RESERVED_PREFIX, json_safe
 from ..errors import ContextError, utc_timestamp
 from . import stream, views
-from .access import MAX_BODY_BYTES, HttpError, check_host_header, check_token
+from .access import (MAX_BODY_BYTES, TOKEN_PARAMETER, HttpError, check_host_header, check_same_origin, check_token,
+                     cookie_name, cookie_value)
+from .connections import Limits, RequestTimeout, SendTimeout, TimedSocket
+from .framing import RequestBody
 from .pool import StorePool
 
 logger = logging.getLogger("orchestrator.server")
@@ -28,20 +35,27 @@ logger = logging.getLogger("orchestrator.server")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES  # an oversized body up to this is read and dropped, then refused
 MAX_KEY_LENGTH = 256
 MAX_WHO_LENGTH = 128
 WRITE_FIELDS = ("value", "who")
 DEFAULT_RUNS_LIMIT = 50
+MAX_RUNS_LIMIT = 10_000
+MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+MAX_JSON_DEPTH = 100  # a written value nested deeper is refused (deeper still, Python's parser would overflow)
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class Api:
-    """What one server serves: the store in ``state_dir``, guarded by ``token`` for writes."""
+    """What one server serves: the store in ``state_dir`` (guarded by ``token``), and its event hub."""
 
-    def __init__(self, state_dir: Path, *, token: str | None = None, loopback: bool = True):
+    def __init__(self, state_dir: Path, *, token: str | None = None, loopback: bool = True,
+                 limits: Limits | None = None):
+        limits = limits or Limits()
         self.pool = StorePool(state_dir)
+        self.hub = stream.EventHub(self.pool, send_timeout=limits.send_timeout)
         self.token = token
         self.loopback = loopback
+        self.max_streams = limits.streams()
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             ("GET", re.compile(r"/healthz"), self.healthz),
             ("GET", re.compile(r"/"), self.dashboard),
@@ -54,7 +68,11 @@ class Api:
             ("GET", re.compile(r"/api/events"), self.events),
         ]
 
+    def stop_streams(self) -> None:
+        self.hub.close()
+
     def close(self) -> None:
+        self.hub.close()
         self.pool.close()
 
     def route(self, method: str, path: str) -> tuple[Callable[..., Any], list[str]]:
@@ -64,7 +82,7 @@ class Api:
             if match is None:
                 continue
             if route_method == method or (method == "HEAD" and route_method == "GET"):
-                return view, [unquote(part) for part in match.groups()]
+                return view, [_decode(part, "path") for part in match.groups()]
             allowed.append(route_method)
         if allowed:
             raise HttpError(405, "method_not_allowed", f"{method} is not allowed on {path}; use {', '.join(allowed)}")
@@ -87,7 +105,7 @@ class Api:
 
     def runs(self, request: RequestHandler) -> None:
         query = request.query
-        limit = _int_param(query, "limit", DEFAULT_RUNS_LIMIT, minimum=1)
+        limit = _int_param(query, "limit", DEFAULT_RUNS_LIMIT, minimum=1, maximum=MAX_RUNS_LIMIT)
         with self.pool.store() as store:
             document = views.runs(store, recipe=query.get("recipe"), limit=limit)
         request.send_json(200, document)
@@ -108,7 +126,6 @@ class Api:
         request.send_json(200, document)
 
     def write_key(self, request: RequestHandler, reference: str, name: str) -> None:
-        check_token(request.headers.get("Authorization"), self.token)
         body = request.read_json_body()
         value, who = _write_fields(body)
         _check_key(name)
@@ -133,31 +150,61 @@ class Api:
     def events(self, request: RequestHandler) -> None:
         query = request.query
         run_id = query.get("run")
+        after = _int_param(query, "after", None, minimum=0, maximum=MAX_EVENT_ID)
+        if after is None:
+            last = request.headers.get("Last-Event-ID")
+            after = _int_value("Last-Event-ID", last, minimum=0, maximum=MAX_EVENT_ID) if last else None
         with self.pool.store() as store:
             if run_id is not None:
                 run_id = views.find_run(store, run_id).id
-            after = _int_param(query, "after", None, minimum=0)
-            if after is None:
-                last = request.headers.get("Last-Event-ID")
-                after = _int_value("Last-Event-ID", last, minimum=0) if last else None
             if after is None:
                 after = store.last_event_id() if store is not None else 0
-        stream.send_events(request, self.pool, after=after, run_id=run_id)
+        stream.send_events(request, self.hub, after=after, run_id=run_id, limit=self.max_streams)
 
 
-def _int_value(name: str, raw: str, *, minimum: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HttpError(400, "bad_parameter", f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise HttpError(400, "bad_parameter", f"{name} must be at least {minimum}, got {value}")
+def _int_value(name: str, raw: str, *, minimum: int, maximum: int) -> int:
+    if not re.fullmatch(r"[0-9]{1,19}", raw):
+        raise HttpError(400, "bad_parameter", f"{name} must be a non-negative integer, got {raw[:40]!r}")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise HttpError(400, "bad_parameter", f"{name} must be from {minimum} to {maximum}, got {value}")
     return value
 
 
-def _int_param(query: dict[str, str], name: str, default: int | None, *, minimum: int) -> int | None:
+def _int_param(query: dict[str, str], name: str, default: int | None, *, minimum: int,
+               maximum: int) -> int | None:
     raw = query.get(name)
-    return default if raw is None else _int_value(name, raw, minimum=minimum)
+    return default if raw is None else _int_value(name, raw, minimum=minimum, maximum=maximum)
+
+
+def _decode(text: str, where: str) -> str:
+    """Percent-decode a path part or query: a malformed escape or invalid UTF-8 is a 400, not U+FFFD."""
+    try:
+        if BAD_ESCAPE.search(text):
+            raise ValueError
+        return unquote(text, errors="strict")
+    except ValueError:  # UnicodeDecodeError included
+        raise HttpError(400, "bad_encoding", f"the {where} is not valid percent-encoded UTF-8: {text[:80]!r}") from None
+
+
+def _query(text: str) -> dict[str, str]:
+    _decode(text.replace("+", " "), "query")
+    try:
+        fields = parse_qs(text, errors="strict", max_num_fields=100)
+    except ValueError:
+        raise HttpError(400, "bad_query", "the query has more than 100 fields") from None
+    return {name: values[-1] for name, values in fields.items()}
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iteratively: no recursion limit to hit)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _write_fields(body: Any) -> tuple[Any, str]:
@@ -194,8 +241,31 @@ class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "orch"
     sys_version = ""
-    timeout = 60  # an idle keep-alive connection is closed after this many seconds
     server: Any
+    body: RequestBody
+    query: dict[str, str]
+
+    def setup(self) -> None:
+        """The connection's streams read and write against the server's deadlines (``connections``)."""
+        self.connection = self.request
+        self.timed = TimedSocket(self.connection, self.server.limits)
+        self.rfile = io.BufferedReader(self.timed, 65536)
+        self.wfile = self.timed
+        self._extra_headers: list[tuple[str, str]] = []
+
+    def handle_one_request(self) -> None:
+        self.timed.expect_request()
+        try:
+            super().handle_one_request()
+        except RequestTimeout as exc:
+            self.close_connection = True
+            if exc.started:  # a request began and did not finish in time: say so, then close
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
+                self.send_json(408, {"error": "request_timeout", "status": 408,
+                                     "message": f"the request did not arrive within "
+                                                f"{self.server.limits.request_timeout:g} s"})
+        except SendTimeout:
+            self.close_connection = True
 
     # -- dispatch --------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
@@ -205,60 +275,69 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         app: Api = self.server.app
-        parts = urlsplit(self.path)
-        self.query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        self.body = RequestBody(self.rfile, self.headers)
+        self._extra_headers = []
         try:
+            if self.body.error is not None:  # a body that cannot be delimited: refuse the request, close
+                raise self.body.error
+            parts = urlsplit(self.path)
+            self.query = _query(parts.query)
             check_host_header(self.headers.get("Host"), loopback=app.loopback)
+            if check_token(self.headers, self.command, self.query.get(TOKEN_PARAMETER), token=app.token,
+                           port=self.server.server_address[1]):
+                return self._enter_with_token(parts.path)
+            check_same_origin(self.headers, self.command)
             view, args = app.route(self.command, parts.path)
+            if self.command != "PUT" and not self.body.discard():  # only a write has a body to read
+                self.close_connection = True
             view(self, *args)
         except HttpError as exc:
-            if exc.close:
+            if exc.close or not self.body.discard():
                 self.close_connection = True
             self.send_json(exc.status, {"error": exc.code, "message": exc.message, "status": exc.status})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except (RequestTimeout, SendTimeout):
+            raise
         except Exception:  # noqa: BLE001 - a bug must not take the server down
             logger.exception("%s %s failed", self.command, self.path)
             self.close_connection = True
             self.send_json(500, {"error": "internal", "message": "internal error (logged by the server)",
                                  "status": 500})
+        finally:
+            if not self.body.reusable:
+                self.close_connection = True
+
+    def _enter_with_token(self, path: str) -> None:
+        """``GET PATH?token=TOKEN``: set the token cookie and send the browser to the same URL without it."""
+        if not self.body.discard():
+            self.close_connection = True
+        rest = urlencode({k: v for k, v in self.query.items() if k != TOKEN_PARAMETER})
+        name, value = cookie_name(self.server.server_address[1]), cookie_value(self.server.app.token)
+        location = "/" + path.lstrip("/")  # never '//host': a redirect stays on this server
+        self._extra_headers = [("Location", location + (f"?{rest}" if rest else "")),
+                               ("Set-Cookie", f"{name}={value}; HttpOnly; SameSite=Strict; Path=/")]
+        self.send_json(303, {"status": 303, "message": "signed in: the token is kept in a cookie"})
 
     # -- reading ---------------------------------------------------------------------------
     def read_json_body(self) -> Any:
-        """The request body as JSON, within the size limit; a 4xx for anything else."""
-        if self.headers.get("Transfer-Encoding"):
-            raise HttpError(411, "length_required", "send the body with a Content-Length (no chunked encoding)",
-                            close=True)
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            raise HttpError(411, "length_required", "a write needs a Content-Length and a JSON body", close=True)
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise HttpError(400, "bad_length", f"Content-Length {raw_length!r} is not a number", close=True) from None
-        if length < 0:
-            raise HttpError(400, "bad_length", "Content-Length is negative", close=True)
-        if length > MAX_BODY_BYTES:
-            if length <= DRAIN_LIMIT_BYTES:
-                self._discard(length)  # a client still sending would miss the answer if we closed now
-            raise HttpError(413, "too_large", f"the body is {length} bytes; the limit is {MAX_BODY_BYTES}",
-                            close=True)
-        body = self.rfile.read(length)
+        """The request body as JSON, within the size and nesting limits; a 4xx for anything else."""
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if kind != "application/json":
             raise HttpError(415, "unsupported_media_type",
                             f"send the body as Content-Type: application/json (got {kind or 'none'!r})")
+        body = self.body.read(MAX_BODY_BYTES)
         try:
-            return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+            value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except RecursionError:
+            value, deep = None, True
         except (UnicodeDecodeError, ValueError) as exc:
             raise HttpError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
-
-    def _discard(self, length: int) -> None:
-        while length > 0:
-            chunk = self.rfile.read(min(length, 65536))
-            if not chunk:
-                return
-            length -= len(chunk)
+        else:
+            deep = _depth(value) > MAX_JSON_DEPTH + 1  # the envelope {"value": ...} is one level
+        if deep:
+            raise HttpError(400, "too_deep", f"the value nests lists and objects more than {MAX_JSON_DEPTH} deep")
+        return value
 
     # -- writing ---------------------------------------------------------------------------
     def send_json(self, status: int, document: Any) -> None:
@@ -270,6 +349,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in self._extra_headers:
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -279,6 +360,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's refusals (a bad request line, headers too long...) in JSON like ours."""
         self.close_connection = True
+        self._extra_headers = []
         self.send_json(code, {"error": "bad_request", "message": message or explain or "bad request",
                               "status": code})
 

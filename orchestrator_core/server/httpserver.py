@@ -6,9 +6,18 @@ off, and a stop within a fraction of a second. The two changes that matter:
 * ``TCP_NODELAY`` on every accepted socket. The handler writes the headers and the
   body in two sends; with Nagle on, the second waits for the client's delayed ACK
   (40 ms), which caps a keep-alive client at ~25 requests/s (~360/s overall).
-* A stop that leaves nothing behind: the accept loop ends, streams see ``stopping``
-  and end, idle keep-alive connections are shut for reading (their threads wake up
-  and leave), and every handler thread is joined within a deadline.
+* A stop that leaves nothing behind: the accept loop ends, streams send what was
+  journaled and end, idle keep-alive connections are shut for reading (their threads
+  wake up and leave), and every handler thread is joined within a deadline.
+
+And bounds (``connections``): at most ``Limits.connections()`` connections are served
+at once; one more is answered ``503`` by the refuser and closed.
+
+Why not a server library: the guarantees the server needs (framing every body, a
+connection cap, deadlines per request, one poller for every stream) are each a few
+lines on top of the stdlib server, with key reads as fast as before within the noise (docs/server.md,
+Performance); an asyncio server would hold thousands of idle streams without a thread
+each, but would mean a second concurrency model and a dependency for a local tool.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..state.listeners import register, unregister
+from .connections import Limits, Refuser, refusal
 
 logger = logging.getLogger("orchestrator.server")
 
@@ -34,16 +44,21 @@ class OrchHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # joined in server_close, with a deadline, by us
-    request_queue_size = 128
+    request_queue_size = 512  # a burst of clients connecting at once waits to be accepted
 
-    def __init__(self, address: tuple[str, int], handler: type, app: Any):
+    def __init__(self, address: tuple[str, int], handler: type, app: Any, limits: Limits | None = None):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.limits = limits or Limits()
+        self.max_connections = self.limits.connections()
+        self._refuser = Refuser(refusal(503, "too_many_connections",
+                                        f"the server holds {self.max_connections} connections, its limit; retry later"))
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
+        self._handed_over: set[socket.socket] = set()  # event streams: the hub closes them, not their thread
         super().__init__(address, handler)
 
     @property
@@ -59,6 +74,24 @@ class OrchHTTPServer(ThreadingHTTPServer):
             self._sockets.add(sock)
         return sock, address
 
+    @property
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._sockets)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a thread of its own, or, over the cap, refuse it with a 503."""
+        with self._lock:
+            over = len(self._sockets) > self.max_connections
+            if over:
+                self._sockets.discard(request)
+        if over:
+            logger.warning("refused a connection from %s: %d connections open, the limit", client_address,
+                           self.max_connections)
+            self._refuser.refuse(request)
+            return
+        super().process_request(request, client_address)
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         with self._lock:
             self._handler_threads.add(threading.current_thread())
@@ -70,8 +103,22 @@ class OrchHTTPServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
+            if request in self._handed_over:
+                return
             self._sockets.discard(request)
         super().shutdown_request(request)
+
+    def hand_over(self, sock: socket.socket) -> None:
+        """``sock`` outlives its request thread (an event stream): :meth:`release` closes it."""
+        with self._lock:
+            self._handed_over.add(sock)
+
+    def release(self, sock: socket.socket) -> None:
+        """Close a connection that was handed over; it no longer counts against the cap."""
+        with self._lock:
+            self._handed_over.discard(sock)
+            self._sockets.discard(sock)
+        super().shutdown_request(sock)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -80,6 +127,8 @@ class OrchHTTPServer(ThreadingHTTPServer):
         """Close the listening socket, end every connection, join every handler thread."""
         self.stopping.set()
         super().server_close()
+        self._refuser.close()
+        self.app.stop_streams()  # they send what was journaled by now, then end
         self._end_connections(socket.SHUT_RD)  # idle keep-alive readers wake up; streams may still write
         if not self._join(time.monotonic() + JOIN_DEADLINE_S):
             self._end_connections(socket.SHUT_RDWR)
@@ -144,8 +193,11 @@ class RunningServer:
         self.stop()
 
 
-def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> RunningServer:
+def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 limits: Limits | None = None) -> RunningServer:
     """Serve the state store in ``state_dir`` on ``host:port`` (0: a free port) until ``stop()``.
+
+    ``limits``: the connection cap and timeouts (:class:`~.connections.Limits`; its defaults otherwise).
 
     Raises :class:`~orchestrator_core.errors.UsageError` for a non-loopback host without a
     token and for an address that cannot be bound.
@@ -155,9 +207,10 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
     from .api import Api, RequestHandler
 
     check_binding(host, token)
-    app = Api(Path(state_dir), token=token, loopback=is_loopback(host))
+    limits = limits or Limits()
+    app = Api(Path(state_dir), token=token, loopback=is_loopback(host), limits=limits)
     try:
-        server = OrchHTTPServer((host, port), RequestHandler, app)
+        server = OrchHTTPServer((host, port), RequestHandler, app, limits)
     except OSError as exc:
         app.close()
         hint = "; choose another with --port, or --port 0 for a free one" if exc.errno == 98 else ""

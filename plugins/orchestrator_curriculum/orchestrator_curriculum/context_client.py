@@ -2,7 +2,7 @@
 
 Plain ``urllib``: the steps are real clients of the API, as any other program would be.
 It is imported when a request is made: ``urllib.request`` costs ``orch`` start-up ~14 ms.
-Writes carry the token of ``$ORCH_TOKEN`` when it is set. A refusal from the server
+Requests carry the token of ``$ORCH_TOKEN`` when it is set. A refusal from the server
 becomes a ``ScriptletError`` with the server's status and message.
 """
 
@@ -35,9 +35,9 @@ def _call(method: str, url: str, body: Any = None) -> dict[str, Any]:
     request = urllib.request.Request(url, data=data, method=method, headers={"Accept": "application/json"})
     if data is not None:
         request.add_header("Content-Type", "application/json")
-        token = os.environ.get("ORCH_TOKEN")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
+    token = os.environ.get("ORCH_TOKEN")
+    if token:  # a server with a token wants it with every request, reads included
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             return json.loads(response.read())
