@@ -85,15 +85,14 @@ def _choose_executor(step: Step, handler: StepHandler, installed: set[str], defa
     """The step's ``executor``, else ``process`` for CPU-bound scriptlets, else the run's default."""
     if step.executor:
         return step.executor
-    if handler.requires_process:
-        if "process" in installed:
-            return "process"
-        logger.warning("step %r requires a process but no 'process' executor is installed; running it on threads",
-                       step.name)
-    if default:
-        return default
+    if handler.requires_process and "process" in installed:
+        return "process"
     parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
-    return "thread" if parallel and "thread" in installed else "inline"
+    chosen = default or ("thread" if parallel and "thread" in installed else "inline")
+    if handler.requires_process:
+        logger.warning("step %r requires a process but no 'process' executor is installed "
+                       "(pip install orchestrator-process); running it on the %r executor", step.name, chosen)
+    return chosen
 
 
 def _plugin_problems(recipe: Recipe, hooks: Hooks, filename: str) -> list[Problem]:
