@@ -96,9 +96,10 @@ class PythonStepType(StepType):
     name = "python"
     fields = {"module": str, "function": str}
 
-    def _resolve(self, step: Any, registry: Any) -> type:
+    def _resolve(self, step: Any, registry: Any, recipe: Any = None) -> type:
         if step.uses:
-            return registry.get("scriptlet", step.uses).obj
+            home = registry.home_plugin(getattr(recipe, "path", None))
+            return registry.get("scriptlet", step.uses, home=home).obj
         return import_scriptlet(step.options["module"], step.options["function"])
 
     def validate(self, step: Any, recipe: Any, registry: Any) -> list[StepProblem]:
@@ -110,13 +111,13 @@ class PythonStepType(StepType):
         if has_module and "function" not in step.options:
             return [StepProblem("'module' needs 'function' (the scriptlet class name)", "module")]
         try:
-            cls = self._resolve(step, registry)
+            cls = self._resolve(step, registry, recipe)
         except UsageError as exc:
             return [StepProblem(str(exc), "uses" if step.uses else "module")]
         return params_problems(step, cls.params_schema) if cls.params_schema else []
 
     def prepare(self, step: Any, recipe: Any, registry: Any) -> PythonHandler:
-        return PythonHandler(self._resolve(step, registry))
+        return PythonHandler(self._resolve(step, registry, recipe))
 
 
 @hookimpl
