@@ -15,6 +15,7 @@ from .errors import Problem, RecipeError, UsageError, did_you_mean
 from .hooks import Hooks
 from .known_plugins import install_hint
 from .model import Recipe, Step, StepHandler
+from .recipe import sorted_problems
 from .registry import Registry
 
 logger = logging.getLogger("orchestrator.validation")
@@ -79,6 +80,22 @@ def prepare_steps(
     if problems:
         raise RecipeError(problems)
     return prepared
+
+
+def with_plugin_problems(error: RecipeError, registry: Registry, hooks: Hooks,
+                         default_executor: str | None = None) -> RecipeError:
+    """``error`` (the recipe's structural problems) plus what the installed plugins find in the
+    part of the recipe that could be read: every problem in one pass, in line order."""
+    if error.partial is None:
+        return error
+    try:
+        prepare_steps(error.partial, registry, hooks, default_executor=default_executor)
+    except RecipeError as more:
+        file = error.problems[0].file if error.problems else None  # the file as the user named it
+        found = [Problem(p.message, file, p.line) if file and p.file == error.partial.path else p
+                 for p in more.problems]
+        return RecipeError(sorted_problems(error.problems + found))
+    return error
 
 
 def _choose_executor(step: Step, handler: StepHandler, installed: set[str], default: str | None) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.errors import UsageError
+from orchestrator_core.errors import UsageError, did_you_mean
 from orchestrator_core.interfaces import StepProblem, StepType
 from orchestrator_core.params_check import surely_valid
 from orchestrator_core.scriptlet import BaseScriptlet, scriptlet_name
@@ -87,9 +88,29 @@ def params_problems(step: Any, schema: dict[str, Any]) -> list[StepProblem]:
     problems = []
     for error in validator.iter_errors(dict(step.params)):
         where = "/".join(["params", *map(str, error.absolute_path)])
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            problems.extend(_unknown_params(step, where, error))
+            continue
         field = where if where in step.lines else "params"
         problems.append(StepProblem(f"step {step.name!r}: {where.replace('/', '.')}: {error.message}", field))
     return sorted(problems, key=lambda p: (step.line_of(p.field) or 0, p.message))
+
+
+def _unknown_params(step: Any, where: str, error: Any) -> list[StepProblem]:
+    """A param name the schema does not know, at its line, with the closest known name (a typo in a
+    param gets the same help as a typo in a step key)."""
+    known = sorted(error.schema.get("properties", {}))
+    patterns = list(error.schema.get("patternProperties", {}))
+    problems = []
+    for name in sorted(k for k in error.instance if k not in known):
+        if any(re.search(pattern, name) for pattern in patterns):
+            continue
+        field = f"{where}/{name}" if f"{where}/{name}" in step.lines else where
+        label = "param" if where == "params" else f"key in {where.replace('/', '.')}"
+        problems.append(StepProblem(f"step {step.name!r}: unknown {label} {name!r}{did_you_mean(name, known)}; "
+                                    f"known: {', '.join(known) or 'none'}",
+                                    field if field in step.lines else "params"))
+    return problems
 
 
 class PythonStepType(StepType):
