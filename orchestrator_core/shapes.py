@@ -96,8 +96,8 @@ def compatible(old: Shape, new: Shape) -> bool:
         return True
     if old_kind != new_kind:
         return False
-    if old_kind == "map":
-        return _same_members(old_parts, new_parts)
+    if old_kind == "map":  # which values a data-keyed object holds varies with its keys
+        return _same_members(old_parts, new_parts) or old_parts <= new_parts or new_parts <= old_parts
     old_fields, new_fields = dict(old_parts), dict(new_parts)
     return old_fields.keys() == new_fields.keys() and all(compatible(old_fields[k], new_fields[k]) for k in old_fields)
 
