@@ -66,8 +66,8 @@ def test_thread_steps_default_to_more_in_flight_than_cpus(orch_cli, make_pack, t
     pack = make_pack("orch-rendezvous", RENDEZVOUS, {"rendezvous": "rendezvous_pack"})
     expected = (os.cpu_count() or 1) + 1  # one more than CPUs: the old default could never run them together
     (tmp_path / "met").mkdir()
-    steps = "".join(f"  - {{name: s{i}, uses: arrive, params: {{dir: met, slot: {i}, expected: {expected}}}, depends_on: []}}\n"
-                    for i in range(expected))
+    steps = "".join(f"  - {{name: s{i}, uses: arrive, depends_on: [], "
+                    f"params: {{dir: met, slot: {i}, expected: {expected}}}}}\n" for i in range(expected))
     (tmp_path / "r.yaml").write_text("steps:\n" + steps)
     outcome = orch_cli("run", "r.yaml", "--no-progress", pythonpath=[pack])
     assert outcome.exit_code == 0, outcome.err

@@ -98,8 +98,8 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r.get("uses", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]), r["description"]]
-                     for r in rows])
+                    [[r.get("uses", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
+                      r["description"]] for r in rows])
 
 
 @steps.command("show")
