@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 PROJECT_NAME = "orchestrator"
 CORE_DISTRIBUTION = "orchestrator-framework"

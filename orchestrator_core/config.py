@@ -13,7 +13,13 @@ STATE_DIR_ENV = "ORCH_STATE_DIR"
 
 
 def default_workers() -> int:
-    return os.cpu_count() or 1
+    """Steps in flight at once: ``min(32, CPUs + 4)``, Python's default for I/O thread pools.
+
+    Thread steps are I/O-bound by design (CPU-bound ones declare ``requires_process``), so the
+    CPU count would leave a two-core machine waiting on two sleeps at a time; executors of
+    processes size their pools by the CPU count themselves.
+    """
+    return min(32, (os.cpu_count() or 1) + 4)
 
 
 @dataclass

@@ -45,8 +45,11 @@ class RecipeError(OrchError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], partial: Any = None):
         self.problems = list(problems)
+        # The recipe as far as it could be read despite the problems, so the checks that need the
+        # installed plugins can still run and every problem is reported in one pass.
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -179,6 +179,16 @@ def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str
         pm.register_plugin(plugin, info)
 
 
+def unknown_plugin_names(names: Iterable[str]) -> list[str]:
+    """One message per name in ``names`` that no built-in or installed plugin has, with the
+    closest known name: ``-p no:NAME`` with a typo must not silently block nothing."""
+    from .errors import did_you_mean
+
+    known = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points(ENTRY_POINT_GROUP)}
+    return [f"-p no:{name}: no plugin is named {name!r}{did_you_mean(name, sorted(known))}; "
+            f"'orch plugins list' shows the names" for name in names if name not in known]
+
+
 def _trace_hooks(pm: pluggy.PluginManager) -> None:
     """Log every hook call and its outcome at DEBUG (``ORCH_TRACE_PLUGINS=1``)."""
     trace = logging.getLogger("orchestrator.trace")

@@ -95,13 +95,12 @@ def parse_recipe(
     steps = [_parse_step(raw, i, type_fields, lines, problem, param_lines.get(i, {})) for i, raw in enumerate(raw_steps)]
     steps = [s for s in steps if s is not None]
     steps = _check_names_and_dependencies(steps, problem)
-    if problems:
-        raise RecipeError(problems)
-    cycle = find_cycle({s.name: s.depends_on for s in steps})
+    unique_names = len({s.name for s in steps}) == len(steps)  # with duplicates, the graph is not known
+    cycle = find_cycle({s.name: s.depends_on for s in steps}) if unique_names else None
     if cycle:
         first = next(s for s in steps if s.name == cycle[0])
-        raise RecipeError([Problem(f"dependency cycle: {' → '.join(cycle)}", filename, first.line)])
-    return Recipe(
+        problems.append(Problem(f"dependency cycle: {' → '.join(cycle)}", filename, first.line))
+    recipe = Recipe(
         name=str(data.get("name") or default_name),
         steps=tuple(steps),
         path=None if filename.startswith("<") else str(Path(filename).resolve()),
@@ -110,6 +109,15 @@ def parse_recipe(
         context=dict(initial) if isinstance(initial, dict) else {},
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+    if problems:
+        raise RecipeError(sorted_problems(problems), partial=recipe)
+    return recipe
+
+
+def sorted_problems(problems: list[Problem]) -> list[Problem]:
+    """``problems`` without repeats, in the order of their lines (file order)."""
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.file, p.line or 0))
 
 
 def _check_fields(data: dict, fields: Mapping[str, Any], path: tuple, what: str, problem: Any) -> None:

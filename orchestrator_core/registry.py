@@ -1,9 +1,11 @@
 """What the installed plugins provide: scriptlets, step types, executors, recipe folders.
 
 Each class is checked when it is registered (a ``name``, the right base class, a
-class rather than an instance), and a name two plugins register is reported naming
-both; the name is then unusable until one of them goes, rather than letting the
-last registration silently win.
+class rather than an instance). Every entry also has a qualified name, ``plugin:name``
+(the plugin as ``orch plugins list`` shows it), so packs can coexist: a name two
+plugins register is ambiguous, an error only where it is used bare, and the error names
+both packs and the ``plugin:name`` spellings, rather than letting the last registration
+silently win.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ class Registered:
     def provider(self) -> str:
         return self.distribution or self.plugin
 
+    @property
+    def qualified(self) -> str:
+        """``plugin:name``: the spelling that stays unique when two packs register ``name``."""
+        return f"{self.plugin}{QUALIFIER}{self.name}"
+
+
+QUALIFIER = ":"
+
 
 _KINDS = {
     "scriptlet": ("orch_register_scriptlets", BaseScriptlet),
@@ -48,6 +58,7 @@ class Registry:
         self.problems: list[str] = []
         self._conflicts: dict[tuple[str, str], list[Registered]] = {}
         self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
+        self._qualified: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
         infos = getattr(hooks.pm, "infos", {})
         for kind, (hook_name, base) in _KINDS.items():
             for impl in reversed(hooks.impls(hook_name)):  # registration order
@@ -69,15 +80,14 @@ class Registry:
             return
         entry = Registered(name, obj, plugin, dist)
         table = self._by_kind[kind]
+        if entry.qualified in self._qualified[kind]:
+            self.problems.append(f"plugin {plugin!r}: {kind} {name!r} is registered twice; the first is used")
+            return
+        self._qualified[kind][entry.qualified] = entry
         if (kind, name) in self._conflicts:
             self._conflicts[(kind, name)].append(entry)
         elif name in table:
-            first = table.pop(name)
-            self._conflicts[(kind, name)] = [first, entry]
-            self.problems.append(
-                f"{kind} {name!r} is registered twice, by {first.provider} ({first.obj.__module__}) "
-                f"and by {entry.provider} ({obj.__module__}); neither is used until one is removed"
-            )
+            self._conflicts[(kind, name)] = [table.pop(name), entry]
         else:
             table[name] = entry
 
@@ -87,17 +97,55 @@ class Registry:
     def entries(self, kind: str) -> list[Registered]:
         return [self._by_kind[kind][n] for n in self.names(kind)]
 
-    def get(self, kind: str, name: str) -> Registered:
-        """The entry ``name`` of ``kind``, or a :class:`UsageError` that says what to do."""
+    def all_entries(self, kind: str) -> list[Registered]:
+        """Every entry of ``kind``, ambiguous ones included, by name then plugin."""
+        return sorted(self._qualified[kind].values(), key=lambda e: (e.name, e.plugin))
+
+    def get(self, kind: str, name: str, home: str | None = None) -> Registered:
+        """The entry ``name`` (or ``plugin:name``) of ``kind``, or a :class:`UsageError` that says
+        what to do. ``home`` is the plugin that ships the recipe asking: its own entry wins a name
+        other plugins register too, so a pack's recipes keep working beside any other pack."""
         table = self._by_kind[kind]
         if name in table:
             return table[name]
+        if QUALIFIER in name:
+            return self._get_qualified(kind, name)
         if (kind, name) in self._conflicts:
-            providers = " and ".join(e.provider for e in self._conflicts[(kind, name)])
-            raise UsageError(f"{kind} {name!r} is ambiguous: registered by {providers}")
+            both = self._conflicts[(kind, name)]
+            for entry in both:
+                if entry.plugin == home:
+                    return entry
+            providers = " and ".join(f"{e.provider} (plugin {e.plugin!r})" for e in both)
+            spellings = " or ".join(repr(e.qualified) for e in both)
+            raise UsageError(f"{kind} {name!r} is ambiguous: registered by {providers}; write {spellings}")
         known = ", ".join(sorted(table)) or "none"
         hint = install_hint(kind, name) or did_you_mean(name, list(table))
-        raise UsageError(f"unknown {kind} {name!r}{hint}; known: {known}")
+        infos = getattr(self.hooks.pm, "infos", {})
+        packs = ", ".join(sorted(n for n, i in infos.items() if i.source != "builtin" and not i.error)) or "none"
+        raise UsageError(f"unknown {kind} {name!r}{hint}; known: {known} (packs loaded: {packs})")
+
+    def _get_qualified(self, kind: str, qualified: str) -> Registered:
+        """The entry ``plugin:name``, or an error naming what that plugin does register."""
+        if qualified in self._qualified[kind]:
+            return self._qualified[kind][qualified]
+        plugin, _, name = qualified.partition(QUALIFIER)
+        own = sorted(e.name for e in self._qualified[kind].values() if e.plugin == plugin)
+        if own:
+            raise UsageError(f"unknown {kind} {qualified!r}: plugin {plugin!r} registers no {name!r}"
+                             f"{did_you_mean(name, own)}; it registers: {', '.join(own)}")
+        plugins = sorted({e.plugin for e in self._qualified[kind].values()})
+        raise UsageError(f"unknown {kind} {qualified!r}: no plugin {plugin!r} registers a {kind}"
+                         f"{did_you_mean(plugin, plugins)}; plugins with a {kind}: {', '.join(plugins) or 'none'}")
+
+    def home_plugin(self, recipe_path: str | Path | None) -> str | None:
+        """The plugin whose recipe folder holds ``recipe_path``, if any."""
+        if recipe_path is None:
+            return None
+        folder = Path(recipe_path).resolve().parent
+        for path, plugin in self.recipe_dirs():
+            if path.resolve() == folder:
+                return plugin
+        return None
 
     def recipe_dirs(self) -> list[tuple[Path, str]]:
         """Recipe folders of installed packs, with the plugin that ships each."""

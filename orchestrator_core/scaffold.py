@@ -35,7 +35,8 @@ class PackNames:
 
     def variables(self) -> dict[str, str]:
         return {"name": self.name, "dist": self.dist, "package": self.package,
-                "title": self.name.replace("_", " ").title(), "core_version": __version__}
+                "title": self.name.replace("_", " ").title(), "core_version": __version__,
+                "core_minor": ".".join(__version__.split(".")[:2]) + ".0"}
 
 
 def _check_name(name: str, what: str) -> str:

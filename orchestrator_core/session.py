@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from .config import Config
 from .context import Context
 from .engine import METRICS_KEY, Engine
-from .errors import RunInterrupted, UsageError
+from .errors import RecipeError, RunInterrupted, UsageError
 from .gc_pause import collection_paused
 from .hooks import Hooks
 from .lookup import find_recipe
@@ -26,7 +26,7 @@ from .recipe import read_recipe
 from .registry import Registry
 from .run import Run, new_run_id
 from .state.resume import recorded_start
-from .validation import PreparedStep, prepare_steps, step_fields
+from .validation import PreparedStep, prepare_steps, step_fields, with_plugin_problems
 
 
 class Session:
@@ -54,7 +54,10 @@ class Session:
             return reference
         path = find_recipe(reference, self.registry)
         with collection_paused():
-            return read_recipe(path, step_fields(self.registry))
+            try:
+                return read_recipe(path, step_fields(self.registry))
+            except RecipeError as exc:
+                raise with_plugin_problems(exc, self.registry, self.hooks, self.config.executor) from None
 
     def validate(self, recipe: Recipe) -> dict:
         """Check ``recipe`` against the installed plugins; returns the prepared steps."""

@@ -1,31 +1,33 @@
-"""pytest plugin for orch and for authors of scriptlet packs.
+"""pytest plugin for authors of scriptlet packs: fixtures that build plugin managers, run
+recipes in-process and run the real ``orch`` command.
 
-Loaded automatically through the ``pytest11`` entry point once orch is installed.
-Fixtures:
+Opt-in, so that it adds nothing to test suites that merely have orch installed: load it in
+your pack's ``conftest.py`` with ``pytest_plugins = ["orchestrator_core.testing"]``, or with
+``-p orchestrator_core.testing`` (``addopts`` in ``[tool.pytest.ini_options]``). Every
+fixture's name starts with ``orch_``:
 
 ``orch_pm``
-    a fresh plugin manager with the built-ins only (installed plugins are not loaded).
-``register_plugin``
-    register an object or module on ``orch_pm`` for one test.
-``hook_recorder``
+    a fresh plugin manager: the built-ins plus the installed plugins (your pack, once
+    ``pip install -e .`` ran). A test marked ``@pytest.mark.orch_builtins_only`` gets the
+    built-ins only; override the ``orch_installed_plugins`` fixture (``False``) for a suite.
+``orch_register_plugin``
+    ``orch_register_plugin(obj_or_module, name=None)``: register a plugin on ``orch_pm`` for
+    one test.
+``orch_hook_recorder``
     records every hook call made through ``orch_pm`` (name and arguments).
-``run_orch_recipe``
-    run a recipe in-process on ``orch_pm`` and get the result and the JSON lines.
-``make_pack``
-    write a scriptlet pack (package + distribution metadata with its entry point) to a
-    temporary folder that ``orch`` subprocesses can load via ``PYTHONPATH``.
+``orch_run_recipe``
+    ``orch_run_recipe(recipe_text_or_path, **run_options)``: run a recipe in-process on
+    ``orch_pm``, in ``tmp_path``; the outcome has ``.result``, ``.lines``, ``.context``, ``.error``.
+``orch_make_pack``
+    ``orch_make_pack(name, modules, entry_points=None, version="0.1")``: write a throw-away
+    pack (package and distribution metadata with its entry point) to a folder that ``orch``
+    subprocesses load via ``PYTHONPATH``.
 ``orch_cli``
-    run the real ``orch`` command in a subprocess, in a temporary working directory.
-``orch_server``
-    start a real ``orch serve`` subprocess on a free port; stopped when the test ends.
-``procs``
-    :class:`Processes`: is a pid alive, which processes carry a marker, wait for a condition.
-``marked_env``
-    ``(marker, env)``: an environment whose every descendant process carries ``marker``
-    (``procs.marked(marker)`` finds them); any still alive are killed when the test ends.
+    ``orch_cli(*args, pythonpath=(), env=None, cwd=tmp_path, timeout=120)``: run the real
+    ``orch`` command in a subprocess; ``.exit_code``, ``.out``, ``.err``, ``.lines``.
 
-Helpers for session-scoped packs: :func:`write_pack` (what ``make_pack`` does, to a folder
-of your choice) and :func:`context_recording_plugin` (a plugin module that registers a
+Helpers for session-scoped packs: :func:`write_pack` (what ``orch_make_pack`` does, to a
+folder of your choice) and :func:`context_recording_plugin` (a plugin module that registers a
 package's scriptlets and writes each run's final context where a test asks).
 """
 
@@ -34,11 +36,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -48,15 +48,31 @@ import pytest
 from .pluginmanager import OrchPluginManager, create_plugin_manager
 
 
-@pytest.fixture
-def orch_pm() -> OrchPluginManager:
-    """A plugin manager with the built-in plugins only."""
-    return create_plugin_manager(load_entrypoints=False)
+BUILTINS_ONLY_MARK = "orch_builtins_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{BUILTINS_ONLY_MARK}: orch_pm loads the built-in plugins only, "
+                                       "not the installed ones")
 
 
 @pytest.fixture
-def register_plugin(orch_pm: OrchPluginManager) -> Iterator[Callable[..., Any]]:
-    """``register_plugin(obj, name=None)``: register ``obj`` on ``orch_pm`` for this test."""
+def orch_installed_plugins() -> bool:
+    """Whether ``orch_pm`` loads the installed plugins (entry points); override it to change a suite."""
+    return True
+
+
+@pytest.fixture
+def orch_pm(request: pytest.FixtureRequest, orch_installed_plugins: bool) -> OrchPluginManager:
+    """A plugin manager with the built-ins and, unless the test is marked ``orch_builtins_only``,
+    the installed plugins."""
+    builtins_only = request.node.get_closest_marker(BUILTINS_ONLY_MARK) is not None
+    return create_plugin_manager(load_entrypoints=orch_installed_plugins and not builtins_only)
+
+
+@pytest.fixture
+def orch_register_plugin(orch_pm: OrchPluginManager) -> Iterator[Callable[..., Any]]:
+    """``orch_register_plugin(obj, name=None)``: register ``obj`` on ``orch_pm`` for this test."""
     added: list[Any] = []
 
     def register(plugin: Any, name: str | None = None) -> Any:
@@ -100,10 +116,15 @@ class HookRecorder:
 
 
 @pytest.fixture
-def hook_recorder(orch_pm: OrchPluginManager) -> Iterator[HookRecorder]:
+def orch_hook_recorder(orch_pm: OrchPluginManager) -> Iterator[HookRecorder]:
     recorder = HookRecorder(orch_pm)
     yield recorder
     recorder.close()
+
+
+LOADING_NOTE = ("orch_pm loads the built-ins and the installed plugins (not under orch_builtins_only): "
+                "install your pack (pip install -e .) or register its plugin module with "
+                "orch_register_plugin(module) before running the recipe")
 
 
 @dataclass
@@ -120,13 +141,14 @@ class RecipeOutcome:
 
 
 @pytest.fixture
-def run_orch_recipe(orch_pm: OrchPluginManager, tmp_path: Path) -> Callable[..., RecipeOutcome]:
-    """``run_orch_recipe(recipe_text_or_path, **run_options)`` on ``orch_pm``, in ``tmp_path``.
+def orch_run_recipe(orch_pm: OrchPluginManager, tmp_path: Path) -> Callable[..., RecipeOutcome]:
+    """``orch_run_recipe(recipe_text_or_path, **run_options)`` on ``orch_pm``, in ``tmp_path``.
 
-    Never raises for a failed step: the outcome's ``error`` holds the exception.
+    Never raises for a failed step: the outcome's ``error`` holds the exception. A recipe error
+    (an unknown scriptlet...) is raised, with a note on how a pack's plugin gets loaded.
     """
     from .config import Config
-    from .errors import RunInterrupted, StepFailedError
+    from .errors import RecipeError, RunInterrupted, StepFailedError
     from .session import Session
 
     def run(recipe: str | Path, *, config: Mapping[str, Any] | None = None, **options: Any) -> RecipeOutcome:
@@ -142,6 +164,10 @@ def run_orch_recipe(orch_pm: OrchPluginManager, tmp_path: Path) -> Callable[...,
             error = None if result.ok else StepFailedError(result)
         except RunInterrupted as exc:
             result, error = exc.result, exc
+        except RecipeError as exc:
+            if "unknown scriptlet" in str(exc) and hasattr(exc, "add_note"):
+                exc.add_note(LOADING_NOTE)
+            raise
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
         return RecipeOutcome(result, lines, error)
 
@@ -198,9 +224,9 @@ def context_recording_plugin(package: str) -> str:
 
 
 @pytest.fixture
-def make_pack(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """``make_pack(name, modules, entry_points=None, version="0.1")`` → a folder for ``PYTHONPATH``
-    (see :func:`write_pack`)."""
+def orch_make_pack(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``orch_make_pack(name, modules, entry_points=None, version="0.1")`` → a folder for
+    ``PYTHONPATH`` (see :func:`write_pack`)."""
 
     def make(name: str, modules: Mapping[str, str], entry_points: Mapping[str, str] | None = None,
              version: str = "0.1") -> Path:
@@ -253,131 +279,3 @@ def orch_cli(tmp_path: Path) -> Callable[..., CliOutcome]:
         return CliOutcome(list(args), proc.returncode, proc.stdout, proc.stderr, where)
 
     return run
-
-
-@dataclass
-class ServedStore:
-    """A running ``orch serve`` subprocess: its base ``url`` (ending in ``/``) and process."""
-
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def stop(self) -> int:
-        """Stop it as Ctrl-C would; its exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(__import__("signal").SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def wait_for_url(log: Path, process: subprocess.Popen, timeout: float = 30) -> str:
-    """The first ``http://`` URL written to ``log`` by ``process`` (which prints it on stderr)."""
-    import re
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-        found = re.search(r"http://\S+/", text)
-        if found:
-            return found.group(0)
-        if process.poll() is not None:
-            raise AssertionError(f"the process exited {process.returncode} before printing its URL:\n{text}")
-        time.sleep(0.02)
-    raise AssertionError(f"no URL printed within {timeout} s:\n{log.read_text() if log.exists() else ''}")
-
-
-@pytest.fixture
-def orch_server(tmp_path: Path) -> Iterator[Callable[..., ServedStore]]:
-    """``orch_server(*args, cwd=tmp_path, env=None)``: ``orch serve --port 0 *args``, running; stopped at teardown."""
-    started: list[ServedStore] = []
-
-    def start(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> ServedStore:
-        log = tmp_path / f"orch-serve-{len(started)}.log"
-        environment = {**os.environ, **(env or {})}
-        with open(log, "w", encoding="utf-8") as err:
-            process = subprocess.Popen([orch_executable(), "serve", "--port", "0", *args], cwd=cwd or tmp_path,
-                                       env=environment, stdout=subprocess.DEVNULL, stderr=err)
-        served = ServedStore("", process, log)
-        started.append(served)
-        served.url = wait_for_url(log, process)
-        return served
-
-    yield start
-    for served in started:
-        served.stop()
-
-
-class Processes:
-    """Looking at processes through ``/proc``: so tests can prove nothing was left running."""
-
-    @staticmethod
-    def alive(pid: int) -> bool:
-        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        return fields[0] not in ("Z", "X")
-
-    @staticmethod
-    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if condition():
-                return True
-            time.sleep(0.02)
-        return condition()
-
-    @classmethod
-    def marked(cls, marker: str) -> list[int]:
-        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
-        found = []
-        needle = f"ORCH_TEST_MARK={marker}".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
-                found.append(int(entry.name))
-        return found
-
-    @classmethod
-    def kill_marked(cls, marker: str) -> None:
-        for pid in cls.marked(marker):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    @classmethod
-    def pids(cls, path: Path, count: int = 1, timeout: float = 10.0) -> list[int]:
-        """The pids a process wrote to ``path`` (one per line), once it has written ``count``."""
-        def ready() -> bool:
-            return path.exists() and len(path.read_text().split()) >= count
-
-        assert cls.wait_until(ready, timeout), f"{path} was not written"
-        return [int(p) for p in path.read_text().split()]
-
-
-@pytest.fixture
-def procs() -> type[Processes]:
-    return Processes
-
-
-@pytest.fixture
-def marked_env() -> Iterator[tuple[str, dict[str, str]]]:
-    """An environment whose every descendant process can be found again; all are killed at teardown."""
-    marker = f"orch-test-{os.getpid()}-{time.monotonic_ns()}"
-    env = dict(os.environ, ORCH_TEST_MARK=marker)
-    env.pop("ORCH_LOG_LEVEL", None)
-    yield marker, env
-    Processes.kill_marked(marker)

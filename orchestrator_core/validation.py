@@ -15,6 +15,7 @@ from .errors import Problem, RecipeError, UsageError, did_you_mean
 from .hooks import Hooks
 from .known_plugins import install_hint
 from .model import Recipe, Step, StepHandler
+from .recipe import sorted_problems
 from .registry import Registry
 
 logger = logging.getLogger("orchestrator.validation")
@@ -81,19 +82,34 @@ def prepare_steps(
     return prepared
 
 
+def with_plugin_problems(error: RecipeError, registry: Registry, hooks: Hooks,
+                         default_executor: str | None = None) -> RecipeError:
+    """``error`` (the recipe's structural problems) plus what the installed plugins find in the
+    part of the recipe that could be read: every problem in one pass, in line order."""
+    if error.partial is None:
+        return error
+    try:
+        prepare_steps(error.partial, registry, hooks, default_executor=default_executor)
+    except RecipeError as more:
+        file = error.problems[0].file if error.problems else None  # the file as the user named it
+        found = [Problem(p.message, file, p.line) if file and p.file == error.partial.path else p
+                 for p in more.problems]
+        return RecipeError(sorted_problems(error.problems + found))
+    return error
+
+
 def _choose_executor(step: Step, handler: StepHandler, installed: set[str], default: str | None) -> str:
     """The step's ``executor``, else ``process`` for CPU-bound scriptlets, else the run's default."""
     if step.executor:
         return step.executor
-    if handler.requires_process:
-        if "process" in installed:
-            return "process"
-        logger.warning("step %r requires a process but no 'process' executor is installed; running it on threads",
-                       step.name)
-    if default:
-        return default
+    if handler.requires_process and "process" in installed:
+        return "process"
     parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
-    return "thread" if parallel and "thread" in installed else "inline"
+    chosen = default or ("thread" if parallel and "thread" in installed else "inline")
+    if handler.requires_process:
+        logger.warning("step %r requires a process but no 'process' executor is installed "
+                       "(pip install orchestrator-process); running it on the %r executor", step.name, chosen)
+    return chosen
 
 
 def _plugin_problems(recipe: Recipe, hooks: Hooks, filename: str) -> list[Problem]:

@@ -197,9 +197,12 @@ def test_steps_check_reports_keys_that_changed_shape(orch, tmp_path):
             f"name: shape\nsteps:\n  - {{name: w, uses: write_keys, params: {{values: {json.dumps(values)}}}}}\n")
 
     assert "no run recorded yet" in orch("steps", "check").assert_success().err
-    recipe({"t.a_v1": {"mean": 1, "n": 3}, "t.b_v1": [], "t.c_v1": 1})
+    # Data-keyed objects (numbers as keys, names of like values) and empty lists at any depth are not shape.
+    recipe({"t.a_v1": {"mean": 1, "n": 3}, "t.b_v1": [], "t.c_v1": 1,
+            "t.shared_v1": {"rows": [], "by_column": {"a": [1], "b": [2]}, "by_id": {"1": 2, "2": "x"}}})
     orch("run", "shape.yaml").assert_success()
-    recipe({"t.a_v1": {"mean": 2.5, "n": 4}, "t.b_v1": [1.5], "t.c_v1": 2.5})
+    recipe({"t.a_v1": {"mean": 2.5, "n": 4}, "t.b_v1": [1.5], "t.c_v1": 2.5,
+            "t.shared_v1": {"rows": [{"line": 3}], "by_column": {"c": [1.5]}, "by_id": {"7": 3}}})
     orch("run", "shape.yaml").assert_success()
     assert "every recorded key kept its shape" in orch("steps", "check").assert_success().err
     recipe({"t.a_v1": [2.5, 4], "t.b_v1": ["a"], "t.c_v1": 3})

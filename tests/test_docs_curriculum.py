@@ -47,3 +47,52 @@ def test_every_command_of_the_guide_exits_as_stated(tmp_path):
     assert json.loads(second.stdout.splitlines()[0])["cache"] == "hit"
     failed = json.loads(outputs["orch run 03_validation_errors"][0].stdout.splitlines()[-1])
     assert (failed["reason"], failed["details"], failed["exit_code"]) == ("Too few numbers (min=5)", {"count": 3}, 1)
+    check_the_key_table(tmp_path / ".orch")
+
+
+def key_table(text: str) -> list[tuple[str, str, str]]:
+    """(key, written by, shape) of every row of the guide's key table, one row per key."""
+    section = text.split("## Keys", 1)[1].split("\n\n", 2)[1]
+    rows = []
+    for line in section.splitlines()[2:]:
+        keys, writer, shape = (cell.strip() for cell in line.strip("|").split(" | "))
+        names = re.findall(r"`([^`]+)`", keys)
+        shapes = [s.strip() for s in shape.split("; ")]
+        rows += [(name, writer, shapes[i] if len(shapes) == len(names) else shape) for i, name in enumerate(names)]
+    return rows
+
+
+# The first word of a shape in the table → the JSON type it names.
+TYPES = {"object": dict, "list": list, "number": (int, float), "string": str, "path": str, "paths": str,
+         "boolean": bool}
+
+
+def check_the_key_table(state_dir: Path) -> None:
+    """Each key of the table was written by the guide's runs, with the type and fields the table says,
+    by a scriptlet that declares it."""
+    from orchestrator_core import discover_scriptlets
+    from orchestrator_core.state.store import StateStore
+
+    store = StateStore.open_recorded(state_dir)
+    try:
+        recorded = {write["key"]: write["value"] for write in store.original_writes()}
+    finally:
+        store.close()
+    declared = {cls.name: set(cls.outputs or ()) for cls in discover_scriptlets("orchestrator_curriculum.steps")}
+    rows = key_table(DOC.read_text())
+    assert len(rows) > 20
+    for key, writer, shape in rows:
+        if writer in declared:
+            assert key in declared[writer], f"{writer} does not declare {key}"
+        if "(only when" in shape:  # a key the guide's runs do not write, as the table says
+            assert key not in recorded, key
+            continue
+        assert key in recorded, f"{key} (docs/curriculum.md) was never written by the guide's commands"
+        value = recorded[key]
+        kind = TYPES[shape.split()[0]]
+        assert isinstance(value, kind) and not (kind != bool and isinstance(value, bool)), (key, shape, value)
+        if shape.startswith("object ("):
+            fields = set(re.findall(r"`([^`]+)`", shape))
+            assert fields == set(value), (key, sorted(fields), sorted(value))
+        if shape.startswith("list of numbers"):
+            assert all(isinstance(v, (int, float)) for v in value), key

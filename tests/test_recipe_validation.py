@@ -155,9 +155,60 @@ def test_every_problem_is_reported_at_once(check):
     """)
     assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
         (4, "'timeout' must be greater than 0, got 0"),
-        (8, "unknown key 'colour' in step b"),
         (7, "'retries' must be 0 or more, got -1"),
+        (8, "unknown key 'colour' in step b"),
     ]
+
+
+GREETER = {"greeter/__init__.py": """
+    from orchestrator_core import BaseScriptlet, hookimpl
+
+    class Greet(BaseScriptlet):
+        name = "greet"
+        params_schema = {"type": "object", "additionalProperties": False,
+                         "properties": {"who": {"type": "string"}, "times": {"type": "integer"}}}
+
+        def run(self, ctx, params):
+            pass
+
+    @hookimpl
+    def orch_register_scriptlets():
+        return [Greet]
+"""}
+
+
+def test_structure_names_cycles_and_params_in_one_pass_sorted_by_line(orch_cli, make_pack, tmp_path):
+    greeter = make_pack("orch-greeter", GREETER, {"greeter": "greeter"})
+    (tmp_path / "messy.yaml").write_text(textwrap.dedent("""\
+        steps:
+          - name: a
+            uses: greeet
+            depends_on: [c]
+          - name: b
+            uses: greet
+            paramz: {}
+          - name: c
+            uses: greet
+            depends_on: [a, nosuch]
+            type: pythn
+          - name: d
+            uses: greet
+            params: {tiems: 2, who: 3}
+    """))
+    outcome = orch_cli("validate", "messy.yaml", pythonpath=[greeter])
+    assert outcome.exit_code == 2
+    lines = [line.split(" (")[0].split("; ")[0] for line in outcome.err.splitlines()]
+    assert lines == [
+        "messy.yaml:2: dependency cycle: a → c → a",
+        "messy.yaml:3: unknown scriptlet 'greeet'",
+        "messy.yaml:7: unknown key 'paramz' in step b",
+        "messy.yaml:10: step 'c' depends on unknown step 'nosuch'",
+        "messy.yaml:11: step 'c': unknown step type 'pythn'",
+        "messy.yaml:14: step 'd': params.who: 3 is not of type 'string'",
+        "messy.yaml:14: step 'd': unknown param 'tiems'",
+    ], outcome.err
+    assert "unknown scriptlet 'greeet' (did you mean 'greet'?)" in outcome.err
+    assert "unknown param 'tiems' (did you mean 'times'?); known: times, who" in outcome.err
 
 
 def test_step_needs_something_to_run(check):
@@ -301,7 +352,7 @@ def test_params_are_checked_against_the_scriptlets_schema(sample_pm, register_pl
     """)
     assert {p.line for p in missing} == {4}
     assert any("'rate' is a required property" in p.message for p in missing)
-    assert any("'colour' was unexpected" in p.message for p in missing)
+    assert any("unknown param 'colour'" in p.message and "known: columns, rate" in p.message for p in missing)
 
 
 def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):

@@ -32,6 +32,11 @@ def installed_pack(orch_cli, tmp_path):
 def test_new_pack_installs_passes_its_tests_and_runs(installed_pack, orch_cli, tmp_path):
     added = orch_cli("new", "scriptlet", "shout", "--pack", str(installed_pack)).assert_success()
     assert "steps/shout.py" in added.out and "test_shout.py" in added.out
+    # The generated tests use the documented surface only: orch's fixtures and run_scriptlet.
+    imported = {line.split()[1] for path in (installed_pack / "tests").glob("*.py")
+                for line in path.read_text().splitlines() if line.startswith(("import orchestrator_core",
+                                                                              "from orchestrator_core"))}
+    assert imported == {"orchestrator_core.standalone"}
 
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=installed_pack,
                            capture_output=True, text=True, timeout=300)

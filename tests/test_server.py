@@ -25,7 +25,8 @@ import pytest
 
 from orchestrator_core import hookimpl
 from orchestrator_core.model import Write
-from orchestrator_core.testing import orch_executable, wait_for_url
+from orch_test_helpers import wait_for_url
+from orchestrator_core.testing import orch_executable
 
 STEPS = '''
 import time

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.errors import UsageError
+from orchestrator_core.errors import UsageError, did_you_mean
 from orchestrator_core.interfaces import StepProblem, StepType
 from orchestrator_core.params_check import surely_valid
 from orchestrator_core.scriptlet import BaseScriptlet, scriptlet_name
@@ -87,18 +88,39 @@ def params_problems(step: Any, schema: dict[str, Any]) -> list[StepProblem]:
     problems = []
     for error in validator.iter_errors(dict(step.params)):
         where = "/".join(["params", *map(str, error.absolute_path)])
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            problems.extend(_unknown_params(step, where, error))
+            continue
         field = where if where in step.lines else "params"
         problems.append(StepProblem(f"step {step.name!r}: {where.replace('/', '.')}: {error.message}", field))
     return sorted(problems, key=lambda p: (step.line_of(p.field) or 0, p.message))
+
+
+def _unknown_params(step: Any, where: str, error: Any) -> list[StepProblem]:
+    """A param name the schema does not know, at its line, with the closest known name (a typo in a
+    param gets the same help as a typo in a step key)."""
+    known = sorted(error.schema.get("properties", {}))
+    patterns = list(error.schema.get("patternProperties", {}))
+    problems = []
+    for name in sorted(k for k in error.instance if k not in known):
+        if any(re.search(pattern, name) for pattern in patterns):
+            continue
+        field = f"{where}/{name}" if f"{where}/{name}" in step.lines else where
+        label = "param" if where == "params" else f"key in {where.replace('/', '.')}"
+        problems.append(StepProblem(f"step {step.name!r}: unknown {label} {name!r}{did_you_mean(name, known)}; "
+                                    f"known: {', '.join(known) or 'none'}",
+                                    field if field in step.lines else "params"))
+    return problems
 
 
 class PythonStepType(StepType):
     name = "python"
     fields = {"module": str, "function": str}
 
-    def _resolve(self, step: Any, registry: Any) -> type:
+    def _resolve(self, step: Any, registry: Any, recipe: Any = None) -> type:
         if step.uses:
-            return registry.get("scriptlet", step.uses).obj
+            home = registry.home_plugin(getattr(recipe, "path", None))
+            return registry.get("scriptlet", step.uses, home=home).obj
         return import_scriptlet(step.options["module"], step.options["function"])
 
     def validate(self, step: Any, recipe: Any, registry: Any) -> list[StepProblem]:
@@ -110,13 +132,13 @@ class PythonStepType(StepType):
         if has_module and "function" not in step.options:
             return [StepProblem("'module' needs 'function' (the scriptlet class name)", "module")]
         try:
-            cls = self._resolve(step, registry)
+            cls = self._resolve(step, registry, recipe)
         except UsageError as exc:
             return [StepProblem(str(exc), "uses" if step.uses else "module")]
         return params_problems(step, cls.params_schema) if cls.params_schema else []
 
     def prepare(self, step: Any, recipe: Any, registry: Any) -> PythonHandler:
-        return PythonHandler(self._resolve(step, registry))
+        return PythonHandler(self._resolve(step, registry, recipe))
 
 
 @hookimpl

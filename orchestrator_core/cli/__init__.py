@@ -79,9 +79,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"orch {__version__}")
         sys.exit(0)
     from ..errors import OrchError, RecipeError
-    from ..pluginmanager import create_plugin_manager, failure_messages
+    from ..pluginmanager import create_plugin_manager, failure_messages, unknown_plugin_names
 
-    pm = create_plugin_manager(blocked=_blocked_from_argv(args))
+    blocked = _blocked_from_argv(args)
+    unknown = unknown_plugin_names(blocked)
+    if unknown:
+        for message in unknown:
+            click.echo(f"orch: error: {message}", err=True)
+        sys.exit(2)
+    pm = create_plugin_manager(blocked=blocked)
     for message in failure_messages(pm):
         click.echo(f"orch: warning: {message}", err=True)
     cli = build_cli(pm)

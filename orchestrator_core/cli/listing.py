@@ -81,12 +81,16 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     """Every registered scriptlet, the pack it came from, its params and the keys it writes.
 
     Scripts the packs ship (run by ``type: shell`` steps with ``script: NAME``) are
-    listed too, with type ``shell``.
+    listed too, with type ``shell``. Each scriptlet has a qualified name, ``plugin:name``; where
+    two packs register one name the table shows the qualified names, as recipes must write them.
     """
     from ..lookup import list_scripts
 
     session = holder.session()
-    rows = [_describe(entry) for entry in session.registry.entries("scriptlet")]
+    unique = set(session.registry.names("scriptlet"))
+    rows = [_describe(entry) for entry in session.registry.all_entries("scriptlet")]
+    for row in rows:
+        row["uses"] = row["name"] if row["name"] in unique else row["qualified"]
     infos = getattr(holder.pm, "infos", {})
     rows += [_describe_script(entry, infos) for entry in list_scripts(session.registry) if entry.executable]
     rows.sort(key=lambda r: r["name"])
@@ -94,8 +98,8 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r["name"], r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]), r["description"]]
-                     for r in rows])
+                    [[r.get("uses", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
+                      r["description"]] for r in rows])
 
 
 @steps.command("show")
@@ -175,7 +179,8 @@ def _describe(entry) -> dict:
     cls = entry.obj
     schema = cls.params_schema or {}
     return {
-        "name": scriptlet_name(cls), "type": "python", "pack": entry.provider, "plugin": entry.plugin,
+        "name": scriptlet_name(cls), "qualified": entry.qualified, "type": "python", "pack": entry.provider,
+        "plugin": entry.plugin,
         "class": f"{cls.__module__}.{cls.__qualname__}", "outputs": list(cls.outputs or ()),
         "inputs": list(cls.inputs) if cls.inputs is not None else None,
         "params": sorted(schema.get("properties", {})), "params_schema": cls.params_schema,

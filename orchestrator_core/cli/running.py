@@ -56,7 +56,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @click.option("--skip", multiple=True, metavar="STEP...", help="Do not run these steps (their dependents still run).")
 @click.option("--resume-from", metavar="STEP", help="Run STEP and every step after it.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallelizable steps running at once (default: CPU count).")
+              help="Parallelizable steps running at once (default: min(32, CPU count + 4)).")
 @click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")
 @click.option("--keep-going", is_flag=True, help="After a failure, still run every step that does not depend on it.")
 @click.option("--events", "events", type=click.Path(dir_okay=False, path_type=Path),

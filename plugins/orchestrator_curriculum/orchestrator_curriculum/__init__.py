@@ -4,4 +4,4 @@ The plugin itself is :mod:`orchestrator_curriculum.plugin`; the scriptlets live 
 module in :mod:`orchestrator_curriculum.steps`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

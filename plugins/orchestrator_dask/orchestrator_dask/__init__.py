@@ -5,4 +5,4 @@ is :mod:`orchestrator_dask.cluster` and turning Dask futures into the runner's
 futures is :mod:`orchestrator_dask.futures`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -47,7 +47,8 @@ class DaskExecutor(Executor):
         from .cluster import connect
         from .futures import Collector
 
-        self._client, self._cluster = connect(self.scheduler(), self.config.workers)
+        # A LocalCluster's workers are processes: no more of them than CPUs, whatever --workers says.
+        self._client, self._cluster = connect(self.scheduler(), min(self.config.workers, os.cpu_count() or 1))
         self._collector = Collector()
 
     def scheduler(self) -> str | None:

@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from orchestrator_core.testing import Processes, context_recording_plugin, write_pack
+from orch_test_helpers import Processes
+from orchestrator_core.testing import context_recording_plugin, write_pack
 
 PACK = "orch_dask_testpack"
 BIN = Path(sys.executable).parent

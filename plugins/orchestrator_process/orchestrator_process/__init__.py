@@ -5,4 +5,4 @@ The plugin is :mod:`orchestrator_process.plugin`; the pool the parent keeps is
 :mod:`orchestrator_process.worker`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator_core.lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from .compare import compare_metrics

@@ -7,4 +7,4 @@ status line into context writes, :mod:`~orchestrator_shell.contract` reads that 
 stops it with everything it started.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orchestrator_shell
+
 # A script that reports what it received: params (both ways), args, its context inputs
 # and directories, each as a context key. It also says something on stderr.
 ECHO = r"""
@@ -38,7 +40,8 @@ def test_the_plugin_is_listed_with_its_version(orch_cli):
     plugins = {p["name"]: p for p in json.loads(orch_cli("plugins", "list", "--json").assert_success().out)}
     shell = plugins["shell"]
     assert (shell["distribution"], shell["version"], shell["module"], shell["hooks"], shell["error"]) == (
-        "orchestrator-shell-steps", "0.1.0", "orchestrator_shell.plugin", ["orch_register_step_types"], None)
+        "orchestrator-shell-steps", orchestrator_shell.__version__, "orchestrator_shell.plugin",
+        ["orch_register_step_types"], None)
     assert "orchestrator-shell-steps" in orch_cli("plugins", "list").assert_success().out
 
 

@@ -1,30 +1,31 @@
-"""{{dist}} is installed as an orch plugin and its example recipe runs."""
+"""{{dist}} is installed as an orch plugin and its example recipe runs.
 
-from orchestrator_core.pluginmanager import create_plugin_manager
-from orchestrator_core.registry import Registry
-from orchestrator_core.hooks import Hooks
+The fixtures (``orch_cli``, ``orch_run_recipe``) come from orch's pytest plugin, which
+``addopts`` in pyproject.toml loads (``-p orchestrator_core.testing``).
+"""
 
+import json
+from pathlib import Path
 
-def test_plugin_is_installed():
-    pm = create_plugin_manager()
-    info = {i.name: i for i in pm.plugin_infos()}["{{name}}"]
-    assert info.error is None and info.distribution == "{{dist}}"
-    assert "orch_register_scriptlets" in info.hooks
+import {{package}}
 
-
-def test_scriptlets_are_registered():
-    registry = Registry(Hooks(create_plugin_manager()))
-    assert "{{name}}_hello" in registry.names("scriptlet")
+RECIPES = Path({{package}}.__file__).parent / "recipes"
 
 
-def test_example_recipe_runs(tmp_path):
-    import io
-    import json
+def test_plugin_is_installed(orch_cli):
+    plugins = {p["name"]: p for p in json.loads(orch_cli("plugins", "list", "--json").assert_success().out)}
+    info = plugins["{{name}}"]
+    assert info["error"] is None and info["distribution"] == "{{dist}}"
+    assert "orch_register_scriptlets" in info["hooks"]
 
-    from orchestrator_core import run_recipe
 
-    lines = io.StringIO()
-    result = run_recipe("{{name}}_hello", workdir=tmp_path, stdout=lines)
-    assert result.ok
-    assert json.loads(lines.getvalue().splitlines()[0])["outputs"] == ["{{name}}.greeting_v1"]
-    assert result.context["{{name}}.greeting_v1"] == "hello, world"
+def test_scriptlets_are_registered(orch_cli):
+    steps = json.loads(orch_cli("steps", "list", "--json").assert_success().out)
+    assert "{{name}}:{{name}}_hello" in {step.get("qualified") for step in steps}
+
+
+def test_example_recipe_runs(orch_run_recipe):
+    outcome = orch_run_recipe(RECIPES / "{{name}}_hello.yaml")
+    assert outcome.error is None
+    assert outcome.lines[0]["outputs"] == ["{{name}}.greeting_v1"]
+    assert outcome.context["{{name}}.greeting_v1"] == "hello, world"

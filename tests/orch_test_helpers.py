@@ -1,0 +1,107 @@
+"""The project's own test helpers, shared by ``tests/`` and ``plugins/*/tests`` (not shipped).
+
+Looking at processes through ``/proc`` so tests can prove nothing was left running, and a
+running ``orch serve``. The fixtures built on them live in the repository's ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class ServedStore:
+    """A running ``orch serve`` subprocess: its base ``url`` (ending in ``/``) and process."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> int:
+        """Stop it as Ctrl-C would; its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_for_url(log: Path, process: subprocess.Popen, timeout: float = 30) -> str:
+    """The first ``http://`` URL written to ``log`` by ``process`` (which prints it on stderr)."""
+    import re
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        found = re.search(r"http://\S+/", text)
+        if found:
+            return found.group(0)
+        if process.poll() is not None:
+            raise AssertionError(f"the process exited {process.returncode} before printing its URL:\n{text}")
+        time.sleep(0.02)
+    raise AssertionError(f"no URL printed within {timeout} s:\n{log.read_text() if log.exists() else ''}")
+
+
+class Processes:
+    """Looking at processes through ``/proc``: so tests can prove nothing was left running."""
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return False
+        return fields[0] not in ("Z", "X")
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return condition()
+
+    @classmethod
+    def marked(cls, marker: str) -> list[int]:
+        """Pids of live processes whose environment holds ``ORCH_TEST_MARK=marker``."""
+        found = []
+        needle = f"ORCH_TEST_MARK={marker}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environ.split(b"\0") and cls.alive(int(entry.name)):
+                found.append(int(entry.name))
+        return found
+
+    @classmethod
+    def kill_marked(cls, marker: str) -> None:
+        for pid in cls.marked(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    @classmethod
+    def pids(cls, path: Path, count: int = 1, timeout: float = 10.0) -> list[int]:
+        """The pids a process wrote to ``path`` (one per line), once it has written ``count``."""
+        def ready() -> bool:
+            return path.exists() and len(path.read_text().split()) >= count
+
+        assert cls.wait_until(ready, timeout), f"{path} was not written"
+        return [int(p) for p in path.read_text().split()]
