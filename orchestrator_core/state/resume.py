@@ -33,7 +33,7 @@ def recorded_start(
         return None, []
     from .store import DB_NAME, StateStore
 
-    store = StateStore.open(config.state_dir, create=False)
+    store = StateStore.open_for_reading(config.state_dir)
     where = config.state_dir / DB_NAME
     try:
         latest = store.latest_run(recipe.name) if store else None
