@@ -7,7 +7,7 @@ when a command cannot open or read the store (exit status 2, nothing ran), and
 :class:`RecordingError` when a run could not record what it did (exit status 1: the
 run stops, since a run nobody can resume from must not look like a success). Each
 message names the store, the cause, and what to do; a damaged store points to
-``orch doctor`` (docs/state.md, "A damaged store").
+``orch doctor`` (:mod:`.doctor`, docs/state.md, "A damaged store").
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from pathlib import Path
 
 from ..errors import OrchError
 
-DOCTOR_HINT = "`orch doctor` checks it and can move it aside, keeping what is readable (docs/state.md)"
+
+
+def doctor_hint(path: Path) -> str:
+    """What to do about a damaged store at ``path``: the command that checks and recovers it."""
+    return (f"`orch doctor --state-dir {path.parent}` says what is wrong, and with --repair moves the file aside "
+            "and keeps what is readable (docs/state.md)")
 
 
 class StateStoreError(OrchError):
@@ -83,10 +88,10 @@ def store_error(exc: BaseException, path: Path, *, hint: str = "") -> StateStore
     """A :class:`StateStoreError` for ``exc`` on the store at ``path``; damage gets the doctor's hint."""
     damaged = is_damage(exc) or path.is_dir()
     if damaged:
-        hint = DOCTOR_HINT
+        hint = doctor_hint(path)
     return StateStoreError(f"state store {path}: {cause(exc, path)}{'; ' + hint if hint else ''}", damaged=damaged)
 
 
 def damaged_store(path: Path, what: str) -> StateStoreError:
     """The error for a store whose file is readable but is not a sound state store: ``what`` is wrong."""
-    return StateStoreError(f"state store {path}: {what}; {DOCTOR_HINT}", damaged=True)
+    return StateStoreError(f"state store {path}: {what}; {doctor_hint(path)}", damaged=True)

@@ -61,29 +61,33 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.005 + random.random() * 0.02)
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection; ``immutable`` where SQLite cannot even create its shared-memory file.
 
     A store in write-ahead-log mode needs a ``-shm`` file beside it to be read; in a
     directory we may not write to (a read-only mount) and with no such file left, the
     only way in is to tell SQLite that nobody writes the file, which is then true for us.
+    Raises ``sqlite3.Error`` (not a database, cannot open...).
     """
     uri = path.resolve().as_uri()
     conn = None
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         return conn
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
         if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
-            raise store_error(exc, path) from None
+            raise
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
     try:
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise store_error(exc, path) from None
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -171,7 +175,10 @@ class StateStore(StoreReader):
             return None
         if path.is_dir():
             raise damaged_store(path, "it is a directory, not a database file")
-        conn = _connect_read_only(path)
+        try:
+            conn = connect_read_only(path)
+        except sqlite3.Error as exc:
+            raise store_error(exc, path) from None
         try:
             version = schema_version(conn)
             if version == 0 and not _tables(conn):
