@@ -172,6 +172,22 @@ class StoreReader:
         )
         return rows[0][0] if rows else None
 
+    def last_successes(self, recipe: str, steps: Sequence[str]) -> dict[str, str]:
+        """Step → the latest run of ``recipe`` in which it finished ok, for those of ``steps`` that ever did.
+
+        Walks the runs newest first and stops as soon as every step is found, so steps
+        that succeeded recently cost a run or two, not a query each.
+        """
+        missing, found = set(steps), {}
+        for (run_id,) in self._rows("SELECT id FROM runs WHERE recipe = ? ORDER BY started DESC, rowid DESC",
+                                     (recipe,)):
+            if not missing:
+                break
+            for step in self.succeeded_steps(run_id) & missing:
+                found[step] = run_id
+            missing -= found.keys()
+        return found
+
     def fingerprint(self, recipe: str, step: str) -> dict[str, Any] | None:
         """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, run."""
         rows = self._rows(
