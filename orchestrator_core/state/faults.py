@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 from ..errors import OrchError
@@ -67,6 +68,8 @@ def cause(exc: BaseException, path: Path | None = None) -> str:
         return "the disk is full (database or disk is full)"
     if name.startswith("SQLITE_READONLY") or code in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"it is read-only ({exc})"
+    if name.startswith("SQLITE_CANTOPEN") and path is not None and not _writable(path):
+        return "it is read-only (the database or its directory cannot be written)"
     if name.startswith("SQLITE_NOTADB"):
         return "the file is not a SQLite database"
     if name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
@@ -82,6 +85,11 @@ def cause(exc: BaseException, path: Path | None = None) -> str:
     if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
         return f"another process holds it locked ({exc})"
     return str(exc) or type(exc).__name__
+
+
+def _writable(path: Path) -> bool:
+    """Whether the database and its directory can be written (SQLite creates its log files beside it)."""
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 def store_error(exc: BaseException, path: Path, *, hint: str = "") -> StateStoreError:
