@@ -251,3 +251,27 @@ def test_opening_to_read_changes_nothing_in_the_file(project):
     assert orch(project, "runs", "list").returncode == 0
     assert orch(project, "context", "show").returncode == 0
     assert db.read_bytes() == before
+
+
+OTHER_COMMANDS = {
+    "runs show": ("runs", "show"),
+    "runs diff": ("runs", "diff", "latest", "latest"),
+    "why": ("why", "two.yaml", "total"),
+    "--dry-run": ("run", "two.yaml", "--dry-run"),
+    "--only": ("run", "two.yaml", "--no-progress", "--only", "total"),
+    "steps check": ("steps", "check"),
+    "serve": ("serve", "--port", "0"),
+}
+
+
+@pytest.mark.parametrize("command", list(OTHER_COMMANDS))
+@pytest.mark.parametrize("kind", ["not a database", "malformed image", "a directory"])
+def test_every_other_command_that_reads_the_store_says_it_is_damaged_in_one_line(project, recorded_store, kind,
+                                                                                  command):
+    db = project / ".orch" / "state.db"
+    db.parent.mkdir()
+    shutil.copy(recorded_store, db)
+    DAMAGE[kind](db)
+    done = orch(project, *OTHER_COMMANDS[command], timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"orch doctor --state-dir {db.parent}" in one_error_line(done.stderr)

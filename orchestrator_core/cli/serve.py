@@ -47,7 +47,10 @@ def serve(host: str, port: int, token: str | None, state_dir: Path | None) -> No
     directory = resolved_state_dir(state_dir)
     found = StateStore.open_for_reading(directory)  # a damaged store stops the server before it starts
     if found is not None:
-        found.close()
+        try:
+            found.quick_check()
+        finally:
+            found.close()
     running = start_server(directory, host=host, port=port, token=token)
     click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

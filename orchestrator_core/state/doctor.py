@@ -84,7 +84,7 @@ def _check_database(conn: sqlite3.Connection, found: Checkup) -> None:
         found.problems.append(cause(exc, found.path))
         return
     try:
-        verdicts = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+        verdicts = [" ".join(row[0].split()) for row in conn.execute("PRAGMA integrity_check(20)")]
     except sqlite3.Error as exc:
         verdicts = [cause(exc)]
     if verdicts != ["ok"]:
