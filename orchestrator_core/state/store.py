@@ -213,8 +213,11 @@ class StateStore(StoreReader):
         """The store in ``state_dir`` for a command that reads it; a :class:`UsageError`
         (exit status 2) when no run was ever recorded there."""
         store = cls.open_for_reading(state_dir)
+        path = Path(state_dir) / DB_NAME
+        if store is None and path.exists():  # an empty database
+            raise UsageError(f"the state store {path} holds no run yet (run a recipe first: orch run RECIPE)")
         if store is None:
-            raise UsageError(f"no state store at {Path(state_dir) / DB_NAME}: no run has been recorded there yet "
+            raise UsageError(f"no state store at {path}: no run has been recorded there yet "
                              "(run a recipe first: orch run RECIPE)")
         return store
 
