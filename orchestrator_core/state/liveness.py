@@ -53,15 +53,7 @@ class RunLock:
     def acquire(cls, state_dir: str | Path, run_id: str) -> RunLock:
         """Create and lock the run's lock file (``OSError`` when the state directory is not writable)."""
         path = lock_path(state_dir, run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except BaseException:
-            os.close(fd)
-            raise
-        return cls(path, fd)
+        return cls(path, lock_file(path, f"{os.getpid()}\n"))
 
     def release(self) -> None:
         """Remove the file, then let the lock go (idempotent)."""
@@ -75,22 +67,40 @@ class RunLock:
         os.close(fd)
 
 
+def held(path: Path) -> bool | None:
+    """Whether some process holds a lock on the file ``path`` (``None``: there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return True  # cannot look: do not call a process dead on a guess
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True  # BlockingIOError: another open file holds it exclusively
+    finally:
+        os.close(fd)
+    return False
+
+
+def lock_file(path: Path, text: str) -> int:
+    """Create ``path``, lock it exclusively and write ``text`` in it; the open descriptor (close-on-exec)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def run_alive(state_dir: str | Path | None, run_id: str, pid: int | None) -> bool:
     """Whether the process of run ``run_id`` still runs: its lock is held (else, without a lock file, its pid)."""
     if state_dir is None:
         return pid_alive(pid)
-    try:
-        fd = os.open(lock_path(state_dir, run_id), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return pid_alive(pid)  # recorded by an orch that took no lock
-    except OSError:
-        return True  # cannot look: do not call a run dead on a guess
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    found = held(lock_path(state_dir, run_id))
+    return pid_alive(pid) if found is None else found  # no file: recorded by an orch that took no lock
