@@ -34,7 +34,7 @@ BUSY_TIMEOUT_S = 30.0
 # file is removed when the last connection closes.
 WAL_CHECKPOINT_PAGES = 4000
 
-# The tables every version of the schema has: a store without one of them is damaged.
+# The tables of the current schema: a store of this version without one of them is damaged.
 TABLES = ("runs", "step_results", "context_writes", "fingerprints", "events")
 
 WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run)
