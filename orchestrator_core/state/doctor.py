@@ -13,6 +13,7 @@ run whose flags are invalid is kept, with no flags).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -147,11 +148,14 @@ def repair(state_dir: Path) -> Recovery:
         raise StateStoreError(f"run {busy[0]} is still running on the state store {path}: "
                               "repair it once no run is running")
     aside = path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-    shutil.move(str(path), str(aside))
-    for suffix in SIDE_FILES:  # the log holds committed transactions: it goes with its database
-        side = Path(f"{path}{suffix}")
-        if side.exists():
-            shutil.move(str(side), f"{aside}{suffix}")
+    try:
+        shutil.move(str(path), str(aside))
+        for suffix in SIDE_FILES:  # the log holds committed transactions: it goes with its database
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                shutil.move(str(side), f"{aside}{suffix}")
+    except OSError as exc:
+        raise StateStoreError(f"cannot move the state store {path} aside: {cause(exc, path)}") from None
     recovery = Recovery(aside)
     store = StateStore.open(state_dir)
     assert store is not None
@@ -223,8 +227,6 @@ def _sortable(key: tuple) -> tuple:
 
 
 def _valid_json(text: Any) -> bool:
-    import json
-
     try:
         json.loads(text)
     except (ValueError, TypeError):
