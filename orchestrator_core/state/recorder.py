@@ -98,6 +98,7 @@ class StateRecorder:
         self._pulled = 0
         self._seen_version = None
         self._recorded = []
+        self._release()  # a run before this one that never reached its end (a plugin raised) is over
         self.store = self._connect(StateStore, run.config.state_dir)
         record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
