@@ -112,3 +112,12 @@ def test_no_repair_while_a_run_is_running_on_the_store(project):
     repaired = project.orch("doctor", "--repair").assert_success()
     assert "kept without their flags: 2 row(s) of runs" in repaired.out
     assert len(json.loads(project.orch("runs", "list", "--json").assert_success().out)) == 2
+
+
+def test_a_store_of_a_newer_orch_is_not_repaired(project):
+    project.execute("PRAGMA user_version = 99")
+    found = project.orch("doctor")
+    assert found.exit_code == 1 and "newer than this orch's" in found.out and "--repair" not in found.out
+    refused = project.orch("doctor", "--repair")
+    assert refused.exit_code == 2 and "upgrade orch" in refused.err
+    assert not list(project.db.parent.glob("state.db.damaged-*"))

@@ -27,6 +27,10 @@ def doctor(repair: bool, state_dir: Path | None, as_json: bool) -> None:
     found = checks.check(directory)
     document = found.to_dict()
     recovery = None
+    if repair and found.newer:
+        from ..errors import UsageError
+
+        raise UsageError(f"{found.path} was written by a newer orch: upgrade orch rather than repair it")
     if repair and found.exists and not found.healthy:
         recovery = checks.repair(directory)
         document["repair"] = recovery.to_dict()
@@ -52,7 +56,7 @@ def _describe(found, recovery, repair: bool) -> None:
     for problem in found.problems:
         click.echo(f"problem: {found.path}: {problem}")
     if recovery is None:
-        if not repair:
+        if not repair and not found.newer:
             click.echo("run `orch doctor --repair` to move it aside and build a new store from what is readable")
         return
     click.echo(f"moved the damaged store to {recovery.moved_to}")

@@ -45,6 +45,7 @@ class Checkup:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    newer: bool = False  # written by a newer orch: not damaged, and not to be rebuilt by this one
 
     @property
     def healthy(self) -> bool:
@@ -92,6 +93,7 @@ def _check_database(conn: sqlite3.Connection, found: Checkup) -> None:
         found.problems.append(f"SQLite's integrity check fails: {'; '.join(verdicts[:3])}"
                               f"{f' (and {len(verdicts) - 3} more)' if len(verdicts) > 3 else ''}")
     if version > CURRENT_VERSION:
+        found.newer = True
         found.problems.append(f"schema version {version} is newer than this orch's {CURRENT_VERSION}: upgrade orch")
     elif version < CURRENT_VERSION and (version or tables):
         found.notes.append(f"schema version {version}: the next run brings it up to version {CURRENT_VERSION}")
