@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
-SUITES = ("core", "state", "cache", "executors", "server")
+SUITES = ("core", "state", "resume", "cache", "executors", "server")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ TARGETS = (
     Target("same, while a server watches (step events journaled)", "state",
            "watched_noop_chain.with_store_and_journal_us_per_step", "us", None),
     Target("history bytes per context write", "state", "history.bytes_per_write_with_its_step_row", "B", None),
+    Target("--resume-from start / full start, 1,000 steps, 100 runs", "resume", "long_history.ratio", "x",
+           lambda v: v <= 1.5, "<= 1.5x"),
+    Target("same ratio, 100 runs / 10 runs of history", "resume", "history_growth", "x", None),
     Target("thread fan-out 1 -> N -> 1 / bare ThreadPoolExecutor", "core", "thread_fan_out.ratio", "x",
            lambda v: v <= 2.0, "<= 2x"),
     Target("8 x 0.2 s sleeps on 4 workers, wall", "core", "parallel_efficiency.run_s", "s",

@@ -214,3 +214,21 @@ def test_resume_from_with_nothing_recorded_says_so(project):
     assert project.calls() == []
     project.run("failing.yaml", "--skip", "f").assert_success()  # another recipe's run does not count
     assert project.run("gated.yaml", "--resume-from", "c").exit_code == 2
+
+
+def test_resume_takes_each_upstream_key_from_the_newest_run_where_its_step_succeeded(project):
+    project.run("failing.yaml").assert_success()  # f writes t.d_v1 = 4
+    (project.path / "failing.yaml").write_text(FAILING.replace("value: 4", "value: 7"))
+    project.run("failing.yaml").assert_success()  # f writes t.d_v1 = 7: its newest success
+    (project.path / "fail.flag").write_text("on")
+    assert project.run("failing.yaml").exit_code == 1  # the latest run: a ok, f failed, so no t.d_v1
+    (project.path / "fail.flag").unlink()
+    runs = [r["id"] for r in project.json("runs", "list")]
+    project.run("failing.yaml", "--only", "g").assert_success()
+    assert project.json("context", "show")["t.sum_v1"] == 8
+    carried = {w["key"]: w for w in project.json("context", "show", "--history") if w["carried"]}
+    assert (carried["t.d_v1"]["value"], carried["t.d_v1"]["run"], carried["t.d_v1"]["step"]) == (7, runs[1], "f")
+    assert (carried["t.a_v1"]["run"], carried["t.a_v1"]["step"]) == (runs[0], "a")  # from the latest run itself
+    # and from a latest run that ran g alone: what it carried is what the next one starts from
+    project.run("failing.yaml", "--resume-from", "g").assert_success()
+    assert project.json("context", "show")["t.sum_v1"] == 8

@@ -36,7 +36,7 @@ def _blocked_from_argv(argv: Sequence[str]) -> list[str]:
 def build_cli(pm: OrchPluginManager) -> click.Group:
     """The ``orch`` group with the core commands and those plugins add."""
     from ..hooks import Hooks
-    from . import history, listing, new, running, serve, step
+    from . import doctor, history, listing, new, running, serve, step
     from .common import SessionHolder
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -66,7 +66,7 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
         ctx.obj = SessionHolder(pm, traceback=traceback)
 
     for command in (*running.COMMANDS, *listing.COMMANDS, step.step_group, *new.COMMANDS, *history.COMMANDS,
-                    *serve.COMMANDS):
+                    *serve.COMMANDS, *doctor.COMMANDS):
         cli.add_command(command)
     Hooks(pm).add_commands(cli)
     return cli

@@ -37,7 +37,7 @@ def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
     from ..state.store import StateStore
 
     where = resolved_state_dir(state_dir)
-    return StateStore.open_recorded(where) if required else StateStore.open(where, create=False)
+    return StateStore.open_recorded(where) if required else StateStore.open_for_reading(where)
 
 
 def _when(stamp: float | None) -> str:

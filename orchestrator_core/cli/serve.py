@@ -54,8 +54,15 @@ def serve(host: str, port: int, token: str | None, max_connections: int, idle_ti
     """
     from ..server.connections import Limits
     from ..server.httpserver import start_server
+    from ..state.store import StateStore
 
     directory = resolved_state_dir(state_dir)
+    found = StateStore.open_for_reading(directory)  # a damaged store stops the server before it starts
+    if found is not None:
+        try:
+            found.quick_check()
+        finally:
+            found.close()
     limits = Limits(max_connections=max_connections, idle_timeout=idle_timeout, request_timeout=request_timeout,
                     send_timeout=request_timeout)
     running = start_server(directory, host=host, port=port, token=token, limits=limits)

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from ..state.faults import StateStoreError
 from ..state.store import DB_NAME, StateStore
 from .access import HttpError
 
@@ -58,7 +59,7 @@ class StorePool:
             raise
         try:
             yield store
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StateStoreError) as exc:
             if store is not None:
                 store.close()
                 store = None
@@ -79,7 +80,12 @@ class StorePool:
             if self._idle:
                 return self._idle.pop()
         try:
-            return StateStore.open(self.state_dir, create=False)
+            try:
+                return StateStore.open(self.state_dir, create=False)
+            except StateStoreError as exc:
+                if exc.damaged:
+                    raise
+                return StateStore.open_for_reading(self.state_dir)  # a read-only store: reads still work
         except Exception as exc:  # noqa: BLE001 - unreadable file, newer schema, no permission...
             raise HttpError(503, "store_unavailable", f"cannot open the state store {self.path}: {exc}") from None
 

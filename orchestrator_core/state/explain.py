@@ -25,7 +25,7 @@ HIT = "hit"
 
 def explain(run: Run, prepared: dict[str, PreparedStep], hooks: Hooks) -> list[dict[str, Any]]:
     """One entry per planned step: ``step``, ``would`` (``run``/``hit``), ``reason``, ``changed``..."""
-    store = StateStore.open(run.config.state_dir, create=False)
+    store = StateStore.open_for_reading(run.config.state_dir)
     try:
         return _Explainer(run, prepared, hooks, store).walk()
     finally:

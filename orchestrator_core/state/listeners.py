@@ -7,6 +7,10 @@ state directory while it runs, and a run journals step events only while such a 
 names a live process. A run looks again at most every ``CHECK_S``, so a server
 started in the middle of a run sees that run's steps from then on (what finished
 before is in the store all the same). Run start and finish are always journaled.
+
+A server is live while it holds the lock on its file (:mod:`.liveness`), not while its
+process id answers: a server killed without removing its file leaves a free lock,
+whatever process now has its id.
 """
 
 from __future__ import annotations
@@ -15,23 +19,27 @@ import os
 import time
 from pathlib import Path
 
-from .reader import pid_alive
+from .liveness import held, lock_file
 
 DIRECTORY = "listeners"
 CHECK_S = 0.25
 
 
+_held: dict[Path, int] = {}  # marker file -> the descriptor holding its lock
+
+
 def register(state_dir: Path, port: int) -> Path:
     """Announce a server of ``state_dir``; returns the file to :func:`unregister` when it stops."""
-    folder = Path(state_dir) / DIRECTORY
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f"{os.getpid()}-{port}"
-    marker.write_text(f"{port}\n")
+    marker = Path(state_dir) / DIRECTORY / f"{os.getpid()}-{port}"
+    _held[marker] = lock_file(marker, f"{port}\n")
     return marker
 
 
 def unregister(marker: Path) -> None:
     marker.unlink(missing_ok=True)
+    fd = _held.pop(marker, None)
+    if fd is not None:
+        os.close(fd)
 
 
 class ListenerCheck:
@@ -46,8 +54,7 @@ class ListenerCheck:
         now = time.monotonic()
         if now - self._checked >= CHECK_S:
             self._checked = now
-            pids = (_pid(marker.name) for marker in self._markers())
-            self._answer = any(pid is not None and pid_alive(pid) for pid in pids)
+            self._answer = any(held(marker) for marker in self._markers())
         return self._answer
 
     def _markers(self) -> list[Path]:
@@ -55,8 +62,3 @@ class ListenerCheck:
             return list(self._folder.iterdir())
         except OSError:
             return []
-
-
-def _pid(name: str) -> int | None:
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() and int(head) > 0 else None

@@ -98,6 +98,11 @@ class StateVersionError(OrchError):
     exit_code = 2
 
 
+def newer_version_error(path: str, found: int) -> StateVersionError:
+    return StateVersionError(f"{path} has state schema version {found}, but this orch knows versions up to "
+                             f"{CURRENT_VERSION}: upgrade orch, or use another --state-dir")
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
@@ -116,10 +121,7 @@ def migrate(conn: sqlite3.Connection, path: str = "state.db") -> int:
     try:
         found = schema_version(conn)
         if found > CURRENT_VERSION:
-            raise StateVersionError(
-                f"{path} has state schema version {found}, but this orch knows versions up to "
-                f"{CURRENT_VERSION}: upgrade orch, or use another --state-dir"
-            )
+            raise newer_version_error(path, found)
         for version in range(found + 1, CURRENT_VERSION + 1):
             for statement in MIGRATIONS[version - 1]:
                 conn.execute(statement)

@@ -9,33 +9,24 @@ writes through their run, which is what the tables' keys are for.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UsageError
+from .faults import damaged_store, store_error
+from .liveness import pid_alive, run_alive
 
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process ``pid`` exists on this machine (unknown counts as alive)."""
-    if not pid:
-        return True
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+__all__ = ["RunRecord", "StoreReader", "pid_alive"]
 
 
 @dataclass
 class RunRecord:
-    """One row of ``runs``; ``shown_status`` says ``killed`` for a run whose process is gone."""
+    """One row of ``runs``; ``shown_status`` says ``killed`` for a run whose process is gone.
+
+    ``state_dir`` is where the run's lock file would be (see :mod:`.liveness`).
+    """
 
     id: str
     recipe: str
@@ -46,10 +37,11 @@ class RunRecord:
     status: str
     flags: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
+    state_dir: Path | None = field(default=None, repr=False, compare=False)
 
     @property
     def shown_status(self) -> str:
-        if self.status == "running" and not pid_alive(self.pid):
+        if self.status == "running" and not run_alive(self.state_dir, self.id, self.pid):
             return "killed"
         return self.status
 
@@ -68,19 +60,35 @@ class RunRecord:
 _RUN_COLUMNS = "id, recipe, recipe_path, recipe_digest, started, finished, status, flags, pid"
 
 
-def _run_record(row: Sequence[Any]) -> RunRecord:
-    values = list(row)
-    values[7] = json.loads(values[7] or "{}")
-    return RunRecord(*values)
-
-
 class StoreReader:
-    """Queries over one connection to a state database."""
+    """Queries over one connection to a state database.
+
+    Every query goes through :meth:`_rows` and every stored JSON text through
+    :meth:`_loads`, so a damaged store (a malformed page, a missing table, a row of bad
+    JSON) reaches the commands as one :class:`StateStoreError` naming the store and
+    the cause, never as a traceback.
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
         self.path = path
 
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+
+    def _loads(self, text: str, table: str) -> Any:
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise damaged_store(self.path, f"a row of table {table} holds invalid JSON ({exc})") from None
+
+    def _run_record(self, row: Sequence[Any]) -> RunRecord:
+        values = list(row)
+        values[7] = self._loads(values[7] or "{}", "runs")
+        return RunRecord(*values, state_dir=self.path.parent)
 
     # -- runs ------------------------------------------------------------------------------
     def runs(self, *, recipe: str | None = None, limit: int | None = None) -> list[RunRecord]:
@@ -94,7 +102,7 @@ class StoreReader:
         if limit:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_run_record(row) for row in self.conn.execute(sql, args)]
+        return [self._run_record(row) for row in self._rows(sql, args)]
 
     def latest_run(self, recipe: str) -> RunRecord | None:
         found = self.runs(recipe=recipe, limit=1)
@@ -107,13 +115,13 @@ class StoreReader:
             if not found:
                 raise UsageError(f"no run recorded in {self.path}")
             return found[0]
-        rows = self.conn.execute(
+        rows = self._rows(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started DESC LIMIT 6",
             (len(reference), reference),
-        ).fetchall()
+        )
         exact = [row for row in rows if row[0] == reference]
         if exact or len(rows) == 1:
-            return _run_record((exact or rows)[0])
+            return self._run_record((exact or rows)[0])
         if not rows:
             raise UsageError(f"no run {reference!r} in {self.path} (see `orch runs list`)")
         ids = ", ".join(row[0] for row in rows[:5])
@@ -125,26 +133,31 @@ class StoreReader:
         for chunk in range(0, len(run_ids), 500):
             ids = run_ids[chunk:chunk + 500]
             marks = ", ".join("?" * len(ids))
-            for run_id, status, n in self.conn.execute(
+            for run_id, status, n in self._rows(
                 f"SELECT run, status, COUNT(*) FROM step_results WHERE run IN ({marks}) GROUP BY run, status", ids
             ):
                 counts[run_id][status] = n
         return counts
 
     # -- steps -----------------------------------------------------------------------------
+    _STEP_COLUMNS = ("step", "status", "error", "duration_ms", "cpu_ms", "peak_rss_kb", "cache", "attempts",
+                     "executor", "finished")
+
     def step_results(self, run_id: str) -> list[dict[str, Any]]:
         """The steps a run finished, in the order they finished."""
-        cursor = self.conn.execute(
-            "SELECT step, status, error, duration_ms, cpu_ms, peak_rss_kb, cache, attempts, executor, finished"
-            " FROM step_results WHERE run = ? ORDER BY finished", (run_id,),
-        )
-        names = [d[0] for d in cursor.description]
+        rows = self._rows(f"SELECT {', '.join(self._STEP_COLUMNS)} FROM step_results WHERE run = ? ORDER BY finished",
+                          (run_id,))
         results = []
-        for row in cursor:
-            result = dict(zip(names, row))
-            result["error"] = json.loads(result["error"]) if result["error"] else None
+        for row in rows:
+            result = dict(zip(self._STEP_COLUMNS, row))
+            result["error"] = self._loads(result["error"], "step_results") if result["error"] else None
             results.append(result)
         return results
+
+    def succeeded_steps(self, run_id: str) -> set[str]:
+        """The steps that finished ok in ``run_id``."""
+        return {step for (step,) in self._rows("SELECT step FROM step_results WHERE run = ? AND status = 'ok'",
+                                               (run_id,))}
 
     def succeeded(self, recipe: str, step: str) -> bool:
         """Whether ``step`` of ``recipe`` ever finished ok in a recorded run."""
@@ -152,32 +165,50 @@ class StoreReader:
 
     def last_success(self, recipe: str, step: str) -> str | None:
         """The latest run of ``recipe`` in which ``step`` finished ok, if any."""
-        row = self.conn.execute(
+        rows = self._rows(
             "SELECT r.id FROM runs r JOIN step_results s ON s.run = r.id AND s.step = ?"
             " WHERE r.recipe = ? AND s.status = 'ok' ORDER BY r.started DESC, r.rowid DESC LIMIT 1",
             (step, recipe),
-        ).fetchone()
-        return row[0] if row else None
+        )
+        return rows[0][0] if rows else None
+
+    def last_successes(self, recipe: str, steps: Sequence[str]) -> dict[str, str]:
+        """Step → the latest run of ``recipe`` in which it finished ok, for those of ``steps`` that ever did.
+
+        Walks the runs newest first and stops as soon as every step is found, so steps
+        that succeeded recently cost a run or two, not a query each.
+        """
+        missing, found = set(steps), {}
+        for (run_id,) in self._rows("SELECT id FROM runs WHERE recipe = ? ORDER BY started DESC, rowid DESC",
+                                     (recipe,)):
+            if not missing:
+                break
+            for step in self.succeeded_steps(run_id) & missing:
+                found[step] = run_id
+            missing -= found.keys()
+        return found
 
     def fingerprint(self, recipe: str, step: str) -> dict[str, Any] | None:
         """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, run."""
-        row = self.conn.execute(
+        rows = self._rows(
             "SELECT key, inputs, run, recorded FROM fingerprints WHERE recipe = ? AND step = ?", (recipe, step),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        return {"key": row[0], "inputs": json.loads(row[1]), "run": row[2], "recorded": row[3]}
+        key, inputs, run, recorded = rows[0]
+        return {"key": key, "inputs": self._loads(inputs, "fingerprints"), "run": run, "recorded": recorded}
 
     # -- context ---------------------------------------------------------------------------
     def context(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Key → its last write in ``run_id`` (value, who, step, ts, run it came from)."""
-        cursor = self.conn.execute(
+        rows = self._rows(
             "SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN"
             " (SELECT MAX(id) FROM context_writes WHERE run = ? GROUP BY key) ORDER BY key", (run_id,),
         )
         return {
-            key: {"value": json.loads(value), "who": who, "step": step, "ts": ts, "run": source_run or run_id}
-            for key, value, who, step, ts, source_run in cursor
+            key: {"value": self._loads(value, "context_writes"), "who": who, "step": step, "ts": ts,
+                  "run": source_run or run_id}
+            for key, value, who, step, ts, source_run in rows
         }
 
     def writes(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
@@ -188,10 +219,26 @@ class StoreReader:
             sql += " AND key = ?"
             args.append(key)
         return [
-            {"key": k, "value": json.loads(v), "who": who, "step": step, "ts": ts, "run": source_run or run_id,
-             "carried": source_run is not None}
-            for k, v, who, step, ts, source_run in self.conn.execute(sql + " ORDER BY id", args)
+            {"key": k, "value": self._loads(v, "context_writes"), "who": who, "step": step, "ts": ts,
+             "run": source_run or run_id, "carried": source_run is not None}
+            for k, v, who, step, ts, source_run in self._rows(sql + " ORDER BY id", args)
         ]
+
+    def step_writes(self, run_id: str, steps: Sequence[str]) -> list[dict[str, Any]]:
+        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order.
+
+        Only those rows' values are decoded, however many other writes the run holds.
+        """
+        found: list[tuple] = []
+        steps = list(steps)
+        for chunk in range(0, len(steps), 500):
+            names = steps[chunk:chunk + 500]
+            found += self._rows(
+                "SELECT id, key, value, who, step, ts FROM context_writes WHERE run = ? AND source_run IS NULL"
+                f" AND step IN ({', '.join('?' * len(names))})", (run_id, *names),
+            )
+        return [{"key": k, "value": self._loads(v, "context_writes"), "who": who, "step": step, "ts": ts,
+                 "run": run_id, "carried": False} for _, k, v, who, step, ts in sorted(found)]
 
     def key_history(self, key: str, *, recipe: str, until: float) -> list[dict[str, Any]]:
         """Every original write of ``key`` in runs of ``recipe`` started by ``until``, oldest first.
@@ -199,13 +246,13 @@ class StoreReader:
         Copies a resumed run carried over from an earlier run are left out: each write
         appears once, in the run that made it.
         """
-        cursor = self.conn.execute(
+        rows = self._rows(
             "SELECT w.run, w.value, w.who, w.step, w.ts FROM runs r JOIN context_writes w ON w.run = r.id"
             " AND w.key = ? WHERE w.source_run IS NULL AND r.recipe = ? AND r.started <= ?"
             " ORDER BY r.started, w.id", (key, recipe, until),
         )
-        return [{"key": key, "value": json.loads(value), "who": who, "step": step, "run": run, "ts": ts}
-                for run, value, who, step, ts in cursor]
+        return [{"key": key, "value": self._loads(value, "context_writes"), "who": who, "step": step, "run": run,
+                 "ts": ts} for run, value, who, step, ts in rows]
 
     def data_version(self) -> int:
         """A number that changes when another connection commits to the database (cheap to read)."""
@@ -217,12 +264,12 @@ class StoreReader:
         Only those still the latest write of their key in the run: a write a step of the
         run recorded later has replaced it, in the store as in the run's context.
         """
-        cursor = self.conn.execute(
+        rows = self._rows(
             "SELECT w.id, w.key, w.value, w.who, w.ts FROM context_writes w WHERE w.run = ? AND w.external = 1"
             " AND w.id > ? AND w.id = (SELECT MAX(id) FROM context_writes WHERE run = w.run AND key = w.key)"
             " ORDER BY w.id", (run_id, after),
         )
-        return [(id_, key, json.loads(value), who, ts) for id_, key, value, who, ts in cursor]
+        return [(id_, key, self._loads(value, "context_writes"), who, ts) for id_, key, value, who, ts in rows]
 
     # -- events ----------------------------------------------------------------------------
     def events_after(self, after: int, *, run_id: str | None = None, limit: int = 500) -> list[tuple[int, str]]:
@@ -232,28 +279,28 @@ class StoreReader:
         else:
             sql = "SELECT id, data FROM events WHERE run = ? AND id > ? ORDER BY id LIMIT ?"
             args = (run_id, after, limit)  # type: ignore[assignment]
-        return list(self.conn.execute(sql, args))
+        return self._rows(sql, args)
 
     def last_event_id(self) -> int:
         """The id of the newest event (0 when there is none): where a live stream starts."""
-        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return self._rows("SELECT COALESCE(MAX(id), 0) FROM events")[0][0]
 
     def run_events(self, run_id: str, *, names: Sequence[str]) -> list[dict[str, Any]]:
         """The events ``names`` of ``run_id``, oldest first, as records."""
         marks = ", ".join("?" * len(names))
-        cursor = self.conn.execute(
+        rows = self._rows(
             f"SELECT data FROM events WHERE id >= (SELECT MIN(id) FROM events WHERE run = ? AND event = 'run_start')"
             f" AND run = ? AND event IN ({marks}) ORDER BY id", (run_id, run_id, *names),
         )
-        return [json.loads(data) for (data,) in cursor]
+        return [self._loads(data, "events") for (data,) in rows]
 
     def step_outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Step → key → the last value that step wrote, as recorded in ``run_id``."""
         outputs: dict[str, dict[str, Any]] = {}
-        for step, key, value in self.conn.execute(
+        for step, key, value in self._rows(
             "SELECT step, key, value FROM context_writes WHERE run = ? AND step IS NOT NULL ORDER BY id", (run_id,)
         ):
-            outputs.setdefault(step, {})[key] = json.loads(value)
+            outputs.setdefault(step, {})[key] = self._loads(value, "context_writes")
         return outputs
 
     def original_writes(self, *, recipe: str | None = None) -> list[dict[str, Any]]:
@@ -264,5 +311,6 @@ class StoreReader:
         if recipe:
             sql += " AND r.recipe = ?"
             args.append(recipe)
-        return [{"run": run, "recipe": name, "key": key, "value": json.loads(value), "step": step}
-                for run, name, key, value, step in self.conn.execute(sql + " ORDER BY r.started, w.id", args)]
+        return [{"run": run, "recipe": name, "key": key, "value": self._loads(value, "context_writes"),
+                 "step": step}
+                for run, name, key, value, step in self._rows(sql + " ORDER BY r.started, w.id", args)]

@@ -17,6 +17,13 @@ it answers
 ``orch_external_writes``: the writes clients made to the running run through
 ``orch serve``, recorded in the store, which the runner pulls before each step.
 
+A run whose recording fails is not a success: when a step's result cannot be
+written (a full disk, a store made read-only, or deleted under the run) the run
+stops with a :class:`~.faults.RecordingError` naming the cause, recorded as
+``error`` where the store still takes that. The step is recorded before any reporter
+hears of it (``tryfirst``), so every step a reporter printed as done is in the store.
+While the run runs its process holds the run's lock (:mod:`.liveness`).
+
 Blocking it (``-p no:state``) runs without recording, at the cost of resuming
 (``--resume-from``, ``--only``) from what earlier runs recorded. ``sqlite3`` is
 imported when a run starts, not when ``orch`` does.
@@ -32,10 +39,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._markers import hookimpl
 from ..builtin import events
-from ..errors import OrchError
 from ..model import Write
+from .faults import RecordingError, StateStoreError, cause, store_error
 from .journal import StartJournal
 from .listeners import ListenerCheck
+from .liveness import RunLock
 
 if TYPE_CHECKING:
     from .store import StateStore, WriteRow
@@ -43,12 +51,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("orchestrator.state")
 
 RUNNER_KEY = "_runner.step_metrics_v1"
+OPEN_HINT = "choose another place with --state-dir, or run unrecorded with -p no:state"
 
-
-class StateStoreError(OrchError):
-    """The state store cannot be opened, so the run would go unrecorded: nothing runs."""
-
-    exit_code = 2
+__all__ = ["StateRecorder", "StateStoreError", "RecordingError"]
 
 
 def _json(value: Any) -> str:
@@ -79,6 +84,8 @@ class StateRecorder:
         self._seen_version: int | None = None  # the store's data_version at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
         self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
+        self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
+        self._recorded: list[str] = []  # steps of this run recorded so far
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -90,16 +97,19 @@ class StateRecorder:
         self._fingerprints = {}
         self._pulled = 0
         self._seen_version = None
-        try:
-            self.store = self._connect(StateStore, run.config.state_dir)
-        except (sqlite3.Error, OSError) as exc:
-            raise StateStoreError(
-                f"cannot open the state store in {run.config.state_dir}: {exc} "
-                "(choose another place with --state-dir, or run unrecorded with -p no:state)"
-            ) from None
+        self._recorded = []
+        self._release()  # a run before this one that never reached its end (a plugin raised) is over
+        self.store = self._connect(StateStore, run.config.state_dir)
         record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
-        self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
+        try:
+            self._lock = RunLock.acquire(run.config.state_dir, run.id)
+            self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
+        except (sqlite3.Error, OSError) as exc:
+            path, self.store = self.store.path, None
+            self._release()
+            self._disconnect()
+            raise StateStoreError(f"cannot record the run in the {store_error(exc, path, hint=OPEN_HINT)}") from None
         self._journal = StartJournal(self.store, on_error=lambda exc: logger.error(
             "state store: step starts of run %s were not recorded: %s", run.id, exc))
         self._watched = ListenerCheck(run.config.state_dir)
@@ -109,7 +119,12 @@ class StateRecorder:
         if self._connection is not None and self._connection.is_at(state_dir):
             return self._connection
         self._disconnect()
-        self._connection = store_class.open(state_dir)
+        try:
+            self._connection = store_class.open(state_dir)
+        except StateStoreError as exc:
+            if exc.damaged:
+                raise
+            raise StateStoreError(f"cannot open the {exc}; {OPEN_HINT}") from None
         self._closer = weakref.finalize(self, self._connection.close)
         return self._connection
 
@@ -117,6 +132,11 @@ class StateRecorder:
         if self._closer is not None:
             self._closer()  # closes the connection, once
         self._connection = self._closer = None
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     @staticmethod
     def _initial_writes(run: Any) -> Iterator[WriteRow]:
@@ -148,7 +168,7 @@ class StateRecorder:
                 return None  # no other connection committed anything since the last pull
             self._seen_version = version
             found = self.store.external_writes(run.id, self._pulled)
-        except self.store.Error as exc:
+        except (self.store.Error, StateStoreError) as exc:
             logger.error("state store: writes made to run %s from outside were not read: %s", run.id, exc)
             return None
         if not found:
@@ -156,11 +176,11 @@ class StateRecorder:
         self._pulled = found[-1][0]
         return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found]
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # recorded before any reporter says the step is done
     def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
         self._record(run, step, result, lambda: events.step_finish_event(run, step, result))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def orch_on_step_error(self, run: Any, step: Any, result: Any, error: dict[str, Any]) -> None:
         self._record(run, step, result, lambda: events.step_error_event(run, step, result, error))
 
@@ -187,7 +207,32 @@ class StateRecorder:
             with journal.commit_lock:
                 store.record_step(row, writes, fingerprint, [*journal.take(), *finished])
         except store.Error as exc:
-            logger.error("state store: step %r of run %s was not recorded: %s", step.name, run.id, exc)
+            self._stop(run, f"step {step.name!r} could not be recorded in the state store {store.path}: "
+                            f"{cause(exc)}")
+        if not store.still_there():
+            self._stop(run, f"the state store {store.path} was deleted or replaced during the run: "
+                            f"{_names([*self._recorded, step.name])} finished but nothing of the run is recorded")
+        self._recorded.append(step.name)
+
+    def _stop(self, run: Any, reason: str) -> None:
+        """End the run because recording failed: record it as ``error`` if the store still takes that."""
+        store, journal = self.store, self._journal
+        self.store, self._journal = None, None
+        assert store is not None and journal is not None
+        journal.close()
+        there = store.still_there()
+        marked = False
+        if there:
+            with journal.commit_lock:
+                marked = self._mark_error(store, run)
+        self._release()
+        self._disconnect()
+        if marked:
+            reason += (f"; the run is recorded as error, with the {len(self._recorded)} step(s) that finished "
+                       "before" if self._recorded else "; the run is recorded as error")
+        elif there:
+            reason += "; the run could not be recorded as ended either"
+        raise RecordingError(f"the run stopped: {reason}")
 
     def _merged(self, run: Any, result: Any) -> list[WriteRow]:
         """A row with the merged value of each key another step of this run wrote first.
@@ -215,12 +260,38 @@ class StateRecorder:
             last = history[-1]
             writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
         journal.close()
+        store = self.store
         try:
             with journal.commit_lock:
-                self.store.finish_run(run.id, run.status, run.finished or time.time(), writes,
-                                      [*journal.take(), _event(events.run_finish_event(run))])
-        except self.store.Error as exc:
-            logger.error("state store: the end of run %s was not recorded: %s", run.id, exc)
-            self._disconnect()
+                store.finish_run(run.id, run.status, run.finished or time.time(), writes,
+                                 [*journal.take(), _event(events.run_finish_event(run))])
+            failure = None if store.still_there() else (
+                f"the state store {store.path} was deleted or replaced during the run: nothing of the run is "
+                "recorded")
+        except store.Error as exc:
+            failure = f"the end of the run could not be recorded in the state store {store.path}: {cause(exc)}"
+            self._mark_error(store, run)
         finally:
             self.store = None
+            self._release()
+        if failure is not None:
+            # Not a success: the reporters that follow see the run as failed, and the exit status says so.
+            logger.error("state store: run %s: %s", run.id, failure)
+            run.status = "error"
+            self._disconnect()
+
+    @staticmethod
+    def _mark_error(store: StateStore, run: Any) -> bool:
+        """Record just the status ``error`` (a full disk may still take this small change); did it?"""
+        try:
+            store.finish_run(run.id, "error", time.time(), [])
+        except store.Error:
+            return False
+        return True
+
+
+def _names(steps: list[str], shown: int = 8) -> str:
+    """``steps 'a', 'b' and 3 more``: which steps a message is about, in a line that stays short."""
+    listed = ", ".join(map(repr, steps[:shown]))
+    more = f" and {len(steps) - shown} more" if len(steps) > shown else ""
+    return f"step{'s' if len(steps) > 1 else ''} {listed}{more}"

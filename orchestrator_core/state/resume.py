@@ -33,7 +33,7 @@ def recorded_start(
         return None, []
     from .store import DB_NAME, StateStore
 
-    store = StateStore.open(config.state_dir, create=False)
+    store = StateStore.open_for_reading(config.state_dir)
     where = config.state_dir / DB_NAME
     try:
         latest = store.latest_run(recipe.name) if store else None
@@ -47,7 +47,7 @@ def recorded_start(
         if latest is None:
             return None, []
         context = store.context(latest.id)
-        _add_missing_upstream(store, recipe, plan, context)
+        _add_missing_upstream(store, recipe, plan, context, latest.id)
     finally:
         if store is not None:
             store.close()
@@ -56,18 +56,28 @@ def recorded_start(
     return latest.id, writes
 
 
-def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], context: dict[str, Any]) -> None:
-    """Fill ``context`` with the keys of upstream steps the latest run never reached."""
+def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], context: dict[str, Any],
+                          latest: str) -> None:
+    """Fill ``context`` with the keys of upstream steps the latest run never reached.
+
+    Its cost follows the recipe, not the history: a step that succeeded in the latest
+    run is settled by one query over that run (what it wrote is in ``context``, or
+    was overwritten there); the others are looked for in the runs before, newest
+    first, until each is found; and only the writes of those steps are decoded.
+    """
     selected = {s.name for s in plan}
     present = {entry["step"] for entry in context.values()}
-    for step in recipe.steps:
-        if step.name in selected or step.name in present:
-            continue
-        run_id = store.last_success(recipe.name, step.name)
-        if run_id is None:
-            continue
-        written = {w["key"]: w for w in store.writes(run_id) if w["step"] == step.name and not w["carried"]}
-        for key, write in written.items():  # the last write of each key, where the context lacks the key
+    settled = store.succeeded_steps(latest)
+    wanted = [s.name for s in recipe.steps if s.name not in selected | present | settled]
+    by_run: dict[str, list[str]] = {}
+    for step, run_id in store.last_successes(recipe.name, wanted).items():
+        by_run.setdefault(run_id, []).append(step)
+    last_writes: dict[str, dict[str, Any]] = {}  # step -> key -> its last write there
+    for run_id, steps in by_run.items():
+        for write in store.step_writes(run_id, steps):
+            last_writes.setdefault(write["step"], {})[write["key"]] = write
+    for step in recipe.steps:  # in recipe order: where two steps wrote a key, the first one's write is kept
+        for key, write in last_writes.get(step.name, {}).items():
             context.setdefault(key, write)
 
 

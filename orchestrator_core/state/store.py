@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UsageError
-from .migrations import migrate
+from .faults import StateStoreError, damaged_store, store_error
+from .migrations import CURRENT_VERSION, migrate, newer_version_error, schema_version
 from .reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
 
 __all__ = ["DB_NAME", "EventRow", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive"]
@@ -31,6 +33,9 @@ BUSY_TIMEOUT_S = 30.0
 # page once however often it changed, so fewer checkpoints cost less per step. The log
 # file is removed when the last connection closes.
 WAL_CHECKPOINT_PAGES = 4000
+
+# The tables of the current schema: a store of this version without one of them is damaged.
+TABLES = ("runs", "step_results", "context_writes", "fingerprints", "events")
 
 WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run)
 EventRow = tuple  # (run, event name, record JSON): one line of the run's journal of events
@@ -56,6 +61,45 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.005 + random.random() * 0.02)
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; ``immutable`` where SQLite cannot even create its shared-memory file.
+
+    A store in write-ahead-log mode needs a ``-shm`` file beside it to be read; in a
+    directory we may not write to (a read-only mount) and with no such file left, the
+    only way in is to tell SQLite that nobody writes the file, which is then true for us.
+    Raises ``sqlite3.Error`` (not a database, cannot open...).
+    """
+    uri = path.resolve().as_uri()
+    conn = None
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN"):
+            raise
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    missing = [name for name in TABLES if name not in _tables(conn)]
+    if missing:
+        raise damaged_store(path, f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing")
+
+
 class StateStore(StoreReader):
     """One connection to a state database, in autocommit mode with explicit transactions."""
 
@@ -64,51 +108,131 @@ class StateStore(StoreReader):
     def __init__(self, conn: sqlite3.Connection, path: Path):
         super().__init__(conn, path)
         self._inode = path.stat().st_ino
+        self._where = str(path)
 
     def is_at(self, state_dir: str | Path) -> bool:
         """Whether this connection is to the database now at ``state_dir`` (not a deleted one)."""
-        path = Path(state_dir) / DB_NAME
+        return Path(state_dir) / DB_NAME == self.path and self.still_there()
+
+    def still_there(self) -> bool:
+        """Whether the file this connection writes is still the one at its path.
+
+        A connection keeps writing to a database file that was deleted (``rm -rf
+        .orch``) or replaced, and nobody will ever read those writes: one ``stat``
+        tells.
+        """
         try:
-            return path == self.path and path.stat().st_ino == self._inode
+            return os.stat(self._where).st_ino == self._inode
         except OSError:
             return False
 
     @classmethod
     def open(cls, state_dir: str | Path, *, create: bool = True) -> StateStore | None:
-        """Open (and bring up to date) the store in ``state_dir``.
+        """Open (and bring up to date) the store in ``state_dir`` for writing.
 
-        With ``create=False`` a missing database gives ``None`` instead of a new file,
-        so commands that only read never leave a ``.orch`` folder behind.
+        With ``create=False`` a missing database gives ``None`` instead of a new file.
+        A store that cannot be opened, or is not a state store, raises
+        :class:`StateStoreError` (or ``StateVersionError`` for a newer schema).
         """
         path = Path(state_dir) / DB_NAME
         if not path.exists():
             if not create:
                 return None
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                               check_same_thread=False)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise store_error(exc, path) from None
+        try:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise store_error(exc, path) from None
         try:
             _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             migrate(conn, str(path))
+            _check_tables(conn, path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise store_error(exc, path) from None
         except BaseException:
             conn.close()
             raise
         return cls(conn, path)
 
     @classmethod
+    def open_for_reading(cls, state_dir: str | Path) -> StateStore | None:
+        """The store in ``state_dir`` opened read-only, or ``None`` when no run was ever recorded there.
+
+        Reading changes nothing: no switch to write-ahead logging, no migration, so a
+        store on a read-only mount or of another user reads as well as one's own. A
+        store of an older schema is brought up to date through :meth:`open` when it is
+        writable (an error saying so when it is not). Raises :class:`StateStoreError`.
+        """
+        path = Path(state_dir) / DB_NAME
+        if not path.exists():
+            return None
+        if path.is_dir():
+            raise damaged_store(path, "it is a directory, not a database file")
+        try:
+            conn = connect_read_only(path)
+        except sqlite3.Error as exc:
+            raise store_error(exc, path) from None
+        try:
+            version = schema_version(conn)
+            if version == 0 and not _tables(conn):
+                conn.close()
+                return None  # an empty file: nothing was ever recorded in it
+            if version > CURRENT_VERSION:
+                raise newer_version_error(str(path), version)
+            if version < CURRENT_VERSION:
+                conn.close()
+                return cls._upgraded(state_dir, path, version)
+            _check_tables(conn, path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise store_error(exc, path) from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def _upgraded(cls, state_dir: str | Path, path: Path, version: int) -> StateStore | None:
+        try:
+            return cls.open(state_dir, create=False)
+        except StateStoreError as exc:
+            raise StateStoreError(
+                f"state store {path} has schema version {version}, older than this orch's {CURRENT_VERSION}, "
+                f"and cannot be brought up to date: {str(exc).split(': ', 1)[-1]}"
+            ) from None
+
+    @classmethod
     def open_recorded(cls, state_dir: str | Path) -> StateStore:
         """The store in ``state_dir`` for a command that reads it; a :class:`UsageError`
         (exit status 2) when no run was ever recorded there."""
-        store = cls.open(state_dir, create=False)
+        store = cls.open_for_reading(state_dir)
+        path = Path(state_dir) / DB_NAME
+        if store is None and path.exists():  # an empty database
+            raise UsageError(f"the state store {path} holds no run yet (run a recipe first: orch run RECIPE)")
         if store is None:
-            raise UsageError(f"no state store at {Path(state_dir) / DB_NAME}: no run has been recorded there yet "
+            raise UsageError(f"no state store at {path}: no run has been recorded there yet "
                              "(run a recipe first: orch run RECIPE)")
         return store
 
     def close(self) -> None:
         self.conn.close()
+
+    def quick_check(self) -> None:
+        """Read every page once (SQLite's ``quick_check``): a damaged page anywhere raises
+        :class:`StateStoreError`. For a process that serves the store for hours, not for each command."""
+        try:
+            verdicts = [" ".join(row[0].split()) for row in self.conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from None
+        if verdicts != ["ok"]:
+            raise damaged_store(self.path, f"SQLite's quick check fails ({'; '.join(verdicts)})")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
