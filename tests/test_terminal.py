@@ -151,3 +151,31 @@ def test_a_reader_that_goes_away_neither_stops_nor_half_records_the_run(tmp_path
 ])
 def test_one_duration_format(ms, shown):
     assert format_duration(ms) == shown
+
+
+@pytest.mark.parametrize("args", [["steps", "list"], ["plugins", "list"], ["recipes", "list"]])
+def test_listings_on_a_terminal_fit_its_width_and_show_no_markup(tmp_path, args):
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(orch_executable(), args, cwd=str(tmp_path), dimensions=(50, 80), encoding="utf-8",
+                          timeout=60)
+    child.expect(pexpect.EOF)
+    screen = [line for line in screen_of(child.before) if line.strip()]
+    assert len(screen) > 3
+    assert max(len(line) for line in screen) <= 80, "\n".join(screen)
+    assert not any("``" in line or ":class:`" in line for line in screen)
+
+
+def test_piped_listings_keep_one_row_a_line(orch_cli):
+    out = orch_cli("steps", "list").assert_success().out.splitlines()
+    assert out[0].split() == ["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"]
+    row = next(line for line in out if line.startswith("compute_numbers "))
+    assert row.endswith("Summarise numbers into numbers.stats_v1: the smallest complete scriptlet.")
+    assert all(line == line.rstrip() for line in out)
+
+
+def test_the_help_lists_every_command_summary_whole(orch_cli):
+    out = orch_cli("--help").assert_success().out
+    assert "..." not in out
+    flat = " ".join(out.split())
+    assert "serve Serve the state store: the runs, their steps and context, writes, live events, and a dashboard." \
+        in flat

@@ -39,15 +39,49 @@ def print_json(document: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A plain aligned table; the last column is never padded."""
+    """A table with rich: on a terminal it fits the width and wraps long cells; elsewhere one row a line.
+
+    Piped or redirected output stays one row per line (and no trailing blanks), so
+    ``grep`` and ``awk`` keep working; ``--json`` is the format meant for programs.
+    """
     rows = [["" if v is None else str(v) for v in row] for row in rows]
     if not rows:
         click.echo("(none)")
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for row in [list(headers), *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]
-        click.echo("  ".join(cells).rstrip())
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    terminal = sys.stdout.isatty()
+    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                  header_style="bold" if terminal else "")
+    for i, header in enumerate(headers):  # the first column names the row: never cut
+        first = max(len(header), *(len(row[0]) for row in rows)) if i == 0 else None
+        table.add_column(header, overflow="fold", no_wrap=i == 0, min_width=first)
+    for row in rows:
+        table.add_row(*row)
+    console = Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=False,
+                      width=None if terminal else 100_000, no_color=not terminal)
+    if terminal:
+        console.print(table, markup=False)
+        return
+    with console.capture() as captured:
+        console.print(table, markup=False)
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+class OrchGroup(click.Group):
+    """The ``orch`` group: its help lists each command with its whole first sentence, wrapped, never cut."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 class GreedyCommand(click.Command):

@@ -12,6 +12,14 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
+def _plain(text: str) -> str:
+    """A docstring line without its reStructuredText markup (``key``, :class:`Name`), for tables."""
+    import re
+
+    text = re.sub(r":[a-z:]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 @click.group()
 def plugins() -> None:
     """Installed plugins (built-ins included)."""
@@ -94,7 +102,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r["name"], r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]), r["description"]]
+                    [[r["name"], r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]), _plain(r["description"])]
                      for r in rows])
 
 
