@@ -175,7 +175,7 @@ def test_piped_listings_keep_one_row_a_line(orch_cli):
 
 def test_the_help_lists_every_command_summary_whole(orch_cli):
     out = orch_cli("--help").assert_success().out
-    assert "..." not in out
+    assert "..." not in out.split("Commands:")[1]
     flat = " ".join(out.split())
     assert "serve Serve the state store: the runs, their steps and context, writes, live events, and a dashboard." \
         in flat
