@@ -1,22 +1,16 @@
 """The dashboard in a real browser: headless Chromium sees a step go from running to ok, live.
 
-Debian's ``chromium`` and ``chromedriver`` through selenium. Without them the test is
-skipped, unless ``$ORCH_REQUIRE_BROWSER`` is set (then it fails).
+Debian's ``chromium`` and ``chromedriver`` through selenium (the ``driver`` fixture of
+conftest.py). Without them the test is skipped, unless ``$ORCH_REQUIRE_BROWSER`` is set
+(then it fails).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from orchestrator_core.testing import orch_executable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 STEPS = '''
 import time
@@ -49,32 +43,6 @@ steps:
   - {name: wait, module: browser_steps, function: WaitGate}
   - {name: finish, module: browser_steps, function: Done, depends_on: [prepare]}
 """
-
-
-def browser_available() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists() and shutil.which(CHROMIUM) is not None
-
-
-@pytest.fixture
-def driver(tmp_path):
-    if not browser_available():
-        if os.environ.get("ORCH_REQUIRE_BROWSER"):
-            pytest.fail(f"ORCH_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing")
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch_server):

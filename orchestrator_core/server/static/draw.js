@@ -189,7 +189,7 @@ function drawTimeline(svg, run, steps, now, selected, onSelect) {
   for (let t = 0; t <= span + 1e-9; t += tick) {
     const px = x(t0 + t);
     svg.append(svgEl("line", {class: "tick", x1: px, x2: px, y1: TIMELINE.axis - 4, y2: height}));
-    svg.append(svgEl("text", {class: "tick-label", x: px, y: TIMELINE.axis - 8}, formatDuration(t)));
+    svg.append(svgEl("text", {class: "tick-label", x: px, y: TIMELINE.axis - 8}, t ? formatDuration(t) : "0"));
   }
   steps.forEach((step, i) => {
     const y = TIMELINE.axis + i * TIMELINE.row;
