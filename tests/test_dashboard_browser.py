@@ -251,3 +251,24 @@ def test_pages_favicon_and_the_step_document(site):
     run = json.loads(get(f"{url}api/runs/{runs['advanced']}")[2])
     assert set(run["layout"]["boxes"]) == {step["step"] for step in run["steps"]}
     assert len(run["layout"]["edges"]) == 14
+
+
+def test_the_html_report_draws_the_same_timeline(site, browser):
+    url, runs, shots = site
+    root = shots.parent
+    done = orch("report", runs["parallel"], "--format", "html", "--out", str(root / "report"), cwd=root)
+    assert done.returncode == 0, done.stderr
+    open_page(browser, (root / "report" / "report.html").as_uri(), 1200,
+              "return document.querySelectorAll('#timeline .bar').length === 5")
+    spans = browser.execute_script("""
+        const out = {};
+        for (const row of document.querySelectorAll('#timeline g.row')) {
+          const r = row.querySelector('rect.bar').getBoundingClientRect();
+          out[row.dataset.step] = [r.left, r.right];
+        }
+        return out;""")
+    naps = [spans[name] for name in ("nap_a", "nap_b", "nap_c")]
+    assert all(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(naps) for b in naps[i + 1:])
+    assert browser.find_element("css selector", "details#step-nap_a summary").text.startswith("nap_a ok")
+    browser.execute_script("document.querySelector('.dag-box').scrollIntoView()")  # the graph, then the timeline
+    browser.save_screenshot(str(shots / "report-1200.png"))
