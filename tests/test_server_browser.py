@@ -74,12 +74,18 @@ def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch
         wait.until(lambda d: "running" in text('tr[data-step="wait"]'))
         assert status('#dag g.node[data-step="wait"]') == "running"
         assert status('tr[data-step="prepare"]') == "ok" and status('#dag g.node[data-step="finish"]')
+        elapsed = text("#run-elapsed")  # the run's time so far ticks, the running step's bar grows
+        assert elapsed.startswith("elapsed: ")
+        wait.until(lambda d: text("#run-elapsed") != elapsed)
+        assert status('#timeline g.row[data-step="wait"]') == "running"
+        driver.save_screenshot(str(tmp_path / "dashboard-running.png"))
         (tmp_path / "gate").touch()
         wait.until(lambda d: status('tr[data-step="wait"]') == "ok")
         wait.until(lambda d: text('tr[data-step="wait"] td.duration').endswith(" ms") or
                    text('tr[data-step="wait"] td.duration').endswith(" s"))
         assert status('#dag g.node[data-step="wait"]') == "ok"
         wait.until(lambda d: status("#run-status") == "ok")
+        wait.until(lambda d: text("#run-elapsed").startswith("duration: "))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-key="gate.opened_v1"]'))
         assert run.wait(timeout=30) == 0, run.stderr.read()
     finally:

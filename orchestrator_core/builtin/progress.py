@@ -74,6 +74,7 @@ class Progress:
         self._total = 0
         self._enabled = False
         self._routed: _AboveTheBar | None = None
+        self._stdout_before: TextIO | None = None
         self._failures: list[tuple[str, dict[str, Any]]] = []
 
     def _write(self, text: str) -> None:
@@ -95,6 +96,7 @@ class Progress:
             self._start_bar()
         if self.bar is not None and same_terminal(run.config.output, sys.stderr):
             self._routed = _AboveTheBar(self, run.config.output)
+            self._stdout_before = run.config.stdout
             run.config.stdout = self._routed
 
     def _start_bar(self) -> None:
@@ -150,7 +152,7 @@ class Progress:
             self.bar.stop()
             self.bar = None
         if self._routed is not None:
-            run.config.stdout = self._routed.stream
+            run.config.stdout = self._stdout_before
             self._routed = None
         for name, error in self._failures:
             self._write(f"orch: step {name} failed: {error.get('reason')}")
