@@ -18,9 +18,15 @@ from .durations import format_duration
 
 ROW = 20
 BAR = 12
-LABEL = 170
+LABEL_CHAR_PX = 6.7  # 11 px monospace
+LABEL_MAX = 220
 AXIS = 22
 PAD = 8
+
+
+def label_width(names: Sequence[str]) -> float:
+    """Room for the step names left of the bars: the longest name, within bounds."""
+    return min(LABEL_MAX, max(60.0, max((len(n) for n in names), default=0) * LABEL_CHAR_PX + 12))
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,11 @@ def nice_step(span_ms: float) -> float:
 def draw_timeline(spans: Sequence[Span], started: float, finished: float, *, width: int = 900) -> str:
     """An ``<svg>`` of ``spans`` between ``started`` and ``finished`` (seconds), ``width`` pixels wide."""
     span_ms = max((finished - started) * 1000, 1.0)
-    chart = width - LABEL - 2 * PAD
+    label = label_width([span.step for span in spans])
+    chart = width - label - 2 * PAD
 
     def x(seconds: float) -> float:
-        return LABEL + PAD + (seconds - started) * 1000 / span_ms * chart
+        return label + PAD + (seconds - started) * 1000 / span_ms * chart
 
     height = AXIS + len(spans) * ROW + PAD
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width}" height="{height}" '
@@ -64,7 +71,7 @@ def draw_timeline(spans: Sequence[Span], started: float, finished: float, *, wid
         y = AXIS + row * ROW
         name = escape(span.step)
         parts.append(f'<g class="row" data-step="{name}" data-status="{escape(span.style)}">'
-                     f'<text x="{LABEL}" y="{y + ROW / 2:.1f}" text-anchor="end" dominant-baseline="middle">'
+                     f'<text x="{label - 4:.1f}" y="{y + ROW / 2:.1f}" text-anchor="end" dominant-baseline="middle">'
                      f'{name}</text>')
         if span.start is not None and span.end is not None:
             x1 = x(span.start)

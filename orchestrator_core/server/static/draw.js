@@ -165,7 +165,11 @@ function enableZoomAndPan(svg) {
 // -- the timeline -------------------------------------------------------------------------
 // One row per step in plan order; a bar from when it started to when it finished (or now, while it
 // runs). Steps that ran at the same time have bars over the same stretch of the axis.
-const TIMELINE = {row: 20, bar: 12, label: 170, axis: 22, pad: 8};
+const TIMELINE = {row: 20, bar: 12, labelCharPx: 6.7, labelMax: 220, axis: 22, pad: 8};
+
+function labelWidth(names) {  // timeline_drawing.label_width
+  return Math.min(TIMELINE.labelMax, Math.max(60, Math.max(0, ...names.map((n) => n.length)) * TIMELINE.labelCharPx + 12));
+}
 
 function niceStep(span) {
   const rough = span / 6;
@@ -179,8 +183,9 @@ function drawTimeline(svg, run, steps, now, selected, onSelect) {
   const t0 = run.started * 1000;
   const end = run.finished ? run.finished * 1000 : now;
   const span = Math.max(end - t0, 1);
-  const chart = width - TIMELINE.label - TIMELINE.pad * 2;
-  const x = (t) => TIMELINE.label + TIMELINE.pad + (t - t0) / span * chart;
+  const label = labelWidth(steps.map((s) => s.step));
+  const chart = width - label - TIMELINE.pad * 2;
+  const x = (t) => label + TIMELINE.pad + (t - t0) / span * chart;
   const height = TIMELINE.axis + steps.length * TIMELINE.row + TIMELINE.pad;
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
@@ -195,7 +200,7 @@ function drawTimeline(svg, run, steps, now, selected, onSelect) {
     const y = TIMELINE.axis + i * TIMELINE.row;
     const row = svgEl("g", {class: "row", "data-step": step.step, "data-status": stepStatus(step)});
     if (step.step === selected) row.classList.add("selected");
-    row.append(svgEl("text", {class: "label", x: TIMELINE.label, y: y + TIMELINE.row / 2}, step.step));
+    row.append(svgEl("text", {class: "label", x: label - 4, y: y + TIMELINE.row / 2}, step.step));
     const start = startedMs(step);
     if (start != null) {
       const finish = step.finished ? step.finished * 1000 : (step.status === "running" ? now : start);

@@ -65,6 +65,7 @@ class RunReport:
     metrics: dict[str, Any]
     graph: Graph
     notes: list[str] = field(default_factory=list)
+    window: tuple[float, float | None] | None = None  # the run's start and end (Unix time), for the timeline
 
     def variables(self) -> dict[str, Any]:
         """What a template sees: ``run``, ``steps``, ``context``, ``errors``, ``metrics``, ``mermaid``,
@@ -136,6 +137,7 @@ def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
         metrics=flatten_metrics(values),
         graph=graph_of_run(run),
         notes=list(notes or []),
+        window=(run.started, finished),
     )
 
 
@@ -164,6 +166,9 @@ def timeline_svg(report: RunReport) -> str | None:
              for row in report.steps]
     start = min(row.started for row in timed if row.started is not None)
     end = max(row.finished for row in timed if row.finished is not None)
+    if report.window is not None:  # from the run's start, as the dashboard draws it
+        start = min(start, report.window[0])
+        end = max(end, report.window[1] or end)
     return draw_timeline(spans, start, max(end, start + 0.001))
 
 
