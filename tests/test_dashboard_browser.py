@@ -272,3 +272,10 @@ def test_the_html_report_draws_the_same_timeline(site, browser):
     assert browser.find_element("css selector", "details#step-nap_a summary").text.startswith("nap_a ok")
     browser.execute_script("document.querySelector('.dag-box').scrollIntoView()")  # the graph, then the timeline
     browser.save_screenshot(str(shots / "report-1200.png"))
+
+
+def test_an_address_of_an_unknown_run_says_so(site, browser):
+    url, _, _ = site
+    open_page(browser, f"{url}runs/no-such-run", 1400,
+              "return document.getElementById('run-title').textContent.startsWith('cannot load')")
+    assert "no run 'no-such-run'" in browser.find_element("id", "run-title").text

@@ -21,7 +21,10 @@ const $ = (id) => document.getElementById(id);
 
 async function getJSON(url) {
   const response = await fetch(url, {headers: {Accept: "application/json"}});
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  if (!response.ok) {  // the API explains its refusals: show that, not a status code
+    const problem = await response.json().catch(() => ({}));
+    throw new Error(problem.message || `${url}: ${response.status}`);
+  }
   return response.json();
 }
 
