@@ -60,7 +60,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         table.add_column(header, overflow="fold", no_wrap=i == 0, min_width=first)
     for row in rows:
         table.add_row(*row)
-    console = Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=False,
+    console = Console(file=sys.stdout, markup=False, highlight=False, emoji=False, soft_wrap=False,
                       width=None if terminal else 100_000, no_color=not terminal)
     if terminal:
         console.print(table, markup=False)
