@@ -22,6 +22,7 @@ LABEL_CHAR_PX = 6.7  # 11 px monospace
 LABEL_MAX = 220
 AXIS = 22
 PAD = 8
+RIGHT = 28  # room for the last tick's label
 
 
 def label_width(names: Sequence[str]) -> float:
@@ -50,7 +51,7 @@ def draw_timeline(spans: Sequence[Span], started: float, finished: float, *, wid
     """An ``<svg>`` of ``spans`` between ``started`` and ``finished`` (seconds), ``width`` pixels wide."""
     span_ms = max((finished - started) * 1000, 1.0)
     label = label_width([span.step for span in spans])
-    chart = width - label - 2 * PAD
+    chart = width - label - PAD - RIGHT
 
     def x(seconds: float) -> float:
         return label + PAD + (seconds - started) * 1000 / span_ms * chart

@@ -165,7 +165,7 @@ function enableZoomAndPan(svg) {
 // -- the timeline -------------------------------------------------------------------------
 // One row per step in plan order; a bar from when it started to when it finished (or now, while it
 // runs). Steps that ran at the same time have bars over the same stretch of the axis.
-const TIMELINE = {row: 20, bar: 12, labelCharPx: 6.7, labelMax: 220, axis: 22, pad: 8};
+const TIMELINE = {row: 20, bar: 12, labelCharPx: 6.7, labelMax: 220, axis: 22, pad: 8, right: 28};
 
 function labelWidth(names) {  // timeline_drawing.label_width
   return Math.min(TIMELINE.labelMax, Math.max(60, Math.max(0, ...names.map((n) => n.length)) * TIMELINE.labelCharPx + 12));
@@ -184,7 +184,7 @@ function drawTimeline(svg, run, steps, now, selected, onSelect) {
   const end = run.finished ? run.finished * 1000 : now;
   const span = Math.max(end - t0, 1);
   const label = labelWidth(steps.map((s) => s.step));
-  const chart = width - label - TIMELINE.pad * 2;
+  const chart = width - label - TIMELINE.pad - TIMELINE.right;  // room on the right for the last tick's label
   const x = (t) => label + TIMELINE.pad + (t - t0) / span * chart;
   const height = TIMELINE.axis + steps.length * TIMELINE.row + TIMELINE.pad;
   svg.setAttribute("width", width);
