@@ -53,8 +53,8 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     from rich.table import Table
 
     terminal = sys.stdout.isatty()
-    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False, padding=(0, 1 if terminal else 2, 0, 0),
-                  header_style="bold" if terminal else "")
+    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False,
+                  padding=(0, 1 if terminal else 2, 0, 0), header_style="bold" if terminal else "")
     for i, header in enumerate(headers):  # the first column names the row: never cut
         first = max(len(header), *(len(row[0]) for row in rows)) if i == 0 else None
         table.add_column(header, overflow="fold", no_wrap=i == 0, min_width=first)
