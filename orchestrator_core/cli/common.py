@@ -39,35 +39,32 @@ def print_json(document: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A table with rich: on a terminal it fits the width and wraps long cells; elsewhere one row a line.
+    """A table: on a terminal a rich one that fits the width and wraps long cells; elsewhere one row a line.
 
-    Piped or redirected output stays one row per line (and no trailing blanks), so
-    ``grep`` and ``awk`` keep working; ``--json`` is the format meant for programs.
+    Piped or redirected output stays plain aligned columns, one row per line, so
+    ``grep`` and ``awk`` keep working (and thousands of rows print at once);
+    ``--json`` is the format meant for programs.
     """
     rows = [["" if v is None else str(v) for v in row] for row in rows]
     if not rows:
         click.echo("(none)")
         return
+    if not sys.stdout.isatty():
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        for row in [list(headers), *rows]:
+            click.echo("  ".join([c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]).rstrip())
+        return
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    terminal = sys.stdout.isatty()
-    table = Table(box=box.SIMPLE_HEAD if terminal else None, show_edge=False, pad_edge=False,
-                  padding=(0, 1 if terminal else 2, 0, 0), header_style="bold" if terminal else "")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     for i, header in enumerate(headers):  # the first column names the row: never cut
         first = max(len(header), *(len(row[0]) for row in rows)) if i == 0 else None
         table.add_column(header, overflow="fold", no_wrap=i == 0, min_width=first)
     for row in rows:
         table.add_row(*row)
-    console = Console(file=sys.stdout, markup=False, highlight=False, emoji=False, soft_wrap=False,
-                      width=None if terminal else 100_000, no_color=not terminal)
-    if terminal:
-        console.print(table, markup=False)
-        return
-    with console.capture() as captured:
-        console.print(table, markup=False)
-    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+    Console(file=sys.stdout, markup=False, highlight=False, emoji=False).print(table)
 
 
 class OrchGroup(click.Group):
