@@ -125,7 +125,7 @@ def steps_show(holder: SessionHolder, name: str, as_json: bool) -> None:
     click.echo(f"{described['name']}  ({described['class']}, from {described['pack']})\n")
     for text in (described["doc"], described["module_doc"]):
         if text:
-            click.echo(text + "\n")
+            click.echo(_plain(text) + "\n")
     click.echo(f"outputs:  {', '.join(described['outputs']) or '(none)'}")
     click.echo(f"inputs:   {', '.join(described['inputs']) if described['inputs'] is not None else '(whole context)'}")
     flags = [f for f in ("parallelizable", "requires_process") if described[f]]
