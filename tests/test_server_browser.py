@@ -1,22 +1,16 @@
 """The dashboard in a real browser: headless Chromium sees a step go from running to ok, live.
 
-Debian's ``chromium`` and ``chromedriver`` through selenium. Without them the test is
-skipped, unless ``$ORCH_REQUIRE_BROWSER`` is set (then it fails).
+Debian's ``chromium`` and ``chromedriver`` through selenium (the ``driver`` fixture of
+conftest.py). Without them the test is skipped, unless ``$ORCH_REQUIRE_BROWSER`` is set
+(then it fails).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from orchestrator_core.testing import orch_executable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 STEPS = '''
 import time
@@ -51,32 +45,6 @@ steps:
 """
 
 
-def browser_available() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists() and shutil.which(CHROMIUM) is not None
-
-
-@pytest.fixture
-def driver(tmp_path):
-    if not browser_available():
-        if os.environ.get("ORCH_REQUIRE_BROWSER"):
-            pytest.fail(f"ORCH_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing")
-        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
 def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch_server):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -106,12 +74,18 @@ def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch
         wait.until(lambda d: "running" in text('tr[data-step="wait"]'))
         assert status('#dag g.node[data-step="wait"]') == "running"
         assert status('tr[data-step="prepare"]') == "ok" and status('#dag g.node[data-step="finish"]')
+        elapsed = text("#run-elapsed")  # the run's time so far ticks, the running step's bar grows
+        assert elapsed.startswith("elapsed: ")
+        wait.until(lambda d: text("#run-elapsed") != elapsed)
+        assert status('#timeline g.row[data-step="wait"]') == "running"
+        driver.save_screenshot(str(tmp_path / "dashboard-running.png"))
         (tmp_path / "gate").touch()
         wait.until(lambda d: status('tr[data-step="wait"]') == "ok")
         wait.until(lambda d: text('tr[data-step="wait"] td.duration').endswith(" ms") or
                    text('tr[data-step="wait"] td.duration').endswith(" s"))
         assert status('#dag g.node[data-step="wait"]') == "ok"
         wait.until(lambda d: status("#run-status") == "ok")
+        wait.until(lambda d: text("#run-elapsed").startswith("duration: "))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-key="gate.opened_v1"]'))
         assert run.wait(timeout=30) == 0, run.stderr.read()
     finally:

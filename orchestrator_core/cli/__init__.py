@@ -37,9 +37,9 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
     """The ``orch`` group with the core commands and those plugins add."""
     from ..hooks import Hooks
     from . import doctor, history, listing, new, running, serve, step
-    from .common import SessionHolder
+    from .common import OrchGroup, SessionHolder
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group(cls=OrchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, "--version", prog_name="orch", message="%(prog)s %(version)s")
     @click.option("-p", "plugin_options", multiple=True, metavar="no:NAME",
                   help="Do not load plugin NAME (also $ORCH_DISABLE_PLUGINS=a,b).")

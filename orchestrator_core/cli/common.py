@@ -39,15 +39,46 @@ def print_json(document: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A plain aligned table; the last column is never padded."""
+    """A table: on a terminal a rich one that fits the width and wraps long cells; elsewhere one row a line.
+
+    Piped or redirected output stays plain aligned columns, one row per line, so
+    ``grep`` and ``awk`` keep working (and thousands of rows print at once);
+    ``--json`` is the format meant for programs.
+    """
     rows = [["" if v is None else str(v) for v in row] for row in rows]
     if not rows:
         click.echo("(none)")
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    for row in [list(headers), *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]
-        click.echo("  ".join(cells).rstrip())
+    if not sys.stdout.isatty():
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        for row in [list(headers), *rows]:
+            click.echo("  ".join([c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]).rstrip())
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for i, header in enumerate(headers):  # the first column names the row: never cut
+        first = max(len(header), *(len(row[0]) for row in rows)) if i == 0 else None
+        table.add_column(header, overflow="fold", no_wrap=i == 0, min_width=first)
+    for row in rows:
+        table.add_row(*row)
+    Console(file=sys.stdout, markup=False, highlight=False, emoji=False).print(table)
+
+
+class OrchGroup(click.Group):
+    """The ``orch`` group: its help lists each command with its whole first sentence, wrapped, never cut."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 class GreedyCommand(click.Command):

@@ -45,11 +45,9 @@ def _when(stamp: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 10:
-        return f"{value:.1f} ms"
-    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+    from ..durations import format_duration
+
+    return format_duration(value)
 
 
 def _short(value: Any, width: int = 60) -> str:

@@ -12,6 +12,14 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
+def _plain(text: str) -> str:
+    """A docstring line without its reStructuredText markup (``key``, :class:`Name`), for tables."""
+    import re
+
+    text = re.sub(r":[a-z:]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 @click.group()
 def plugins() -> None:
     """Installed plugins (built-ins included)."""
@@ -99,7 +107,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
                     [[r.get("uses", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
-                      r["description"]] for r in rows])
+                      _plain(r["description"])] for r in rows])
 
 
 @steps.command("show")
@@ -121,7 +129,7 @@ def steps_show(holder: SessionHolder, name: str, as_json: bool) -> None:
     click.echo(f"{described['name']}  ({described['class']}, from {described['pack']})\n")
     for text in (described["doc"], described["module_doc"]):
         if text:
-            click.echo(text + "\n")
+            click.echo(_plain(text) + "\n")
     click.echo(f"outputs:  {', '.join(described['outputs']) or '(none)'}")
     click.echo(f"inputs:   {', '.join(described['inputs']) if described['inputs'] is not None else '(whole context)'}")
     flags = [f for f in ("parallelizable", "requires_process") if described[f]]

@@ -38,9 +38,12 @@ class RunCommand(GreedyCommand):
 
 def _redirect_stdout_to_stderr() -> Any:
     """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
+    from ..streams import guard
+
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
+    sys.stdout, sys.stderr = guard(sys.stdout), guard(sys.stderr)  # progress and logs outlive their reader
     return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
 
 

@@ -59,9 +59,12 @@ class Api:
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             ("GET", re.compile(r"/healthz"), self.healthz),
             ("GET", re.compile(r"/"), self.dashboard),
+            ("GET", re.compile(r"/runs/[^/]+(?:/steps/[^/]+)?"), self.dashboard),  # pages a link can open
+            ("GET", re.compile(r"/favicon\.ico"), self.favicon),
             ("GET", re.compile(r"/static/([A-Za-z0-9_.-]+)"), self.static),
             ("GET", re.compile(r"/api/runs"), self.runs),
             ("GET", re.compile(r"/api/runs/([^/]+)"), self.run),
+            ("GET", re.compile(r"/api/runs/([^/]+)/steps/([^/]+)"), self.step),
             ("GET", re.compile(r"/api/runs/([^/]+)/context"), self.context),
             ("GET", re.compile(r"/api/runs/([^/]+)/context/([^/]+)"), self.key),
             ("PUT", re.compile(r"/api/runs/([^/]+)/context/([^/]+)"), self.write_key),
@@ -96,6 +99,9 @@ class Api:
     def dashboard(self, request: RequestHandler) -> None:
         self.static(request, "index.html")
 
+    def favicon(self, request: RequestHandler) -> None:
+        self.static(request, "favicon.svg")
+
     def static(self, request: RequestHandler, name: str) -> None:
         path = STATIC_DIR / name
         kind = STATIC_TYPES.get(path.suffix)
@@ -113,6 +119,11 @@ class Api:
     def run(self, request: RequestHandler, reference: str) -> None:
         with self.pool.store() as store:
             document = views.run(store, reference)
+        request.send_json(200, document)
+
+    def step(self, request: RequestHandler, reference: str, name: str) -> None:
+        with self.pool.store() as store:
+            document = views.step(store, reference, name)
         request.send_json(200, document)
 
     def context(self, request: RequestHandler, reference: str) -> None:

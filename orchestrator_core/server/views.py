@@ -57,8 +57,52 @@ def run(store: StateStore | None, reference: str) -> dict[str, Any]:
             entry = {"step": name, "status": (RUNNING if name in started else PENDING) if running else NOT_RUN}
         entry["started"] = started.get(name) or _started_from(result)
         steps.append(entry)
+    depends_on = start.get("depends_on", {})
     return {"run": dict(record.to_dict(), counts=store.step_counts([record.id])[record.id]),
-            "steps": steps, "depends_on": start.get("depends_on", {}), "cursor": cursor}
+            "steps": steps, "depends_on": depends_on, "layout": _layout(plan, depends_on), "cursor": cursor}
+
+
+DETAIL_CHARS = 26  # room in each box for the live second line: "running · process · 12.34 s"
+
+
+def _layout(plan: list[str], depends_on: dict[str, list[str]]) -> dict[str, Any]:
+    """Where the dashboard draws each step: the layout of the report's SVG (one layout, two pictures)."""
+    from ..dag_drawing import PlainNode, placement_document
+
+    nodes = [PlainNode(name, tuple(depends_on.get(name, ()))) for name in plan]
+    return placement_document(nodes, detail_chars=DETAIL_CHARS)
+
+
+def step(store: StateStore | None, reference: str, name: str) -> dict[str, Any]:
+    """One step of a run, for the dashboard's step panel: its entry in the run, params, and the keys it wrote."""
+    document = run(store, reference)
+    entry = next((s for s in document["steps"] if s["step"] == name), None)
+    if entry is None:
+        plan = [s["step"] for s in document["steps"]]
+        raise HttpError(404, "unknown_step", f"run {document['run']['id']} has no step {name!r}"
+                                             f"{_close_match(name, plan)}")
+    assert store is not None
+    record = find_run(store, reference)
+    writes = [{"key": w["key"], "value": w["value"], "ts": w["ts"]}
+              for w in store.writes(record.id) if w["step"] == name and not w["carried"]]
+    return {"run": document["run"], "step": entry, "depends_on": document["depends_on"].get(name, []),
+            "params": _recipe_params(record.recipe_path, name), "writes": writes, "cursor": document["cursor"]}
+
+
+def _recipe_params(path: str | None, name: str) -> dict[str, Any] | None:
+    """The ``params`` the recipe file gives step ``name`` (read again: the store keeps no params)."""
+    import yaml
+
+    try:
+        with open(path or "", encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError):
+        return None
+    for item in (data or {}).get("steps", []) if isinstance(data, dict) else []:
+        if isinstance(item, dict) and item.get("name") == name:
+            params = item.get("params")
+            return params if isinstance(params, dict) else {}
+    return None
 
 
 def _started_from(result: dict[str, Any] | None) -> str | None:

@@ -1,146 +1,123 @@
-// The orch dashboard: runs, the steps of one run (table and DAG), its latest context keys.
-// It reads the JSON API once, then follows the Server-Sent Events stream (/api/events),
-// so it updates without reloading. Text from the store is only ever set as textContent.
+// The orch dashboard: runs, one run (its DAG, timeline, steps and latest context keys) and one step.
+// It reads the JSON API once, then follows the Server-Sent Events stream (/api/events), so it
+// updates without reloading. Each run and step has its own address (/runs/ID, /runs/ID/steps/NAME)
+// that can be pasted. Drawing lives in draw.js.
 "use strict";
 
 const state = {
   runs: [],          // newest first, from /api/runs
   runId: null,       // the run shown
-  run: null,         // /api/runs/ID: {run, steps, depends_on}
+  run: null,         // /api/runs/ID: {run, steps, depends_on, layout}
   context: null,     // /api/runs/ID/context
+  stepName: null,    // the step whose panel is open
+  stepDoc: null,     // /api/runs/ID/steps/NAME
   follow: true,      // switch to each new run as it starts
   contextTimer: null,
+  stepTimer: null,
   loading: null,     // events of the run being loaded, applied once it is: [id, record]
 };
 
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
 
 async function getJSON(url) {
   const response = await fetch(url, {headers: {Accept: "application/json"}});
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  if (!response.ok) {  // the API explains its refusals: show that, not a status code
+    const problem = await response.json().catch(() => ({}));
+    throw new Error(problem.message || `${url}: ${response.status}`);
+  }
   return response.json();
 }
 
-function el(tag, attrs = {}, text = null, ns = null) {
-  const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== null) node.textContent = text;
-  return node;
+const api = (...parts) => "/api/runs/" + parts.map(encodeURIComponent).join("/");
+
+// -- addresses ----------------------------------------------------------------------------
+function pathFor(runId, stepName) {
+  if (!runId) return "/";
+  return `/runs/${encodeURIComponent(runId)}` + (stepName ? `/steps/${encodeURIComponent(stepName)}` : "");
 }
 
-function stepStatus(step) {
-  if (step.status === "ok" && step.cache === "hit") return "hit";
-  return step.status;
+function go(runId, stepName) {
+  const path = pathFor(runId, stepName);
+  if (location.pathname !== path) history.pushState({}, "", path);
 }
 
-function statusLabel(status) {
-  return {hit: "cache hit", not_run: "not run"}[status] || status;
-}
-
-function duration(step) {
-  if (step.duration_ms != null) return formatMs(step.duration_ms);
-  if (step.status === "running" && step.started) return formatMs(Date.now() - Date.parse(step.started)) + "…";
-  return "";
-}
-
-function formatMs(ms) {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+function routeOf(path) {
+  const found = path.match(/^\/runs\/([^/]+)(?:\/steps\/([^/]+))?\/?$/);
+  return found ? {runId: decodeURIComponent(found[1]), stepName: found[2] ? decodeURIComponent(found[2]) : null}
+               : {runId: null, stepName: null};
 }
 
 // -- rendering ----------------------------------------------------------------------------
+function when(unixSeconds) {
+  const d = new Date(unixSeconds * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+         `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 function renderRuns() {
   const list = $("runs");
   list.replaceChildren();
   for (const run of state.runs) {
-    const item = el("li", {"data-run": run.id}, null);
+    const item = el("li", {"data-run": run.id, title: run.id});
     if (run.id === state.runId) item.classList.add("selected");
-    item.append(el("span", {class: "badge", "data-status": run.status}, run.status), " ",
-                document.createTextNode(`${run.recipe} ${run.id.slice(9)}`));
-    item.title = run.id;
-    item.addEventListener("click", () => { state.follow = false; $("follow").checked = false; selectRun(run.id); });
+    const link = el("a", {href: pathFor(run.id)});
+    const top = el("span", {class: "run-top"});
+    top.append(el("span", {class: "badge", "data-status": run.status}, run.status), el("b", {}, run.recipe));
+    link.append(top, el("span", {class: "run-when"}, `${when(run.started)} · ${run.id.split("-").pop()}`));
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      state.follow = false;
+      $("follow").checked = false;
+      go(run.id, null);
+      selectRun(run.id).catch(console.error);
+    });
+    item.append(link);
     list.append(item);
   }
 }
 
-function renderSummary() {
+function renderSummary(now) {
   const box = $("summary");
   box.replaceChildren();
   if (!state.run) return;
   const run = state.run.run;
-  $("run-title").textContent = `${run.recipe}  ${run.id}`;
+  $("run-title").textContent = `${run.recipe} · run ${run.id}`;
+  document.title = `${run.recipe} (${run.status}) · orch`;
   const counts = {};
   for (const step of state.run.steps) counts[stepStatus(step)] = (counts[stepStatus(step)] || 0) + 1;
-  const parts = [["status", run.status], ["steps", state.run.steps.length],
-                 ["duration", run.duration_ms != null ? formatMs(run.duration_ms) : "running"],
+  const running = run.status === "running";
+  const took = running ? now - run.started * 1000 : run.duration_ms;
+  const parts = [["status", run.status], ["started", when(run.started)],
+                 [running ? "elapsed" : "duration", formatDuration(took)], ["steps", state.run.steps.length],
                  ...Object.entries(counts).map(([k, v]) => [statusLabel(k), v])];
   for (const [name, value] of parts) {
-    const span = el("span", name === "status" ? {id: "run-status", "data-status": value} : {});
+    const attrs = name === "status" ? {id: "run-status", "data-status": value}
+      : (name === "elapsed" || name === "duration") ? {id: "run-elapsed"} : {};
+    const span = el("span", attrs);
     span.append(el("b", {}, `${name}: `), document.createTextNode(String(value)));
     box.append(span);
   }
 }
 
-function renderSteps() {
+function renderSteps(now) {
   const body = $("steps").tBodies[0];
   body.replaceChildren();
   if (!state.run) return;
   for (const step of state.run.steps) {
     const status = stepStatus(step);
     const row = el("tr", {"data-step": step.step, "data-status": status});
+    if (step.step === state.stepName) row.classList.add("selected");
     const badge = el("td");
     badge.append(el("span", {class: "badge"}, statusLabel(status)));
-    row.append(el("td", {}, step.step), badge, el("td", {class: "duration"}, duration(step)),
+    const took = stepDuration(step, now);
+    const name = el("td");
+    name.append(el("a", {href: pathFor(state.runId, step.step)}, step.step));
+    row.append(name, badge, el("td", {class: "duration"}, took == null ? "" : formatDuration(took) + (step.status === "running" ? "…" : "")),
                el("td", {}, step.executor || ""), el("td", {}, step.attempts != null ? String(step.attempts) : ""),
-               el("td", {}, step.error ? step.error.reason || JSON.stringify(step.error) : ""));
+               el("td", {class: "error"}, step.error ? step.error.reason || "" : ""));
+    row.addEventListener("click", (event) => { event.preventDefault(); selectStep(step.step); });
     body.append(row);
-  }
-}
-
-// A layered drawing: a step's column is the length of the longest dependency chain
-// leading to it; within a column, steps keep their plan order.
-function renderDag() {
-  const svg = $("dag");
-  svg.replaceChildren();
-  if (!state.run) return;
-  const steps = state.run.steps, deps = state.run.depends_on || {};
-  const names = new Set(steps.map((s) => s.step));
-  const layer = {};
-  const layerOf = (name, seen = new Set()) => {
-    if (layer[name] !== undefined) return layer[name];
-    if (seen.has(name)) return 0;
-    seen.add(name);
-    const parents = (deps[name] || []).filter((d) => names.has(d));
-    layer[name] = parents.length ? 1 + Math.max(...parents.map((p) => layerOf(p, seen))) : 0;
-    return layer[name];
-  };
-  const columns = [];
-  for (const step of steps) (columns[layerOf(step.step)] ||= []).push(step);
-  const W = 170, H = 34, GX = 60, GY = 16, PAD = 10;
-  const place = {};
-  columns.forEach((column, x) => column.forEach((step, y) => {
-    place[step.step] = {x: PAD + x * (W + GX), y: PAD + y * (H + GY)};
-  }));
-  const rows = Math.max(1, ...columns.map((c) => c.length));
-  svg.setAttribute("width", PAD * 2 + columns.length * (W + GX) - GX);
-  svg.setAttribute("height", PAD * 2 + rows * (H + GY) - GY);
-  for (const step of steps) {
-    for (const parent of deps[step.step] || []) {
-      if (!place[parent]) continue;
-      const a = place[parent], b = place[step.step];
-      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mid = (x1 + x2) / 2;
-      svg.append(el("path", {d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`}, null, SVG));
-    }
-  }
-  for (const step of steps) {
-    const {x, y} = place[step.step];
-    const group = el("g", {class: "node", "data-step": step.step, "data-status": stepStatus(step),
-                           transform: `translate(${x},${y})`}, null, SVG);
-    group.append(el("rect", {width: W, height: H}, null, SVG));
-    const label = step.step.length > 22 ? step.step.slice(0, 21) + "…" : step.step;
-    group.append(el("text", {x: 8, y: H / 2}, label, SVG));
-    group.append(el("title", {}, `${step.step}: ${statusLabel(stepStatus(step))} ${duration(step)}`, SVG));
-    svg.append(group);
   }
 }
 
@@ -150,16 +127,36 @@ function renderContext() {
   if (!state.context) return;
   const entries = Object.entries(state.context.context)
     .sort((a, b) => String(b[1].ts || "").localeCompare(String(a[1].ts || "")));
-  for (const [key, entry] of entries.slice(0, 100)) {
-    const text = JSON.stringify(entry.value);
+  for (const [key, entry] of entries.slice(0, 200)) {
     const row = el("tr", {"data-key": key});
-    row.append(el("td", {}, key), el("td", {class: "value", title: text.slice(0, 2000)}, text),
-               el("td", {}, entry.who || ""), el("td", {}, entry.step || ""), el("td", {}, entry.ts || ""));
+    const value = el("td", {class: "value"});
+    value.append(valueView(entry.value));
+    row.append(el("td", {class: "key"}, key), value, el("td", {}, whoWrote(entry)),
+               el("td", {class: "when"}, (entry.ts || "").replace("T", " ").replace("Z", "")));
     body.append(row);
   }
 }
 
-function renderRun() { renderSummary(); renderSteps(); renderDag(); }
+function renderGraphs(now) {
+  if (!state.run) return;
+  drawDag($("dag"), state.run.layout, state.run.steps, state.stepName, selectStep, now);
+  drawTimeline($("timeline"), state.run.run, state.run.steps, now, state.stepName, selectStep);
+}
+
+function renderPanel(now) {
+  const panel = $("step-panel");
+  if (!state.stepDoc || state.stepDoc.step.step !== state.stepName) { panel.hidden = true; return; }
+  panel.hidden = false;
+  drawStepPanel(panel, state.stepDoc, now, () => selectStep(null));
+}
+
+function renderRun() {
+  const now = Date.now();
+  renderSummary(now);
+  renderGraphs(now);
+  renderSteps(now);
+  renderPanel(now);
+}
 
 // -- loading ------------------------------------------------------------------------------
 async function loadRuns() {
@@ -169,63 +166,87 @@ async function loadRuns() {
 
 async function loadContext() {
   if (!state.runId) return;
-  state.context = await getJSON(`/api/runs/${encodeURIComponent(state.runId)}/context`);
+  state.context = await getJSON(`${api(state.runId)}/context`);
   renderContext();
 }
 
-function contextSoon() {  // many steps finishing together: one reload
-  clearTimeout(state.contextTimer);
-  state.contextTimer = setTimeout(() => loadContext().catch(console.error), 100);
+async function loadStep() {
+  if (!state.runId || !state.stepName) { state.stepDoc = null; renderPanel(Date.now()); return; }
+  const [runId, name] = [state.runId, state.stepName];
+  const doc = await getJSON(`${api(runId)}/steps/${encodeURIComponent(name)}`);
+  if (state.runId === runId && state.stepName === name) { state.stepDoc = doc; renderPanel(Date.now()); }
+}
+
+function soon(timer, load) {  // many events together: one reload
+  clearTimeout(state[timer]);
+  state[timer] = setTimeout(() => load().catch(console.error), 100);
+}
+
+function selectStep(name) {
+  state.stepName = name;
+  go(state.runId, name);
+  renderRun();
+  loadStep().then(() => { if (name) $("step-panel").scrollIntoView({block: "nearest"}); }).catch(console.error);
 }
 
 // Events that arrive while the run is being fetched are kept, and those the fetched
 // document does not include yet (an id above its cursor) are applied to it.
-async function selectRun(id) {
+async function selectRun(id, stepName = null) {
+  const changed = id !== state.runId;
   state.runId = id;
+  state.stepName = stepName;
+  state.stepDoc = null;
   state.loading = [];
   let doc;
   try {
-    doc = await getJSON(`/api/runs/${encodeURIComponent(id)}`);
+    doc = await getJSON(api(id));
   } finally {
     const missed = state.loading || [];
     state.loading = null;
     if (doc && state.runId === id) {
       state.run = doc;
+      state.runId = doc.run.id;  // "latest" or a prefix becomes the id
       for (const [eventId, record] of missed) if (eventId > doc.cursor) applyStepEvent(record);
     }
   }
+  if (changed) dagView.box = null;
   renderRuns();
   renderRun();
-  await loadContext();
+  await Promise.all([loadContext(), loadStep()]);
 }
 
 // -- live events --------------------------------------------------------------------------
 function onEvent(record, eventId) {
   if (record.event === "run_start" || record.event === "run_finish") {
     loadRuns().then(() => {
-      if (record.event === "run_start" && state.follow) return selectRun(record.run);
-      if (record.run === state.runId) return selectRun(record.run);
+      if (record.event === "run_start" && state.follow) { go(record.run, null); return selectRun(record.run); }
+      if (record.run === state.runId) return selectRun(record.run, state.stepName);
     }).catch(console.error);
     return;
   }
   if (record.run !== state.runId) return;
-  if (record.event === "context_write") { contextSoon(); return; }
+  if (record.event === "context_write") { soon("contextTimer", loadContext); return; }
   if (state.loading) { state.loading.push([eventId, record]); return; }
-  if (state.run) { applyStepEvent(record); renderRun(); }
+  if (state.run) {
+    applyStepEvent(record);
+    renderRun();
+    if (record.step === state.stepName) soon("stepTimer", loadStep);
+  }
 }
 
 function applyStepEvent(record) {
   const step = state.run.steps.find((s) => s.step === record.step);
   if (!step) return;
+  const finished = Date.parse(record.ts) / 1000;
   if (record.event === "step_start") {
-    Object.assign(step, {status: "running", started: record.ts, duration_ms: null, error: null});
+    Object.assign(step, {status: "running", started: record.ts, duration_ms: null, error: null, finished: null});
   } else if (record.event === "step_finish") {
-    Object.assign(step, {status: "ok", cache: record.cache, duration_ms: record.metrics.duration_ms,
+    Object.assign(step, {status: "ok", cache: record.cache, duration_ms: record.metrics.duration_ms, finished,
                          executor: record.executor, attempts: record.attempts});
-    contextSoon();
+    soon("contextTimer", loadContext);
   } else if (record.event === "step_error") {
     Object.assign(step, {status: "error", error: record.error, duration_ms: (record.metrics || {}).duration_ms,
-                         executor: record.executor, attempts: record.attempts});
+                         finished, executor: record.executor, attempts: record.attempts});
   }
 }
 
@@ -236,18 +257,39 @@ function connect(cursor) {
   source.onmessage = (message) => onEvent(JSON.parse(message.data), Number(message.lastEventId));
 }
 
+async function openAddress() {
+  const route = routeOf(location.pathname);
+  if (route.runId) {
+    state.follow = false;
+    $("follow").checked = false;
+    await selectRun(route.runId, route.stepName);
+  } else if (state.runs.length) {
+    await selectRun(state.runs[0].id);
+  }
+}
+
 async function start() {
+  drawLegend($("legend"));
+  enableZoomAndPan($("dag"));
+  $("zoom-in").addEventListener("click", () => zoomDag($("dag"), 1 / 1.3));
+  $("zoom-out").addEventListener("click", () => zoomDag($("dag"), 1.3));
+  $("zoom-fit").addEventListener("click", () => fitDag($("dag")));
   $("follow").addEventListener("change", (e) => {
     state.follow = e.target.checked;
-    if (state.follow && state.runs.length) selectRun(state.runs[0].id).catch(console.error);
+    if (state.follow && state.runs.length) { go(state.runs[0].id, null); selectRun(state.runs[0].id).catch(console.error); }
   });
+  window.addEventListener("popstate", () => openAddress().catch(console.error));
+  let resized = null;
+  window.addEventListener("resize", () => { clearTimeout(resized); resized = setTimeout(() => { fitDag($("dag")); renderRun(); }, 100); });
   const listing = await getJSON("/api/runs?limit=30");
   state.runs = listing.runs;
   renderRuns();
-  if (state.runs.length) await selectRun(state.runs[0].id);
+  await openAddress();
   connect(listing.cursor);
-  setInterval(() => {  // running steps: their time so far
-    if (state.run && state.run.steps.some((s) => s.status === "running")) { renderSteps(); }
+  setInterval(() => {  // while something runs: the time so far, the bars growing
+    if (state.run && (state.run.run.status === "running" || state.run.steps.some((s) => s.status === "running"))) {
+      renderRun();
+    }
   }, 500);
 }
 

@@ -16,7 +16,7 @@ from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder
 from orchestrator_core.cli.history import state_dir_option
 
 REPORT_FORMATS = ("md", "html", "xlsx")
-GRAPH_FORMATS = ("mermaid", "dot")
+GRAPH_FORMATS = ("mermaid", "dot", "svg", "text")
 OPTIONS_KEY = "reporting"  # where `orch report` leaves its options for the orch_report hook
 
 
@@ -116,11 +116,16 @@ def _print_comparison(store: Any, ref_a: str, ref_b: str, *, as_json: bool) -> N
 @click.command()
 @click.argument("recipe")
 @click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS), default="mermaid", show_default=True,
-              help="Mermaid (renders on GitHub) or Graphviz DOT.")
+              help="mermaid (renders on GitHub), dot (Graphviz), svg (the report's drawing, one file) or "
+                   "text (the layers, for a terminal).")
 @json_option
 @pass_holder
 def graph(holder: SessionHolder, recipe: str, fmt: str, as_json: bool) -> None:
     """The plan of RECIPE as a graph, without running it: steps, dependencies, executor, parallel, cached.
+
+    \b
+    orch graph RECIPE --format text            the layers, in the terminal
+    orch graph RECIPE --format svg > dag.svg   a picture, opens in any browser
 
     RECIPE is a path or the name of an installed pack's recipe. The recipe is
     validated first; a bad one is reported with file and line.
@@ -135,7 +140,18 @@ def graph(holder: SessionHolder, recipe: str, fmt: str, as_json: bool) -> None:
             {"name": n.name, "depends_on": list(n.depends_on), "executor": n.executor, "parallel": n.parallel,
              "cached": n.cached} for n in drawn.nodes]})
         return
-    click.echo(drawn.mermaid() if fmt == "mermaid" else drawn.dot(), nl=False)
+    if fmt == "svg":
+        from .svg import draw
+
+        click.echo(draw(drawn))
+    elif fmt == "text":
+        import shutil
+
+        from orchestrator_core.dag_text import render_text
+
+        click.echo(render_text(drawn.nodes, drawn.title, width=shutil.get_terminal_size((100, 24)).columns), nl=False)
+    else:
+        click.echo(drawn.mermaid() if fmt == "mermaid" else drawn.dot(), nl=False)
 
 
 COMMANDS = (report, graph)

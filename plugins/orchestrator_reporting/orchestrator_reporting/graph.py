@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from orchestrator_core import dag_drawing
+
 from .templating import format_ms
 
 if TYPE_CHECKING:
@@ -27,15 +29,8 @@ _MERMAID_KEYWORDS = {"end", "graph", "subgraph", "flowchart", "style", "class", 
                      "linkstyle", "direction", "default"}
 _SAFE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-# status class → Mermaid/DOT colours (fill, stroke, text); shared with the SVG drawing.
-STYLES: dict[str, tuple[str, str, str]] = {
-    "ok": ("#dcfce7", "#16a34a", "#14532d"),
-    "hit": ("#dbeafe", "#2563eb", "#1e3a8a"),
-    "error": ("#fee2e2", "#dc2626", "#7f1d1d"),
-    "not_run": ("#f3f4f6", "#9ca3af", "#4b5563"),
-    "not_selected": ("#ffffff", "#d1d5db", "#9ca3af"),
-    "plan": ("#f8fafc", "#475569", "#0f172a"),
-}
+# status class → Mermaid/DOT colours (fill, stroke, text): the core's, shared with the SVG drawing.
+STYLES = dag_drawing.STYLES
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,11 @@ def load_run(store: StateStore, record: RunRecord, config: Config, session: Any)
     for write in store.writes(record.id):
         context.record(Write(write["key"], write["value"], write["who"], write["step"], write["run"], write["ts"]))
     results = {}
+    started = _step_starts(store, record.id)
     for row in store.step_results(record.id):
         metrics = {name: row[name] for name in ("duration_ms", "cpu_ms", "peak_rss_kb") if row[name] is not None}
+        metrics["finished_at"] = row["finished"]  # when, for the report's timeline
+        metrics["started_at"] = started.get(row["step"], row["finished"] - (row["duration_ms"] or 0) / 1000)
         results[row["step"]] = StepResult(row["step"], row["status"], metrics=metrics, error=row["error"],
                                           cache=row["cache"], attempts=row["attempts"] or 1,
                                           executor=row["executor"])
@@ -49,6 +52,20 @@ def load_run(store: StateStore, record: RunRecord, config: Config, session: Any)
               status=record.shown_status, started=record.started, finished=record.finished,
               pid=record.pid or 0)
     return run, notes
+
+
+def _step_starts(store: StateStore, run_id: str) -> dict[str, float]:
+    """When each step started (Unix time), from the run's journal of events."""
+    import datetime as dt
+
+    starts = {}
+    for event in store.run_events(run_id, names=("step_start",)):
+        try:
+            stamp = dt.datetime.fromisoformat(event["ts"].replace("Z", "+00:00"))
+        except (KeyError, ValueError, AttributeError):
+            continue
+        starts[event["step"]] = stamp.timestamp()
+    return starts
 
 
 def _recipe(record: RunRecord, session: Any) -> tuple[Recipe, list[str]]:

@@ -38,6 +38,9 @@ class StepRow:
     attempts: int | None = None
     executor: str | None = None
     error: dict[str, Any] | None = None
+    started: float | None = None  # Unix time, when recorded
+    finished: float | None = None
+    writes: list[str] = field(default_factory=list)  # the keys it wrote in this run
 
 
 @dataclass
@@ -62,6 +65,7 @@ class RunReport:
     metrics: dict[str, Any]
     graph: Graph
     notes: list[str] = field(default_factory=list)
+    window: tuple[float, float | None] | None = None  # the run's start and end (Unix time), for the timeline
 
     def variables(self) -> dict[str, Any]:
         """What a template sees: ``run``, ``steps``, ``context``, ``errors``, ``metrics``, ``mermaid``,
@@ -87,6 +91,12 @@ def utc_iso(stamp: float | None) -> str | None:
 
 def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
     """The report of ``run``: its steps in plan order, its final context and its errors."""
+    values = run.context.to_dict()
+    written: dict[str, list[str]] = {}
+    for key in sorted(values):
+        for write in run.context.history(key):
+            if write.get("step") and write.get("run") in (None, run.id) and key not in written.get(write["step"], []):
+                written.setdefault(write["step"], []).append(key)
     steps = []
     for step in run.plan:
         result = run.results.get(step.name)
@@ -97,9 +107,9 @@ def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
         steps.append(StepRow(
             step.name, result.status, metrics.get("duration_ms"), metrics.get("cpu_ms"),
             metrics.get("peak_rss_kb"), result.cache, result.attempts, result.executor, result.error,
+            metrics.get("started_at"), metrics.get("finished_at"), written.get(step.name, []),
         ))
     context = []
-    values = run.context.to_dict()
     for key in sorted(values):
         history = run.context.history(key)
         last = history[-1] if history else {}
@@ -123,11 +133,43 @@ def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
         run=summary,
         steps=steps,
         context=context,
-        errors=[dict(row.error, step=row.step) for row in steps if row.error],
+        errors=[_error_view(row) for row in steps if row.error],
         metrics=flatten_metrics(values),
         graph=graph_of_run(run),
         notes=list(notes or []),
+        window=(run.started, finished),
     )
+
+
+def _error_view(row: StepRow) -> dict[str, Any]:
+    """The error of a step, plus what a reader looks for first: ``hint``, ``stderr`` (its last lines) and
+    ``other_details`` (the details without those two)."""
+    error = dict(row.error or {}, step=row.step)
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    stderr = details.get("stderr_tail")
+    error["hint"] = error.get("hint") or details.get("hint")
+    error["stderr"] = "\n".join(map(str, stderr)) if isinstance(stderr, list) else stderr
+    error["other_details"] = {k: v for k, v in details.items() if k not in ("hint", "stderr_tail")}
+    return error
+
+
+def timeline_svg(report: RunReport) -> str | None:
+    """The run's timeline (the core's drawing, as on the dashboard), or None when no step has timings."""
+    from orchestrator_core.timeline_drawing import Span, draw_timeline
+
+    from .graph import Node
+
+    timed = [row for row in report.steps if row.started is not None and row.finished is not None]
+    if not timed:
+        return None
+    spans = [Span(row.step, Node(row.step, status=row.status, cache=row.cache).style, row.started, row.finished)
+             for row in report.steps]
+    start = min(row.started for row in timed if row.started is not None)
+    end = max(row.finished for row in timed if row.finished is not None)
+    if report.window is not None:  # from the run's start, as the dashboard draws it
+        start = min(start, report.window[0])
+        end = max(end, report.window[1] or end)
+    return draw_timeline(spans, start, max(end, start + 0.001))
 
 
 def _counts(steps: list[StepRow]) -> dict[str, int]:

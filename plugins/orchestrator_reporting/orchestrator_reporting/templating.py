@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from orchestrator_core import OrchError
+from orchestrator_core.durations import format_duration
 
 if TYPE_CHECKING:
     import jinja2
@@ -39,12 +40,8 @@ class ReportTemplateError(OrchError):
 
 # -- filters -------------------------------------------------------------------------------
 def format_ms(value: Any) -> str:
-    """Milliseconds for people: ``0.5 ms``, ``42 ms``, ``1.25 s``; ``-`` when unknown."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "-"
-    if value < 10:
-        return f"{value:.1f} ms"
-    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+    """Milliseconds for people: ``0.5 ms``, ``42 ms``, ``1.25 s``; ``-`` when unknown (the core's one format)."""
+    return format_duration(value)
 
 
 def format_kib(value: Any) -> str:

@@ -56,7 +56,11 @@ def render_report(report: RunReport, fmt: str, *, template: str | Path | None = 
 
         from .svg import draw
 
+        from .report import timeline_svg
+
         variables["svg"] = Markup(draw(report.graph))
+        timeline = timeline_svg(report)
+        variables["timeline"] = Markup(timeline) if timeline else None
     if template is not None:
         return render_template(template, variables)
     return render_builtin(BUILTIN_TEMPLATES[fmt], variables)

@@ -60,3 +60,16 @@ def test_layers_follow_the_deepest_dependency_and_limit_crossings():
     assert long_edge.count(" C ") == 2 and " L " in long_edge  # through a waypoint in the middle layer
     assert layout(graph).rows[1] == ["y", "x", "b z 1"]  # the waypoint sits beside x, not on a box
     assert "http://www.w3.org/2000/svg" in svg and "href" not in svg
+
+
+def test_graph_as_svg_and_as_text_for_a_terminal(recorded, demo_recipe, tmp_path):
+    svg = recorded.orch("graph", "demo.yaml", "--format", "svg", cwd=tmp_path).assert_success().out
+    assert svg.startswith("<svg ") and svg.rstrip().endswith("</svg>")
+    assert svg.count('<g class="node plan"') == 4 and svg.count('marker-end="url(#arrow)"') == 4
+    text = recorded.orch("graph", "demo.yaml", "--format", "text", cwd=tmp_path).assert_success().out
+    lines = text.splitlines()
+    assert lines[0] == "report_demo: 4 steps in 3 layers"
+    assert lines[1].split() == ["1", "load", "inline"]
+    assert lines[2].split() == ["2", "left", "←", "load", "thread", "·", "parallel"]
+    assert lines[3].split() == ["right", "←", "load", "thread", "·", "parallel"]
+    assert lines[4].split() == ["3", "total", "←", "left,", "right", "inline", "·", "cached"]

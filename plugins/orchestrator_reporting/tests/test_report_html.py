@@ -87,7 +87,7 @@ def test_html_report_in_a_headless_browser(recorded, tmp_path):
     dom = dump_dom(report, tmp_path / "profile")
     page = Tables()
     page.feed(dom)
-    assert page.urls == []
+    assert [url for url in page.urls if not url.startswith("#")] == []  # links within the page only
     steps = page.tables["steps"]
     assert steps[0] == ["Step", "Status", "Duration", "CPU", "Peak memory", "Cache", "Attempts", "Executor"]
     assert [row[:2] for row in steps[1:]] == [["load", "ok"], ["explode", "error"], ["after", "not run"]]
@@ -95,13 +95,21 @@ def test_html_report_in_a_headless_browser(recorded, tmp_path):
     assert dict(page.tables["run"])["Status"] == "error"
     assert page.tables["metrics"][1:] == [["metrics.mean_v1", "1"]]
     # the DAG: drawn inline as SVG, one box per step, coloured by outcome; the Mermaid text alongside
-    nodes = {attrs["data-step"]: attrs["class"] for tag, attrs in page.elements if tag == "g" and "data-step" in attrs}
+    nodes = {attrs["data-step"]: attrs["class"] for tag, attrs in page.elements
+             if tag == "g" and "data-step" in attrs and attrs["class"].startswith("node")}
     assert nodes == {"load": "node ok", "explode": "node error", "after": "node not_run"}
     edges = [(attrs["data-from"], attrs["data-to"]) for tag, attrs in page.elements
              if tag == "path" and "data-from" in attrs]
     assert edges == [("load", "explode"), ("explode", "after")]
     assert '<pre class="mermaid">flowchart TD' in dom
     assert "Too few numbers (min=5)" in dom and "&quot;seen&quot;" not in dom  # details shown as JSON text
+    # the timeline: a row per step, a bar for each step that ran; the failed step's details open
+    rows = [attrs["data-step"] for tag, attrs in page.elements if tag == "g" and attrs.get("class") == "row"]
+    assert rows == ["load", "explode", "after"]
+    bars = [attrs for tag, attrs in page.elements if tag == "rect" and attrs.get("class") == "bar"]
+    assert len(bars) == 2 and all(float(bar["width"]) >= 2 for bar in bars)
+    opened = [attrs["id"] for tag, attrs in page.elements if tag == "details" and "open" in attrs]
+    assert opened == ["step-explode"]
 
 
 def test_a_missing_browser_skips_only_when_not_required(monkeypatch, tmp_path):
