@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     )
     from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, StepProblem, StepType
     from .log import get_logger
-    from .model import Recipe, RunResult, Step, StepResult, StepTask, Write
+    from .model import METRICS_KEY, Recipe, RunResult, Step, StepResult, StepTask, Write
     from .resources import track_resources
     from .scriptlet import BaseScriptlet, discover_scriptlets
 
@@ -33,7 +33,8 @@ _LAZY = {
     "Executor": "interfaces", "ExecutorCapabilities": "interfaces", "ExecutorOption": "interfaces",
     "StepProblem": "interfaces", "StepType": "interfaces",
     "get_logger": "log",
-    "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model", "StepTask": "model",
+    "METRICS_KEY": "model", "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model",
+    "StepTask": "model",
     "Write": "model",
     "track_resources": "resources",
     "BaseScriptlet": "scriptlet", "discover_scriptlets": "scriptlet",

@@ -21,14 +21,13 @@ from .errors import ContextError, error_from_exception, error_record, utc_timest
 from .fingerprint import Fingerprinter, upstream_outputs
 from .hooks import Hooks
 from .interfaces import Executor
-from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
+from .model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
 from .registry import Registry
 from .run import Run
 from .validation import PreparedStep
 
 logger = logging.getLogger("orchestrator.engine")
 
-METRICS_KEY = "_runner.step_metrics_v1"
 TIMEOUT_EXIT_CODE = 124
 # Extra time the engine gives a handler that enforces its step's timeout itself
 # (``enforces_timeout``) before cancelling it: a backstop, not the timeout.

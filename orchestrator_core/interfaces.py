@@ -72,19 +72,42 @@ class ExecutorOption:
     env: str | None = None
 
 
+DEFAULT_SERIAL = "serial"
+DEFAULT_PARALLEL = "parallel"
+DEFAULT_REQUIRES_PROCESS = "requires_process"
+DEFAULT_ROLES = (DEFAULT_SERIAL, DEFAULT_PARALLEL, DEFAULT_REQUIRES_PROCESS)
+"""The steps an executor can declare itself the default for (:attr:`Executor.default_for`)."""
+
+
 class Executor:
     """Runs step tasks somewhere and hands back futures of their results.
 
-    One instance serves one run: ``start`` before the first submit, ``shutdown`` when
-    the run ends (also on failure and Ctrl-C, with ``cancel=True``).
+    One instance serves one run: ``check`` before the run starts, ``start`` before
+    the first submit, ``shutdown`` when the run ends (also on failure and Ctrl-C,
+    with ``cancel=True``).
+
+    ``default_for`` names the steps this executor runs when neither the step
+    (``executor:``) nor the run (``--executor``) chooses one: ``"serial"`` steps,
+    ``"parallel"`` (parallelizable) steps, ``"requires_process"`` steps (scriptlets
+    that must run in another process). When several installed executors claim a
+    role, the one registered last (an installed plugin over a built-in) gets it.
     """
 
     name: ClassVar[str] = ""
     capabilities: ClassVar[ExecutorCapabilities] = ExecutorCapabilities()
     options: ClassVar[tuple[ExecutorOption, ...]] = ()
+    default_for: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Config):
         self.config = config
+
+    def check(self) -> None:
+        """Raise :class:`~orchestrator_core.UsageError` when this executor cannot run with this configuration.
+
+        Called for every executor a run needs before ``orch_run_start``, so a bad
+        option (``--process-workers 0``) stops the run before anything ran (exit 2).
+        Cheap: acquire nothing here, that is :meth:`start`'s job.
+        """
 
     def start(self) -> None:
         """Acquire resources (a pool, a cluster client); called once, lazily."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from .._markers import hookimpl
 from ..builtin import events
 from ..errors import OrchError
-from ..model import Write
+from ..model import METRICS_KEY, Write
 from .journal import StartJournal
 from .listeners import ListenerCheck
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("orchestrator.state")
 
-RUNNER_KEY = "_runner.step_metrics_v1"
+RUNNER_KEY = METRICS_KEY
 
 
 class StateStoreError(OrchError):
