@@ -58,10 +58,12 @@ class ExecutorCapabilities:
 
 @dataclass(frozen=True)
 class ExecutorOption:
-    """A command-line option of ``orch run`` that an executor declares (``--process-workers``).
+    """A command-line option of ``orch run`` that an executor (``Executor.options``) or any
+    plugin (a ``run_options`` attribute on the plugin object) declares: ``--process-workers``, ``--serve``.
 
-    The value lands in ``config.options[dest]``; ``env`` names an environment variable
-    used when the flag is absent.
+    The value lands in ``config.options[dest]`` (an absent option without a default
+    is left out); ``env`` names an environment variable used when the flag is
+    absent; ``is_flag`` makes an on/off switch.
     """
 
     flag: str
@@ -70,6 +72,11 @@ class ExecutorOption:
     type: type = str
     default: Any = None
     env: str | None = None
+    is_flag: bool = False
+
+
+RunOption = ExecutorOption
+"""The name to use when the option is not an executor's (the ``run_options`` of a plugin)."""
 
 
 DEFAULT_SERIAL = "serial"

@@ -32,7 +32,13 @@ from .validation import PreparedStep, prepare_steps, step_fields
 class Session:
     """Plugins + registry + configuration; loads recipes and runs them."""
 
-    def __init__(self, config: Config | None = None, pm: OrchPluginManager | None = None, **pm_options: Any):
+    def __init__(self, config: Config | None = None, pm: OrchPluginManager | None = None, *,
+                 registry: Registry | None = None, **pm_options: Any):
+        """``config`` is complete when given: the plugins see it (``orch_configure``), then it is read-only.
+
+        ``registry`` reuses what the plugins of ``pm`` registered (the command line
+        reads it before it knows the options, to offer the options executors declare).
+        """
         self.config = config or Config()
         self.pm = pm or create_plugin_manager(**pm_options)
         self.config.pluginmanager = self.pm
@@ -40,7 +46,8 @@ class Session:
         if not self.pm.configured:
             self.hooks.configure(self.config)
             self.pm.configured = True
-        self._registry: Registry | None = None
+        self.config.freeze()
+        self._registry: Registry | None = registry
 
     @property
     def registry(self) -> Registry:

@@ -62,7 +62,7 @@ class JsonLinesReporter:
         self._write("")
 
     def _write(self, text: str) -> None:
-        if self._closed:
+        if self._closed or self._stream is None:  # the run's start never reached this plugin
             return
         try:
             self._stream.write(text)
