@@ -47,7 +47,7 @@ class Hooks:
         return getattr(self._hook, hook_name).get_hookimpls()
 
     def registrations(self, hook_name: str) -> list[Registration]:
-        """What each plugin registers through ``hook_name``, in registration order.
+        """What each plugin registers through ``hook_name``, in call order (the plugin registered last first).
 
         The hook is called through pluggy (so ``ORCH_TRACE_PLUGINS`` traces it and
         ``wrapper=True`` implementations wrap it) once per plugin that implements it,
@@ -58,7 +58,7 @@ class Hooks:
         hook = getattr(self._hook, hook_name)
         answering = [i for i in hook.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
         found = []
-        for impl in reversed(answering):  # get_hookimpls lists the last registered first
+        for impl in reversed(answering):  # pluggy calls get_hookimpls() from the end
             others = [i.plugin for i in answering if i is not impl]
             try:
                 answers = self.pm.subset_hook_caller(hook_name, remove_plugins=others)()

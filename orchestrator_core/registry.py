@@ -86,9 +86,9 @@ class Registry:
     def default_executors(self) -> dict[str, str]:
         """Role (``serial``, ``parallel``, ``requires_process``) → the executor declared the default for it."""
         roles: dict[str, str] = {}
-        for entry in self._by_kind["executor"].values():  # registration order: a later plugin takes a role over
+        for entry in self._by_kind["executor"].values():  # call order: the plugin registered last comes first
             for role in entry.obj.default_for:
-                roles[role] = entry.name
+                roles.setdefault(role, entry.name)
         return roles
 
     def names(self, kind: str) -> list[str]:

@@ -37,7 +37,7 @@ def run_scriptlet(
 def print_line(result: StepResult, stream: TextIO | None = None) -> int:
     """Print the step's JSON line; return the exit code it stands for."""
     out = stream or sys.stdout
-    out.write(json.dumps(result.line(), separators=(",", ":")) + "\n")
+    out.write(result.json_line())
     out.flush()
     return 0 if result.ok else int((result.error or {}).get("exit_code") or 1)
 
