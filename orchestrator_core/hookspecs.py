@@ -131,10 +131,10 @@ def orch_register_step_types() -> list[type]:
     """Return step type classes (``python``, ``shell``...) this plugin provides.
 
     Called once per implementing plugin when the registry is built. A step type has a
-    ``name`` (the value of ``type:`` in a recipe), ``fields`` (the extra recipe keys it accepts, name → type),
-    ``validate(step, recipe, registry)`` returning a list of problem messages, and
-    ``prepare(step, recipe, registry)`` returning a picklable handler that runs the
-    step. All results are collected; duplicate names are an error naming both.
+    ``name`` (the value of ``type:`` in a recipe), ``fields`` (the extra recipe keys it
+    accepts, name → type), ``validate(step, recipe, registry)`` returning a list of
+    problem messages, and ``prepare(step, recipe, registry)`` returning a picklable
+    handler that runs the step. All results are collected; duplicate names are an error naming both.
 
     :return: a list of classes.
 
