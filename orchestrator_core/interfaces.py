@@ -7,14 +7,30 @@ the engine reads them once instead of asking on every step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from .config import Config
     from .model import Recipe, Step, StepHandler, StepResult, StepTask
-    from .registry import Registry
+
+
+class RegistryView(Protocol):
+    """What a step type may ask of the registry (:class:`orchestrator_core.registry.Registry` is one).
+
+    ``get(kind, name).obj`` is the class registered as ``name`` (kinds: ``"scriptlet"``,
+    ``"step type"``, ``"executor"``), raising ``UsageError`` with a suggestion when
+    there is none; ``names(kind)`` lists them; ``recipe_dirs()`` gives each pack's
+    recipe folder with the plugin that ships it (where scripts are found by name).
+    """
+
+    def get(self, kind: str, name: str) -> Any: ...
+
+    def names(self, kind: str) -> list[str]: ...
+
+    def recipe_dirs(self) -> list[tuple[Path, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -35,10 +51,10 @@ class StepType:
     name: ClassVar[str] = ""
     fields: ClassVar[Mapping[str, Any]] = {}
 
-    def validate(self, step: Step, recipe: Recipe, registry: Registry) -> list[StepProblem]:
+    def validate(self, step: Step, recipe: Recipe, registry: RegistryView) -> list[StepProblem]:
         return []
 
-    def prepare(self, step: Step, recipe: Recipe, registry: Registry) -> StepHandler:
+    def prepare(self, step: Step, recipe: Recipe, registry: RegistryView) -> StepHandler:
         raise NotImplementedError
 
 
