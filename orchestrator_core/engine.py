@@ -291,8 +291,8 @@ class Engine:
     def _record(self, step, result: StepResult) -> None:
         self._store(step, result)
         self.run.results[step.name] = result
-        self.metrics[step.name] = dict(result.metrics, executor=result.executor, attempts=result.attempts,
-                                       status=result.status, cache=result.cache)
+        self._note_metrics(step.name, dict(result.metrics, executor=result.executor, attempts=result.attempts,
+                                           status=result.status, cache=result.cache))
         if result.ok:
             self.state[step.name] = "ok"
             for child in self.dependents[step.name]:
@@ -306,6 +306,23 @@ class Engine:
             self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
             if not self.run.config.keep_going:
                 self.stopping = True
+
+    def _note_metrics(self, name: str, entry: dict) -> None:
+        """Add ``name``'s figures to the runner's metrics key, keeping its steps in plan order.
+
+        Readers (reports, ``resource_audit``) list the steps as the key has them, so a
+        step that finished before an earlier one of the plan goes in before it. Only
+        the entries after its place move, so a run finishing in plan order pays nothing.
+        """
+        position = self.position[name]
+        later = []
+        for key in reversed(self.metrics):
+            if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
+                break
+            later.append(key)
+        moved = [(key, self.metrics.pop(key)) for key in reversed(later)]
+        self.metrics[name] = entry
+        self.metrics.update(moved)
 
     def _block_dependents(self, name: str) -> None:
         stack = list(self.dependents[name])

@@ -16,7 +16,7 @@ STATUS_ERROR = "error"
 STATUS_INTERRUPTED = "interrupted"  # a run's status only: Ctrl-C or SIGTERM stopped it
 
 METRICS_KEY = "_runner.step_metrics_v1"
-"""The context key where the runner keeps each step's figures (duration, executor, attempts, cache)."""
+"""The context key where the runner keeps each step's figures (duration, executor, attempts, cache), in plan order."""
 
 
 @dataclass(frozen=True)
