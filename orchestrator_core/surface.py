@@ -24,6 +24,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "orchestrator_core.recorded": "recorded runs read back from the state store as a Run",
     "orchestrator_core.cli.common": "what a command a plugin adds uses: the session holder, --json, --state-dir",
     "orchestrator_core.lazy": "lazy_exports: PEP 562 lazy names for a plugin's package",
+    "orchestrator_core.standalone": "run_scriptlet: one scriptlet run alone, as a pack's unit tests do",
     "orchestrator_core.testing": "the pytest plugin: fixtures for pack authors",
     "orchestrator_core.contracts": "contract test bases for executors, step types and caches",
 }
