@@ -315,6 +315,9 @@ class Engine:
         the entries after its place move, so a run finishing in plan order pays nothing.
         """
         position = self.position[name]
+        if not self.metrics or self.position.get(next(reversed(self.metrics)), -1) < position:
+            self.metrics[name] = entry  # the usual case: it comes after every step already there
+            return
         later = []
         for key in reversed(self.metrics):
             if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
