@@ -173,7 +173,7 @@ class ExecutorContract:
             assert (result.step, result.delta[0].value) == (f"many-{value}", value)
 
     def test_a_cancelled_step_leaves_the_executor_usable(self, contract_executor: Executor) -> None:
-        napping = contract_executor.submit(self.task(contract_executor, ContractNap, {"seconds": 2}))
+        napping = contract_executor.submit(self.task(contract_executor, ContractNap, {"seconds": 1}))
         contract_executor.cancel(napping)
         after = self.run_task(contract_executor, ContractWrite, params={"value": "after"})
         assert after.ok and after.delta[0].value == "after"

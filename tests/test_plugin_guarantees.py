@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_core import Executor, ExecutorCapabilities, hookimpl
+from orchestrator_core import Executor, ExecutorCapabilities, UsageError, hookimpl
+from orchestrator_core.errors import RunStopped
 from orchestrator_core.hooks import Hooks
 from orchestrator_core.registry import Registry
 from orchestrator_core.session import Session
@@ -100,20 +101,26 @@ def probe(make_pack, orch_cli, tmp_path):
     return run
 
 
-def _recorded_runs(probe) -> list[dict]:
-    outcome, _ = probe("runs", "list", "--json")
-    return json.loads(outcome.assert_success().out)
+def _recorded_statuses(workdir: Path) -> list[str]:
+    """How the runs recorded in ``workdir`` show in ``orch runs list`` (a dead "running" run shows as killed)."""
+    from orchestrator_core.recorded import open_store
+
+    store = open_store(workdir / ".orch")
+    try:
+        return [record.shown_status for record in store.runs()]
+    finally:
+        store.close()
 
 
 def _hooks(notes: list[dict], name: str) -> list[dict]:
     return [n for n in notes if n["hook"] == name]
 
 
-def test_a_plugin_raising_after_a_step_still_gets_the_run_finished_and_recorded_as_error(probe):
+def test_a_plugin_raising_after_a_step_still_gets_the_run_finished_and_recorded_as_error(probe, tmp_path):
     outcome, notes = probe("run", "probed.yaml", "--no-progress", env={"PROBE_RAISE_AFTER": "two"})
     assert outcome.exit_code == 1 and "probe failure after two" in outcome.err
     assert _hooks(notes, "finish") == [{"hook": "finish", "status": "error", "steps": ["one", "two"]}]
-    assert [r["status"] for r in _recorded_runs(probe)] == ["error"]  # not left "running", later "killed"
+    assert _recorded_statuses(tmp_path) == ["error"]  # not left "running", later listed as "killed"
 
 
 def test_the_served_run_stops_its_server_when_a_plugin_raises(probe):
@@ -240,3 +247,37 @@ def test_the_config_is_read_only_once_configured(tmp_path: Path):
         session.config.state_dir = tmp_path
     with pytest.raises(TypeError, match="read-only"):
         session.config.options["serve"] = True
+
+
+class Refusing(Executor):
+    """Passes its check but cannot start: what a cluster that went away looks like mid-run."""
+
+    name = "refusing"
+
+    def start(self):
+        raise UsageError("the cluster is gone")
+
+
+class RefusingPlugin:
+    finished: list[str] = []
+
+    @hookimpl
+    def orch_register_executors(self):
+        return [Refusing]
+
+    @hookimpl
+    def orch_run_finish(self, run):
+        self.finished.append(run.status)
+
+
+def test_an_executor_failing_after_steps_ran_is_not_exit_2_and_the_run_is_finished(sample_pm, register_plugin,
+                                                                                     run_orch_recipe):
+    plugin = register_plugin(RefusingPlugin(), "refusing")
+    with pytest.raises(RunStopped, match="the run stopped after 1 step.*the cluster is gone") as stopped:
+        run_orch_recipe("""
+            steps:
+              - {name: a, uses: noop}
+              - {name: b, uses: noop, executor: refusing, depends_on: [a]}
+        """)
+    assert stopped.value.exit_code == 1  # exit status 2 would claim that nothing ran
+    assert plugin.finished == ["error"]
