@@ -14,28 +14,36 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .api import run_recipe
+    from .config import Config
     from .context import Context, StepContext
     from .errors import (
         ContextConflictError, ContextError, OrchError, RecipeError, RunInterrupted, ScriptletError,
-        StepFailedError, UsageError,
+        StepFailedError, UsageError, error_record,
     )
-    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, StepProblem, StepType
+    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, RunOption, StepProblem, StepType
     from .log import get_logger
-    from .model import Recipe, RunResult, Step, StepResult, StepTask, Write
+    from .model import METRICS_KEY, Recipe, RunResult, Step, StepResult, StepTask, Write
     from .resources import track_resources
+    from .run import Run
     from .scriptlet import BaseScriptlet, discover_scriptlets
+    from .server.runs import serve_run
 
 _LAZY = {
     "run_recipe": "api",
+    "Config": "config",
     "Context": "context", "StepContext": "context",
     "ContextConflictError": "errors", "ContextError": "errors", "OrchError": "errors", "RecipeError": "errors",
     "RunInterrupted": "errors", "ScriptletError": "errors", "StepFailedError": "errors", "UsageError": "errors",
+    "error_record": "errors",
     "Executor": "interfaces", "ExecutorCapabilities": "interfaces", "ExecutorOption": "interfaces",
-    "StepProblem": "interfaces", "StepType": "interfaces",
+    "RunOption": "interfaces", "StepProblem": "interfaces", "StepType": "interfaces",
     "get_logger": "log",
-    "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model", "StepTask": "model",
+    "METRICS_KEY": "model", "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model",
+    "StepTask": "model",
     "Write": "model",
     "track_resources": "resources",
+    "Run": "run",
+    "serve_run": "server.runs",
     "BaseScriptlet": "scriptlet", "discover_scriptlets": "scriptlet",
 }
 

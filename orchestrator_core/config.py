@@ -22,6 +22,31 @@ def default_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
 
 
+# Wiring of the invocation rather than options: the session points ``stdout`` at the
+# real standard output for a run and hands plugins the manager; both stay settable.
+_WIRING = frozenset({"stdout", "pluginmanager", "_frozen"})
+
+
+class ReadOnlyOptions(dict):
+    """``config.options`` once the plugins are configured: reading works, changing raises."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("config.options is read-only once the plugins are configured (orch_configure ran): "
+                        "pass the option when the Config is built")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:
+        return (ReadOnlyOptions, (dict(self),))
+
+    def __copy__(self) -> ReadOnlyOptions:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> ReadOnlyOptions:
+        return self
+
+
 @dataclass
 class Config:
     """Options every part of a run may read; plugins keep their own under ``options``.
@@ -31,6 +56,10 @@ class Config:
     ``state_dir`` holds the state store (``state.db``) and the local cache
     (``cache/``): ``.orch`` under the working directory unless ``$ORCH_STATE_DIR`` or
     ``--state-dir`` moves it. ``cache`` off means a run neither reads nor writes the cache.
+
+    Built from the command's options, then shown to the plugins (``orch_configure``),
+    then read-only (:meth:`freeze`): every plugin sees, in ``orch_configure`` and
+    later, the settings the run really uses.
     """
 
     workdir: Path = field(default_factory=Path.cwd)
@@ -45,6 +74,22 @@ class Config:
     stdout: TextIO | None = None
     options: dict[str, Any] = field(default_factory=dict)
     pluginmanager: Any = None
+    _frozen: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _WIRING and getattr(self, "_frozen", False):
+            raise AttributeError(f"config.{name} is read-only once the plugins are configured (orch_configure "
+                                 "ran): pass it when the Config is built")
+        object.__setattr__(self, name, value)
+
+    def freeze(self) -> None:
+        """Make the settings read-only (the session does it right after ``orch_configure``)."""
+        self.options = ReadOnlyOptions(self.options)
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()

@@ -21,14 +21,13 @@ from .errors import ContextError, error_from_exception, error_record, utc_timest
 from .fingerprint import Fingerprinter, upstream_outputs
 from .hooks import Hooks
 from .interfaces import Executor
-from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
+from .model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
 from .registry import Registry
 from .run import Run
 from .validation import PreparedStep
 
 logger = logging.getLogger("orchestrator.engine")
 
-METRICS_KEY = "_runner.step_metrics_v1"
 TIMEOUT_EXIT_CODE = 124
 # Extra time the engine gives a handler that enforces its step's timeout itself
 # (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
@@ -292,8 +291,8 @@ class Engine:
     def _record(self, step, result: StepResult) -> None:
         self._store(step, result)
         self.run.results[step.name] = result
-        self.metrics[step.name] = dict(result.metrics, executor=result.executor, attempts=result.attempts,
-                                       status=result.status, cache=result.cache)
+        self._note_metrics(step.name, dict(result.metrics, executor=result.executor, attempts=result.attempts,
+                                           status=result.status, cache=result.cache))
         if result.ok:
             self.state[step.name] = "ok"
             for child in self.dependents[step.name]:
@@ -307,6 +306,26 @@ class Engine:
             self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
             if not self.run.config.keep_going:
                 self.stopping = True
+
+    def _note_metrics(self, name: str, entry: dict) -> None:
+        """Add ``name``'s figures to the runner's metrics key, keeping its steps in plan order.
+
+        Readers (reports, ``resource_audit``) list the steps as the key has them, so a
+        step that finished before an earlier one of the plan goes in before it. Only
+        the entries after its place move, so a run finishing in plan order pays nothing.
+        """
+        position = self.position[name]
+        if not self.metrics or self.position.get(next(reversed(self.metrics)), -1) < position:
+            self.metrics[name] = entry  # the usual case: it comes after every step already there
+            return
+        later = []
+        for key in reversed(self.metrics):
+            if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
+                break
+            later.append(key)
+        moved = [(key, self.metrics.pop(key)) for key in reversed(later)]
+        self.metrics[name] = entry
+        self.metrics.update(moved)
 
     def _block_dependents(self, name: str) -> None:
         stack = list(self.dependents[name])

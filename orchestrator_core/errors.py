@@ -98,6 +98,12 @@ class StepFailedError(OrchError, RuntimeError):
         super().__init__(f"step {self.step!r} failed: {first.get('reason', 'unknown error')}")
 
 
+class RunStopped(OrchError):
+    """The run started but could not go on (a plugin or an executor refused mid-run); recorded as ``error``."""
+
+    exit_code = 1
+
+
 class RunInterrupted(OrchError):
     """The run was stopped by the user (Ctrl-C or SIGTERM); running steps were cancelled."""
 

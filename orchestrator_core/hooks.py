@@ -6,6 +6,7 @@ imported, not in the middle of a run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,15 @@ if TYPE_CHECKING:
     from .config import Config
     from .model import Recipe, Step, StepResult, Write
     from .run import Run
+
+
+@dataclass
+class Registration:
+    """What one plugin answered to a registration hook (or the error it raised)."""
+
+    plugin: str
+    provided: list[Any]
+    error: Exception | None = None
 
 
 class Hooks:
@@ -32,9 +42,33 @@ class Hooks:
     def add_commands(self, cli: click.Group) -> None:
         self._hook.orch_add_commands(cli=cli)
 
-    # registration: callers that need to know which plugin answered use ``impls``
+    # registration
     def impls(self, hook_name: str) -> list[Any]:
         return getattr(self._hook, hook_name).get_hookimpls()
+
+    def registrations(self, hook_name: str) -> list[Registration]:
+        """What each plugin registers through ``hook_name``, in call order (the plugin registered last first).
+
+        The hook is called through pluggy (so ``ORCH_TRACE_PLUGINS`` traces it and
+        ``wrapper=True`` implementations wrap it) once per plugin that implements it,
+        with every other registering plugin left out: that is how the registry knows
+        who registered what. A plugin whose implementation raises gets a
+        :class:`Registration` with the ``error``; the others are unaffected.
+        """
+        hook = getattr(self._hook, hook_name)
+        answering = [i for i in hook.get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+        found = []
+        for impl in reversed(answering):  # pluggy calls get_hookimpls() from the end
+            others = [i.plugin for i in answering if i is not impl]
+            try:
+                answers = self.pm.subset_hook_caller(hook_name, remove_plugins=others)()
+            except Exception as exc:  # noqa: BLE001 - a broken pack must not break the rest
+                found.append(Registration(impl.plugin_name, [], exc))
+                continue
+            provided = [item for answer in answers
+                        for item in (answer if isinstance(answer, (list, tuple)) else [answer])]
+            found.append(Registration(impl.plugin_name, provided))
+        return found
 
     def validate_recipe(self, recipe: Recipe) -> list[str]:
         problems: list[str] = []

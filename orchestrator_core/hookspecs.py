@@ -11,7 +11,17 @@ Three kinds of hook, and only three:
 
 Arguments are keyword nouns reused everywhere (``config``, ``run``, ``step``,
 ``result``, ``error``...), so an implementation may accept any subset of them.
-Wrappers (``wrapper=True``) are allowed on every hook.
+Wrappers (``wrapper=True``) are allowed on every hook; a registration hook is
+called once per plugin that implements it (so the registry knows who registered
+what), and wrappers wrap each of those calls.
+
+Lifecycle hooks are all called on the thread that runs the recipe (the main thread
+for ``orch run``), never on an executor's thread or process, in this order:
+``orch_run_start``; for each step started, ``orch_external_writes`` then
+``orch_before_step`` (again for each retry), then ``orch_after_step`` or
+``orch_on_step_error`` once, in completion order; ``orch_external_writes`` once
+more; ``orch_run_finish`` exactly once. Once ``orch_run_start`` was called,
+``orch_run_finish`` always follows, whatever raised in between.
 """
 
 from __future__ import annotations
@@ -53,9 +63,13 @@ def orch_addhooks(pluginmanager: pluggy.PluginManager) -> None:
 def orch_configure(config: Config) -> None:
     """Set the plugin up for this invocation of ``orch`` (or this ``run_recipe`` call).
 
-    Called once, after all plugins are loaded and before any command runs; a plugin
-    registered later still receives it (historic). Read options from ``config``,
-    register helper objects with ``config.pluginmanager.register(obj, name)``.
+    Called once, after all plugins are loaded, when the command has built its
+    configuration from its options (``orch run --workers 3`` is seen as 3) and before
+    it does anything; a plugin registered later still receives it (historic). Read
+    options from ``config`` (it is read-only from then on: a plugin cannot change
+    what another one saw), register helper objects with
+    ``config.pluginmanager.register(obj, name)``. Raising stops the command before
+    it did anything (a ``UsageError`` is exit status 2).
 
     :param config: the invocation's configuration (options, working directory,
         plugin manager).
@@ -87,9 +101,9 @@ def orch_add_commands(cli: click.Group) -> None:
 def orch_register_scriptlets() -> list[type]:
     """Return the scriptlet classes this plugin provides.
 
-    Called once when the registry is built. Each class subclasses
-    ``orchestrator_core.BaseScriptlet`` and carries a ``name`` that recipes use in
-    ``uses:``. All results are collected; a name registered by two plugins is an
+    Called once per implementing plugin when the registry is built. Each class
+    subclasses ``orchestrator_core.BaseScriptlet`` and carries a ``name`` that recipes
+    use in ``uses:``. All results are collected; a name registered by two plugins is an
     error naming both, and neither is used until one is removed.
 
     :return: a list of classes (not instances).
@@ -116,11 +130,11 @@ def orch_register_recipe_dirs() -> list[str | Path]:
 def orch_register_step_types() -> list[type]:
     """Return step type classes (``python``, ``shell``...) this plugin provides.
 
-    Called once when the registry is built. A step type has a ``name`` (the value of
-    ``type:`` in a recipe), ``fields`` (the extra recipe keys it accepts, name → type),
-    ``validate(step, recipe, registry)`` returning a list of problem messages, and
-    ``prepare(step, recipe, registry)`` returning a picklable handler that runs the
-    step. All results are collected; duplicate names are an error naming both.
+    Called once per implementing plugin when the registry is built. A step type has a
+    ``name`` (the value of ``type:`` in a recipe), ``fields`` (the extra recipe keys it
+    accepts, name → type), ``validate(step, recipe, registry)`` returning a list of
+    problem messages, and ``prepare(step, recipe, registry)`` returning a picklable
+    handler that runs the step. All results are collected; duplicate names are an error naming both.
 
     :return: a list of classes.
 
@@ -132,8 +146,11 @@ def orch_register_step_types() -> list[type]:
 def orch_register_executors() -> list[type]:
     """Return executor classes (``inline``, ``thread``, ``process``, ``dask``...).
 
-    Called once when the registry is built. An executor has a ``name``, a
-    ``capabilities`` declaration, and ``start()``, ``submit(task)`` returning a
+    Called once per implementing plugin when the registry is built. An executor has a
+    ``name``, a ``capabilities`` declaration, ``options`` (the ``orch run`` options it
+    adds), ``default_for`` (the steps it runs when nothing else chooses: ``serial``,
+    ``parallel``, ``requires_process``), and ``check()`` (refuse a bad configuration
+    before the run starts), ``start()``, ``submit(task)`` returning a
     ``concurrent.futures.Future`` of a ``StepResult``, ``cancel(future)`` and
     ``shutdown(cancel)``. All results are collected; duplicate names are an error.
 
@@ -184,6 +201,12 @@ def orch_report(run: Run, out_dir: Path) -> list[str] | None:
 def orch_run_start(run: Run) -> None:
     """A run is about to start: the plan is made, no step has run yet.
 
+    Called on the thread that runs the recipe, after every check (recipe, executors
+    and their options) passed. Raising stops the run before any step: the exception
+    propagates (a ``UsageError`` is exit status 2, nothing ran) and
+    ``orch_run_finish`` is still called, with status ``error``, also for the
+    implementations that came after the one that raised, which never saw the start.
+
     :param run: the run (``run.id``, ``run.recipe``, ``run.plan``, ``run.config``,
         ``run.context``).
 
@@ -194,6 +217,11 @@ def orch_run_start(run: Run) -> None:
 @hookspec
 def orch_before_step(run: Run, step: Step) -> None:
     """A step is about to be handed to its executor (called again for each retry).
+
+    Called on the thread that runs the recipe, after ``orch_external_writes``; also
+    for a cache hit, which then does not run. Raising stops the run: running steps
+    are cancelled, ``orch_run_finish`` is called with status ``error`` and the
+    exception propagates (``orch run`` exits 1).
 
     :param run: the run.
     :param step: the step.
@@ -225,7 +253,10 @@ def orch_external_writes(run: Run) -> list[Write] | None:
 def orch_after_step(run: Run, step: Step, result: StepResult) -> None:
     """A step succeeded (or was a cache hit) and its delta is merged into the context.
 
-    Called once per step, when its final result is known, in completion order.
+    Called once per step, when its final result is known, in completion order, on
+    the thread that runs the recipe. Raising stops the run: running steps are
+    cancelled, ``orch_run_finish`` is called with status ``error`` and the exception
+    propagates (``orch run`` exits 1).
 
     :param run: the run.
     :param step: the step.
@@ -238,6 +269,9 @@ def orch_after_step(run: Run, step: Step, result: StepResult) -> None:
 @hookspec
 def orch_on_step_error(run: Run, step: Step, result: StepResult, error: dict[str, Any]) -> None:
     """A step failed for good (after its retries); nothing of its delta was merged.
+
+    Called once per failed step, in completion order, on the thread that runs the
+    recipe. Raising stops the run like raising in ``orch_after_step``.
 
     :param run: the run.
     :param step: the step.
@@ -253,8 +287,14 @@ def orch_on_step_error(run: Run, step: Step, result: StepResult, error: dict[str
 def orch_run_finish(run: Run) -> None:
     """A run ended (``run.status`` is ``ok``, ``error`` or ``interrupted``).
 
-    Called also when the run failed or was interrupted; the run's results are in
-    ``run.results``.
+    Called exactly once for every run whose ``orch_run_start`` was called, on the
+    thread that runs the recipe, after the last step: also when a step failed, when
+    a plugin or an executor raised (status ``error``; the exception propagates after
+    this hook) and on Ctrl-C or SIGTERM (``interrupted``). So a plugin may count on
+    it to close what it opened; it may also see a run whose ``orch_run_start`` it
+    never got (an earlier implementation of that hook raised). The run's results
+    are in ``run.results``. Raising here propagates, and the implementations pluggy
+    would call after this one are skipped: close what you must without raising.
 
     :param run: the run.
 

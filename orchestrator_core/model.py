@@ -7,11 +7,16 @@ unchanged (DESIGN §3.1).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+STATUS_INTERRUPTED = "interrupted"  # a run's status only: Ctrl-C or SIGTERM stopped it
+
+METRICS_KEY = "_runner.step_metrics_v1"
+"""The context key where the runner keeps each step's figures (duration, executor, attempts, cache), in plan order."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,8 @@ class StepResult:
 
     def line(self) -> dict[str, Any]:
         """The step's one JSON status line (guide §9), built from what it actually did."""
-        if self.error is not None:
-            return dict(self.error)
+        if self.error is not None or not self.ok:  # never an "ok" line for a failed step
+            return dict(self.error or {"status": self.status, "step": self.step})
         line: dict[str, Any] = {"status": STATUS_OK, "outputs": self.outputs}
         line.update(self.extras)
         if self.cache is not None:
@@ -165,6 +170,14 @@ class StepResult:
         if "duration_ms" in self.metrics:
             line["metrics"] = {"duration_ms": self.metrics["duration_ms"]}
         return line
+
+    def json_line(self) -> str:
+        """:meth:`line` as the text of the stdout contract: compact JSON and a newline.
+
+        The one place that text is made: ``orch run`` (the ``reporter`` plugin) and
+        ``orch step run`` both print this.
+        """
+        return json.dumps(self.line(), separators=(",", ":")) + "\n"
 
 
 @dataclass

@@ -10,6 +10,7 @@ silently win.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from .hooks import Hooks
 from .interfaces import Executor, StepType
 from .known_plugins import install_hint
 from .scriptlet import BaseScriptlet, scriptlet_name
+
+
+logger = logging.getLogger("orchestrator.registry")
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,14 @@ class Registry:
         self._qualified: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
         infos = getattr(hooks.pm, "infos", {})
         for kind, (hook_name, base) in _KINDS.items():
-            for impl in reversed(hooks.impls(hook_name)):  # registration order
-                info = infos.get(impl.plugin_name)
+            for registration in hooks.registrations(hook_name):
+                info = infos.get(registration.plugin)
                 dist = info.distribution if info else None
-                try:
-                    provided = impl.function() or []
-                except Exception as exc:  # noqa: BLE001 - a broken pack must not break the rest
-                    self.problems.append(f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc}")
+                if registration.error is not None:
+                    self.problems.append(f"plugin {registration.plugin!r}: {hook_name} failed: {registration.error}")
                     continue
-                for obj in provided:
-                    self._add(kind, base, obj, impl.plugin_name, dist)
+                for obj in registration.provided:
+                    self._add(kind, base, obj, registration.plugin, dist)
 
     def _add(self, kind: str, base: type, obj: Any, plugin: str, dist: str | None) -> None:
         try:
@@ -90,6 +92,14 @@ class Registry:
             self._conflicts[(kind, name)] = [table.pop(name), entry]
         else:
             table[name] = entry
+
+    def default_executors(self) -> dict[str, str]:
+        """Role (``serial``, ``parallel``, ``requires_process``) → the executor declared the default for it."""
+        roles: dict[str, str] = {}
+        for entry in self._by_kind["executor"].values():  # call order: the plugin registered last comes first
+            for role in entry.obj.default_for:
+                roles.setdefault(role, entry.name)
+        return roles
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._by_kind[kind])
@@ -150,9 +160,11 @@ class Registry:
     def recipe_dirs(self) -> list[tuple[Path, str]]:
         """Recipe folders of installed packs, with the plugin that ships each."""
         dirs = []
-        for impl in reversed(self.hooks.impls("orch_register_recipe_dirs")):
-            for path in impl.function() or []:
-                dirs.append((Path(path), impl.plugin_name))
+        for registration in self.hooks.registrations("orch_register_recipe_dirs"):
+            if registration.error is not None:
+                logger.warning("plugin %r: orch_register_recipe_dirs failed: %s", registration.plugin,
+                               registration.error)
+            dirs.extend((Path(path), registration.plugin) for path in registration.provided)
         return dirs
 
 

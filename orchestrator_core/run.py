@@ -24,6 +24,8 @@ class Run:
 
     ``plan`` lists the steps that will run, in plan order; ``flags`` records how they
     were selected (``only``, ``skip``, ``resume_from``) for the state store and reports.
+    ``notes`` are remarks for a reader of a run read back from the store (a recipe
+    file that changed since the run, see :mod:`orchestrator_core.recorded`).
     """
 
     recipe: Recipe
@@ -37,3 +39,4 @@ class Run:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     pid: int = field(default_factory=os.getpid)
+    notes: list[str] = field(default_factory=list)  # remarks for a reader of a run read back (recorded.py)

@@ -8,20 +8,12 @@ step's JSON line, so a scriptlet never prints one itself.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from .errors import ScriptletError
+from .scriptlet_handler import scriptlet_name
 
 __all__ = ["BaseScriptlet", "ScriptletError", "discover_scriptlets", "scriptlet_name"]
-
-
-def scriptlet_name(cls: type) -> str:
-    """The registered name of a scriptlet class: its ``name``, else its class name in snake_case."""
-    declared = getattr(cls, "name", "")
-    if declared:
-        return declared
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
 class BaseScriptlet:

@@ -14,12 +14,12 @@ from typing import Any, Iterable, Mapping
 
 from .config import Config
 from .context import Context
-from .engine import METRICS_KEY, Engine
-from .errors import RecipeError, RunInterrupted, UsageError
+from .engine import Engine
+from .errors import OrchError, RecipeError, RunInterrupted, RunStopped, UsageError
 from .gc_pause import collection_paused
 from .hooks import Hooks
 from .lookup import find_recipe
-from .model import STATUS_ERROR, STATUS_OK, Recipe, RunResult
+from .model import METRICS_KEY, STATUS_ERROR, STATUS_INTERRUPTED, STATUS_OK, Recipe, RunResult
 from .planner import plan_order, select_steps, split_names
 from .pluginmanager import OrchPluginManager, create_plugin_manager
 from .recipe import read_recipe
@@ -32,7 +32,13 @@ from .validation import PreparedStep, prepare_steps, step_fields, with_plugin_pr
 class Session:
     """Plugins + registry + configuration; loads recipes and runs them."""
 
-    def __init__(self, config: Config | None = None, pm: OrchPluginManager | None = None, **pm_options: Any):
+    def __init__(self, config: Config | None = None, pm: OrchPluginManager | None = None, *,
+                 registry: Registry | None = None, **pm_options: Any):
+        """``config`` is complete when given: the plugins see it (``orch_configure``), then it is read-only.
+
+        ``registry`` reuses what the plugins of ``pm`` registered (the command line
+        reads it before it knows the options, to offer the options executors declare).
+        """
         self.config = config or Config()
         self.pm = pm or create_plugin_manager(**pm_options)
         self.config.pluginmanager = self.pm
@@ -40,7 +46,8 @@ class Session:
         if not self.pm.configured:
             self.hooks.configure(self.config)
             self.pm.configured = True
-        self._registry: Registry | None = None
+        self.config.freeze()
+        self._registry: Registry | None = registry
 
     @property
     def registry(self) -> Registry:
@@ -89,6 +96,7 @@ class Session:
             plan = select_steps(plan_order(recipe), only=only, skip=skip, resume_from=resume_from)
         if not plan:
             raise UsageError("the selection leaves no step to run")
+        self._check_executors({prepared[step.name].executor for step in plan})
         origin, carried = recorded_start(self.config, recipe, plan, only=only, resume_from=resume_from)
         flags = {"only": only, "skip": skip, "resume_from": resume_from, "started_from_run": origin,
                  "keep_going": self.config.keep_going, "executor": self.config.executor,
@@ -120,17 +128,36 @@ class Session:
         self.config.stdout = saved_stdout or sys.stdout
         try:
             with contextlib.redirect_stdout(sys.stderr):
-                self.hooks.run_start(run=run)
-                try:
-                    Engine(run, prepared, self.hooks, self.registry).execute()
-                except KeyboardInterrupt:
-                    self._finish(run, "interrupted")
-                    raise RunInterrupted(self._result(run)) from None
-                failed = any(not r.ok for r in run.results.values())
-                self._finish(run, STATUS_ERROR if failed else STATUS_OK)
+                self._start_execute_finish(run, prepared)
         finally:
             self.config.stdout = saved_stdout
         return self._result(run)
+
+    def _start_execute_finish(self, run: Run, prepared: dict[str, PreparedStep]) -> None:
+        """``orch_run_start``, the steps, then ``orch_run_finish`` whatever happened (pytest's ``wrap_session``).
+
+        Once ``orch_run_start`` has been called, ``orch_run_finish`` is called exactly
+        once: after the last step, or after a plugin or executor raised (status
+        ``error``, the exception then propagates), or after Ctrl-C (``interrupted``,
+        raised as :class:`RunInterrupted`). So a run is never left recorded as running
+        and a server started for it is stopped. Exit status 2 means nothing ran, so an
+        ``OrchError`` of status 2 raised once the run started is re-raised as status 1.
+        """
+        status = STATUS_ERROR
+        try:
+            self.hooks.run_start(run=run)
+            Engine(run, prepared, self.hooks, self.registry).execute()
+            status = STATUS_ERROR if any(not r.ok for r in run.results.values()) else STATUS_OK
+        except KeyboardInterrupt:
+            status = STATUS_INTERRUPTED
+        except OrchError as exc:
+            if exc.exit_code == 2 and run.results:
+                raise RunStopped(f"the run stopped after {len(run.results)} step(s): {exc}") from exc
+            raise
+        finally:
+            self._finish(run, status)
+        if status == STATUS_INTERRUPTED:
+            raise RunInterrupted(self._result(run))
 
     def explain(
         self,
@@ -146,6 +173,14 @@ class Session:
 
         run, prepared = self.plan(reference, context=context, only=only, skip=skip, resume_from=resume_from)
         return explain(run, prepared, self.hooks)
+
+    def _check_executors(self, names: set[str]) -> None:
+        """Ask every executor the plan needs whether it can run as configured, before anything runs.
+
+        A refusal (``--process-workers 0``) is a :class:`UsageError`: exit 2, nothing ran.
+        """
+        for name in sorted(names):
+            self.registry.get("executor", name).obj(self.config).check()
 
     def _finish(self, run: Run, status: str) -> None:
         run.status = status

@@ -11,6 +11,7 @@ from typing import Any, Mapping, TextIO
 
 from .execution import execute_task
 from .model import StepResult, StepTask
+from .scriptlet_handler import PythonHandler
 
 
 def run_scriptlet(
@@ -22,8 +23,6 @@ def run_scriptlet(
     workdir: str | Path | None = None,
 ) -> StepResult:
     """Run scriptlet class ``cls`` once on ``context``; its writes are in ``result.delta``."""
-    from .builtin.python_step import PythonHandler
-
     handler = PythonHandler(cls)
     workdir = Path(workdir or Path.cwd()).resolve()
     task = StepTask(
@@ -37,7 +36,7 @@ def run_scriptlet(
 def print_line(result: StepResult, stream: TextIO | None = None) -> int:
     """Print the step's JSON line; return the exit code it stands for."""
     out = stream or sys.stdout
-    out.write(json.dumps(result.line(), separators=(",", ":")) + "\n")
+    out.write(result.json_line())
     out.flush()
     return 0 if result.ok else int((result.error or {}).get("exit_code") or 1)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .builtin.merge import STRATEGIES
 from .errors import Problem, RecipeError, UsageError, did_you_mean
 from .hooks import Hooks
+from .interfaces import DEFAULT_PARALLEL, DEFAULT_REQUIRES_PROCESS, DEFAULT_SERIAL
 from .known_plugins import install_hint
 from .model import Recipe, Step, StepHandler
 from .recipe import sorted_problems
@@ -47,6 +48,7 @@ def prepare_steps(
     problems: list[Problem] = []
     prepared: dict[str, PreparedStep] = {}
     executors = set(registry.names("executor"))
+    defaults = registry.default_executors()
     for step in recipe.steps:
         try:
             step_type = registry.get("step type", step.type).obj()
@@ -58,7 +60,7 @@ def prepare_steps(
         if found:
             continue
         handler = step_type.prepare(step, recipe, registry)
-        executor = _choose_executor(step, handler, executors, default_executor)
+        executor = _choose_executor(step, handler, defaults, default_executor)
         if executor not in executors:
             problems.append(Problem(
                 f"step {step.name!r}: executor {executor!r} is not installed"
@@ -98,16 +100,24 @@ def with_plugin_problems(error: RecipeError, registry: Registry, hooks: Hooks,
     return error
 
 
-def _choose_executor(step: Step, handler: StepHandler, installed: set[str], default: str | None) -> str:
-    """The step's ``executor``, else ``process`` for CPU-bound scriptlets, else the run's default."""
+def _choose_executor(step: Step, handler: StepHandler, defaults: dict[str, str], default: str | None) -> str:
+    """The step's ``executor``, else the one declared the default for CPU-bound scriptlets, else the run's default.
+
+    ``defaults`` maps each role to the executor that declared itself its default
+    (``Executor.default_for``); ``inline`` (essential) is the default for serial steps.
+    """
     if step.executor:
         return step.executor
-    if handler.requires_process and "process" in installed:
-        return "process"
-    parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
-    chosen = default or ("thread" if parallel and "thread" in installed else "inline")
+    if handler.requires_process and DEFAULT_REQUIRES_PROCESS in defaults:
+        return defaults[DEFAULT_REQUIRES_PROCESS]
+    if default:
+        chosen = default
+    else:
+        parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
+        serial = defaults.get(DEFAULT_SERIAL, "inline")
+        chosen = defaults.get(DEFAULT_PARALLEL, serial) if parallel else serial
     if handler.requires_process:
-        logger.warning("step %r requires a process but no 'process' executor is installed "
+        logger.warning("step %r requires a process but no installed executor runs such steps "
                        "(pip install orchestrator-process); running it on the %r executor", step.name, chosen)
     return chosen
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator_core import hookimpl
-from orchestrator_core.builtin.cache_local import entry_path, read_entry, write_entry
+from orchestrator_core.builtin.cache_local import LocalCache, entry_path, read_entry, write_entry
+from orchestrator_core.contracts import CacheContract
 from orchestrator_core.model import Write
 
 SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")
@@ -263,3 +264,10 @@ def test_entries_round_trip_and_odd_keys_become_safe_file_names(tmp_path):
     with pytest.raises(ValueError, match="not an orch.cache/1 entry"):
         (tmp_path / "x.json").write_text("[]")
         read_entry(tmp_path / "x.json")
+
+
+class TestLocalCacheContract(CacheContract):
+    """The built-in cache passes the contract every cache plugin is held to."""
+
+    def make_cache(self, workdir):
+        return LocalCache()

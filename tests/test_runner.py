@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from orchestrator_core import StepFailedError, run_recipe
+from orchestrator_core import StepFailedError, hookimpl, run_recipe
 from orchestrator_core.engine import METRICS_KEY, backoff_delay
 from orchestrator_core.errors import UsageError
 
@@ -163,6 +163,26 @@ def test_metrics_are_recorded_per_step(sample_pm, run_orch_recipe):
         assert figures["duration_ms"] >= 0 and figures["cpu_ms"] >= 0 and figures["peak_rss_kb"] > 0
         assert figures["status"] == "ok" and figures["executor"] == "inline"
     assert outcome.lines[0]["metrics"]["duration_ms"] == metrics["a"]["duration_ms"]
+
+
+def test_metrics_list_steps_in_plan_order_whatever_finished_first(sample_pm, register_plugin, run_orch_recipe):
+    class Finished:
+        order: list[str] = []
+
+        @hookimpl
+        def orch_after_step(self, step):
+            self.order.append(step.name)
+
+    finished = register_plugin(Finished(), "finished")
+    outcome = run_orch_recipe("""
+        steps:
+          - {name: first, uses: noop}
+          - {name: slow, uses: sleepy, params: {seconds: 0.3}, parallelizable: true, depends_on: [first]}
+          - {name: quick, uses: noop, parallelizable: true, depends_on: [first]}
+          - {name: last, uses: noop, depends_on: [slow, quick]}
+    """, config={"executor": "thread"})
+    assert finished.order == ["first", "quick", "slow", "last"]  # quick finished before slow
+    assert list(outcome.context[METRICS_KEY]) == ["first", "slow", "quick", "last"]  # plan order
 
 
 def test_run_recipe_api_returns_result_and_raises_runtime_error(sample_pm, tmp_path, capsys):

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.execution import execute_task
-from orchestrator_core.interfaces import Executor, ExecutorCapabilities
+from orchestrator_core.interfaces import DEFAULT_SERIAL, Executor, ExecutorCapabilities
 from orchestrator_core.model import StepResult, StepTask
 
 from .threads import DaemonPool
@@ -19,6 +19,7 @@ from .threads import DaemonPool
 class InlineExecutor(Executor):
     name = "inline"
     capabilities = ExecutorCapabilities(parallel=False, out_of_process=False, can_kill=False)
+    default_for = frozenset({DEFAULT_SERIAL})
 
     def start(self) -> None:
         self._timed = DaemonPool(1, name="orch-inline")

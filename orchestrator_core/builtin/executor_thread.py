@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.interfaces import Executor, ExecutorCapabilities
+from orchestrator_core.interfaces import DEFAULT_PARALLEL, Executor, ExecutorCapabilities
 from orchestrator_core.model import StepResult, StepTask
 
 from .threads import DaemonPool
@@ -19,6 +19,7 @@ from .threads import DaemonPool
 class ThreadExecutor(Executor):
     name = "thread"
     capabilities = ExecutorCapabilities(parallel=True, out_of_process=False, can_kill=False)
+    default_for = frozenset({DEFAULT_PARALLEL})
 
     def start(self) -> None:
         self._pool = DaemonPool(self.config.workers, name="orch-thread")

@@ -10,7 +10,6 @@ another plugin can look it up, wrap it or replace it.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -25,7 +24,7 @@ class JsonLinesReporter:
     def __init__(self) -> None:
         self._order: list[str] = []
         self._next = 0
-        self._lines: dict[str, dict[str, Any]] = {}
+        self._lines: dict[str, str] = {}
         self._stream: Any = None
         self._closed = False  # the reader of stdout went away
 
@@ -39,12 +38,12 @@ class JsonLinesReporter:
 
     @hookimpl
     def orch_after_step(self, step: Any, result: Any) -> None:
-        self._lines[step.name] = result.line()
+        self._lines[step.name] = result.json_line()
         self._flush(final=False)
 
     @hookimpl
-    def orch_on_step_error(self, step: Any, error: dict[str, Any]) -> None:
-        self._lines[step.name] = error
+    def orch_on_step_error(self, step: Any, result: Any) -> None:
+        self._lines[step.name] = result.json_line()
         self._flush(final=False)
 
     @hookimpl
@@ -57,12 +56,12 @@ class JsonLinesReporter:
             if line is None and not final:
                 break
             if line is not None:
-                self._write(json.dumps(line, separators=(",", ":")) + "\n")
+                self._write(line)
             self._next += 1
         self._write("")
 
     def _write(self, text: str) -> None:
-        if self._closed:
+        if self._closed or self._stream is None:  # the run's start never reached this plugin
             return
         try:
             self._stream.write(text)

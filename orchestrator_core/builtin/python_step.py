@@ -6,62 +6,18 @@ is accepted as well as ``uses: compute_range``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import UsageError, did_you_mean
 from orchestrator_core.interfaces import StepProblem, StepType
 from orchestrator_core.params_check import surely_valid
-from orchestrator_core.scriptlet import BaseScriptlet, scriptlet_name
+from orchestrator_core.scriptlet import BaseScriptlet
+from orchestrator_core.scriptlet_handler import PythonHandler
 
-
-@dataclass(frozen=True)
-class PythonHandler:
-    """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere."""
-
-    cls: type
-
-    @property
-    def identity(self) -> str:
-        return f"{self.cls.__module__}:{self.cls.__qualname__}"
-
-    @property
-    def who(self) -> str:
-        return scriptlet_name(self.cls)
-
-    @property
-    def outputs(self) -> frozenset[str]:
-        return frozenset(self.cls.outputs or ())
-
-    @property
-    def inputs(self) -> tuple[str, ...] | None:
-        return tuple(self.cls.inputs) if self.cls.inputs is not None else None
-
-    @property
-    def parallelizable(self) -> bool:
-        return bool(self.cls.parallelizable)
-
-    @property
-    def requires_process(self) -> bool:
-        return bool(self.cls.requires_process)
-
-    def source_digest(self) -> str:
-        """Digest of the scriptlet's module source: editing the scriptlet changes it."""
-        try:
-            source = inspect.getsource(inspect.getmodule(self.cls) or self.cls)
-        except (OSError, TypeError):
-            source = self.identity
-        return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
-    def execute(self, ctx: Any, params: dict[str, Any]) -> Any:
-        scriptlet = self.cls()
-        scriptlet.validate(ctx, params)
-        return scriptlet.run(ctx, params)
+__all__ = ["PythonHandler", "PythonStepType", "import_scriptlet", "params_problems"]  # PythonHandler: its old home
 
 
 def import_scriptlet(module: str, attribute: str) -> type:

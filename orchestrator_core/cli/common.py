@@ -4,32 +4,56 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import click
 
+from ..config import STATE_DIR_ENV
 from ..pluginmanager import OrchPluginManager
 
 
 class SessionHolder:
-    """What the group passes to its commands; builds the session on first use."""
+    """What the group passes to its commands; builds the registry and the session on first use.
+
+    The registry needs no configuration (``orch run`` reads it to offer the options
+    plugins declare); the session is built once, from the ``Config`` the command made
+    of its options, so ``orch_configure`` sees the settings the command really uses.
+    """
 
     def __init__(self, pm: OrchPluginManager, *, traceback: bool = False):
         self.pm = pm
         self.traceback = traceback
         self._session: Any = None
+        self._registry: Any = None
+
+    def registry(self) -> Any:
+        if self._registry is None:
+            from ..hooks import Hooks
+            from ..registry import Registry
+
+            self._registry = Registry(Hooks(self.pm))
+            for problem in self._registry.problems:
+                click.echo(f"orch: warning: {problem}", err=True)
+        return self._registry
 
     def session(self, config: Any = None) -> Any:
+        """The session, built with ``config`` (complete: it is read-only once the plugins saw it)."""
         if self._session is None:
             from ..session import Session
 
-            self._session = Session(config, pm=self.pm)
-            for problem in self._session.registry.problems:
-                click.echo(f"orch: warning: {problem}", err=True)
+            self._session = Session(config, pm=self.pm, registry=self.registry())
+        elif config is not None and config is not self._session.config:
+            raise RuntimeError("the session is already configured; build the Config before the first session() call")
         return self._session
 
 
 pass_holder = click.make_pass_decorator(SessionHolder)
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar=STATE_DIR_ENV, default=None,
+    help="Where the state store and the cache live (default: ./.orch).",
+)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 

@@ -14,14 +14,10 @@ from typing import Any
 
 import click
 
-from .common import SessionHolder, json_option, pass_holder, print_json, print_table
+from .common import SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option
 
 STATE_DIR_ENV = "ORCH_STATE_DIR"
 
-state_dir_option = click.option(
-    "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar=STATE_DIR_ENV, default=None,
-    help="Where the state store and the cache live (default: ./.orch).",
-)
 run_option = click.option("--run", "run_ref", default="latest", show_default=True, metavar="RUN",
                           help="A run id, a unique prefix of one, or 'latest'.")
 
@@ -252,11 +248,10 @@ def cache_clear(state_dir: Path | None, as_json: bool) -> None:
 @pass_holder
 def why(holder: SessionHolder, recipe: str, step: str, state_dir: Path | None, as_json: bool) -> None:
     """Would STEP of RECIPE run or be a cache hit, and why (what changed since it was cached)."""
+    from ..config import Config
     from ..errors import UsageError, did_you_mean
 
-    session = holder.session()
-    if state_dir:
-        session.config.state_dir = (session.config.workdir / state_dir).resolve()
+    session = holder.session(Config(state_dir=state_dir))
     entries = {e["step"]: e for e in session.explain(recipe)}
     if step not in entries:
         raise UsageError(f"no step named {step!r} in the recipe{did_you_mean(step, list(entries))}")

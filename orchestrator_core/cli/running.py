@@ -11,12 +11,12 @@ from typing import Any
 import click
 
 from ..errors import RecipeError
-from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json
-from .history import state_dir_option
+from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
 
 
 class RunCommand(GreedyCommand):
-    """``orch run`` plus the options installed executors declare (``--process-workers``...)."""
+    """``orch run`` plus the options plugins declare: executors' ``options`` (``--process-workers``...)
+    and any plugin's ``run_options`` attribute (the ``server`` plugin's ``--serve``, ``--port``)."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)
@@ -24,15 +24,19 @@ class RunCommand(GreedyCommand):
         if holder is None:
             return params
         seen = {opt for p in params for opt in getattr(p, "opts", [])}
-        for entry in holder.session().registry.entries("executor"):
-            for option in entry.obj.options:
-                if option.flag in seen:
-                    continue
-                seen.add(option.flag)
-                params.insert(-1, click.Option(
-                    [option.flag, option.dest], type=option.type, default=option.default, envvar=option.env,
-                    help=f"{option.help} [{entry.name} executor]", show_envvar=bool(option.env),
-                ))
+        declared = [(option, f"{entry.name} executor") for entry in holder.registry().entries("executor")
+                    for option in entry.obj.options]
+        declared += [(option, f"{name} plugin") for name, plugin in sorted(holder.pm.list_name_plugin())
+                     for option in getattr(plugin, "run_options", ())]
+        for option, owner in declared:
+            if option.flag in seen:
+                continue
+            seen.add(option.flag)
+            params.insert(-1, click.Option(
+                [option.flag, option.dest], type=None if option.is_flag else option.type, default=option.default,
+                is_flag=option.is_flag, envvar=option.env, help=f"{option.help} [{owner}]",
+                show_envvar=bool(option.env),
+            ))
         return params
 
 
@@ -74,15 +78,12 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @click.option("--dry-run", is_flag=True,
               help="Run nothing; say for each step whether it would run or be a cache hit, and why.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print one JSON document.")
-@click.option("--serve", is_flag=True,
-              help="Serve the run (API and live dashboard) on 127.0.0.1 while it runs; the URL goes to stderr.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="With --serve: the port (default: a free one).")
 @pass_holder
 def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, only: tuple[str, ...],
         skip: tuple[str, ...], resume_from: str | None, workers: int | None, executor: str | None,
         keep_going: bool, events: Path | None, data_dir: Path | None, assignments: tuple[str, ...],
         progress: bool | None, state_dir: Path | None, no_cache: bool, dry_run: bool, as_json: bool,
-        serve: bool, port: int, **executor_options: Any) -> None:
+        **plugin_options: Any) -> None:
     """Run RECIPE (a path, or the name of a recipe an installed pack ships).
 
     stdout carries exactly one JSON line per step; progress and logs go to stderr.
@@ -91,32 +92,24 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     Exit status: 0 all steps ok, 1 a step failed, 2 the command or recipe is wrong
     (nothing ran), 130 interrupted.
     """
+    from ..config import Config, default_workers
+
     recipe = _one_recipe(recipe_arg, recipe_opt)
-    session = holder.session()
-    config = session.config
-    config.workers = workers or config.workers
-    config.executor = executor
-    config.keep_going = keep_going
-    config.events_path = events
-    config.progress = progress
-    config.options.update({k: v for k, v in executor_options.items() if v is not None})
-    if data_dir:
-        config.data_dir = (config.workdir / data_dir).resolve()
-    if state_dir:
-        config.state_dir = (config.workdir / state_dir).resolve()
-    config.cache = not no_cache
-    if serve and not dry_run:
-        if not session.pm.has_plugin("state"):
-            raise click.UsageError("--serve serves the run from the state store: it cannot run with -p no:state")
-        config.options["serve"] = {"host": "127.0.0.1", "port": port}
     context = dict(_assignment(a) for a in assignments)
+    config = Config(
+        workers=workers or default_workers(), executor=executor, keep_going=keep_going, events_path=events,
+        progress=progress, data_dir=data_dir, state_dir=state_dir, cache=not no_cache,
+        options={k: v for k, v in plugin_options.items() if v is not None},
+    )
     if dry_run:
         from .history import print_explanation
 
+        session = holder.session(config)
         print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
                           as_json)
         return
     config.stdout = _redirect_stdout_to_stderr()
+    session = holder.session(config)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = session.run(recipe, context=context, only=only, skip=skip, resume_from=resume_from)

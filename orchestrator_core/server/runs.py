@@ -23,10 +23,16 @@ from typing import Any
 
 from .._markers import hookimpl
 from ..errors import UsageError
+from ..interfaces import RunOption
 
 logger = logging.getLogger("orchestrator.server")
 
-SERVE_OPTION = "serve"  # config.options["serve"]: {"host": ..., "port": ...} to serve every run
+SERVE_OPTION = RunOption(
+    flag="--serve", dest="serve", type=bool, default=False, is_flag=True,
+    help="Serve the run (API and live dashboard) on 127.0.0.1 while it runs; the URL goes to stderr.",
+)
+PORT_OPTION = RunOption(flag="--port", dest="serve_port", type=int, default=0,
+                        help="With --serve: the port (default: a free one).")
 
 
 @dataclass
@@ -67,17 +73,34 @@ def _announce(run_id: str, url: str) -> None:
 
 
 class RunServers:
-    """Keeps each run of this process known to :func:`serve_run`; stops its server when it ends."""
+    """Keeps each run of this process known to :func:`serve_run`; stops its server when it ends.
+
+    Declares ``orch run --serve [--port N]`` (:attr:`run_options`); the values reach
+    it as ``config.options["serve"]`` and ``config.options["serve_port"]``.
+    """
+
+    run_options = (SERVE_OPTION, PORT_OPTION)
+
+    @hookimpl
+    def orch_configure(self, config: Any) -> None:
+        if not config.options.get(SERVE_OPTION.dest):
+            return
+        port = config.options.get(PORT_OPTION.dest) or 0
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise UsageError(f"{PORT_OPTION.flag} must be a port number from 0 to 65535, got {port!r}")
+        pm = config.pluginmanager
+        if pm is not None and not pm.has_plugin("state"):
+            raise UsageError(f"{SERVE_OPTION.flag} serves the run from the state store: it cannot run with "
+                             "-p no:state")
 
     @hookimpl(tryfirst=True)  # a --port that cannot be bound stops the run before anything is recorded
     def orch_run_start(self, run: Any) -> None:
         with _LOCK:
             _RUNS[run.id] = _ServedRun(Path(run.config.state_dir))
-        settings = run.config.options.get(SERVE_OPTION)
-        if not settings:
+        if not run.config.options.get(SERVE_OPTION.dest):
             return
         try:
-            serve_run(run.id, host=settings.get("host", "127.0.0.1"), port=settings.get("port", 0))
+            serve_run(run.id, port=run.config.options.get(PORT_OPTION.dest) or 0)
         except BaseException:
             with _LOCK:
                 _RUNS.pop(run.id, None)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._markers import hookimpl
 from ..builtin import events
-from ..model import Write
+from ..model import METRICS_KEY, Write
 from .faults import RecordingError, StateStoreError, cause, store_error
 from .journal import StartJournal
 from .listeners import ListenerCheck
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("orchestrator.state")
 
-RUNNER_KEY = "_runner.step_metrics_v1"
+RUNNER_KEY = METRICS_KEY
 OPEN_HINT = "choose another place with --state-dir, or run unrecorded with -p no:state"
 
 __all__ = ["StateRecorder", "StateStoreError", "RecordingError"]

@@ -17,7 +17,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from orchestrator_core import Executor, ExecutorCapabilities, ExecutorOption, hookimpl
-from orchestrator_core.errors import UsageError
+from orchestrator_core import UsageError
+from orchestrator_core.interfaces import DEFAULT_REQUIRES_PROCESS
 
 if TYPE_CHECKING:
     from orchestrator_core.model import StepResult, StepTask
@@ -41,7 +42,11 @@ class ProcessExecutor(Executor):
     name = "process"
     capabilities = ExecutorCapabilities(parallel=True, out_of_process=True, can_kill=True)
     options = (WORKERS_OPTION,)
+    default_for = frozenset({DEFAULT_REQUIRES_PROCESS})
     _pool: WorkerPool
+
+    def check(self) -> None:
+        self.workers()
 
     def start(self) -> None:
         from . import pool

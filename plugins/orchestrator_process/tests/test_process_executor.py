@@ -132,10 +132,17 @@ def test_ctrl_c_stops_the_run_and_leaves_no_process_behind(tmp_path, marked_env,
     assert not any(map(procs.alive, workers))
 
 
-def test_a_bad_worker_count_is_refused(orch_run):
-    outcome, _ = orch_run("""
+def test_a_bad_worker_count_is_refused_before_anything_runs(orch_run, orch_cli, testpack, tmp_path):
+    recipe = """
         steps:
-          - {name: one, uses: where_am_i, executor: process, params: {slot: a}}
-    """, "--process-workers", "0")
+          - {name: first, uses: where_am_i, params: {slot: a}}
+          - {name: one, uses: where_am_i, executor: process, params: {slot: b}, depends_on: [first]}
+    """
+    outcome, context = orch_run(recipe, "--process-workers", "0")
     assert outcome.exit_code == 2
     assert "--process-workers must be a whole number of at least 1" in outcome.err
+    assert outcome.out == "" and context is None  # exit 2: not even the inline step ran, no run started
+    assert not (tmp_path / ".orch" / "state.db").exists()  # and no run is left recorded as running
+    with_env = orch_cli("run", "recipe.yaml", "--no-progress", pythonpath=[testpack],
+                        env={"ORCH_PROCESS_WORKERS": "0"})
+    assert with_env.exit_code == 2 and with_env.out == "" and "at least 1, got 0" in with_env.err

@@ -12,19 +12,20 @@ from typing import Any
 
 import click
 
-from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder, print_json, print_table
-from orchestrator_core.cli.history import state_dir_option
+from orchestrator_core.cli.common import (
+    SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option,
+)
 
 REPORT_FORMATS = ("md", "html", "xlsx")
 GRAPH_FORMATS = ("mermaid", "dot", "svg", "text")
 OPTIONS_KEY = "reporting"  # where `orch report` leaves its options for the orch_report hook
 
 
-def _session(holder: SessionHolder, state_dir: Path | None) -> Any:
-    session = holder.session()
-    if state_dir is not None:
-        session.config.state_dir = (session.config.workdir / state_dir).resolve()
-    return session
+def _session(holder: SessionHolder, state_dir: Path | None, options: dict[str, Any] | None = None) -> Any:
+    """The session, configured with ``--state-dir`` and the report's options before plugins see it."""
+    from orchestrator_core import Config
+
+    return holder.session(Config(state_dir=state_dir, options=options or {}))
 
 
 def _shown(path: Path) -> str:
@@ -58,28 +59,21 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
     errors with their details, the metrics and the context keys with who wrote them.
     RUN is a run id, a unique prefix of one, or 'latest' (see `orch runs list`).
     """
-    from orchestrator_core.errors import UsageError
+    from orchestrator_core import UsageError
     from orchestrator_core.hooks import Hooks
-    from orchestrator_core.state.store import StateStore
+    from orchestrator_core.recorded import open_store, read_run
 
-    from .recorded import find_run, load_run
-
-    session = _session(holder, state_dir)
-    config = session.config
     if compare:
         if run_ref != "latest" or formats or out_dir or template:
             raise UsageError("--compare A B prints a comparison; it takes no RUN, --format, --out or --template")
-        _print_comparison(StateStore.open_recorded(config.state_dir), *compare, as_json=as_json)
+        _print_comparison(open_store(_session(holder, state_dir).config.state_dir), *compare, as_json=as_json)
         return
     if template is not None and len(set(formats or ("md",)) - {"xlsx"}) != 1:
         raise UsageError("--template renders one format: use it with --format md or --format html")
-    store = StateStore.open_recorded(config.state_dir)
-    try:
-        run, notes = load_run(store, find_run(store, run_ref), config, session)
-    finally:
-        store.close()
-    config.options[OPTIONS_KEY] = {"formats": list(dict.fromkeys(formats or ("md",))), "template": template,
-                                   "notes": notes}
+    session = _session(holder, state_dir, {OPTIONS_KEY: {"formats": list(dict.fromkeys(formats or ("md",))),
+                                                         "template": template}})
+    config = session.config
+    run = read_run(session, run_ref)
     out = (config.workdir / out_dir).resolve() if out_dir else config.data_dir / "reports" / run.id
     paths = Hooks(session.pm).report(run=run, out_dir=out)
     if as_json:
@@ -92,7 +86,7 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
 
 def _print_comparison(store: Any, ref_a: str, ref_b: str, *, as_json: bool) -> None:
     from .compare import change_text, compare_metrics, value_text
-    from .recorded import find_run
+    from orchestrator_core.recorded import find_run
 
     try:
         a, b = find_run(store, ref_a), find_run(store, ref_b)

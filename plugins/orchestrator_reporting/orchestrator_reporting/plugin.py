@@ -31,14 +31,15 @@ def orch_add_commands(cli: click.Group) -> None:
 def orch_report(run: Run, out_dir: Path) -> list[str]:
     """Write the report of ``run`` into ``out_dir``: ``report.md`` unless asked otherwise.
 
-    ``orch report`` leaves its options in ``run.config.options["reporting"]``:
-    ``formats`` (``md``, ``html``, ``xlsx``), ``template`` (a user's template) and
-    ``notes`` (remarks for the reader, such as a recipe file that changed since the run).
+    ``orch report`` passes its options in ``run.config.options["reporting"]``:
+    ``formats`` (``md``, ``html``, ``xlsx``) and ``template`` (a user's template).
+    ``run.notes`` (a run read back from the store) are remarks for the reader, such
+    as a recipe file that changed since the run.
     """
     from .report import build_report
     from .writer import write_report
 
     options: dict[str, Any] = run.config.options.get("reporting") or {}
-    report = build_report(run, notes=options.get("notes"))
+    report = build_report(run, notes=[*getattr(run, "notes", []), *(options.get("notes") or [])])
     written = write_report(report, out_dir, options.get("formats") or ("md",), template=options.get("template"))
     return [str(path) for path in written]

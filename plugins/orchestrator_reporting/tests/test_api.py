@@ -98,11 +98,11 @@ def test_orch_report_hook_writes_the_asked_formats(run_orch_recipe, orch_pm, reg
 
         @hookimpl
         def orch_run_finish(self, run):
-            run.config.options["reporting"] = {"formats": ["md", "xlsx"]}
             self.paths = plugin.orch_report(run=run, out_dir=tmp_path / "out")
 
     pack = register_plugin(Pack(), "pack")
-    outcome = run_orch_recipe("steps:\n  - {name: m, uses: measure}\n")
+    outcome = run_orch_recipe("steps:\n  - {name: m, uses: measure}\n",
+                              config={"options": {"reporting": {"formats": ["md", "xlsx"]}}})
     assert outcome.error is None
     assert [p.rsplit("/", 1)[1] for p in pack.paths] == ["report.md", "metrics_summary.xlsx"]
     text = (tmp_path / "out" / "report.md").read_text()

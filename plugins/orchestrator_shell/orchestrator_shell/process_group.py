@@ -19,9 +19,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 # Seconds between SIGTERM and SIGKILL.
 KILL_GRACE = 1.0
+# At most this long for SIGKILLed processes to be gone (it cannot be ignored: they go as soon
+# as the kernel gets to them, which on a loaded machine is not at once).
+KILL_WAIT = 10.0
 
 _live: dict[int, subprocess.Popen] = {}
 _lock = threading.Lock()
@@ -35,7 +39,20 @@ class ScriptProcess:
         self.popen = popen
         self.pgid = popen.pid  # the leader of a new session leads its own group
         self.usage: os.struct_rusage | None = None
-        _track(popen)
+
+    @classmethod
+    def start(cls, argv: list[str], **popen_options: Any) -> ScriptProcess:
+        """Start ``argv`` in a session of its own, tracked from the moment it exists.
+
+        The start and the tracking happen under the lock :func:`stop_all` takes, so an
+        ``orch`` exiting at that moment (Ctrl-C on another thread) waits for the script
+        to be tracked, and stops it, instead of leaving it running untracked.
+        """
+        _register_atexit()
+        with _lock:
+            popen = subprocess.Popen(argv, start_new_session=True, **popen_options)
+            _live[popen.pid] = popen
+        return cls(popen)
 
     @property
     def returncode(self) -> int | None:
@@ -71,12 +88,17 @@ class ScriptProcess:
         return group_members(self.pgid)
 
     def stop(self, grace: float = KILL_GRACE) -> None:
-        """SIGTERM to the group, up to ``grace`` seconds for it to end, then SIGKILL; reaps the script."""
+        """SIGTERM to the group, up to ``grace`` seconds for it to end, then SIGKILL; reaps the script.
+
+        Returns once no process of the group is left, so whoever stops a script (a
+        timeout, Ctrl-C) can count on it being gone, not merely signalled.
+        """
         if _signal_group(self.pgid, signal.SIGTERM):
             end = time.monotonic() + grace
             while time.monotonic() < end and self.group_alive():
                 time.sleep(0.02)
-            _signal_group(self.pgid, signal.SIGKILL)
+            if _signal_group(self.pgid, signal.SIGKILL):
+                _wait_gone([self.pgid])
         self.poll(block=True)
         self.forget()
 
@@ -113,6 +135,13 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def _wait_gone(pgids: list[int], limit: float = KILL_WAIT) -> None:
+    """Wait (up to ``limit`` seconds) until no process of the groups ``pgids`` is left."""
+    end = time.monotonic() + limit
+    while any(group_members(pgid) for pgid in pgids) and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 def _signal_group(pgid: int, signum: int) -> bool:
     """Send ``signum`` to the group; False when it has no process left."""
     try:
@@ -124,10 +153,9 @@ def _signal_group(pgid: int, signum: int) -> bool:
     return True
 
 
-def _track(popen: subprocess.Popen) -> None:
+def _register_atexit() -> None:
     global _atexit_registered
     with _lock:
-        _live[popen.pid] = popen
         if not _atexit_registered:
             atexit.register(stop_all)
             _atexit_registered = True
@@ -151,3 +179,4 @@ def stop_all() -> None:
             popen.wait(timeout=KILL_GRACE)
         except (subprocess.TimeoutExpired, ChildProcessError):
             pass
+    _wait_gone(list(groups))

@@ -64,11 +64,11 @@ def run_script(
     waiting (``KeyboardInterrupt``: Ctrl-C, or SIGTERM in a worker process) the group
     is stopped before the exception goes on.
     """
-    popen = subprocess.Popen(
+    script = ScriptProcess.start(
         list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+        stderr=subprocess.PIPE, close_fds=True,
     )
-    script = ScriptProcess(popen)
+    popen = script.popen
     stdout = _Collector(popen.stdout)  # type: ignore[arg-type]
     stderr = _LineStreamer(popen.stderr, label)  # type: ignore[arg-type]
     outcome = ScriptOutcome(returncode=0)

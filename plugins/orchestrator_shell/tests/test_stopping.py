@@ -73,7 +73,9 @@ def test_interrupting_orch_leaves_no_script_behind(script, procs, marked_env, tm
     assert proc.returncode == 130, err
     assert out == ""  # the interrupted step has no line; the next one never started
     assert "Traceback" not in err
-    assert procs.wait_until(lambda: not procs.alive(leader) and not procs.alive(child), timeout=3)
+    # orch stops the script's whole group and waits until it is gone before it exits:
+    # nothing is left to wait for here, however loaded the machine.
+    assert not procs.alive(leader) and not procs.alive(child)
     assert not procs.marked(marker)
 
 

@@ -31,12 +31,12 @@ import datetime as dt
 from pathlib import Path, PurePath
 from typing import Any
 
-from orchestrator_core import ScriptletError
+from orchestrator_core import METRICS_KEY, ScriptletError
 
 from orchestrator_curriculum.base import CurriculumScriptlet
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "report_template.md"
-RUNNER_METRICS_KEY = "_runner.step_metrics_v1"
+RUNNER_METRICS_KEY = METRICS_KEY
 
 
 class GenerateReport(CurriculumScriptlet):

@@ -13,9 +13,9 @@ figures (run alone) every count is 0 and the step names are null.
 
 from __future__ import annotations
 
+from orchestrator_core import METRICS_KEY
 from orchestrator_curriculum.base import CurriculumScriptlet
 
-METRICS_KEY = "_runner.step_metrics_v1"
 
 
 def _figure(entry: dict, name: str) -> float:

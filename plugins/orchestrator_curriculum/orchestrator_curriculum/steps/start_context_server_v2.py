@@ -40,7 +40,7 @@ class StartContextServerV2(CurriculumScriptlet):
     }
 
     def run(self, ctx, params):
-        from orchestrator_core.server.runs import serve_run
+        from orchestrator_core import serve_run
 
         try:
             url, started = serve_run(ctx.run_id, host=self.param(params, "host"), port=self.param(params, "port"))

@@ -1,12 +1,16 @@
-"""A run read back from the state store, as the same ``Run`` object hooks see during a run.
+"""Recorded runs read back: a run of the state store as the same ``Run`` object hooks see during a run.
 
-``orch_report(run, out_dir)`` takes a :class:`~orchestrator_core.run.Run`; for a
-run that ended in another process, this module rebuilds one from the store: the
-step results, the context replayed write by write (so each key keeps who wrote
-it), and the recipe read again from its file for the graph. When that file is
-gone or no longer reads as a recipe, the plan's steps stand in for it (without
-their dependencies), and a note says so; when it changed since the run, a note
-says that too.
+A public service of the core, for commands and plugins that work on finished runs
+(``orch report`` hands the result to ``orch_report(run, out_dir)``): the step
+results, the context replayed write by write (so each key keeps who wrote it), and
+the recipe read again from its file. When that file is gone or no longer reads as
+a recipe, the plan's steps stand in for it (without their dependencies), and
+``run.notes`` says so; when it changed since the run, a note says that too.
+
+:func:`read_run` is the one-call form; :func:`open_store`, :func:`find_run` and
+:func:`load_run` serve a command that reads several runs of one store. The store
+(:class:`StateStore`) and its run rows (:class:`RunRecord`) are re-exported here,
+so a plugin never imports ``orchestrator_core.state``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,27 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from orchestrator_core import OrchError, UsageError
-from orchestrator_core.config import Config
-from orchestrator_core.context import Context
-from orchestrator_core.model import Recipe, Step, StepResult, Write
-from orchestrator_core.run import Run
-from orchestrator_core.state.store import RunRecord, StateStore
+from .context import Context
+from .errors import OrchError, UsageError
+from .model import Recipe, Step, StepResult, Write
+from .run import Run
+from .state.store import RunRecord, StateStore
+
+__all__ = ["RunRecord", "StateStore", "find_run", "load_run", "open_store", "read_run"]
+
+
+def open_store(state_dir: str | Path) -> StateStore:
+    """The state store in ``state_dir`` for reading; a :class:`UsageError` (exit 2) when no run was recorded there."""
+    return StateStore.open_recorded(state_dir)
+
+
+def read_run(session: Any, reference: str = "latest") -> Run:
+    """The run ``reference`` names (id, unique prefix, ``latest``) in ``session.config.state_dir``, rebuilt."""
+    store = open_store(session.config.state_dir)
+    try:
+        return load_run(store, find_run(store, reference), session)
+    finally:
+        store.close()
 
 
 def find_run(store: StateStore, reference: str) -> RunRecord:
@@ -30,8 +49,9 @@ def find_run(store: StateStore, reference: str) -> RunRecord:
     return store.get_run(reference)
 
 
-def load_run(store: StateStore, record: RunRecord, config: Config, session: Any) -> tuple[Run, list[str]]:
-    """Rebuild the run ``record`` describes; returns it and notes for the report's reader."""
+def load_run(store: StateStore, record: RunRecord, session: Any) -> Run:
+    """Rebuild the run ``record`` describes, with ``session``'s configuration; notes for its reader on ``run.notes``."""
+    config = session.config
     recipe, notes = _recipe(record, session)
     by_name = {step.name: step for step in recipe.steps}
     plan_names = record.flags.get("plan") or [row["step"] for row in store.step_results(record.id)]
@@ -50,8 +70,8 @@ def load_run(store: StateStore, record: RunRecord, config: Config, session: Any)
                                           executor=row["executor"])
     run = Run(recipe, plan, config, context, id=record.id, flags=dict(record.flags), results=results,
               status=record.shown_status, started=record.started, finished=record.finished,
-              pid=record.pid or 0)
-    return run, notes
+              pid=record.pid or 0, notes=notes)
+    return run
 
 
 def _step_starts(store: StateStore, run_id: str) -> dict[str, float]:

@@ -1,0 +1,10 @@
+"""The process executor passes the executor contract (``orchestrator_core.contracts``)."""
+
+from __future__ import annotations
+
+from orchestrator_core.contracts import ExecutorContract
+from orchestrator_process.plugin import ProcessExecutor
+
+
+class TestProcessExecutor(ExecutorContract):
+    executor_class = ProcessExecutor
