@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator_core.testing import orch_executable, wait_for_url
+from orch_test_helpers import wait_for_url
+from orchestrator_core.testing import orch_executable
 
 STEPS = '''
 import time

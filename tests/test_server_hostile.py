@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from orchestrator_core.testing import orch_executable, wait_for_url
+from orch_test_helpers import wait_for_url
+from orchestrator_core.testing import orch_executable
 
 STEPS = '''
 from orchestrator_core import BaseScriptlet
