@@ -32,6 +32,7 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
         data_dir=task.data_dir,
         workdir=task.workdir,
         cancel_event=cancel_event,
+        accumulates=getattr(handler, "accumulates", None) or frozenset(),
     )
     error = None
     extras: dict[str, Any] = {}

@@ -52,6 +52,9 @@ class Recipe:
     merge: str = "last_write_wins"
     context: Mapping[str, Any] = field(default_factory=dict)
     digest: str = ""
+    # ``merge: {default: ..., keys: {key: strategy}}``: how each named key merges, whichever steps write it
+    merge_keys: Mapping[str, str] = field(default_factory=dict)
+    merge_lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -66,7 +69,13 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Write:
-    """One write to a context key: the value and who made it, in which step and run."""
+    """One write to a context key: the value and who made it, in which step and run.
+
+    ``op`` says how the value combines with the key's current one: ``set`` replaces
+    it; ``append`` adds ``value`` as one item of a list; ``update`` merges ``value``
+    (a mapping) into a mapping. Accumulating writes from steps that run side by side
+    all reach the context, folded in recipe order (``Context.apply``).
+    """
 
     key: str
     value: Any
@@ -74,6 +83,7 @@ class Write:
     step: str | None = None
     run: str | None = None
     ts: str = ""
+    op: str = "set"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +93,7 @@ class Write:
             "step": self.step,
             "run": self.run,
             "ts": self.ts,
+            "op": self.op,
         }
 
 

@@ -7,16 +7,16 @@ import math
 import pytest
 
 from orchestrator_core import Context, ContextConflictError, ContextError, StepContext
-from orchestrator_core.builtin.merge import orch_merge_context
+from orchestrator_core.builtin.merge import FailOnConflict, LastWriteWins
 from orchestrator_core.model import Write
 
 
 def lww(key, current, incoming):
-    return orch_merge_context(key, current, incoming, "last_write_wins")
+    return LastWriteWins().merge(key, current, incoming)
 
 
 def strict(key, current, incoming):
-    return orch_merge_context(key, current, incoming, "fail_on_conflict")
+    return FailOnConflict().merge(key, current, incoming)
 
 
 def test_values_are_normalised_and_copied():
