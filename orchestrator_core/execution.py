@@ -12,6 +12,7 @@ import threading
 import traceback
 from typing import Any
 
+from .adopted_line import adopt, capture_status_line
 from .context import StepContext, json_safe
 from .errors import ContextError, error_from_exception, error_record
 from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask
@@ -36,7 +37,8 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
     )
     error = None
     extras: dict[str, Any] = {}
-    with measure() as figures:
+    code = 0  # what a scriptlet written as in the guide returned or exited with
+    with measure() as figures, capture_status_line() as printed:
         try:
             returned = handler.execute(ctx, dict(task.params))
             extras = _extras(task.step, returned)
@@ -50,7 +52,17 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
                 error["details"]["where"] = _where(exc)
     figures.extra.update(ctx.metrics)
     if error is None and isinstance(extras, int):
-        error = error_record(task.step, f"scriptlet returned exit code {extras}", exit_code=extras)
+        code, extras = extras, {}
+        error = error_record(task.step, f"scriptlet returned exit code {code}", exit_code=code)
+    if printed.status is not None and (error is None or code):
+        adopted = adopt(task.step, printed.status, exit_code=code)
+        try:
+            if code:
+                error = {k: json_safe(k, v, step=task.step) for k, v in adopted.items()}
+            else:
+                extras = {**_extras(task.step, adopted), **extras}
+        except ContextError as exc:
+            error = error_from_exception(task.step, exc)
     if error is not None:
         return StepResult(task.step, STATUS_ERROR, error=error, metrics=figures.as_dict(), attempts=task.attempt)
     return StepResult(
