@@ -70,5 +70,5 @@ def applied(key: str, current: Any, op: str, payload: Any, *, step: str | None =
     if not isinstance(current, kind) or not isinstance(payload, kind):
         what = type(current if not isinstance(current, kind) else payload).__name__
         by = f" by step {step!r}" if step else ""
-        raise ContextError(f"cannot {op} {key!r}{by}: it needs a {kind.__name__}, found a {what}")
+        raise ContextError(f"cannot {op} {key!r}{by}: it needs a {kind.__name__}, got {what}")
     return current + payload if kind is list else {**current, **payload}
