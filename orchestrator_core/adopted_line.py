@@ -13,45 +13,15 @@ a line that is a JSON object with a ``status`` of ``ok`` or ``error`` is held ba
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import threading
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from .errors import error_record
 
 # Fields the framework fills in from what really happened; a printed line cannot set them.
 FRAMEWORK_FIELDS = frozenset({"status", "outputs", "step", "metrics", "cache", "exit_code", "ts", "error_type"})
-
-
-class PrintedLines:
-    """What one step's thread printed: the status line it held back, if any."""
-
-    def __init__(self, target: TextIO):
-        self.target = target
-        self.status: dict[str, Any] | None = None
-        self._partial = ""
-        self._held = ""
-
-    def feed(self, text: str) -> None:
-        *lines, self._partial = (self._partial + text).split("\n")
-        for line in lines:
-            self._line(line)
-
-    def close(self) -> None:
-        if self._partial:
-            self._line(self._partial)
-            self._partial = ""
-
-    def _line(self, line: str) -> None:
-        parsed = _status_line(line)
-        if parsed is None:
-            self.target.write(line + "\n")
-            return
-        if self._held:
-            self.target.write(self._held + "\n")  # an earlier status line: only the last is adopted
-        self.status, self._held = parsed, line
 
 
 def _status_line(line: str) -> dict[str, Any] | None:
@@ -70,7 +40,7 @@ class _Router:
 
     def __init__(self, target: TextIO):
         self.target = target
-        self.captures: dict[int, PrintedLines] = {}
+        self.captures: dict[int, capture_status_line] = {}
 
     def write(self, text: str) -> int:
         capture = self.captures.get(threading.get_ident())
@@ -89,21 +59,49 @@ class _Router:
 _lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def capture_status_line() -> Iterator[PrintedLines]:
-    """Hold back a status line the current thread prints to stdout while the block runs."""
-    with _lock:
-        router = sys.stdout if isinstance(sys.stdout, _Router) else _Router(sys.stdout)
-        sys.stdout = router  # type: ignore[assignment]
-        printed = router.captures[threading.get_ident()] = PrintedLines(router.target)
-    try:
-        yield printed
-    finally:
-        printed.close()
-        with _lock:
-            router.captures.pop(threading.get_ident(), None)
-            if not router.captures and sys.stdout is router:
-                sys.stdout = router.target
+class capture_status_line:  # noqa: N801 - used like a function: ``with capture_status_line() as printed``
+    """Hold back a status line the current thread prints to stdout while the block runs.
+
+    It runs around every step, so it is kept cheap: the stand-in for ``sys.stdout`` is
+    installed once and left in place (it passes through what threads that are not
+    capturing print, and ``orch run`` restores the real stdout when the run ends), so
+    a step only registers its thread with it.
+    """
+
+    __slots__ = ("target", "status", "_partial", "_held", "_router")
+
+    def __enter__(self) -> capture_status_line:
+        router = sys.stdout
+        if type(router) is not _Router:
+            with _lock:
+                router = sys.stdout
+                if type(router) is not _Router:
+                    router = sys.stdout = _Router(router)  # type: ignore[assignment]
+        self._router = router
+        self.target = router.target  # type: ignore[union-attr]
+        self.status: dict[str, Any] | None = None
+        self._partial = self._held = ""
+        router.captures[threading.get_ident()] = self  # type: ignore[union-attr]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._router.captures.pop(threading.get_ident(), None)
+        if self._partial:
+            self._line(self._partial)
+
+    def feed(self, text: str) -> None:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        parsed = _status_line(line)
+        if parsed is None:
+            self.target.write(line + "\n")
+            return
+        if self._held:
+            self.target.write(self._held + "\n")  # an earlier status line: only the last is adopted
+        self.status, self._held = parsed, line
 
 
 def adopt(step: str, line: dict[str, Any], *, exit_code: int) -> dict[str, Any]:

@@ -27,9 +27,23 @@ class StepOrder:
     """Whether the dependencies of a recipe order one step before another (transitively)."""
 
     def __init__(self, recipe: Recipe):
-        self.parents = {s.name: s.depends_on for s in recipe.steps}
-        self.rank = {s.name: i for i, s in enumerate(plan_order(recipe))}
+        self.recipe = recipe
+        self._parents: dict[str, tuple[str, ...]] | None = None
+        self._rank: dict[str, int] = {}
         self._known: dict[tuple[str, str], bool] = {}
+
+    @property
+    def rank(self) -> dict[str, int]:
+        """Each step's place in plan order (computed on first use: most runs never ask)."""
+        if self._parents is None:
+            self._rank = {s.name: i for i, s in enumerate(plan_order(self.recipe))}
+            self._parents = {s.name: s.depends_on for s in self.recipe.steps}
+        return self._rank
+
+    @property
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        self.rank  # noqa: B018 - computes both
+        return self._parents  # type: ignore[return-value]
 
     def ordered(self, a: str, b: str) -> bool:
         """True when one of ``a`` and ``b`` depends, directly or not, on the other."""
@@ -112,15 +126,21 @@ def write_conflicts(recipe: Recipe, handlers: Iterable[tuple[Step, Any]], filena
     ``accumulates`` (``ctx.append``/``ctx.update``), which unordered steps may share.
     Each problem names both steps' lines.
     """
-    order = StepOrder(recipe)
     writers: dict[str, list[tuple[Step, bool]]] = {}
     for step, handler in handlers:
+        outputs = handler.outputs
+        if not outputs:
+            continue
         accumulated = getattr(handler, "accumulates", None) or frozenset()
-        for key in sorted(handler.outputs or ()):
+        for key in outputs:
             if key not in recipe.merge_keys:
                 writers.setdefault(key, []).append((step, key in accumulated))
+    shared = {key: steps for key, steps in writers.items() if len(steps) > 1}
+    if not shared:
+        return []
+    order = StepOrder(recipe)
     pairs: dict[tuple[str, str], tuple[Step, Step, list[str]]] = {}
-    for key, steps in writers.items():
+    for key, steps in sorted(shared.items()):
         steps.sort(key=lambda s: order.rank[s[0].name])
         # In plan order, when each writer is ordered before the next, all of them are.
         if all(order.before(a.name, b.name) for (a, _), (b, _) in zip(steps, steps[1:])):
