@@ -48,11 +48,13 @@ class MergeStrategy:
     ``merge(key, current, incoming)`` returns the value the context keeps, always
     called with the earlier step's value (in recipe order) as ``current``; raise
     ``ContextConflictError`` to refuse. ``description`` is one line for listings
-    and error messages.
+    and error messages. ``default``: the strategy of recipes that name none (one
+    registered strategy says so; the built-in ``last_write_wins`` does).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    default: ClassVar[bool] = False
 
     def merge(self, key: str, current: Any, incoming: Any) -> Any:
         raise NotImplementedError

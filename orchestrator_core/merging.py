@@ -75,7 +75,7 @@ class MergePolicy:
     """The recipe's ``merge`` setting for one run: each key's strategy, and who may write it."""
 
     def __init__(self, recipe: Recipe, hooks: Hooks, registry: Registry):
-        self.default = recipe.merge
+        self.default = recipe.merge or default_strategy(registry) or ""
         self.keys = dict(recipe.merge_keys)
         self.hooks = hooks
         self.registry = registry
@@ -104,12 +104,24 @@ class MergePolicy:
         return strategy.merge(key, current, incoming)
 
 
+def default_strategy(registry: Registry) -> str | None:
+    """The name of the strategy registered as the default (``default = True``), if exactly one is."""
+    defaults = [entry.name for entry in registry.entries("merge strategy") if entry.obj.default]
+    return defaults[0] if len(defaults) == 1 else None
+
+
 def strategy_problems(recipe: Recipe, registry: Registry, hooks: Hooks, filename: str) -> list[Problem]:
     """Strategy names in ``merge`` that no plugin registered (when no plugin decides merges itself)."""
     if hooks.impls("orch_merge_context"):
         return []  # a plugin may understand names no strategy is registered under
     known = registry.names("merge strategy")
-    named = [("", recipe.merge), *recipe.merge_keys.items()]
+    if recipe.merge is None and default_strategy(registry) is None:
+        defaults = [e.name for e in registry.entries("merge strategy") if e.obj.default]
+        return [Problem("the recipe names no merge strategy and the installed plugins register "
+                        f"{'several defaults: ' + ', '.join(defaults) if defaults else 'no default one'}; "
+                        f"name one in 'merge' (installed: {', '.join(known) or 'none'})",
+                        filename, recipe.merge_lines.get(""))]
+    named = ([("", recipe.merge)] if recipe.merge else []) + list(recipe.merge_keys.items())
     return [
         Problem(f"unknown merge strategy {name!r}{' for key ' + repr(key) if key else ''}"
                 f"{did_you_mean(name, known)}; use one of: {', '.join(known)}",

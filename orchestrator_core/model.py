@@ -49,7 +49,7 @@ class Recipe:
     steps: tuple[Step, ...]
     path: str | None = None
     description: str | None = None
-    merge: str = "last_write_wins"
+    merge: str | None = None  # the recipe's strategy for every key; None: the strategy registered as the default
     context: Mapping[str, Any] = field(default_factory=dict)
     digest: str = ""
     # ``merge: {default: ..., keys: {key: strategy}}``: how each named key merges, whichever steps write it

@@ -115,14 +115,15 @@ def parse_recipe(
     )
 
 
-def _merge_setting(raw: Any, lines: dict, problem: Any) -> tuple[str, dict[str, str], dict[str, int]]:
+def _merge_setting(raw: Any, lines: dict, problem: Any) -> tuple[str | None, dict[str, str], dict[str, int]]:
     """``merge``: a strategy for every key, or ``{default: ..., keys: {key: strategy}}``.
 
-    Returns the default strategy, the per-key ones and the line of each (``""`` for
-    the default's). Whether a name is a registered strategy is checked later, against
-    the installed plugins.
+    Returns the default strategy (``None``: not given), the per-key ones and the line
+    of each (``""`` for the default's). Whether a name is a registered strategy is
+    checked later, against the installed plugins.
     """
-    default, keys = "last_write_wins", {}
+    default: str | None = None
+    keys: dict[str, str] = {}
     line_of = {"": lines.get(("merge", "<key>")) or lines.get(("merge",)) or 1}
     if isinstance(raw, str) and raw:
         return raw, keys, line_of

@@ -117,10 +117,10 @@ def versioning_warnings(prepared: dict[str, PreparedStep], filename: str) -> lis
     Warnings, not errors: the recipe still runs; ``orch validate`` prints them with the
     line of the step that uses the scriptlet.
     """
-    warnings = undeclared_outputs_warnings(
-        [(item.step, item.handler.outputs, item.handler.who) for item in prepared.values()], filename)
+    warnings = []
     seen: set[str] = set()
     for item in prepared.values():
+        warnings += undeclared_outputs_warnings([(item.step, item.handler.outputs, item.handler.who)], filename)
         for key in sorted(item.handler.outputs or ()):
             if not VERSIONED_KEY.search(key) and key not in seen:
                 seen.add(key)

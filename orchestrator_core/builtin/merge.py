@@ -17,6 +17,7 @@ from orchestrator_core.interfaces import MergeStrategy
 class LastWriteWins(MergeStrategy):
     name = "last_write_wins"
     description = "the later step's value (in recipe order) replaces the earlier one"
+    default = True  # for recipes that name no strategy
 
     def merge(self, key: str, current: Any, incoming: Any) -> Any:
         return incoming
