@@ -164,8 +164,9 @@ def write_conflicts(recipe: Recipe, handlers: Iterable[tuple[Step, Any]], filena
     return [
         Problem(f"steps {earlier.name!r} ({filename}:{earlier.line}) and {later.name!r} ({filename}:{later.line}) "
                 f"both write {', '.join(map(repr, keys))} and neither depends on the other, so one write would be "
-                "lost; order them with depends_on, accumulate with ctx.append/ctx.update, or give the key a "
-                f"strategy (merge: {{keys: {{{keys[0]}: append}}}})", filename, later.line)
+                "lost; order them with depends_on, contribute with ctx.append/ctx.update (listing the key in the "
+                "scriptlets' accumulates), or give the key a strategy in the recipe "
+                f"(merge: {{keys: {{{keys[0]}: append}}}})", filename, later.line)
         for earlier, later, keys in pairs.values()
     ]
 
