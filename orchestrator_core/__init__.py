@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         ContextConflictError, ContextError, OrchError, RecipeError, RunInterrupted, ScriptletError,
         StepFailedError, UsageError,
     )
-    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, StepProblem, StepType
+    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, MergeStrategy, StepProblem, StepType
     from .log import get_logger
     from .model import Recipe, RunResult, Step, StepResult, StepTask, Write
     from .resources import track_resources
@@ -31,7 +31,7 @@ _LAZY = {
     "ContextConflictError": "errors", "ContextError": "errors", "OrchError": "errors", "RecipeError": "errors",
     "RunInterrupted": "errors", "ScriptletError": "errors", "StepFailedError": "errors", "UsageError": "errors",
     "Executor": "interfaces", "ExecutorCapabilities": "interfaces", "ExecutorOption": "interfaces",
-    "StepProblem": "interfaces", "StepType": "interfaces",
+    "MergeStrategy": "interfaces", "StepProblem": "interfaces", "StepType": "interfaces",
     "get_logger": "log",
     "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model", "StepTask": "model",
     "Write": "model",

@@ -152,7 +152,7 @@ def orch_register_merge_strategies() -> list[type]:
     ``merge(key, current, incoming)`` returning the value the context keeps when a
     second step of a run writes ``key`` (``current`` is always the earlier step's value
     in recipe order); it raises ``ContextConflictError`` to refuse. Subclass
-    ``orchestrator_core.interfaces.MergeStrategy``. All results are collected;
+    ``orchestrator_core.MergeStrategy``. All results are collected;
     duplicate names are an error naming both.
 
     :return: a list of classes.

@@ -189,7 +189,7 @@ steps:
 
 def test_a_plugin_registers_a_merge_strategy_by_name(sample_pm, register_plugin, run_orch_recipe):
     from orchestrator_core import hookimpl
-    from orchestrator_core.interfaces import MergeStrategy
+    from orchestrator_core import MergeStrategy
 
     class Larger(MergeStrategy):
         name = "larger"
