@@ -20,8 +20,9 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 class KeyWrites:
     """The writes steps of this run made to one key: the value before them, the entries, in recipe order.
 
-    ``chain`` stays true while every pair of entries may be folded, so that a new
-    entry checked against the last one is checked against all of them.
+    ``chain`` stays true while each entry's step is ordered after the one before it
+    (or the key has its own strategy): a new entry that may follow the last one may
+    then follow all of them, by transitivity, so one check is enough.
     """
 
     __slots__ = ("base", "entries", "chain")
@@ -33,6 +34,7 @@ class KeyWrites:
 
 
 def saved_state(state: KeyWrites | None) -> tuple | None:
+    """What ``Context.apply`` restores when a delta fails to merge: the state, its list, length and flag."""
     return None if state is None else (state, state.entries, len(state.entries), state.chain)
 
 
