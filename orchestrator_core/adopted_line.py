@@ -89,6 +89,12 @@ class capture_status_line:  # noqa: N801 - used like a function: ``with capture_
         if self._partial:
             self._line(self._partial)
 
+    def release(self) -> None:
+        """Pass the held status line on after all (the step failed otherwise: nothing to adopt it into)."""
+        if self._held:
+            self.target.write(self._held + "\n")
+            self._held = ""
+
     def feed(self, text: str) -> None:
         *lines, self._partial = (self._partial + text).split("\n")
         for line in lines:

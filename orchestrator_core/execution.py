@@ -54,21 +54,32 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
     if error is None and isinstance(extras, int):
         code, extras = extras, {}
         error = error_record(task.step, f"scriptlet returned exit code {code}", exit_code=code)
-    if printed.status is not None and (error is None or code):
-        adopted = adopt(task.step, printed.status, exit_code=code)
-        try:
-            if code:
-                error = {k: json_safe(k, v, step=task.step) for k, v in adopted.items()}
-            else:
-                extras = {**_extras(task.step, adopted), **extras}
-        except ContextError as exc:
-            error = error_from_exception(task.step, exc)
+    if printed.status is not None:
+        error, extras = _adopt(task.step, printed, error, extras, code)
     if error is not None:
         return StepResult(task.step, STATUS_ERROR, error=error, metrics=figures.as_dict(), attempts=task.attempt)
     return StepResult(
         task.step, STATUS_OK, delta=ctx.delta, extras=extras,
         metrics=figures.as_dict(), attempts=task.attempt,
     )
+
+
+def _adopt(step: str, printed: capture_status_line, error: dict | None, extras: dict, code: int) -> tuple:
+    """``(error, extras)`` with the status line the scriptlet printed adopted into them.
+
+    The line is adopted when the scriptlet's return value (or exit code) decided the
+    outcome; when the step failed otherwise (an exception), the line is passed on as it was.
+    """
+    if error is not None and not code:
+        printed.release()
+        return error, extras
+    adopted = adopt(step, printed.status or {}, exit_code=code)
+    try:
+        if code:
+            return {k: json_safe(k, v, step=step) for k, v in adopted.items()}, extras
+        return None, {**_extras(step, adopted), **extras}
+    except ContextError as exc:
+        return error_from_exception(step, exc), extras
 
 
 def _extras(step: str, returned: Any) -> Any:

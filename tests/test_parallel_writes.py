@@ -230,3 +230,17 @@ steps:
     outcome = project.orch("validate", name)
     assert outcome.exit_code == 2
     assert f"{name}:5: unknown merge strategy 'apend' for key 'geo.stations_v1' (did you mean 'append'?)" in outcome.err
+
+
+def test_a_printed_status_line_is_passed_on_when_an_exception_decided_the_outcome(capsys):
+    from orchestrator_core import BaseScriptlet
+    from orchestrator_core.standalone import run_scriptlet
+
+    class PrintsThenRaises(BaseScriptlet):
+        def run(self, ctx, params):
+            print(json.dumps({"status": "ok", "outputs": []}))
+            raise RuntimeError("broke after printing")
+
+    result = run_scriptlet(PrintsThenRaises)
+    assert result.error["reason"] == "broke after printing"
+    assert '{"status": "ok", "outputs": []}' in capsys.readouterr().err, "not adopted, and not lost either"
