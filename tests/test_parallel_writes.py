@@ -244,3 +244,49 @@ def test_a_printed_status_line_is_passed_on_when_an_exception_decided_the_outcom
     result = run_scriptlet(PrintsThenRaises)
     assert result.error["reason"] == "broke after printing"
     assert '{"status": "ok", "outputs": []}' in capsys.readouterr().err, "not adopted, and not lost either"
+
+
+@pytest.mark.parametrize("steps,conflict", [
+    # two contributors side by side share the key; a plain writer beside them does not
+    ("[{name: a, uses: add_station}, {name: b, uses: add_station, depends_on: []}]", None),
+    ("[{name: a, uses: add_station}, {name: b, uses: rewrite, depends_on: []}]", ("a", "b")),
+    # ordered through a step in between (a -> m -> b): transitively ordered, no conflict
+    ("[{name: a, uses: rewrite}, {name: m, uses: add_station}, {name: b, uses: rewrite}]", None),
+    # m is a root beside a: a's plain write and m's contribution are not ordered (b, after m, is not after a)
+    ("[{name: a, uses: rewrite}, {name: m, uses: add_station, depends_on: []}, {name: b, uses: rewrite}]",
+     ("a", "m")),
+    ("[{name: a, uses: rewrite}, {name: m, uses: add_station}, {name: b, uses: rewrite, depends_on: []}]",
+     ("a", "b")),
+])
+def test_the_static_check_follows_dependencies_transitively(sample_pm, register_plugin, tmp_path, monkeypatch,
+                                                            steps, conflict):
+    from orchestrator_core import hookimpl
+    from orchestrator_core.config import Config
+    from orchestrator_core.errors import RecipeError
+    from orchestrator_core.session import Session
+
+    monkeypatch.syspath_prepend(str(HERE))
+    import parallel_write_steps as pws
+
+    class Rewrite(pws.AddStationByRewrite):
+        name = "rewrite"
+
+    class Pack:
+        @hookimpl
+        def orch_register_scriptlets(self):
+            return [pws.AddStation, Rewrite]
+
+    register_plugin(Pack(), "stations")
+    path = tmp_path / "r.yaml"
+    path.write_text(f"steps: {steps}\n")
+    session = Session(Config(workdir=tmp_path, progress=False), pm=sample_pm)
+    try:
+        session.validate(session.load(path))
+        problems = []
+    except RecipeError as exc:
+        problems = exc.problems
+    if conflict is None:
+        assert problems == []
+    else:
+        (problem,) = problems
+        assert f"steps {conflict[0]!r}" in problem.message and f"and {conflict[1]!r}" in problem.message
