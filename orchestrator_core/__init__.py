@@ -20,7 +20,9 @@ if TYPE_CHECKING:
         ContextConflictError, ContextError, OrchError, RecipeError, RunInterrupted, ScriptletError,
         StepFailedError, UsageError, error_record,
     )
-    from .interfaces import Executor, ExecutorCapabilities, ExecutorOption, RunOption, StepProblem, StepType
+    from .interfaces import (
+        Executor, ExecutorCapabilities, ExecutorOption, MergeStrategy, RunOption, StepProblem, StepType,
+    )
     from .log import get_logger
     from .model import METRICS_KEY, Recipe, RunResult, Step, StepResult, StepTask, Write
     from .resources import track_resources
@@ -36,7 +38,7 @@ _LAZY = {
     "RunInterrupted": "errors", "ScriptletError": "errors", "StepFailedError": "errors", "UsageError": "errors",
     "error_record": "errors",
     "Executor": "interfaces", "ExecutorCapabilities": "interfaces", "ExecutorOption": "interfaces",
-    "RunOption": "interfaces", "StepProblem": "interfaces", "StepType": "interfaces",
+    "MergeStrategy": "interfaces", "RunOption": "interfaces", "StepProblem": "interfaces", "StepType": "interfaces",
     "get_logger": "log",
     "METRICS_KEY": "model", "Recipe": "model", "RunResult": "model", "Step": "model", "StepResult": "model",
     "StepTask": "model",

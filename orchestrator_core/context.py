@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import ContextConflictError, ContextError, utc_timestamp
+from .write_ops import MISSING, KeyWrites, applied, combined, saved_state
 from .model import Write
 
 RESERVED_PREFIX = "_runner."
 
 MergeFunction = Callable[[str, Any, Any], Any]
+Mergeable = Callable[[str, str, str], bool]
 
 
 def json_safe(key: str, value: Any, *, step: str | None = None) -> Any:
@@ -66,8 +68,8 @@ class Context:
         self.workdir = Path(workdir) if workdir else Path.cwd()
         self._values: dict[str, Any] = {}
         self._history: dict[str, list[Write]] = {}
-        # key -> [(recipe position, step, value)] for writes made by steps of this run
-        self._run_writes: dict[str, list[tuple[int, str, Any]]] = {}
+        # key -> writes made by steps of this run: (recipe position, step, op, payload) each
+        self._run_writes: dict[str, KeyWrites] = {}
         self._lock = threading.Lock()
         for key, value in (initial or {}).items():
             self.set(key, value, who="initial")
@@ -124,61 +126,109 @@ class Context:
         if key in self._values:
             self.record(Write(key, self._values[key], "_runner", None, self.run_id, utc_timestamp()))
 
-    def apply(self, delta: list[Write], *, position: int, merge: MergeFunction) -> None:
+    def append(self, key: str, item: Any, who: str = "user") -> None:
+        """Add ``item`` to the list at ``key`` (created when missing), recording the contribution."""
+        self._accumulate(key, "append", item, who)
+
+    def update(self, key: str, mapping: Mapping[str, Any], who: str = "user") -> None:
+        """Merge ``mapping`` into the mapping at ``key`` (created when missing), recording it."""
+        self._accumulate(key, "update", mapping, who)
+
+    def _accumulate(self, key: str, op: str, value: Any, who: str) -> None:
+        value = json_safe(key, value)
+        current = self._values.get(key, MISSING)
+        self.record(Write(key, value, who, None, self.run_id, utc_timestamp(), op),
+                    value=applied(key, current, op, [value] if op == "append" else value))
+
+    def apply(
+        self, delta: list[Write], *, position: int, merge: MergeFunction, mergeable: Mergeable | None = None,
+    ) -> None:
         """Apply one step's delta as if steps had finished in recipe order.
 
         ``position`` is the step's place in the recipe. When a key was already
         written in this run by another step, ``merge(key, current, incoming)``
-        decides the value, always called with the earlier step's value as
-        ``current``, so the result does not depend on which step finished first.
+        decides the value of a plain write (``set``), always called with the earlier
+        step's value as ``current``, so the result does not depend on which step
+        finished first. Accumulating writes (``append``, ``update``) are folded in
+        recipe order, so every contribution is kept.
+
+        ``mergeable(key, earlier_step, later_step)`` says whether two steps' writes
+        of ``key`` may be folded at all: false for steps no dependency orders and no
+        strategy declared for the key, and then a plain write of either is a
+        :class:`ContextConflictError` naming both steps (two accumulating writes
+        never conflict). Without it every pair may be folded (a context used on its own).
         Nothing is applied when any key fails to merge.
         """
-        last: dict[str, Write] = {}
+        by_key: dict[str, list[Write]] = {}
         for write in delta:
-            last[write.key] = write
-        # What to restore if a key fails to merge: each key's list of writes and its length
+            by_key.setdefault(write.key, []).append(write)
+        # What to restore if a key fails to merge: each key's state, its number of writes and chain flag
         # (the usual path appends to the list; the rare one replaces it).
-        saved = {key: (self._run_writes.get(key), len(self._run_writes.get(key) or ())) for key in last}
+        saved = {key: saved_state(self._run_writes.get(key)) for key in by_key}
         try:
-            merged = {key: self._merged_value(key, position, w, merge) for key, w in last.items()}
-        except ContextConflictError:
-            for key, (entries, length) in saved.items():
-                if entries is None:
+            merged = {key: self._merged_value(key, position, writes, merge, mergeable)
+                      for key, writes in by_key.items()}
+        except ContextError:
+            for key, before in saved.items():
+                if before is None:
                     self._run_writes.pop(key, None)
                 else:
+                    state, entries, length, chain = before
                     del entries[length:]
-                    self._run_writes[key] = entries
+                    state.entries, state.chain = entries, chain
             raise
         for write in delta:
-            if last[write.key] is write:
+            if by_key[write.key][-1] is write:
                 self.record(write, value=merged[write.key])
             else:
                 with self._lock:
                     self._history.setdefault(write.key, []).append(write)
 
-    def _merged_value(self, key: str, position: int, write: Write, merge: MergeFunction) -> Any:
-        entries = self._run_writes.setdefault(key, [])
-        incoming = (position, write.step or "", write.value)
-        if not entries:
-            entries.append(incoming)
-            return write.value
-        if entries[-1][0] < position and entries[-1][1] != incoming[1]:
-            # The usual case, finished in recipe order: one fold onto the current value, O(1).
-            value = self._fold(merge, key, entries[-1], self._values[key], incoming)
-            entries.append(incoming)
+    def _merged_value(
+        self, key: str, position: int, writes: list[Write], merge: MergeFunction, mergeable: Mergeable | None,
+    ) -> Any:
+        step = writes[-1].step or ""
+        incoming = (position, step, *combined(key, writes))
+        state = self._run_writes.get(key)
+        if state is None:
+            state = self._run_writes[key] = KeyWrites(self._values.get(key, MISSING), [incoming])
+            return self._fold(merge, key, None, state.base, incoming)
+        last = state.entries[-1]
+        if (state.chain and last[0] < position and last[1] != step
+                and (mergeable is None or mergeable(key, last[1], step))):
+            # The usual case, finished in recipe order after a step it depends on: one fold, O(1).
+            value = self._fold(merge, key, last, self._values.get(key, MISSING), incoming)
+            state.entries.append(incoming)
             return value
+        others = [e for e in state.entries if e[1] != step]
+        for entry in others:
+            first, second = (entry, incoming) if entry[0] < position else (incoming, entry)
+            if mergeable is not None and not mergeable(key, first[1], second[1]):
+                if "set" in (first[2], second[2]):
+                    raise ContextConflictError(
+                        f"steps {first[1]!r} and {second[1]!r} both wrote {key!r} and neither depends on the "
+                        "other, so one write would be lost; order them with depends_on, accumulate with "
+                        "ctx.append/ctx.update, or give the key a strategy (merge: {keys: {"
+                        f"{key!r}: ...}}}})"
+                    )
+                state.chain = False  # accumulating writes side by side: later writes check every pair
         # Finished out of recipe order (or the same step again): refold every write in order.
-        ordered = sorted([e for e in entries if e[1] != incoming[1]] + [incoming], key=lambda e: e[0])
-        value = ordered[0][2]
-        for previous, entry in zip(ordered, ordered[1:]):
-            value = self._fold(merge, key, previous, value, entry)
-        self._run_writes[key] = ordered
+        ordered = sorted(others + [incoming], key=lambda e: e[0])
+        value, previous = state.base, None
+        for entry in ordered:
+            value, previous = self._fold(merge, key, previous, value, entry), entry
+        state.entries = ordered
         return value
 
     @staticmethod
-    def _fold(merge: MergeFunction, key: str, previous: tuple, current: Any, entry: tuple) -> Any:
+    def _fold(merge: MergeFunction, key: str, previous: tuple | None, current: Any, entry: tuple) -> Any:
+        """``current`` after ``entry`` (position, step, op, payload); ``previous`` is the entry before it."""
+        if entry[2] != "set":
+            return applied(key, current, entry[2], entry[3], step=entry[1])
+        if previous is None:
+            return entry[3]
         try:
-            return merge(key, current, entry[2])
+            return merge(key, current, entry[3])
         except ContextConflictError as exc:
             raise ContextConflictError(
                 f"{exc} (steps {previous[1]!r} and {entry[1]!r} both wrote it)"
@@ -188,8 +238,9 @@ class Context:
 class StepContext:
     """What a step sees: reads go to the run's context, writes become the step's delta.
 
-    ``outputs`` are the keys the step declared; writing any other key is an error,
-    as is writing a runner-owned ``_runner.*`` key.
+    ``outputs`` are the keys the step declared (``None``: not declared, any key);
+    writing any other key is an error, as is writing a runner-owned ``_runner.*``
+    key, or ``set``-ting a key the step may only accumulate (``accumulates``).
     """
 
     def __init__(
@@ -203,8 +254,10 @@ class StepContext:
         data_dir: str | Path = "Data",
         workdir: str | Path | None = None,
         cancel_event: threading.Event | None = None,
+        accumulates: frozenset[str] = frozenset(),
     ):
         self._base = base
+        self.accumulates = accumulates
         self._own: dict[str, Any] = {}
         self.delta: list[Write] = []
         self.step = step
@@ -242,8 +295,40 @@ class StepContext:
         return base + [w.to_dict() for w in self.delta if w.key == key]
 
     def set(self, key: str, value: Any, who: str | None = None) -> None:
-        """Record a write of ``key``; it reaches the run's context when the step succeeds."""
-        if key.startswith(RESERVED_PREFIX):
+        """Record a write of ``key``; it reaches the run's context when the step succeeds.
+
+        ``who`` is accepted for scriptlets written as in the guide (``who="my_step"``);
+        the write is attributed to the step's scriptlet whatever it says.
+        """
+        self._check_writable(key)
+        if key in self.accumulates:
+            raise ContextError(f"step {self.step!r} may only accumulate {key!r} (ctx.append/ctx.update): "
+                               "its scriptlet lists it in 'accumulates', so steps side by side can share it")
+        value = json_safe(key, value, step=self.step)
+        self._own[key] = value
+        self.delta.append(Write(key, value, self.who, self.step, self.run_id, utc_timestamp()))
+
+    def append(self, key: str, item: Any) -> None:
+        """Contribute ``item`` to the list at ``key``, without reading and rewriting the list.
+
+        Steps running side by side may each append to one key: every item reaches the
+        context, in recipe order, whichever step finished first.
+        """
+        self._accumulate(key, "append", item)
+
+    def update(self, key: str, mapping: Mapping[str, Any]) -> None:
+        """Contribute ``mapping``'s entries to the mapping at ``key`` (like ``append`` for a dict)."""
+        self._accumulate(key, "update", mapping)
+
+    def _accumulate(self, key: str, op: str, value: Any) -> None:
+        self._check_writable(key)
+        value = json_safe(key, value, step=self.step)
+        current = self._own[key] if key in self._own else self._base.get(key, MISSING)
+        self._own[key] = applied(key, current, op, [value] if op == "append" else value, step=self.step)
+        self.delta.append(Write(key, value, self.who, self.step, self.run_id, utc_timestamp(), op))
+
+    def _check_writable(self, key: str) -> None:
+        if isinstance(key, str) and key.startswith(RESERVED_PREFIX):
             raise ContextError(f"step {self.step!r} may not write {key!r}: '_runner.*' keys belong to the runner")
         if self.outputs is not None and key not in self.outputs:
             declared = ", ".join(sorted(self.outputs)) or "none"
@@ -251,9 +336,6 @@ class StepContext:
                 f"step {self.step!r} wrote undeclared key {key!r} (declared outputs: {declared}); "
                 "add it to the scriptlet's outputs, or write a new versioned key"
             )
-        value = json_safe(key, value, step=self.step)
-        self._own[key] = value
-        self.delta.append(Write(key, value, who or self.who, self.step, self.run_id, utc_timestamp()))
 
     @property
     def data_dir(self) -> Path:

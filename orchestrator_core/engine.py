@@ -21,6 +21,7 @@ from .errors import ContextError, error_from_exception, error_record, utc_timest
 from .fingerprint import Fingerprinter, upstream_outputs
 from .hooks import Hooks
 from .interfaces import Executor
+from .merging import MergePolicy
 from .model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
 from .registry import Registry
 from .run import Run
@@ -75,7 +76,7 @@ class Engine:
         self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
         self.stopping = False
-        self.strategy = run.recipe.merge
+        self.merging = MergePolicy(run.recipe, hooks, registry)
         self.fingerprinter = Fingerprinter()
         self.cache_keys: dict[str, str] = {}  # step -> fingerprint, for cacheable steps that missed
         metrics = run.context.get(METRICS_KEY)
@@ -240,7 +241,7 @@ class Engine:
             return False
         self.hooks.before_step(run=self.run, step=step)
         now = utc_timestamp()
-        delta = [Write(w.key, w.value, w.who, step.name, self.run.id, now) for w in stored]
+        delta = [Write(w.key, w.value, w.who, step.name, self.run.id, now, w.op) for w in stored]
         result = StepResult(step.name, STATUS_OK, delta=delta, cache="hit",
                             metrics={"duration_ms": round((time.monotonic() - started) * 1000, 3)})
         self._finish(_Attempt(prepared, 1, started, None, None), result)  # type: ignore[arg-type]
@@ -272,7 +273,8 @@ class Engine:
         result.executor = prepared.executor
         if result.ok:
             try:
-                self.run.context.apply(result.delta, position=step.index, merge=self._merge)
+                self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
+                                       mergeable=self.merging.mergeable)
             except ContextError as exc:
                 result = StepResult(step.name, STATUS_ERROR, error=error_record(
                     step.name, str(exc), details={"type": type(exc).__name__}), metrics=result.metrics,
@@ -284,9 +286,6 @@ class Engine:
             self.delayed.append((time.monotonic() + delay, prepared, attempt.number + 1))
             return
         self._record(step, result)
-
-    def _merge(self, key: str, current: object, incoming: object) -> object:
-        return self.hooks.merge_context(key=key, current=current, incoming=incoming, strategy=self.strategy)
 
     def _record(self, step, result: StepResult) -> None:
         self._store(step, result)

@@ -62,7 +62,7 @@ class ContextError(OrchError, ValueError):
 
 
 class ContextConflictError(ContextError):
-    """Two steps of one run wrote different values to a key under ``fail_on_conflict``."""
+    """Two writes of one key in a run would lose one (steps no dependency orders, or ``fail_on_conflict``)."""
 
 
 class ScriptletError(OrchError):

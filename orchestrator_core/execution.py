@@ -12,6 +12,7 @@ import threading
 import traceback
 from typing import Any
 
+from .adopted_line import adopt, capture_status_line
 from .context import StepContext, json_safe
 from .errors import ContextError, error_from_exception, error_record
 from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask
@@ -32,10 +33,12 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
         data_dir=task.data_dir,
         workdir=task.workdir,
         cancel_event=cancel_event,
+        accumulates=getattr(handler, "accumulates", None) or frozenset(),
     )
     error = None
     extras: dict[str, Any] = {}
-    with measure() as figures:
+    code = 0  # what a scriptlet written as in the guide returned or exited with
+    with measure() as figures, capture_status_line() as printed:
         try:
             returned = handler.execute(ctx, dict(task.params))
             extras = _extras(task.step, returned)
@@ -49,13 +52,34 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
                 error["details"]["where"] = _where(exc)
     figures.extra.update(ctx.metrics)
     if error is None and isinstance(extras, int):
-        error = error_record(task.step, f"scriptlet returned exit code {extras}", exit_code=extras)
+        code, extras = extras, {}
+        error = error_record(task.step, f"scriptlet returned exit code {code}", exit_code=code)
+    if printed.status is not None:
+        error, extras = _adopt(task.step, printed, error, extras, code)
     if error is not None:
         return StepResult(task.step, STATUS_ERROR, error=error, metrics=figures.as_dict(), attempts=task.attempt)
     return StepResult(
         task.step, STATUS_OK, delta=ctx.delta, extras=extras,
         metrics=figures.as_dict(), attempts=task.attempt,
     )
+
+
+def _adopt(step: str, printed: capture_status_line, error: dict | None, extras: dict, code: int) -> tuple:
+    """``(error, extras)`` with the status line the scriptlet printed adopted into them.
+
+    The line is adopted when the scriptlet's return value (or exit code) decided the
+    outcome; when the step failed otherwise (an exception), the line is passed on as it was.
+    """
+    if error is not None and not code:
+        printed.release()
+        return error, extras
+    adopted = adopt(step, printed.status or {}, exit_code=code)
+    try:
+        if code:
+            return {k: json_safe(k, v, step=step) for k, v in adopted.items()}, extras
+        return None, {**_extras(step, adopted), **extras}
+    except ContextError as exc:
+        return error_from_exception(step, exc), extras
 
 
 def _extras(step: str, returned: Any) -> Any:

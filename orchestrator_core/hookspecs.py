@@ -161,6 +161,24 @@ def orch_register_executors() -> list[type]:
 
 
 @hookspec
+def orch_register_merge_strategies() -> list[type]:
+    """Return merge strategy classes (``last_write_wins``, ``append``...) this plugin provides.
+
+    Called once when the registry is built. A strategy has a ``name`` (what a recipe's
+    ``merge`` names, for every key or per key), a one-line ``description``, and
+    ``merge(key, current, incoming)`` returning the value the context keeps when a
+    second step of a run writes ``key`` (``current`` is always the earlier step's value
+    in recipe order); it raises ``ContextConflictError`` to refuse. Subclass
+    ``orchestrator_core.MergeStrategy``. All results are collected;
+    duplicate names are an error naming both.
+
+    :return: a list of classes.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
 def orch_validate_recipe(recipe: Recipe) -> list[str] | None:
     """Return extra problems this plugin finds in ``recipe``.
 
@@ -372,13 +390,15 @@ def orch_merge_context(key: str, current: Any, incoming: Any, strategy: str) -> 
     Called only when another step of the same run already wrote ``key``; always with
     the value of the step earlier in the recipe as ``current``, so the result does not
     depend on which step finished first. Stops at the first non-None result (so a
-    plugin cannot choose ``null`` as the merged value). Raise
-    ``ContextConflictError`` to refuse the write.
+    plugin cannot choose ``null`` as the merged value); when every implementation
+    returns None, the merge strategy registered under ``strategy``
+    (``orch_register_merge_strategies``) decides. Raise ``ContextConflictError``
+    to refuse the write.
 
     :param key: the context key.
     :param current: the value written by the earlier step.
     :param incoming: the value written by the later step.
-    :param strategy: the recipe's ``merge`` (``last_write_wins``, ``fail_on_conflict``
+    :param strategy: the key's strategy from the recipe's ``merge`` (``last_write_wins``, ``append``
         or a name a plugin understands).
 
     .. versionadded:: 0.1

@@ -1,4 +1,4 @@
-"""Base classes of what plugins register besides scriptlets: step types and executors.
+"""Base classes of what plugins register besides scriptlets: step types, executors, merge strategies.
 
 Capabilities are declared as data on the class (snakemake's executor interface), so
 the engine reads them once instead of asking on every step.
@@ -55,6 +55,24 @@ class StepType:
         return []
 
     def prepare(self, step: Step, recipe: Recipe, registry: RegistryView) -> StepHandler:
+        raise NotImplementedError
+
+
+class MergeStrategy:
+    """How a key written by two steps of one run merges (``merge:`` in a recipe names one).
+
+    ``merge(key, current, incoming)`` returns the value the context keeps, always
+    called with the earlier step's value (in recipe order) as ``current``; raise
+    ``ContextConflictError`` to refuse. ``description`` is one line for listings
+    and error messages. ``default``: the strategy of recipes that name none (one
+    registered strategy says so; the built-in ``last_write_wins`` does).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    default: ClassVar[bool] = False
+
+    def merge(self, key: str, current: Any, incoming: Any) -> Any:
         raise NotImplementedError
 
 

@@ -54,9 +54,12 @@ class Recipe:
     steps: tuple[Step, ...]
     path: str | None = None
     description: str | None = None
-    merge: str = "last_write_wins"
+    merge: str | None = None  # the recipe's strategy for every key; None: the strategy registered as the default
     context: Mapping[str, Any] = field(default_factory=dict)
     digest: str = ""
+    # ``merge: {default: ..., keys: {key: strategy}}``: how each named key merges, whichever steps write it
+    merge_keys: Mapping[str, str] = field(default_factory=dict)
+    merge_lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -71,7 +74,13 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Write:
-    """One write to a context key: the value and who made it, in which step and run."""
+    """One write to a context key: the value and who made it, in which step and run.
+
+    ``op`` says how the value combines with the key's current one: ``set`` replaces
+    it; ``append`` adds ``value`` as one item of a list; ``update`` merges ``value``
+    (a mapping) into a mapping. Accumulating writes from steps that run side by side
+    all reach the context, folded in recipe order (``Context.apply``).
+    """
 
     key: str
     value: Any
@@ -79,6 +88,7 @@ class Write:
     step: str | None = None
     run: str | None = None
     ts: str = ""
+    op: str = "set"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +98,7 @@ class Write:
             "step": self.step,
             "run": self.run,
             "ts": self.ts,
+            "op": self.op,
         }
 
 

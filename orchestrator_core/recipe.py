@@ -22,7 +22,7 @@ from .recipe_yaml import load_with_lines
 NUMBER = (int, float)
 
 RECIPE_FIELDS: dict[str, Any] = {
-    "name": str, "description": str, "merge": str, "context": dict, "steps": list, "version": (int, str),
+    "name": str, "description": str, "merge": (str, dict), "context": dict, "steps": list, "version": (int, str),
 }
 STEP_FIELDS: dict[str, Any] = {
     "name": str, "uses": str, "type": str, "idx": int, "params": dict, "depends_on": (list, str),
@@ -90,6 +90,7 @@ def parse_recipe(
         except ContextError as exc:
             problem(str(exc), ("context", key))
 
+    merge, merge_keys, merge_lines = _merge_setting(data.get("merge"), lines, problem)
     type_fields = step_fields or {"python": {"module": str, "function": str}}
     param_lines = _param_lines(lines)
     steps = [_parse_step(raw, i, type_fields, lines, problem, param_lines.get(i, {})) for i, raw in enumerate(raw_steps)]
@@ -105,9 +106,11 @@ def parse_recipe(
         steps=tuple(steps),
         path=None if filename.startswith("<") else str(Path(filename).resolve()),
         description=data.get("description"),
-        merge=data.get("merge") or "last_write_wins",
+        merge=merge,
         context=dict(initial) if isinstance(initial, dict) else {},
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        merge_keys=merge_keys,
+        merge_lines=merge_lines,
     )
     if problems:
         raise RecipeError(sorted_problems(problems), partial=recipe)
@@ -118,6 +121,33 @@ def sorted_problems(problems: list[Problem]) -> list[Problem]:
     """``problems`` without repeats, in the order of their lines (file order)."""
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.file, p.line or 0))
+
+
+def _merge_setting(raw: Any, lines: dict, problem: Any) -> tuple[str | None, dict[str, str], dict[str, int]]:
+    """``merge``: a strategy for every key, or ``{default: ..., keys: {key: strategy}}``.
+
+    Returns the default strategy (``None``: not given), the per-key ones and the line
+    of each (``""`` for the default's). Whether a name is a registered strategy is
+    checked later, against the installed plugins.
+    """
+    default: str | None = None
+    keys: dict[str, str] = {}
+    line_of = {"": lines.get(("merge", "<key>")) or lines.get(("merge",)) or 1}
+    if isinstance(raw, str) and raw:
+        return raw, keys, line_of
+    if not isinstance(raw, dict):
+        return default, keys, line_of
+    _check_fields(raw, {"default": str, "keys": dict}, ("merge",), "merge", problem)
+    if isinstance(raw.get("default"), str) and raw["default"]:
+        default = raw["default"]
+        line_of[""] = lines.get(("merge", "default"), line_of[""])
+    for key, strategy in (raw.get("keys") or {}).items() if isinstance(raw.get("keys"), dict) else ():
+        if not isinstance(strategy, str) or not strategy:
+            problem(f"merge strategy of key {key!r} must be a strategy name, got {strategy!r}", ("merge", "keys", key))
+            continue
+        keys[str(key)] = strategy
+        line_of[str(key)] = lines.get(("merge", "keys", key), line_of[""])
+    return default, keys, line_of
 
 
 def _check_fields(data: dict, fields: Mapping[str, Any], path: tuple, what: str, problem: Any) -> None:

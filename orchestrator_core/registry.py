@@ -1,4 +1,4 @@
-"""What the installed plugins provide: scriptlets, step types, executors, recipe folders.
+"""What the installed plugins provide: scriptlets, step types, executors, merge strategies, recipe folders.
 
 Each class is checked when it is registered (a ``name``, the right base class, a
 class rather than an instance). Every entry also has a qualified name, ``plugin:name``
@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import PluginError, UsageError, did_you_mean
 from .hooks import Hooks
-from .interfaces import Executor, StepType
+from .interfaces import Executor, MergeStrategy, StepType
 from .known_plugins import install_hint
 from .scriptlet import BaseScriptlet, scriptlet_name
 
@@ -51,6 +51,7 @@ _KINDS = {
     "scriptlet": ("orch_register_scriptlets", BaseScriptlet),
     "step type": ("orch_register_step_types", StepType),
     "executor": ("orch_register_executors", Executor),
+    "merge strategy": ("orch_register_merge_strategies", MergeStrategy),
 }
 
 

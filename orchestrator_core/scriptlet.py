@@ -3,7 +3,9 @@
 A scriptlet is a class with a ``name``, the ``outputs`` it may write, and two
 methods: ``validate`` (check params and context, raise :class:`ScriptletError`)
 and ``run`` (do the work, ``ctx.set`` the results). The framework prints the
-step's JSON line, so a scriptlet never prints one itself.
+step's JSON line. A scriptlet written as in the guide (no ``outputs``, prints its
+own status line, returns 0 or 1) runs too: its line is adopted into the
+framework's (see :mod:`orchestrator_core.adopted_line`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ class BaseScriptlet:
         The name recipes use (``uses: compute_mean``); unique across installed packs.
     ``outputs``
         Every context key the scriptlet may write. Writing another key fails the step,
-        which keeps the additive versioning discipline of the guide (§11) honest.
+        which keeps the additive versioning discipline of the guide (§11) honest, and
+        ``orch validate`` rejects two steps no dependency orders that declare one key.
+        ``None`` (not declared): any key may be written, and is recorded; conflicts are
+        then found only while running.
+    ``accumulates``
+        Keys the scriptlet only contributes to, with ``ctx.append``/``ctx.update``
+        (never ``ctx.set``): steps running side by side may share them, and every
+        contribution is kept. They count as outputs.
     ``inputs``
         Context keys the scriptlet reads, when known; an executor in another process
         then ships only these. ``None`` ships the whole context.
@@ -38,7 +47,8 @@ class BaseScriptlet:
     """
 
     name: ClassVar[str] = ""
-    outputs: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...] | None] = None
+    accumulates: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[str, ...] | None] = None
     parallelizable: ClassVar[bool] = False
     requires_process: ClassVar[bool] = False

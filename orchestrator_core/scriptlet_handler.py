@@ -40,8 +40,15 @@ class PythonHandler:
         return scriptlet_name(self.cls)
 
     @property
-    def outputs(self) -> frozenset[str]:
-        return frozenset(self.cls.outputs or ())
+    def outputs(self) -> frozenset[str] | None:
+        """Declared outputs and accumulated keys; ``None`` when the scriptlet declares neither."""
+        if self.cls.outputs is None and not self.cls.accumulates:
+            return None
+        return frozenset(self.cls.outputs or ()) | frozenset(self.cls.accumulates)
+
+    @property
+    def accumulates(self) -> frozenset[str]:
+        return frozenset(self.cls.accumulates or ())
 
     @property
     def inputs(self) -> tuple[str, ...] | None:

@@ -7,6 +7,7 @@ Built by a factory and passed around (never a module global), so tests and
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,10 @@ from .pluginmanager import OrchPluginManager, create_plugin_manager
 from .recipe import read_recipe
 from .registry import Registry
 from .run import Run, new_run_id
-from .state.resume import recorded_start
+from .state.resume import missing_upstream, recorded_start
 from .validation import PreparedStep, prepare_steps, step_fields, with_plugin_problems
+
+logger = logging.getLogger("orchestrator.session")
 
 
 class Session:
@@ -107,6 +110,10 @@ class Session:
             ctx.record(write)
         for key, value in {**recipe.context, **(context or {})}.items():
             ctx.set(key, value, who="initial")
+        if resume_from and origin is None:
+            missing = missing_upstream(recipe, plan, {n: p.handler.outputs for n, p in prepared.items()}, ctx)
+            if missing:
+                logger.warning("--resume-from %s: the run starts without %s", resume_from, missing)
         return Run(recipe, plan, self.config, ctx, id=run_id, flags=flags), prepared
 
     def run(

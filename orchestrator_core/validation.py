@@ -10,11 +10,11 @@ import logging
 import re
 from dataclasses import dataclass
 
-from .builtin.merge import STRATEGIES
 from .errors import Problem, RecipeError, UsageError, did_you_mean
 from .hooks import Hooks
 from .interfaces import DEFAULT_PARALLEL, DEFAULT_REQUIRES_PROCESS, DEFAULT_SERIAL
 from .known_plugins import install_hint
+from .merging import strategy_problems, undeclared_outputs_warnings, write_conflicts
 from .model import Recipe, Step, StepHandler
 from .recipe import sorted_problems
 from .registry import Registry
@@ -74,9 +74,9 @@ def prepare_steps(
         prepared[step.name] = PreparedStep(step, handler, executor, bool(parallel or capabilities.out_of_process))
         logger.debug("step %r: %s on executor %r%s", step.name, handler.identity, executor,
                      " (parallel)" if prepared[step.name].parallel else "")
-    if recipe.merge not in STRATEGIES and all(i.plugin_name == "merge" for i in hooks.impls("orch_merge_context")):
-        problems.append(Problem(f"unknown merge strategy {recipe.merge!r}; use one of: {', '.join(STRATEGIES)}",
-                                filename, None))
+    problems.extend(strategy_problems(recipe, registry, hooks, filename))
+    if not problems:
+        problems.extend(write_conflicts(recipe, [(p.step, p.handler) for p in prepared.values()], filename))
     if not problems:
         problems.extend(_plugin_problems(recipe, hooks, filename))
     if problems:
@@ -137,7 +137,8 @@ VERSIONED_KEY = re.compile(r"_v\d+$")
 
 
 def versioning_warnings(prepared: dict[str, PreparedStep], filename: str) -> list[Problem]:
-    """Declared output keys without a ``_vN`` suffix (guide §11: a new shape is a new key).
+    """Declared output keys without a ``_vN`` suffix (guide §11: a new shape is a new key),
+    and steps that declare no outputs at all (their writes escape the conflict check).
 
     Warnings, not errors: the recipe still runs; ``orch validate`` prints them with the
     line of the step that uses the scriptlet.
@@ -145,6 +146,7 @@ def versioning_warnings(prepared: dict[str, PreparedStep], filename: str) -> lis
     warnings = []
     seen: set[str] = set()
     for item in prepared.values():
+        warnings += undeclared_outputs_warnings([(item.step, item.handler.outputs, item.handler.who)], filename)
         for key in sorted(item.handler.outputs or ()):
             if not VERSIONED_KEY.search(key) and key not in seen:
                 seen.add(key)

@@ -7,16 +7,16 @@ import math
 import pytest
 
 from orchestrator_core import Context, ContextConflictError, ContextError, StepContext
-from orchestrator_core.builtin.merge import orch_merge_context
+from orchestrator_core.builtin.merge import FailOnConflict, LastWriteWins
 from orchestrator_core.model import Write
 
 
 def lww(key, current, incoming):
-    return orch_merge_context(key, current, incoming, "last_write_wins")
+    return LastWriteWins().merge(key, current, incoming)
 
 
 def strict(key, current, incoming):
-    return orch_merge_context(key, current, incoming, "fail_on_conflict")
+    return FailOnConflict().merge(key, current, incoming)
 
 
 def test_values_are_normalised_and_copied():
@@ -96,3 +96,66 @@ def test_initial_values_are_not_conflicts():
     ctx = Context({"k": 0})
     ctx.apply(writes("a", k=1), position=0, merge=strict)
     assert ctx.get("k") == 1
+
+
+def contributions(step, op, **values):
+    return [Write(k, v, step, step, op=op) for k, v in values.items()]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_accumulating_writes_keep_every_contribution_in_recipe_order(order):
+    ctx = Context({"tags": {"kind": "demo"}})
+    steps = ["a", "b", "c"]
+    for position in order:
+        step = steps[position]
+        ctx.apply(contributions(step, "append", stations=step.upper())
+                  + contributions(step, "update", tags={step: position}), position=position, merge=lww,
+                  mergeable=lambda key, earlier, later: False)  # no step depends on another
+    assert ctx.get("stations") == ["A", "B", "C"]
+    assert ctx.get("tags") == {"kind": "demo", "a": 0, "b": 1, "c": 2}
+    assert sorted((h["value"], h["step"], h["op"]) for h in ctx.history("stations")) == [
+        ("A", "a", "append"), ("B", "b", "append"), ("C", "c", "append")]
+
+
+def test_unordered_plain_writes_conflict_naming_both_steps_and_apply_nothing():
+    ctx = Context()
+    unordered = lambda key, earlier, later: False  # noqa: E731
+    ctx.apply(writes("a", k=1), position=0, merge=lww, mergeable=unordered)
+    with pytest.raises(ContextConflictError, match="steps 'a' and 'b' both wrote 'k' and neither depends"):
+        ctx.apply(writes("b", k=2, fresh=3), position=1, merge=lww, mergeable=unordered)
+    assert ctx.get("k") == 1 and "fresh" not in ctx
+    ctx.apply(contributions("c", "append", items=1), position=2, merge=lww, mergeable=unordered)
+    with pytest.raises(ContextConflictError, match="steps 'c' and 'd' both wrote 'items'"):
+        ctx.apply(writes("d", items=[9]), position=3, merge=lww, mergeable=unordered)  # a set among appends
+    assert ctx.get("items") == [1]
+
+
+def test_an_ordered_plain_write_after_contributions_replaces_them():
+    ctx = Context()
+    ctx.apply(contributions("a", "append", items=1), position=0, merge=lww)
+    ctx.apply(contributions("b", "append", items=2), position=1, merge=lww)
+    ctx.apply(writes("c", items=["reset"]), position=2, merge=lww)
+    ctx.apply(contributions("d", "append", items=3), position=3, merge=lww)
+    assert ctx.get("items") == ["reset", 3]
+
+
+def test_step_view_accumulates_and_refuses_a_mismatch_or_a_set_of_an_accumulated_key():
+    ctx = Context({"n": 5})
+    view = StepContext(ctx, step="s", who="w", outputs=frozenset({"items", "n"}), accumulates=frozenset({"items"}))
+    view.append("items", 1)
+    view.append("items", {"x": 2})
+    assert view.get("items") == [1, {"x": 2}] and "items" not in ctx
+    with pytest.raises(ContextError, match="may only accumulate 'items'"):
+        view.set("items", [])
+    with pytest.raises(ContextError, match="cannot append 'n' by step 's': it needs a list, got int"):
+        view.append("n", 1)
+    ctx.apply(view.delta, position=0, merge=lww)
+    assert ctx.get("items") == [1, {"x": 2}]
+
+
+def test_a_standalone_context_accumulates_too():
+    ctx = Context()
+    ctx.append("k", 1, who="me")
+    ctx.update("m", {"a": 1}, who="me")
+    assert ctx.to_dict() == {"k": [1], "m": {"a": 1}}
+    assert ctx.history("k")[0]["op"] == "append"

@@ -36,3 +36,7 @@ def test_every_command_of_the_guide_works(tmp_path):
     assert '"outputs":["weather.forecast_v1"]' in done.stdout
     assert "hello, Ada" in done.stderr
     assert "call orch_before_step" in done.stderr
+    # "Coming from the guide": the guide's own class, its line adopted, its reason kept
+    assert '{"status": "ok", "outputs": ["example.echo_v1"]}' in done.stdout  # python example_step.py
+    assert "guide.yaml:3: warning: step 'echo': 'example_step' declares no outputs" in done.stderr
+    assert '"reason":"input required"' in done.stdout and '"step":"echo_again"' in done.stdout

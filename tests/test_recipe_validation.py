@@ -375,4 +375,6 @@ def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
     warnings = versioning_warnings(session.validate(session.load(path)), str(path))
     assert [(w.message, w.line) for w in warnings] == [
         ("step 'l': output key 'metrics.summary' has no version suffix "
-         "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')", 1)]
+         "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')", 1),
+        ("step 'w': 'write_keys' declares no outputs, so its writes are allowed and recorded but not checked "
+         "for conflicts before the run; declare them (outputs = (...)) to enable the check", 1)]

@@ -207,13 +207,14 @@ def test_only_stops_when_a_dependency_never_succeeded(project):
     assert project.run("failing.yaml", "--only", "f", "g").exit_code == 1  # f is selected: allowed to run
 
 
-def test_resume_from_with_nothing_recorded_says_so(project):
-    outcome = project.run("gated.yaml", "--resume-from", "c")
-    assert outcome.exit_code == 2 and outcome.out == ""
-    assert "no recorded run of recipe 'gated'" in outcome.err and "to resume" in outcome.err
-    assert project.calls() == []
-    project.run("failing.yaml", "--skip", "f").assert_success()  # another recipe's run does not count
-    assert project.run("gated.yaml", "--resume-from", "c").exit_code == 2
+def test_resume_from_with_nothing_recorded_starts_from_an_empty_context(project):
+    # The guide's --resume-from "assumes prior context is reproducible or not needed".
+    outcome = project.run("gated.yaml", "--resume-from", "d", "--set", "t.b_v1=5")
+    assert outcome.exit_code == 0, outcome.err
+    assert "no recorded run of recipe 'gated'" in outcome.err and "starting from an empty context" in outcome.err
+    assert "starts without keys 't.c_v1'" in outcome.err and "steps 'a', 'b' write" in outcome.err
+    assert [line["step"] for line in outcome.lines] == ["d"] and project.calls() == ["d"]
+    assert project.json("context", "show", "t.sum_v1") == 5  # t.a_v1 and t.c_v1 were not there
 
 
 def test_resume_takes_each_upstream_key_from_the_newest_run_where_its_step_succeeded(project):

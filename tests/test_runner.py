@@ -13,6 +13,7 @@ from orchestrator_core.errors import UsageError
 import orch_sample
 
 FAN_IN = """
+merge: {keys: {t.shared_v1: last_write_wins}}
 steps:
   - name: root
     uses: write_keys
@@ -97,6 +98,7 @@ def test_unexpected_exception_is_structured(sample_pm, run_orch_recipe):
 
 def test_undeclared_write_and_non_json_value_fail_the_step(sample_pm, run_orch_recipe):
     outcome = run_orch_recipe("""
+    merge: {keys: {t.a_v1: last_write_wins}}
     steps:
       - {name: u, uses: undeclared}
       - {name: n, uses: not_json, depends_on: []}

@@ -60,6 +60,7 @@ class Echo(BaseScriptlet):
 
 QUICK = """
 name: quick
+merge: {keys: {echo.seen_v1: last_write_wins}}
 steps:
   - {name: first, module: serve_steps, function: Note, params: {text: one}}
   - {name: second, module: serve_steps, function: Echo, params: {key: note.text_v1}}

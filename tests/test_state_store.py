@@ -167,6 +167,7 @@ def test_the_merged_value_is_what_the_store_keeps(sample_pm, run_orch_recipe, tm
     # 'late' is earlier in the recipe but finishes last: the context keeps 'early's value
     # (recipe order, last write wins), and so must the store.
     outcome = run_orch_recipe("""
+    merge: {keys: {t.shared_v1: last_write_wins}}
     steps:
       - {name: late, uses: write_keys, params: {values: {t.shared_v1: 1}, sleep: 0.3}, depends_on: []}
       - {name: early, uses: write_keys, params: {values: {t.shared_v1: 2}}, depends_on: []}

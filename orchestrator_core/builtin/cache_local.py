@@ -68,7 +68,10 @@ def read_entry(path: Path) -> list[Write]:
     for item in data["writes"]:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "value" not in item:
             raise ValueError("an entry in 'writes' lacks 'key' or 'value'")
-        writes.append(Write(item["key"], item["value"], str(item.get("who") or "cache"), item.get("step")))
+        op = item.get("op", "set")
+        if op not in ("set", "append", "update"):
+            raise ValueError(f"an entry in 'writes' has an unknown op {op!r}")
+        writes.append(Write(item["key"], item["value"], str(item.get("who") or "cache"), item.get("step"), op=op))
     return writes
 
 
@@ -77,7 +80,8 @@ def write_entry(path: Path, key: str, delta: list[Write]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "format": FORMAT, "key": key, "stored": utc_timestamp(),
-        "writes": [{"key": w.key, "value": w.value, "who": w.who, "step": w.step} for w in delta],
+        "writes": [{"key": w.key, "value": w.value, "who": w.who, "step": w.step,
+                    **({"op": w.op} if w.op != "set" else {})} for w in delta],
     }
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:

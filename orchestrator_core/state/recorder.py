@@ -243,7 +243,7 @@ class StateRecorder:
         rows: list[WriteRow] = []
         last = {w.key: w for w in result.delta}
         for key, write in last.items():
-            if key in self._written:
+            if key in self._written or write.op != "set":  # an accumulating write's value is one contribution
                 value = run.context.get(key)
                 if value != write.value:
                     rows.append((run.id, key, _json(value), "merge", None, write.ts, None))

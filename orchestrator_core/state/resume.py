@@ -15,10 +15,13 @@ never written, and the run stops before anything starts.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import logging
+from typing import Any, Container, Mapping, Sequence
 
 from ..errors import UsageError
 from ..model import Recipe, Step, Write
+
+logger = logging.getLogger("orchestrator.resume")
 
 
 def recorded_start(
@@ -26,8 +29,10 @@ def recorded_start(
 ) -> tuple[str | None, list[Write]]:
     """The id of the run to start from and the writes of its context (``None, []`` for a fresh run).
 
-    Raises :class:`UsageError` when ``--resume-from`` finds no recorded run, or when
-    a step ``--only`` selects depends on a step that never succeeded.
+    With no recorded run, ``--resume-from`` starts from an empty context, as the
+    guide defines it ("assumes prior context is reproducible or not needed"): a
+    warning says so, and :func:`missing_upstream` names what the run lacks. Raises
+    :class:`UsageError` when a step ``--only`` selects depends on a step that never succeeded.
     """
     if not only and not resume_from:
         return None, []
@@ -38,10 +43,8 @@ def recorded_start(
     try:
         latest = store.latest_run(recipe.name) if store else None
         if resume_from and latest is None:
-            raise UsageError(
-                f"--resume-from {resume_from}: no recorded run of recipe {recipe.name!r} in {where} to resume; "
-                "run the recipe first (or point --state-dir at the store that has its runs)"
-            )
+            logger.warning("--resume-from %s: no recorded run of recipe %r in %s; starting from an empty context "
+                           "(plus the recipe's context and --set)", resume_from, recipe.name, where)
         if only:
             _check_dependencies(store, recipe, plan)
         if latest is None:
@@ -101,3 +104,28 @@ def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step]) -> Non
     names = " ".join([*deps, *(s.name for s in plan)])
     raise UsageError(f"--only: {reasons}; run {', '.join(map(repr, deps))} first, "
                      f"or select {'it' if len(deps) == 1 else 'them'} too (--only {names})")
+
+
+def missing_upstream(recipe: Recipe, plan: Sequence[Step], outputs: Mapping[str, Any], present: Container[str]) -> str:
+    """What a run starting at ``plan`` lacks from the steps before it: ``""`` when nothing.
+
+    ``outputs`` maps each step to its declared output keys (``None``: not declared);
+    ``present`` holds the keys the starting context has.
+    """
+    selected = {s.name for s in plan}
+    keys: list[str] = []
+    undeclared: list[str] = []
+    for step in recipe.steps:
+        if step.name in selected:
+            continue
+        declared = outputs.get(step.name)
+        if declared is None:
+            undeclared.append(step.name)
+        else:
+            keys += [k for k in sorted(declared) if k not in present and k not in keys]
+    parts = [f"keys {', '.join(map(repr, keys))}"] if keys else []
+    if undeclared:
+        names = ", ".join(map(repr, undeclared))
+        parts.append(f"whatever step {names} writes (it declares no outputs)" if len(undeclared) == 1
+                     else f"whatever steps {names} write (they declare no outputs)")
+    return " and ".join(parts)

@@ -35,6 +35,7 @@ def test_the_pack_ships_every_recipe_with_a_description(orch_cli):
         assert listed[name]["description"]
     report = json.loads(orch_cli("validate", *RECIPE_NAMES, "--json").assert_success().out)
     assert [entry["ok"] for entry in report] == [True] * len(RECIPE_NAMES)
+    assert [entry["warnings"] for entry in report] == [[]] * len(RECIPE_NAMES), "every step declares its outputs"
 
 
 def test_example_numbers(orch_cli, sample_values):

@@ -91,7 +91,7 @@ class WhereAmI(BaseScriptlet):
     """Writes the id of the process it ran in."""
 
     name = "where_am_i"
-    outputs = tuple(f"probe.{slot}_pid_v1" for slot in "abcd")
+    outputs = None  # writes the slot its params name (probe.{a,b,c,d}_pid_v1): conflicts are caught while running
 
     def run(self, ctx, params):
         print("noise on stdout from a step", flush=True)

@@ -35,7 +35,7 @@ class Put(BaseScriptlet):
     """Write the keys of params ``values``."""
 
     name = "put"
-    outputs = ("data.note_v1", "metrics.mean_v1", "metrics.summary_v1", "metrics.count_v1", "metrics.label_v1")
+    outputs = None  # it writes whatever keys its params name: conflicts are caught while running
 
     def run(self, ctx, params):
         for key, value in params.get("values", {}).items():
