@@ -447,7 +447,7 @@ def test_the_store_pool_lends_at_most_max_open_connections_and_keeps_max_idle(pr
         assert pool.idle == pool_module.MAX_IDLE  # the others were closed as they came back
     finally:
         pool.close()
-    assert pool.idle == 0 and descriptors(os.getpid(), "state.db") == 0
+    assert pool.idle == 0 and descriptors(os.getpid(), str(project / ".orch" / "state.db")) == 0
 
 
 class EventStream:

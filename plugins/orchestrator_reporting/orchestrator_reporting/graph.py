@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from orchestrator_core import dag_drawing
+import orchestrator_core.dag_drawing as dag_drawing
 
 from .templating import format_ms
 

@@ -5,7 +5,7 @@ The dashboard draws the same layout, so a run looks the same in a report and liv
 
 from __future__ import annotations
 
-from orchestrator_core import dag_drawing
+import orchestrator_core.dag_drawing as dag_drawing
 
 from .graph import Graph
 
