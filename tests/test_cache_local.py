@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator_core import hookimpl
 from orchestrator_core.builtin.cache_local import entry_path, read_entry, write_entry
-from orchestrator_core.model import Write
+from orchestrator_core.model import CachedResult, Write
 
 SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")
 
@@ -131,15 +131,20 @@ def test_a_corrupt_entry_is_a_miss_with_a_warning(project):
     assert cache == {"a": "hit", "b": "hit", "total": "hit", "plain": None} and ran == ["plain"]
 
 
-def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_it(project):
+def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_both_stores(project):
+    # A cacheable step's line always says whether it was served from the cache: with
+    # --no-cache it ran, so it is a miss; the step that is not cacheable says nothing.
     cache, ran, _ = project.run("--no-cache")
-    assert cache == {"a": None, "b": None, "total": None, "plain": None}
+    assert cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
     assert not list((project.path / ".orch" / "cache").glob("*.json"))
+    assert not (project.path / ".cache").exists()  # no marker either
     project.run()
+    assert (project.path / ".cache" / "total.done").is_file()  # cache_key: total
     cache, ran, _ = project.run("--no-cache")
-    assert ran == ["a", "b", "total", "plain"] and set(cache.values()) == {None}
+    assert ran == ["a", "b", "total", "plain"] and cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
     cleared = json.loads(project.orch("cache", "clear", "--json").assert_success().out)
-    assert cleared["removed"] == 3
+    assert (cleared["removed"], cleared["markers_removed"]) == (3, 1)
+    assert not (project.path / ".cache").exists()
     cache, ran, _ = project.run()
     assert cache["a"] == "miss" and ran == ["a", "b", "total", "plain"]
     assert "removed 3 cache entries" in project.orch("cache", "clear").assert_success().out
@@ -255,8 +260,8 @@ def test_a_plugin_can_pre_empt_the_built_in_cache(sample_pm, register_plugin, ru
 # -- the file store ------------------------------------------------------------------------------
 def test_entries_round_trip_and_odd_keys_become_safe_file_names(tmp_path):
     path = entry_path(tmp_path, "abc123")
-    write_entry(path, "abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")])
-    assert read_entry(path) == [Write("k_v1", {"x": [1, 2]}, "me", "s")]
+    write_entry(path, "abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
+    assert read_entry(path) == CachedResult([Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
     assert not list(tmp_path.glob(".tmp-*"))  # the temporary file was renamed into place
     odd = entry_path(tmp_path, "../../etc/passwd")
     assert odd.parent == tmp_path and len(odd.stem) == 64

@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
@@ -61,6 +62,15 @@ class PythonHandler:
         scriptlet = self.cls()
         scriptlet.validate(ctx, params)
         return scriptlet.run(ctx, params)
+
+    def declared_files(self, params: dict[str, Any], workdir: Path, data_dir: Path) -> list[str | Path]:
+        """The files the scriptlet says it reads (``BaseScriptlet.files``), for the fingerprint."""
+        return list(self.cls.files(params, workdir, data_dir))
+
+    def on_cache_hit(self, ctx: Any, params: dict[str, Any]) -> None:
+        """Let the scriptlet record that it was a cache hit (``BaseScriptlet.on_cache_hit``)."""
+        if self.cls.on_cache_hit is not BaseScriptlet.on_cache_hit:
+            self.cls().on_cache_hit(ctx, params)
 
 
 def import_scriptlet(module: str, attribute: str) -> type:
