@@ -296,3 +296,35 @@ def test_a_cache_plugin_gets_the_file_digests_in_its_inputs(sample_pm, register_
     recipe = "steps: [{name: one, uses: write_keys, params: {values: {t.a_v1: 1}}, cache: true, files: [in.txt]}]"
     result = run_orch_recipe(recipe)
     assert seen == [({"in.txt": hashlib.sha256(b"hello").hexdigest()}, result.result.run_id)]
+
+
+def test_12_advanced_full_answers_with_the_hash_of_the_edited_csv(tmp_path, monkeypatch, orch_cli):
+    """The guide's flagship recipe, run as shipped, on a copy of the pack whose sample CSV is edited."""
+    import orchestrator_curriculum
+    from orchestrator_curriculum.plugin import recipes_dir
+
+    monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
+    monkeypatch.delenv("ORCH_DATA_DIR", raising=False)
+    pack = tmp_path / "site" / "orchestrator_curriculum"
+    shutil.copytree(Path(orchestrator_curriculum.__file__).parent, pack,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(recipes_dir(), pack / "recipes")
+    work = tmp_path / "work"
+    work.mkdir()
+    csv = pack / "data" / "numbers.csv"
+
+    def run():
+        outcome = orch_cli("run", "12_advanced_full", "--no-progress", pythonpath=[tmp_path / "site"], cwd=work)
+        outcome.assert_success()
+        context = json.loads(orch_cli("context", "show", "--json", cwd=work).assert_success().out)
+        return outcome.lines[0]["cache"], context["cache.numbers_hit_v1"], context["cache.numbers_hash_v1"]
+
+    assert run() == ("miss", False, sha256(csv))
+    assert run() == ("hit", True, sha256(csv))
+    before = sha256(csv)
+    with csv.open("a") as handle:
+        handle.write("7,1.0,2.0\n")
+    why = json.loads(orch_cli("why", "12_advanced_full", "cache_numbers", "--json", pythonpath=[tmp_path / "site"],
+                              cwd=work).assert_success().out)
+    assert why["would"] == "run" and why["reason"] == f"{csv} changed (sha256 {before[:4]}…→{sha256(csv)[:4]}…)"
+    assert run() == ("miss", False, sha256(csv))
