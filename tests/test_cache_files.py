@@ -328,3 +328,37 @@ def test_12_advanced_full_answers_with_the_hash_of_the_edited_csv(tmp_path, monk
                               cwd=work).assert_success().out)
     assert why["would"] == "run" and why["reason"] == f"{csv} changed (sha256 {before[:4]}…→{sha256(csv)[:4]}…)"
     assert run() == ("miss", False, sha256(csv))
+
+
+def test_a_shell_step_declares_what_it_reads_with_files(project):
+    script = project.path / "count.sh"
+    script.write_text(textwrap.dedent(r"""
+        #!/bin/sh
+        echo "$ORCH_STEP" >> calls.log
+        n=$(cat in/*.txt | wc -l)
+        printf '{"status":"ok","outputs":["sh.lines_v1"],"ctx":{"sh.lines_v1":%d}}\n' "$n"
+    """).lstrip())
+    script.chmod(0o755)
+    (project.path / "in").mkdir()
+    (project.path / "in" / "a.txt").write_text("1\n2\n")
+    project.recipe("r.yaml", """
+        steps:
+          - {name: lines, type: shell, script: count.sh, outputs: [sh.lines_v1], cache_key: lines, files: ["in/*.txt"]}
+    """)
+    assert project.run("r.yaml")[:2] == ({"lines": "miss"}, ["lines"])
+    assert project.run("r.yaml")[:2] == ({"lines": "hit"}, [])
+    (project.path / "in" / "a.txt").write_text("1\n2\n3\n")
+    assert project.why("r.yaml", "lines")["reason"].startswith("in/ a.txt changed (sha256 ")
+    assert project.run("r.yaml")[:2] == ({"lines": "miss"}, ["lines"]) and project.context()["sh.lines_v1"] == 3
+
+
+def test_files_must_be_a_list_of_paths(project):
+    project.recipe("r.yaml", """
+        steps:
+          - name: count
+            module: cf_steps
+            function: CountFiles
+            files: [in.txt, 3]
+    """)
+    outcome = project.orch("run", "r.yaml")
+    assert outcome.exit_code == 2 and "r.yaml:6" in outcome.err and "'files' must be a list of paths" in outcome.err
