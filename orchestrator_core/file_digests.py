@@ -56,9 +56,17 @@ class FileDigests:
         self._new: list[tuple[str, int, int, int, str, float]] = []
         self._memory: Any = None  # state.digests.DigestTable, opened on first use
         self._opened = False
+        self._asked: set[str] = set()  # paths already looked up in the memory
         self.hashed = 0
 
-    def digest(self, path: Path) -> str | None:
+    def prefetch(self, paths: list[str]) -> None:
+        """Recall the remembered digests of ``paths`` in one query (a step's declared files)."""
+        wanted = [p for p in paths if p not in self._known]
+        if wanted and self._open() is not None:
+            self._known.update(self._memory.get_many(wanted))
+            self._asked.update(wanted)
+
+    def digest(self, path: str | Path) -> str | None:
         """The digest of the regular file ``path``, or ``None`` when there is none (missing, a folder)."""
         try:
             found = os.stat(path)
@@ -66,10 +74,10 @@ class FileDigests:
             return None
         if not stat.S_ISREG(found.st_mode):
             return None
-        name = str(path)
+        name = os.fspath(path)
         signature = (found.st_size, found.st_mtime_ns, found.st_ctime_ns)
         known = self._known.get(name)
-        if known is None:
+        if known is None and name not in self._asked:
             known = self._recall(name)
         if known is not None and known[:3] == signature:
             return known[3]
@@ -89,6 +97,7 @@ class FileDigests:
         return value
 
     def _recall(self, name: str) -> tuple[int, int, int, str] | None:
+        self._asked.add(name)
         memory = self._open()
         if memory is None:
             return None

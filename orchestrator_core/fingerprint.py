@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -80,20 +81,20 @@ def upstream_artifacts(deps: Iterable[str], results: Mapping[str, StepResult]) -
     return found
 
 
-def label(path: str | Path, workdir: Path) -> str:
+def label(path: str | Path, workdir: str) -> str:
     """How a file is named in the fingerprint and in messages: relative to the working directory
-    when it lies under it, else absolute."""
-    path = Path(path)
-    if not path.is_absolute():
-        return path.as_posix()
-    try:
-        return path.relative_to(workdir).as_posix()
-    except ValueError:
-        return path.as_posix()
+    when it lies under it, else absolute (plain string work: this runs for every declared file)."""
+    text = os.fspath(path)
+    if "/." in text or "//" in text or text.startswith("./") or text.endswith("/"):
+        text = os.path.normpath(text)
+    if not text.startswith("/"):
+        return text
+    prefix = workdir.rstrip("/") + "/"
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def is_glob(text: str) -> bool:
-    return any(c in MAGIC for c in text)
+    return not MAGIC.isdisjoint(text)
 
 
 def glob_base(pattern: str) -> str:
@@ -119,6 +120,7 @@ class Fingerprinter:
         self._sources: dict[str, str | None] = {}
         self.digests = digests or FileDigests()
         self.workdir = Path(workdir) if workdir else Path.cwd()
+        self._workdir = str(self.workdir)
         data = Path(data_dir) if data_dir else Path("Data")
         self.data_dir = data if data.is_absolute() else self.workdir / data
 
@@ -157,22 +159,30 @@ class Fingerprinter:
         if callable(method):
             named.extend(method(dict(step.params), self.workdir, self.data_dir))
         named.extend(artifacts)
-        return list(dict.fromkeys(label(item, self.workdir) for item in named))
+        return list(dict.fromkeys(label(item, self._workdir) for item in named))
 
     def files(self, labels: Iterable[str]) -> dict[str, Any]:
         """Label → digest (``None``: missing) for a path, → ``{name: digest}`` for a glob."""
         found: dict[str, Any] = {}
+        workdir = self._workdir.rstrip("/") + "/"
+        plain: list[tuple[str, str]] = []
+        patterns: list[str] = []
         for name in labels:
-            path = self.workdir / name
-            if not is_glob(name):
-                found[name] = self.digests.digest(path)
-                continue
-            base = self.workdir / glob_base(name)
+            if MAGIC.isdisjoint(name):
+                plain.append((name, name if name.startswith("/") else workdir + name))
+            else:
+                patterns.append(name)
+        digest = self.digests.digest
+        self.digests.prefetch([path for _, path in plain])
+        for name, path in plain:
+            found[name] = digest(path)
+        for name in patterns:
+            base = os.path.join(workdir, glob_base(name))
             matches: dict[str, str] = {}
-            for match in sorted(glob.glob(str(path), recursive=True)):
-                value = self.digests.digest(Path(match))
+            for match in sorted(glob.glob(os.path.join(workdir, name), recursive=True)):
+                value = digest(match)
                 if value is not None:
-                    matches[Path(match).relative_to(base).as_posix()] = value
+                    matches[os.path.relpath(match, base)] = value
             found[name] = matches
         self.digests.flush()
         return found

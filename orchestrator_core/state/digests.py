@@ -42,6 +42,21 @@ class DigestTable:
             return None
         return tuple(row) if row else None  # type: ignore[return-value]
 
+    def get_many(self, paths: list[str]) -> dict[str, tuple[int, int, int, str]]:
+        """Path → (size, mtime_ns, ctime_ns, digest) for those of ``paths`` remembered."""
+        found: dict[str, tuple[int, int, int, str]] = {}
+        try:
+            for start in range(0, len(paths), 500):
+                chunk = paths[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for path, *row in self._store.conn.execute(  # type: ignore[attr-defined]
+                        f"SELECT path, size, mtime_ns, ctime_ns, digest FROM file_digests WHERE path IN ({marks})",
+                        chunk):
+                    found[path] = tuple(row)  # type: ignore[assignment]
+        except sqlite3.Error as exc:
+            logger.debug("file digests not read from the state store: %s", exc)
+        return found
+
     def remember(self, rows: list[tuple[str, int, int, int, str, float]]) -> None:
         try:
             with self._store.transaction() as conn:  # type: ignore[attr-defined]
