@@ -101,6 +101,29 @@ def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run) -> Lookup
     return Lookup(fingerprint, entry)
 
 
+def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write] | None:
+    """The delta of a hit: the stored writes, attributed to ``run``, then what ``on_cache_hit`` writes.
+
+    A failing ``on_cache_hit`` makes the step run instead (a warning says why): ``None``.
+    """
+    step, handler = prepared.step, prepared.handler
+    now = utc_timestamp()
+    delta = [Write(w.key, w.value, w.who, step.name, run.id, now) for w in entry.writes]
+    method = getattr(handler, "on_cache_hit", None)
+    if not callable(method):
+        return delta
+    ctx = StepContext(run.context, step=step.name, who=handler.who, run_id=run.id, outputs=handler.outputs,
+                      data_dir=run.config.data_dir, workdir=run.config.workdir)
+    try:
+        method(ctx, dict(step.params))
+    except Exception as exc:  # noqa: BLE001 - the step runs instead
+        logger.warning("step %r: on_cache_hit failed (%s: %s); the step runs instead", step.name,
+                       type(exc).__name__, exc)
+        return None
+    replaced = {w.key for w in ctx.delta}
+    return [w for w in delta if w.key not in replaced] + ctx.delta
+
+
 class RunCache:
     """The cache decisions of one run: fingerprints, hits, and storing what missed."""
 
@@ -131,35 +154,13 @@ class RunCache:
             if found.reason:
                 logger.info("step %r is a cache miss: %s", step.name, found.reason)
             return None
-        delta = self._replay(prepared, found.entry)
+        delta = replay(prepared, found.entry, self.run)
         if delta is None:
             return None
         del self.misses[step.name]
         return StepResult(step.name, STATUS_OK, delta=delta, extras=dict(found.entry.extras), cache="hit",
                           fingerprint=found.fingerprint,
                           metrics={"duration_ms": round((time.monotonic() - started) * 1000, 3)})
-
-    def _replay(self, prepared: PreparedStep, entry: CachedResult) -> list[Write] | None:
-        """The stored writes, attributed to this run, then what ``on_cache_hit`` writes.
-
-        A failing ``on_cache_hit`` makes the step run instead (a warning says why).
-        """
-        step, handler, run = prepared.step, prepared.handler, self.run
-        now = utc_timestamp()
-        delta = [Write(w.key, w.value, w.who, step.name, run.id, now) for w in entry.writes]
-        method = getattr(handler, "on_cache_hit", None)
-        if not callable(method):
-            return delta
-        ctx = StepContext(run.context, step=step.name, who=handler.who, run_id=run.id, outputs=handler.outputs,
-                          data_dir=run.config.data_dir, workdir=run.config.workdir)
-        try:
-            method(ctx, dict(step.params))
-        except Exception as exc:  # noqa: BLE001 - the step runs instead
-            logger.warning("step %r: on_cache_hit failed (%s: %s); the step runs instead", step.name,
-                           type(exc).__name__, exc)
-            return None
-        replaced = {w.key for w in ctx.delta}
-        return [w for w in delta if w.key not in replaced] + ctx.delta
 
     def store(self, step: Step, result: StepResult) -> None:
         """Once ``step``'s final result is known: store a successful miss and write its marker.

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.caching import MARKER_DIR
 from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.fingerprint import digest, fingerprint_key
 from orchestrator_core.model import CachedResult, Write
@@ -104,6 +103,8 @@ def clear_markers(workdir: Path) -> int:
     Only the markers and their half-written files: anything else a user keeps in
     ``.cache/`` stays, and so does the folder when it is not empty.
     """
+    from orchestrator_core.caching import MARKER_DIR
+
     folder = Path(workdir) / MARKER_DIR
     if not folder.is_dir():
         return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..caching import lookup
+from ..caching import lookup, replay
 from ..file_digests import FileDigests
 from ..fingerprint import Fingerprinter, artifacts, changes, last_values, upstream_outputs
 from ..hooks import Hooks
@@ -100,8 +100,8 @@ class _Explainer:
                                "fingerprint) is not known yet")
             entry["changed"] = [f"upstream:{d}" for d in unknown]
             return
-        if found.entry is not None:
-            stored = found.entry.writes
+        stored = replay(self.prepared[step.name], found.entry, self.run) if found.entry is not None else None
+        if stored is not None and found.entry is not None:
             self.artifacts[step.name] = artifacts(found.entry.extras)
             entry["would"] = HIT
             entry["reason"] = "its fingerprint is in the cache"
