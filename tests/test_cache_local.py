@@ -228,6 +228,36 @@ def test_a_hit_still_fires_the_lifecycle_hooks_and_merges_the_delta(sample_pm, r
     write = second.result.steps["one"].delta[0]
     assert (write.step, write.run) == ("one", second.result.run_id)  # attributed to this run
     assert second.context["_runner.step_metrics_v1"]["one"]["cache"] == "hit"
+    # a hit ran on no executor, and carries the fingerprint it was found under
+    hit, ran = second.result.steps["one"], first.result.steps["one"]
+    assert (hit.executor, hit.attempts) == (None, 1) and ran.executor in ("inline", "thread")
+    assert hit.fingerprint is not None and hit.fingerprint == ran.fingerprint
+    assert hit.fingerprint.inputs["params"] == {"values": {"t.a_v1": 1}}
+
+
+def test_the_state_recorder_learns_fingerprints_from_results_not_from_the_key_hook(sample_pm):
+    answering = {impl.plugin_name for impl in sample_pm.hook.orch_cache_key.get_hookimpls()}
+    assert "state" not in answering and "cache" in answering
+
+
+def test_a_cache_plugin_is_given_the_run_the_step_and_the_result(sample_pm, register_plugin, run_orch_recipe):
+    seen = []
+
+    class Probe:
+        @hookimpl
+        def orch_cache_get(self, key, run, step):
+            seen.append(("get", run.id, step.name))
+
+        @hookimpl
+        def orch_cache_put(self, key, delta, run, step, result):
+            seen.append(("put", run.id, step.name, result.extras, [w.key for w in delta]))
+
+    register_plugin(Probe(), "probe")
+    outcome = run_orch_recipe("steps: [{name: one, uses: write_keys, params: {values: {t.a_v1: 1}}, cache: true}]")
+    run_id = outcome.result.run_id
+    assert seen == [("get", run_id, "one"), ("put", run_id, "one", {}, ["t.a_v1"])]
+    assert run_orch_recipe("steps: [{name: one, uses: write_keys, params: {values: {t.a_v1: 1}}, cache: true}]"
+                           ).lines[0]["cache"] == "hit"  # the built-in store answered after the probe
 
 
 def test_a_plugin_can_pre_empt_the_built_in_cache(sample_pm, register_plugin, run_orch_recipe, tmp_path):
