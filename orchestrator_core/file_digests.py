@@ -32,6 +32,9 @@ logger = logging.getLogger("orchestrator.fingerprint")
 CHUNK = 1 << 20
 # Linux stamps files from a coarse clock (one tick, a few ms); 100 ms is well beyond it.
 RACY_WINDOW_NS = 100_000_000
+# A memory of fewer files than this is read in one query when first needed; a larger one
+# is asked a step's files at a time.
+LOAD_ALL_BELOW = 20_000
 
 
 def sha256_file(path: str | Path) -> str:
@@ -57,12 +60,13 @@ class FileDigests:
         self._memory: Any = None  # state.digests.DigestTable, opened on first use
         self._opened = False
         self._asked: set[str] = set()  # paths already looked up in the memory
+        self._all_loaded = False  # the whole (small) table was read at once
         self.hashed = 0
 
     def prefetch(self, paths: list[str]) -> None:
         """Recall the remembered digests of ``paths`` in one query (a step's declared files)."""
-        wanted = [p for p in paths if p not in self._known]
-        if wanted and self._open() is not None:
+        wanted = [p for p in paths if p not in self._known and p not in self._asked]
+        if wanted and self._open() is not None and not self._all_loaded:
             self._known.update(self._memory.get_many(wanted))
             self._asked.update(wanted)
 
@@ -99,7 +103,7 @@ class FileDigests:
     def _recall(self, name: str) -> tuple[int, int, int, str] | None:
         self._asked.add(name)
         memory = self._open()
-        if memory is None:
+        if memory is None or self._all_loaded:
             return None
         known = memory.get(name)
         if known is not None:
@@ -113,6 +117,11 @@ class FileDigests:
                 from .state.digests import DigestTable
 
                 self._memory = DigestTable.open(self._state_dir)
+                if self._memory is not None:
+                    every = self._memory.all_if_fewer_than(LOAD_ALL_BELOW)
+                    if every is not None:
+                        self._known.update(every)
+                        self._all_loaded = True
         return self._memory
 
     def flush(self) -> None:

@@ -42,6 +42,18 @@ class DigestTable:
             return None
         return tuple(row) if row else None  # type: ignore[return-value]
 
+    def all_if_fewer_than(self, limit: int) -> dict[str, tuple[int, int, int, str]] | None:
+        """Every remembered digest, when fewer than ``limit`` are; else ``None``."""
+        try:
+            conn = self._store.conn  # type: ignore[attr-defined]
+            if conn.execute("SELECT count(*) FROM file_digests").fetchone()[0] >= limit:
+                return None
+            return {path: tuple(row) for path, *row in conn.execute(  # type: ignore[misc]
+                "SELECT path, size, mtime_ns, ctime_ns, digest FROM file_digests")}
+        except sqlite3.Error as exc:
+            logger.debug("file digests not read from the state store: %s", exc)
+            return None
+
     def get_many(self, paths: list[str]) -> dict[str, tuple[int, int, int, str]]:
         """Path → (size, mtime_ns, ctime_ns, digest) for those of ``paths`` remembered."""
         found: dict[str, tuple[int, int, int, str]] = {}
