@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 from .context import StepContext
 from .errors import utc_timestamp
 from .file_digests import FileDigests
-from .fingerprint import Fingerprinter, artifacts, digest, missing_files, upstream_artifacts, upstream_outputs
+from .fingerprint import (
+    FingerprintError, Fingerprinter, artifacts, digest, missing_files, upstream_artifacts, upstream_outputs,
+)
 from .model import STATUS_OK, CachedResult, Fingerprint, Step, StepResult, Write
 
 if TYPE_CHECKING:
@@ -146,8 +148,13 @@ class RunCache:
         started = time.monotonic()
         results = self.run.results
         upstream = upstream_outputs(step.depends_on, results, self.run.context)
-        inputs = self.fingerprinter.inputs(step, prepared.handler, upstream,
-                                           upstream_artifacts(step.depends_on, results))
+        try:
+            inputs = self.fingerprinter.inputs(step, prepared.handler, upstream,
+                                               upstream_artifacts(step.depends_on, results))
+        except FingerprintError as exc:
+            logger.warning("step %r is a cache miss and is not stored: %s", step.name, exc)
+            self.misses[step.name] = None
+            return None
         found = lookup(step, inputs, self.hooks, self.run)
         self.misses[step.name] = found.fingerprint
         if found.entry is None:

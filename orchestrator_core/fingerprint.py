@@ -108,6 +108,10 @@ def glob_base(pattern: str) -> str:
     return "/".join(fixed) + "/" if fixed else "./"
 
 
+class FingerprintError(Exception):
+    """The fingerprint of a step cannot be complete (its ``files()`` failed): the step runs, uncached."""
+
+
 class Fingerprinter:
     """Builds the fingerprint inputs of steps; reads each scriptlet's source once per run.
 
@@ -157,7 +161,11 @@ class Fingerprinter:
         named: list[str | Path] = [*step.files]
         method = getattr(handler, "declared_files", None)
         if callable(method):
-            named.extend(method(dict(step.params), self.workdir, self.data_dir))
+            try:
+                named.extend(method(dict(step.params), self.workdir, self.data_dir))
+            except Exception as exc:  # noqa: BLE001 - a scriptlet's bug must not stop the run
+                raise FingerprintError(f"the scriptlet's files() failed ({type(exc).__name__}: {exc}), so "
+                                       "what it reads is unknown") from exc
         named.extend(artifacts)
         return list(dict.fromkeys(label(item, self._workdir) for item in named))
 

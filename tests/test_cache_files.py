@@ -63,6 +63,20 @@ STEPS = textwrap.dedent('''
             return {"artifact": "Data/a.txt"}
 
 
+    class BadFiles(BaseScriptlet):
+        """A scriptlet whose ``files()`` has a bug."""
+
+        outputs = ("f.bad_v1",)
+
+        @classmethod
+        def files(cls, params, workdir, data_dir):
+            raise KeyError("input")
+
+        def run(self, ctx, params):
+            called(ctx)
+            ctx.set("f.bad_v1", 1)
+
+
     class UseArtifact(BaseScriptlet):
         """Copy the text of ``Data/a.txt`` into the context."""
 
@@ -362,3 +376,15 @@ def test_files_must_be_a_list_of_paths(project):
     """)
     outcome = project.orch("run", "r.yaml")
     assert outcome.exit_code == 2 and "r.yaml:6" in outcome.err and "'files' must be a list of paths" in outcome.err
+
+
+def test_a_scriptlet_whose_files_fails_runs_uncached_and_says_why(project):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: bad, module: cf_steps, function: BadFiles, cache: true}
+    """)
+    for _ in range(2):
+        cache, ran, outcome = project.run("r.yaml")
+        assert cache == {"bad": "miss"} and ran == ["bad"]
+        assert "files() failed (KeyError: 'input')" in outcome.err and "Traceback" not in outcome.err
+    assert "files() failed" in project.why("r.yaml", "bad")["reason"]

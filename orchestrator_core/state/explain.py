@@ -19,7 +19,7 @@ from typing import Any
 
 from ..caching import lookup, replay
 from ..file_digests import FileDigests
-from ..fingerprint import Fingerprinter, artifacts, changes, last_values, upstream_outputs
+from ..fingerprint import FingerprintError, Fingerprinter, artifacts, changes, last_values, upstream_outputs
 from ..hooks import Hooks
 from ..run import Run
 from ..validation import PreparedStep
@@ -91,7 +91,11 @@ class _Explainer:
                 assumes |= self.assumed.get(dep, set())
         handler = self.prepared[step.name].handler
         previous = self.store.fingerprint(self.recipe, step.name) if self.store else None
-        inputs = self.fingerprinter.inputs(step, handler, upstream, self._artifacts(step, handler, previous))
+        try:
+            inputs = self.fingerprinter.inputs(step, handler, upstream, self._artifacts(step, handler, previous))
+        except FingerprintError as exc:
+            entry["reason"] = str(exc)
+            return
         found = lookup(step, inputs, self.hooks, self.run)
         key = found.fingerprint.key if found.fingerprint else None
         entry.update(key=key, previous_key=previous["key"] if previous else None, assumes=sorted(assumes))
