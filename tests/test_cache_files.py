@@ -388,3 +388,21 @@ def test_a_scriptlet_whose_files_fails_runs_uncached_and_says_why(project):
         assert cache == {"bad": "miss"} and ran == ["bad"]
         assert "files() failed (KeyError: 'input')" in outcome.err and "Traceback" not in outcome.err
     assert "files() failed" in project.why("r.yaml", "bad")["reason"]
+
+
+def test_file_params_name_paths_relative_to_the_working_or_the_data_directory(tmp_path):
+    from orchestrator_core import BaseScriptlet
+
+    class Reads(BaseScriptlet):
+        file_params = {"source": "workdir", "lookup": "data_dir", "extra": "workdir"}
+
+    data = tmp_path / "Data"
+    found = Reads.files({"source": "in.csv", "lookup": "t.json", "extra": ["a/*.txt", "b.txt"], "other": "x"},
+                        tmp_path, data)
+    assert found == [tmp_path / "in.csv", data / "t.json", tmp_path / "a/*.txt", tmp_path / "b.txt"]
+    assert Reads.files({}, tmp_path, data) == []
+
+    class Listed(BaseScriptlet):
+        file_params = ("path",)
+
+    assert Listed.files({"path": "p.csv"}, tmp_path, data) == [tmp_path / "p.csv"]
