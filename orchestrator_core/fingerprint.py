@@ -23,6 +23,9 @@ from .file_digests import FileDigests
 from .model import Step, StepHandler, StepResult
 
 MAGIC = frozenset("*?[")
+# A recipe's ``files:`` entry starting so is in the data directory, wherever --data-dir puts it
+# (the name shell steps know it by).
+DATA_DIR_PREFIX = "$ORCH_DATA_DIR/"
 
 
 def canonical(value: Any) -> str:
@@ -158,7 +161,9 @@ class Fingerprinter:
 
     def declared(self, step: Step, handler: StepHandler, artifacts: Iterable[str] = ()) -> list[str]:
         """Labels of the files and globs ``step`` reads: recipe ``files:``, the scriptlet's, artifacts."""
-        named: list[str | Path] = [*step.files]
+        data = str(self.data_dir).rstrip("/") + "/"
+        named: list[str | Path] = [data + f[len(DATA_DIR_PREFIX):] if f.startswith(DATA_DIR_PREFIX) else f
+                                   for f in step.files]
         method = getattr(handler, "declared_files", None)
         if callable(method):
             try:

@@ -406,3 +406,19 @@ def test_file_params_name_paths_relative_to_the_working_or_the_data_directory(tm
         file_params = ("path",)
 
     assert Listed.files({"path": "p.csv"}, tmp_path, data) == [tmp_path / "p.csv"]
+
+
+def test_a_files_entry_can_name_the_data_directory_wherever_it_is(project):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, files: [$ORCH_DATA_DIR/table.csv]}
+    """)
+    (project.path / "in").mkdir()
+    table = project.path / "elsewhere" / "table.csv"
+    table.parent.mkdir()
+    table.write_text("1\n")
+    assert project.run("r.yaml", "--data-dir", "elsewhere")[0] == {"count": "miss"}
+    assert project.run("r.yaml", "--data-dir", "elsewhere")[0] == {"count": "hit"}
+    table.write_text("2\n")
+    why = json.loads(project.orch("why", "r.yaml", "count", "--json", env={"ORCH_DATA_DIR": "elsewhere"}).out)
+    assert why["reason"].startswith("elsewhere/table.csv changed (sha256 ")
