@@ -17,12 +17,12 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from .errors import ContextError, error_from_exception, error_record, utc_timestamp
-from .fingerprint import Fingerprinter, upstream_outputs
+from .caching import RunCache
+from .errors import ContextError, error_from_exception, error_record
 from .hooks import Hooks
 from .interfaces import Executor
 from .merging import MergePolicy
-from .model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
+from .model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
 from .registry import Registry
 from .run import Run
 from .validation import PreparedStep
@@ -77,8 +77,7 @@ class Engine:
         self.executors: dict[str, Executor] = {}
         self.stopping = False
         self.merging = MergePolicy(run.recipe, hooks, registry)
-        self.fingerprinter = Fingerprinter()
-        self.cache_keys: dict[str, str] = {}  # step -> fingerprint, for cacheable steps that missed
+        self.cache = RunCache(run, hooks)
         metrics = run.context.get(METRICS_KEY)
         self.metrics: dict = metrics if isinstance(metrics, dict) else {}
 
@@ -97,6 +96,8 @@ class Engine:
         except BaseException:
             self._shutdown(cancel=True)
             raise
+        finally:
+            self.cache.close()
         self._shutdown(cancel=False)
         self._pull_external_writes()
 
@@ -124,8 +125,9 @@ class Engine:
                 error = error_record(step.name, f"step timed out after {step.timeout:g} s",
                                      details={"timeout_s": step.timeout}, exit_code=TIMEOUT_EXIT_CODE,
                                      error_type="timeout")
-                self._finish(attempt, StepResult(step.name, STATUS_ERROR, error=error,
-                                                 metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
+                self._finish(attempt.prepared, attempt.number, StepResult(
+                    step.name, STATUS_ERROR, error=error, executor=attempt.prepared.executor,
+                    metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
         due = [d for d in self.delayed if d[0] <= now]
         self.delayed = [d for d in self.delayed if d[0] > now]
         for _, prepared, number in due:
@@ -223,36 +225,17 @@ class Engine:
 
     # -- the cache -----------------------------------------------------------------------------
     def _from_cache(self, prepared: PreparedStep) -> bool:
-        """Finish a cacheable step from the cache if its fingerprint is stored; True on a hit.
+        """Finish a cacheable step from the cache (see caching.py); True on a hit.
 
-        A hit is finished like any result (its stored delta merged, lifecycle hooks
-        called) without running; on a miss the fingerprint is kept for :meth:`_store`.
+        A hit runs on no executor: it is finished like any result (its delta merged,
+        lifecycle hooks called), with no attempt behind it.
         """
-        step = prepared.step
-        if not step.cache or not self.run.config.cache:
+        result = self.cache.hit(prepared)
+        if result is None:
             return False
-        started = time.monotonic()
-        upstream = upstream_outputs(step.depends_on, self.run.results, self.run.context)
-        key = self.hooks.cache_key(step=step, inputs=self.fingerprinter.inputs(step, prepared.handler, upstream))
-        stored = self.hooks.cache_get(key=key) if key else None
-        if stored is None:
-            if key:
-                self.cache_keys[step.name] = key
-            return False
-        self.hooks.before_step(run=self.run, step=step)
-        now = utc_timestamp()
-        delta = [Write(w.key, w.value, w.who, step.name, self.run.id, now, w.op) for w in stored]
-        result = StepResult(step.name, STATUS_OK, delta=delta, cache="hit",
-                            metrics={"duration_ms": round((time.monotonic() - started) * 1000, 3)})
-        self._finish(_Attempt(prepared, 1, started, None, None), result)  # type: ignore[arg-type]
+        self.hooks.before_step(run=self.run, step=prepared.step)
+        self._finish(prepared, 1, result)
         return True
-
-    def _store(self, step, result: StepResult) -> None:
-        """Put a successful cacheable step's delta in the cache under its fingerprint."""
-        key = self.cache_keys.pop(step.name, None)
-        if key is not None and result.ok and result.cache is None:
-            self.hooks.cache_put(key=key, delta=result.delta)
-            result.cache = "miss"
 
     def _collect(self, future: Future) -> None:
         attempt = self.running.pop(future, None)
@@ -265,12 +248,12 @@ class Engine:
                 raise
             result = StepResult(attempt.prepared.step.name, STATUS_ERROR,
                                 error=error_from_exception(attempt.prepared.step.name, exc))
-        self._finish(attempt, result)
+        result.executor = attempt.prepared.executor
+        self._finish(attempt.prepared, attempt.number, result)
 
-    def _finish(self, attempt: _Attempt, result: StepResult) -> None:
-        prepared, step = attempt.prepared, attempt.prepared.step
-        result.attempts = attempt.number
-        result.executor = prepared.executor
+    def _finish(self, prepared: PreparedStep, number: int, result: StepResult) -> None:
+        step = prepared.step
+        result.attempts = number
         if result.ok:
             try:
                 self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
@@ -278,17 +261,17 @@ class Engine:
             except ContextError as exc:
                 result = StepResult(step.name, STATUS_ERROR, error=error_record(
                     step.name, str(exc), details={"type": type(exc).__name__}), metrics=result.metrics,
-                    attempts=attempt.number, executor=prepared.executor)
-        if not result.ok and attempt.number <= step.retries and not self.stopping:
-            delay = backoff_delay(step.retry_delay, attempt.number)
+                    attempts=number, executor=result.executor)
+        if not result.ok and number <= step.retries and not self.stopping:
+            delay = backoff_delay(step.retry_delay, number)
             logger.warning("step %r failed (%s); retry %d of %d in %.2f s", step.name,
-                           result.error.get("reason") if result.error else "?", attempt.number, step.retries, delay)
-            self.delayed.append((time.monotonic() + delay, prepared, attempt.number + 1))
+                           result.error.get("reason") if result.error else "?", number, step.retries, delay)
+            self.delayed.append((time.monotonic() + delay, prepared, number + 1))
             return
         self._record(step, result)
 
     def _record(self, step, result: StepResult) -> None:
-        self._store(step, result)
+        self.cache.store(step, result)
         self.run.results[step.name] = result
         self._note_metrics(step.name, dict(result.metrics, executor=result.executor, attempts=result.attempts,
                                            status=result.status, cache=result.cache))

@@ -105,14 +105,15 @@ class Hooks:
         self._hook.orch_run_finish(run=run)
 
     # decisions
-    def cache_key(self, step: Step, inputs: dict[str, Any]) -> str | None:
-        return self._hook.orch_cache_key(step=step, inputs=inputs)
+    def cache_key(self, step: Step, inputs: dict[str, Any], run: Run | None = None) -> str | None:
+        return self._hook.orch_cache_key(step=step, inputs=inputs, run=run)
 
-    def cache_get(self, key: str) -> list[Write] | None:
-        return self._hook.orch_cache_get(key=key)
+    def cache_get(self, key: str, run: Run | None = None, step: Step | None = None) -> list[Write] | Any:
+        return self._hook.orch_cache_get(key=key, run=run, step=step)
 
-    def cache_put(self, key: str, delta: list[Write]) -> bool | None:
-        return self._hook.orch_cache_put(key=key, delta=delta)
+    def cache_put(self, key: str, delta: list[Write], run: Run | None = None, step: Step | None = None,
+                  result: StepResult | None = None) -> bool | None:
+        return self._hook.orch_cache_put(key=key, delta=delta, run=run, step=step, result=result)
 
     def merge_context(self, key: str, current: Any, incoming: Any, strategy: str) -> Any:
         return self._hook.orch_merge_context(key=key, current=current, incoming=incoming, strategy=strategy)

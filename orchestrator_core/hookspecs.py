@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from .config import Config
-    from .model import Recipe, Step, StepResult, Write
+    from .model import CachedResult, Recipe, Step, StepResult, Write
     from .run import Run
 
 
@@ -326,7 +326,7 @@ def orch_run_finish(run: Run) -> None:
 
 
 @hookspec(firstresult=True)
-def orch_cache_key(step: Step, inputs: dict[str, Any]) -> str | None:
+def orch_cache_key(step: Step, inputs: dict[str, Any], run: Run) -> str | None:
     """Return the fingerprint under which ``step``'s result is cached.
 
     Called by the runner just before a cacheable step (``cache_key`` or ``cache: true``)
@@ -338,48 +338,68 @@ def orch_cache_key(step: Step, inputs: dict[str, Any]) -> str | None:
     :param step: the step.
     :param inputs: what the fingerprint covers: ``identity`` (the scriptlet's
         ``module:Class``), ``source`` (a digest of its source, or ``None``),
-        ``params``, ``cache_key`` (the recipe's, or ``None``), and ``upstream``
-        (dependency name → digest of the values that step wrote). Changing any of
-        them must change the key; the state store keeps them to explain a miss.
+        ``params``, ``cache_key`` (the recipe's, or ``None``), ``upstream``
+        (dependency name → digest of the values that step wrote) and, when the step
+        reads files, ``files`` (path → SHA-256 of its content, ``None`` when it is
+        missing; glob → ``{matched file: SHA-256}``): the recipe's ``files:``, the
+        scriptlet's ``files()`` and the upstream steps' ``artifact`` files, hashed
+        with the state store's stat fast path. Changing any of them must change the
+        key; the state store keeps them to explain a miss.
+    :param run: the run (a planned one for a dry run).
     :return: a key string, or ``None`` to let the next plugin decide (no plugin
         answering makes the step uncacheable for this run).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``run``, and ``files`` in ``inputs``.
     """
 
 
 @hookspec(firstresult=True)
-def orch_cache_get(key: str) -> list[Write] | None:
-    """Return the stored delta for ``key``, or ``None`` on a miss.
+def orch_cache_get(key: str, run: Run, step: Step) -> list[Write] | CachedResult | None:
+    """Return the stored result for ``key``, or ``None`` on a miss.
 
     On a hit the step does not run: the runner merges these writes into the context
-    like any step's delta (attributed to the step and the current run), calls
-    ``orch_before_step`` and ``orch_after_step`` as usual, and the step's JSON line
-    says ``"cache": "hit"``. The built-in store reads ``<state dir>/cache/<key>.json``.
-    Stops at the first non-None result. A corrupt entry must be a miss (with a
-    warning), never an exception.
+    like any step's delta (attributed to the step and the current run), calls the
+    handler's ``on_cache_hit`` (which may add writes), calls ``orch_before_step`` and
+    ``orch_after_step`` as usual, and the step's JSON line says ``"cache": "hit"``. The
+    runner still treats an answer as a miss when a file the step declares is missing,
+    when the marker ``.cache/K.done`` of a step with ``cache_key: K`` is gone, or when an
+    ``artifact`` of the stored result is gone. The built-in store reads
+    ``<state dir>/cache/<key>.json``. Stops at the first non-None result. A corrupt
+    entry must be a miss (with a warning), never an exception.
 
     :param key: a fingerprint from ``orch_cache_key``.
-    :return: the writes (``key``, ``value`` and ``who`` are used), or ``None``.
+    :param run: the run (a planned one for a dry run).
+    :param step: the step.
+    :return: the writes (``key``, ``value`` and ``who`` are used), or a
+        ``CachedResult`` (writes and the extra JSON-line fields, such as ``artifact``,
+        that the step reported), or ``None``.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``run`` and ``step``; a ``CachedResult`` may be returned.
     """
 
 
 @hookspec(firstresult=True)
-def orch_cache_put(key: str, delta: list[Write]) -> bool | None:
+def orch_cache_put(key: str, delta: list[Write], run: Run, step: Step, result: StepResult) -> bool | None:
     """Store ``delta`` (the writes of a successful step) under ``key``.
 
     Called after a cacheable step that missed succeeded and its delta was merged
-    (its JSON line then says ``"cache": "miss"``); never for a failed step or with
-    ``--no-cache``. The built-in store writes one JSON file per key atomically.
-    Stops at the first non-None result.
+    (its JSON line then says ``"cache": "miss"``); never for a failed step, with
+    ``--no-cache``, or when a file the step declares is missing. After a true answer
+    the runner writes the marker ``.cache/K.done`` of a step with ``cache_key: K``. The
+    built-in store writes one JSON file per key atomically, with the result's extra
+    fields. Stops at the first non-None result.
 
     :param key: a fingerprint from ``orch_cache_key``.
     :param delta: the step's writes.
+    :param run: the run.
+    :param step: the step.
+    :param result: the step's result (``result.extras``: its extra JSON-line fields).
     :return: ``True`` once stored.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``run``, ``step`` and ``result``.
     """
 
 

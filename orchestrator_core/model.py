@@ -33,6 +33,7 @@ class Step:
     executor: str | None = None
     cache: bool = False
     cache_key: str | None = None
+    files: tuple[str, ...] = ()
     timeout: float | None = None
     retries: int = 0
     retry_delay: float = 0.5
@@ -146,6 +147,27 @@ class StepTask:
         )
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """The cache fingerprint of one step: its key and the inputs it was made from.
+
+    The runner puts it on the :class:`StepResult` of a cacheable step, so whoever records
+    results (the state store) keeps the inputs ``orch why`` compares against.
+    """
+
+    key: str
+    inputs: Mapping[str, Any]
+
+
+@dataclass
+class CachedResult:
+    """What a cache answers on a hit: the stored writes and the extra JSON-line fields
+    (``artifact``...) the step reported when it ran."""
+
+    writes: list[Write]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class StepResult:
     """What one step did: the keys it wrote (its delta), extra fields, metrics or the error."""
@@ -159,6 +181,7 @@ class StepResult:
     cache: str | None = None
     attempts: int = 1
     executor: str | None = None
+    fingerprint: Fingerprint | None = None
 
     @property
     def ok(self) -> bool:

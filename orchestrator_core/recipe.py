@@ -26,7 +26,7 @@ RECIPE_FIELDS: dict[str, Any] = {
 }
 STEP_FIELDS: dict[str, Any] = {
     "name": str, "uses": str, "type": str, "idx": int, "params": dict, "depends_on": (list, str),
-    "parallelizable": bool, "executor": str, "cache": bool, "cache_key": str, "timeout": NUMBER,
+    "parallelizable": bool, "executor": str, "cache": bool, "cache_key": str, "files": list, "timeout": NUMBER,
     "retries": int, "retry_delay": NUMBER, "description": str,
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -191,6 +191,8 @@ def _parse_step(
     for key in ("timeout", "retry_delay"):
         if _type_ok(raw.get(key), NUMBER) and raw[key] <= 0:
             problem(f"{key!r} must be greater than 0, got {raw[key]}", path + (key,))
+    if isinstance(raw.get("files"), list) and not all(isinstance(f, str) and f for f in raw["files"]):
+        problem("'files' must be a list of paths or globs (relative to the working directory)", path + ("files",))
     if _type_ok(raw.get("retries"), int) and raw["retries"] < 0:
         problem(f"'retries' must be 0 or more, got {raw['retries']}", path + ("retries",))
     deps = raw.get("depends_on", ...)
@@ -221,6 +223,7 @@ def _parse_step(
         executor=get("executor"),
         cache=bool(get("cache") or get("cache_key")),
         cache_key=get("cache_key"),
+        files=tuple(f for f in get("files") or () if isinstance(f, str)),
         timeout=float(get("timeout")) if get("timeout") else None,
         retries=get("retries") or 0,
         retry_delay=float(get("retry_delay") or 0.5),

@@ -10,7 +10,8 @@ framework's (see :mod:`orchestrator_core.adopted_line`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence
 
 from .errors import ScriptletError
 from .scriptlet_handler import scriptlet_name
@@ -44,6 +45,11 @@ class BaseScriptlet:
         CPU-bound: runs on the ``process`` executor unless the recipe says otherwise.
     ``params_schema``
         Optional JSON schema of ``params``.
+    ``file_params``
+        The params whose values are paths of files the scriptlet reads (a string, or a
+        list of strings; globs allowed): a sequence of names, relative to the working
+        directory, or a mapping name → ``"workdir"`` / ``"data_dir"``. A cached step's
+        fingerprint covers the content of those files (see :meth:`files`).
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +59,7 @@ class BaseScriptlet:
     parallelizable: ClassVar[bool] = False
     requires_process: ClassVar[bool] = False
     params_schema: ClassVar[dict[str, Any] | None] = None
+    file_params: ClassVar[Sequence[str] | Mapping[str, str]] = ()
 
     def validate(self, ctx: Any, params: dict[str, Any]) -> None:
         """Check ``params`` and the context before any work; raise ``ScriptletError``."""
@@ -60,6 +67,33 @@ class BaseScriptlet:
     def run(self, ctx: Any, params: dict[str, Any]) -> dict[str, Any] | None:
         """Do the work and ``ctx.set`` the outputs; return extra JSON-line fields or ``None``."""
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    @classmethod
+    def files(cls, params: Mapping[str, Any], workdir: Path, data_dir: Path) -> list[str | Path]:
+        """The files (paths or globs) this step reads with ``params``, for its cache fingerprint.
+
+        Called by the runner, in its own process, before a cached step would run; it
+        must not read the files. The default resolves :attr:`file_params`; override it
+        when a path is computed (a default, a packaged file).
+        """
+        bases = dict(cls.file_params) if isinstance(cls.file_params, Mapping) else dict.fromkeys(cls.file_params,
+                                                                                                   "workdir")
+        found: list[str | Path] = []
+        for name, base in bases.items():
+            value = params.get(name)
+            folder = data_dir if base == "data_dir" else workdir
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and item:
+                    found.append(folder / item)
+        return found
+
+    def on_cache_hit(self, ctx: Any, params: dict[str, Any]) -> None:
+        """Called instead of :meth:`run` when the step is a cache hit; ``ctx.set`` here says so.
+
+        The stored writes are replayed first; keys set here replace them for this run
+        only (they are never stored). It runs in the runner's process, so keep it cheap:
+        the curriculum's ``cache_numbers`` sets ``cache.numbers_hit_v1`` to true.
+        """
 
     @classmethod
     def main(cls, argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ["PythonHandler", "scriptlet_name"]
@@ -69,6 +70,16 @@ class PythonHandler:
         except (OSError, TypeError):
             source = self.identity
         return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+    def declared_files(self, params: dict[str, Any], workdir: Path, data_dir: Path) -> list[str | Path]:
+        """The files the scriptlet says it reads (``BaseScriptlet.files``), for the fingerprint."""
+        files = getattr(self.cls, "files", None)
+        return list(files(params, workdir, data_dir)) if files is not None else []
+
+    def on_cache_hit(self, ctx: Any, params: dict[str, Any]) -> None:
+        """Let the scriptlet record that it was a cache hit (``BaseScriptlet.on_cache_hit``)."""
+        if getattr(self.cls, "on_cache_hit", None) is not None:
+            self.cls().on_cache_hit(ctx, params)
 
     def execute(self, ctx: Any, params: dict[str, Any]) -> Any:
         scriptlet = self.cls()

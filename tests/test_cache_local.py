@@ -15,7 +15,7 @@ import pytest
 from orchestrator_core import hookimpl
 from orchestrator_core.builtin.cache_local import LocalCache, entry_path, read_entry, write_entry
 from orchestrator_core.contracts import CacheContract
-from orchestrator_core.model import Write
+from orchestrator_core.model import CachedResult, Write
 
 SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")
 
@@ -132,15 +132,20 @@ def test_a_corrupt_entry_is_a_miss_with_a_warning(project):
     assert cache == {"a": "hit", "b": "hit", "total": "hit", "plain": None} and ran == ["plain"]
 
 
-def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_it(project):
+def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_both_stores(project):
+    # A cacheable step's line always says whether it was served from the cache: with
+    # --no-cache it ran, so it is a miss; the step that is not cacheable says nothing.
     cache, ran, _ = project.run("--no-cache")
-    assert cache == {"a": None, "b": None, "total": None, "plain": None}
+    assert cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
     assert not list((project.path / ".orch" / "cache").glob("*.json"))
+    assert not (project.path / ".cache").exists()  # no marker either
     project.run()
+    assert (project.path / ".cache" / "total.done").is_file()  # cache_key: total
     cache, ran, _ = project.run("--no-cache")
-    assert ran == ["a", "b", "total", "plain"] and set(cache.values()) == {None}
+    assert ran == ["a", "b", "total", "plain"] and cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
     cleared = json.loads(project.orch("cache", "clear", "--json").assert_success().out)
-    assert cleared["removed"] == 3
+    assert (cleared["removed"], cleared["markers_removed"]) == (3, 1)
+    assert not (project.path / ".cache").exists()
     cache, ran, _ = project.run()
     assert cache["a"] == "miss" and ran == ["a", "b", "total", "plain"]
     assert "removed 3 cache entries" in project.orch("cache", "clear").assert_success().out
@@ -224,6 +229,36 @@ def test_a_hit_still_fires_the_lifecycle_hooks_and_merges_the_delta(sample_pm, r
     write = second.result.steps["one"].delta[0]
     assert (write.step, write.run) == ("one", second.result.run_id)  # attributed to this run
     assert second.context["_runner.step_metrics_v1"]["one"]["cache"] == "hit"
+    # a hit ran on no executor, and carries the fingerprint it was found under
+    hit, ran = second.result.steps["one"], first.result.steps["one"]
+    assert (hit.executor, hit.attempts) == (None, 1) and ran.executor in ("inline", "thread")
+    assert hit.fingerprint is not None and hit.fingerprint == ran.fingerprint
+    assert hit.fingerprint.inputs["params"] == {"values": {"t.a_v1": 1}}
+
+
+def test_the_state_recorder_learns_fingerprints_from_results_not_from_the_key_hook(sample_pm):
+    answering = {impl.plugin_name for impl in sample_pm.hook.orch_cache_key.get_hookimpls()}
+    assert "state" not in answering and "cache" in answering
+
+
+def test_a_cache_plugin_is_given_the_run_the_step_and_the_result(sample_pm, register_plugin, run_orch_recipe):
+    seen = []
+
+    class Probe:
+        @hookimpl
+        def orch_cache_get(self, key, run, step):
+            seen.append(("get", run.id, step.name))
+
+        @hookimpl
+        def orch_cache_put(self, key, delta, run, step, result):
+            seen.append(("put", run.id, step.name, result.extras, [w.key for w in delta]))
+
+    register_plugin(Probe(), "probe")
+    outcome = run_orch_recipe("steps: [{name: one, uses: write_keys, params: {values: {t.a_v1: 1}}, cache: true}]")
+    run_id = outcome.result.run_id
+    assert seen == [("get", run_id, "one"), ("put", run_id, "one", {}, ["t.a_v1"])]
+    assert run_orch_recipe("steps: [{name: one, uses: write_keys, params: {values: {t.a_v1: 1}}, cache: true}]"
+                           ).lines[0]["cache"] == "hit"  # the built-in store answered after the probe
 
 
 def test_a_plugin_can_pre_empt_the_built_in_cache(sample_pm, register_plugin, run_orch_recipe, tmp_path):
@@ -256,8 +291,8 @@ def test_a_plugin_can_pre_empt_the_built_in_cache(sample_pm, register_plugin, ru
 # -- the file store ------------------------------------------------------------------------------
 def test_entries_round_trip_and_odd_keys_become_safe_file_names(tmp_path):
     path = entry_path(tmp_path, "abc123")
-    write_entry(path, "abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")])
-    assert read_entry(path) == [Write("k_v1", {"x": [1, 2]}, "me", "s")]
+    write_entry(path, "abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
+    assert read_entry(path) == CachedResult([Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
     assert not list(tmp_path.glob(".tmp-*"))  # the temporary file was renamed into place
     odd = entry_path(tmp_path, "../../etc/passwd")
     assert odd.parent == tmp_path and len(odd.stem) == 64

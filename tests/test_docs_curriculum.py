@@ -45,6 +45,19 @@ def test_every_command_of_the_guide_exits_as_stated(tmp_path):
     first, second = outputs["orch run 12_advanced_full"]
     assert json.loads(first.stdout.splitlines()[0])["cache"] == "miss"
     assert json.loads(second.stdout.splitlines()[0])["cache"] == "hit"
+    # Exercise 4, sentence by sentence
+    assert outputs["orch why 12_advanced_full cache_numbers"][0].stdout.startswith(
+        "cache_numbers: would be a cache hit")
+    mine = [json.loads(run.stdout)["cache"] for run in outputs["orch run my_cache.yaml"]]
+    assert mine == ["miss", "hit", "miss"]
+    edited, marker = (run.stdout.splitlines()[0] for run in outputs["orch why my_cache.yaml cache_numbers"])
+    assert edited.startswith("cache_numbers: would run: my_numbers.csv changed (sha256 ")
+    assert marker == "cache_numbers: would run: the marker .cache/mine.done is gone"
+    import hashlib
+
+    hashed = subprocess.run(["orch", "context", "show", "cache.numbers_hash_v1"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, check=True).stdout.strip().strip('"')
+    assert hashed == hashlib.sha256((tmp_path / "my_numbers.csv").read_bytes()).hexdigest()
     failed = json.loads(outputs["orch run 03_validation_errors"][0].stdout.splitlines()[-1])
     assert (failed["reason"], failed["details"], failed["exit_code"]) == ("Too few numbers (min=5)", {"count": 3}, 1)
     check_the_key_table(tmp_path / ".orch")

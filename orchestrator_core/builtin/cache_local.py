@@ -2,7 +2,10 @@
 
 It answers the three cache decisions (``orch_cache_key``, ``orch_cache_get``,
 ``orch_cache_put``) as ``trylast`` implementations, so a plugin that keeps its cache
-elsewhere (a shared bucket, a database) pre-empts it by answering first.
+elsewhere (a shared bucket, a database) pre-empts it by answering first. It also
+contributes ``orch cache clear``, which empties both stores of the cache story: the
+entries here and the guide's markers ``.cache/K.done`` in the working directory,
+which the runner writes after a stored miss and requires for a hit (caching.py).
 
 An entry is written to a temporary file and renamed into place, so a reader sees
 either no entry or a whole one, even with two runs writing the same key at once. A
@@ -12,6 +15,7 @@ with a warning: the step runs again and its entry is rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +27,7 @@ from typing import Any
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.fingerprint import digest, fingerprint_key
-from orchestrator_core.model import Write
+from orchestrator_core.model import CachedResult, Write
 
 logger = logging.getLogger("orchestrator.cache")
 
@@ -54,8 +58,8 @@ def clear(directory: Path) -> int:
     return removed
 
 
-def read_entry(path: Path) -> list[Write]:
-    """The writes stored in ``path``; ``ValueError`` when the file is not a valid entry."""
+def read_entry(path: Path) -> CachedResult:
+    """The result stored in ``path``; ``ValueError`` when the file is not a valid entry."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -72,16 +76,20 @@ def read_entry(path: Path) -> list[Write]:
         if op not in ("set", "append", "update"):
             raise ValueError(f"an entry in 'writes' has an unknown op {op!r}")
         writes.append(Write(item["key"], item["value"], str(item.get("who") or "cache"), item.get("step"), op=op))
-    return writes
+    extras = data.get("extras") or {}
+    if not isinstance(extras, dict):
+        raise ValueError("'extras' is not a mapping")
+    return CachedResult(writes, extras)
 
 
-def write_entry(path: Path, key: str, delta: list[Write]) -> None:
-    """Store ``delta`` at ``path`` atomically (temporary file, then rename)."""
+def write_entry(path: Path, key: str, delta: list[Write], extras: dict[str, Any] | None = None) -> None:
+    """Store ``delta`` (and the step's extra JSON-line fields) at ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "format": FORMAT, "key": key, "stored": utc_timestamp(),
         "writes": [{"key": w.key, "value": w.value, "who": w.who, "step": w.step,
                     **({"op": w.op} if w.op != "set" else {})} for w in delta],
+        "extras": dict(extras or {}),
     }
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
@@ -93,14 +101,36 @@ def write_entry(path: Path, key: str, delta: list[Write]) -> None:
         raise
 
 
+def clear_markers(workdir: Path) -> int:
+    """Remove the guide's markers (``.cache/*.done``) under ``workdir``; return how many.
+
+    Only the markers and their half-written files: anything else a user keeps in
+    ``.cache/`` stays, and so does the folder when it is not empty.
+    """
+    from orchestrator_core.caching import MARKER_DIR
+
+    folder = Path(workdir) / MARKER_DIR
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and (path.suffix == ".done" or path.name.endswith(".part")):
+            path.unlink(missing_ok=True)
+            removed += path.suffix == ".done"
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
+
+
 class LocalCache:
-    """The file store; it follows the configuration of the run in progress."""
+    """The file store; it follows the configuration of the run it is asked about."""
 
     def __init__(self) -> None:
         self.config: Any = None
 
-    @property
-    def directory(self) -> Path:
+    def _directory(self, run: Any) -> Path:
+        if run is not None:
+            return cache_dir(run.config)
         if self.config is None:
             from orchestrator_core.config import Config
 
@@ -109,19 +139,21 @@ class LocalCache:
 
     @hookimpl
     def orch_configure(self, config: Any) -> None:
-        self.config = config
+        self.config = config  # for a caller that gives no run (an older runner)
 
     @hookimpl
-    def orch_run_start(self, run: Any) -> None:
-        self.config = run.config
+    def orch_add_commands(self, cli: Any) -> None:
+        from .cache_command import cache
+
+        cli.add_command(cache)
 
     @hookimpl(trylast=True)
     def orch_cache_key(self, step: Any, inputs: dict[str, Any]) -> str:
         return fingerprint_key(inputs)
 
     @hookimpl(trylast=True)
-    def orch_cache_get(self, key: str) -> list[Write] | None:
-        path = entry_path(self.directory, key)
+    def orch_cache_get(self, key: str, run: Any = None) -> CachedResult | None:
+        path = entry_path(self._directory(run), key)
         try:
             return read_entry(path)
         except FileNotFoundError:
@@ -131,9 +163,10 @@ class LocalCache:
             return None
 
     @hookimpl(trylast=True)
-    def orch_cache_put(self, key: str, delta: list[Write]) -> bool:
+    def orch_cache_put(self, key: str, delta: list[Write], run: Any = None, result: Any = None) -> bool:
+        extras = result.extras if result is not None else {}
         try:
-            write_entry(entry_path(self.directory, key), key, delta)
+            write_entry(entry_path(self._directory(run), key), key, delta, extras)
         except OSError as exc:
             logger.warning("could not store cache entry %s: %s", key, exc)
             return False

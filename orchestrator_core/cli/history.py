@@ -1,4 +1,6 @@
-"""What the state store remembers: ``orch runs``, ``orch context show``, ``orch why``, ``orch cache clear``.
+"""What the state store remembers: ``orch runs``, ``orch context show``, ``orch why``.
+
+(``orch cache clear`` is the cache plugin's: builtin/cache_command.py.)
 
 Each command reads the store in ``--state-dir`` (default ``./.orch``, or
 ``$ORCH_STATE_DIR``) and never creates one: with no run recorded there is simply
@@ -218,27 +220,6 @@ def _pick_run(store: Any, run_ref: str, recipe: str | None) -> Any:
     return record
 
 
-# -- orch cache ----------------------------------------------------------------------------------
-@click.group()
-def cache() -> None:
-    """The local cache of step results."""
-
-
-@cache.command("clear")
-@state_dir_option
-@json_option
-def cache_clear(state_dir: Path | None, as_json: bool) -> None:
-    """Remove every cached step result: cacheable steps run again on the next run."""
-    from ..builtin.cache_local import clear
-
-    directory = resolved_state_dir(state_dir) / "cache"
-    removed = clear(directory)
-    if as_json:
-        print_json({"directory": str(directory), "removed": removed})
-    else:
-        click.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {directory}")
-
-
 # -- orch why / orch run --dry-run ---------------------------------------------------------------
 @click.command()
 @click.argument("recipe")
@@ -275,4 +256,4 @@ def print_explanation(entries: list[dict[str, Any]], as_json: bool) -> None:
     print_table(["STEP", "WOULD", "WHY"], [[e["step"], e["would"], e["reason"]] for e in entries])
 
 
-COMMANDS = (runs, context, cache, why)
+COMMANDS = (runs, context, why)

@@ -6,14 +6,20 @@ output of an upstream step is known when that step would be a hit (its stored
 delta) or lies outside the plan (the recorded context); for an upstream step that
 would run, its output is predicted from the latest recorded run, and the verdicts
 resting on that prediction name the step in ``assumes``. A step that would run is
-explained against the last fingerprint recorded for it: which part changed.
+explained against the last fingerprint recorded for it: which part changed, down to
+the file (``Data/numbers.csv changed (sha256 03de…→2e84…)``), or what the cache
+itself lacks (the marker ``.cache/K.done``, a missing input). The hit-or-miss decision
+is the run's own (caching.lookup). File digests come from the state store's stat
+fast path; a dry run reads the files it must but records nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..fingerprint import Fingerprinter, changes, last_values, upstream_outputs
+from ..caching import lookup, replay
+from ..file_digests import FileDigests
+from ..fingerprint import FingerprintError, Fingerprinter, artifacts, changes, last_values, upstream_outputs
 from ..hooks import Hooks
 from ..run import Run
 from ..validation import PreparedStep
@@ -43,12 +49,18 @@ class _Explainer:
         latest = store.latest_run(self.recipe) if store else None
         self.latest_id = latest.id if latest else None
         self.recorded = store.step_outputs(latest.id) if store and latest else {}
-        self.fingerprinter = Fingerprinter()
+        config = run.config
+        self.fingerprinter = Fingerprinter(FileDigests(config.state_dir, remember=False), config.workdir,
+                                           config.data_dir)
         self.outputs: dict[str, dict[str, Any] | None] = {}  # None: unknown (never ran)
+        self.artifacts: dict[str, list[str]] = {}  # artifacts of the steps that would be hits
         self.assumed: dict[str, set[str]] = {}
 
     def walk(self) -> list[dict[str, Any]]:
-        return [self._step(item.name) for item in self.run.plan]
+        try:
+            return [self._step(item.name) for item in self.run.plan]
+        finally:
+            self.fingerprinter.digests.close()
 
     def _step(self, name: str) -> dict[str, Any]:
         step = self.prepared[name].step
@@ -77,17 +89,24 @@ class _Explainer:
                     unknown.append(dep)
                 upstream[dep] = self.outputs[dep] or {}
                 assumes |= self.assumed.get(dep, set())
-        inputs = self.fingerprinter.inputs(step, self.prepared[step.name].handler, upstream)
-        key = self.hooks.cache_key(step=step, inputs=inputs)
+        handler = self.prepared[step.name].handler
         previous = self.store.fingerprint(self.recipe, step.name) if self.store else None
+        try:
+            inputs = self.fingerprinter.inputs(step, handler, upstream, self._artifacts(step, handler, previous))
+        except FingerprintError as exc:
+            entry["reason"] = str(exc)
+            return
+        found = lookup(step, inputs, self.hooks, self.run)
+        key = found.fingerprint.key if found.fingerprint else None
         entry.update(key=key, previous_key=previous["key"] if previous else None, assumes=sorted(assumes))
         if unknown:
             entry["reason"] = (f"upstream step {unknown[0]!r} has never run, so its output (part of the "
                                "fingerprint) is not known yet")
             entry["changed"] = [f"upstream:{d}" for d in unknown]
             return
-        stored = self.hooks.cache_get(key=key) if key else None
-        if stored is not None:
+        stored = replay(self.prepared[step.name], found.entry, self.run) if found.entry is not None else None
+        if stored is not None and found.entry is not None:
+            self.artifacts[step.name] = artifacts(found.entry.extras)
             entry["would"] = HIT
             entry["reason"] = "its fingerprint is in the cache"
             if assumes:
@@ -98,12 +117,30 @@ class _Explainer:
             self.assumed[step.name] = assumes
             return
         if previous is None:
-            entry["reason"] = "never run (no fingerprint recorded for this step)"
+            entry["reason"] = found.reason or "never run (no fingerprint recorded for this step)"
             return
-        found = changes(previous["inputs"], inputs)
-        entry["changed"] = [part for part, _ in found]
-        entry["reason"] = "; ".join(message for _, message in found) or (
+        changed = changes(previous["inputs"], inputs)
+        entry["changed"] = [part for part, _ in changed]
+        messages = [message for _, message in changed]
+        if found.reason and not (changed and "is missing" in found.reason):
+            messages.append(found.reason)
+        entry["reason"] = "; ".join(messages) or (
             "fingerprint unchanged, but not in the cache (cleared with `orch cache clear`?)")
+
+    def _artifacts(self, step: Any, handler: Any, previous: dict[str, Any] | None) -> list[str]:
+        """The upstream artifacts the run would fingerprint ``step`` with.
+
+        A dependency that would be a hit replays its stored ``artifact``; for one that
+        would run (or lies outside the plan) the files its last fingerprint covered
+        beyond what ``step`` itself declares are taken as its artifacts, as for outputs.
+        """
+        found: list[str] = []
+        for dep in step.depends_on:
+            found.extend(a for a in self.artifacts.get(dep, []) if a not in found)
+        if previous is not None and any(dep not in self.artifacts for dep in step.depends_on):
+            own = set(self.fingerprinter.declared(step, handler))
+            found.extend(name for name in (previous["inputs"].get("files") or {}) if name not in own | set(found))
+        return found
 
     def _predicted(self, name: str) -> dict[str, Any] | None:
         """What a step that would run is expected to write: what it wrote in the latest run."""

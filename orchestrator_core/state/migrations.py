@@ -87,6 +87,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # an index over every event would cost each recorded step a third of its time.
         "CREATE INDEX run_start_events ON events (run) WHERE event = 'run_start'",
     ),
+    # version 4: the digest of each file a cached step's fingerprint covered, with the
+    # size, mtime and ctime it was computed at, so an unchanged file is not read again
+    # (state/digests.py).
+    (
+        """CREATE TABLE file_digests (
+            path TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            ctime_ns INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            recorded REAL NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 )
 
 CURRENT_VERSION = len(MIGRATIONS)

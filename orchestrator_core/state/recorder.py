@@ -5,8 +5,8 @@ starts with when it starts, each step's result together with the writes of its d
 in one transaction when it ends, the status when the run ends. So a run killed
 half-way leaves every finished step, and the keys those steps wrote, in the store.
 
-It also watches ``orch_cache_key`` (a wrapper: it decides nothing) to keep, for each
-cacheable step, the inputs of its last fingerprint; ``orch why`` compares against them.
+With a cacheable step's result it keeps the inputs of the step's fingerprint
+(``result.fingerprint``), the last one for each step; ``orch why`` compares against them.
 
 Each run's lifecycle events (the ``orch.event/1`` records of ``--events``) go into the
 store's ``events`` journal, in the transaction of what they report (a step's start with
@@ -79,7 +79,6 @@ class StateRecorder:
         self._connection: StateStore | None = None  # kept open between runs
         self._closer: weakref.finalize | None = None
         self._written: set[str] = set()  # keys some step of this run wrote
-        self._fingerprints: dict[str, tuple[str, dict[str, Any]]] = {}
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
@@ -94,7 +93,6 @@ class StateRecorder:
         from .store import RunRecord, StateStore
 
         self._written = set()
-        self._fingerprints = {}
         self._pulled = 0
         self._seen_version = None
         self._recorded = []
@@ -146,13 +144,6 @@ class StateRecorder:
                 origin = write["run"] if write["run"] not in (None, run.id) else None
                 yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin)
 
-    @hookimpl(wrapper=True)
-    def orch_cache_key(self, step: Any, inputs: dict[str, Any]) -> Any:
-        key = yield
-        if key is not None:
-            self._fingerprints[step.name] = (key, inputs)
-        return key
-
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
         if self._journal is not None and self._watched():
@@ -198,10 +189,9 @@ class StateRecorder:
             writes = [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
             writes += self._merged(run, result)
             self._written.update(w.key for w in result.delta)
-        if result.ok and self._fingerprints:
-            noted = self._fingerprints.pop(step.name, None)
-            if noted is not None and result.cache is not None:
-                fingerprint = (run.recipe.name, step.name, noted[0], _json(noted[1]), run.id, time.time())
+        noted = getattr(result, "fingerprint", None)
+        if result.ok and noted is not None:
+            fingerprint = (run.recipe.name, step.name, noted.key, _json(noted.inputs), run.id, time.time())
         try:
             finished = [_event(event())] if self._watched() else []
             with journal.commit_lock:

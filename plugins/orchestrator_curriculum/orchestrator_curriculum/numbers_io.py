@@ -88,6 +88,18 @@ def source_path(params: Mapping[str, Any], workdir: Path, data_dir: Path) -> Pat
     return sample_path(params.get("sample") or DEFAULT_SAMPLE)
 
 
+def source_files(params: Mapping[str, Any], workdir: Path, data_dir: Path) -> list[Path]:
+    """The file a numbers source reads, whether or not it exists, for the cache fingerprint
+    (``BaseScriptlet.files``): ``path``, else ``data_file``, else the packaged sample."""
+    named = params.get("path") or params.get("data_file")
+    if not isinstance(named, str) or not named:
+        sample = params.get("sample") or DEFAULT_SAMPLE
+        return [DATA_DIR / sample] if isinstance(sample, str) and Path(sample).name == sample else []
+    folder = workdir if params.get("path") else (data_dir if data_dir.is_absolute() else workdir / data_dir)
+    path = Path(named)
+    return [path if path.is_absolute() else folder / path]
+
+
 def source_label(params: Mapping[str, Any], path: Path, ctx: Any) -> str:
     """How the context names the source: its path relative to the working directory, or
     ``sample:<name>`` for a packaged sample."""

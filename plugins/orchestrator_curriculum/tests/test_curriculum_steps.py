@@ -86,7 +86,7 @@ def test_an_unknown_param_fails_before_any_work(run_step, cls, tmp_path):
     (ValidateNumbers, {"min_count": -1}, "min_count"),
     (PrimeFactorAnalysis, {"extra_numbers": -5}, "extra_numbers"),
     (InjectFailure, {"fail": "no"}, "fail"),
-    (CacheNumbers, {"cache_dir": ""}, "cache_dir"),
+    (CacheNumbers, {"sample": 3}, "sample"),
     (CleanupIntermediate, {"files": "normalized.json"}, "files"),
 ])
 def test_a_bad_param_is_named(run_step, cls, params, name):
@@ -217,31 +217,31 @@ def test_inject_failure(run_step, written):
     assert written(run_step(InjectFailure, {"fail": False})) == {"resilience.inject_ok_v1": True}
 
 
-def test_cache_numbers_misses_then_hits_then_misses_on_new_content(run_step, written, tmp_path):
+def test_cache_numbers_hashes_its_source_says_it_ran_and_declares_the_file(run_step, written, tmp_path):
     import hashlib
 
     source = tmp_path / "n.csv"
     source.write_text("v\n1\n2\n")
-    first = run_step(CacheNumbers, {"path": "n.csv"})
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    assert written(first) == {"cache.numbers_hash_v1": digest, "cache.numbers_hit_v1": False}
-    assert first.extras == {"marker": f".cache/numbers-{digest}.done"}
-    assert (tmp_path / ".cache" / f"numbers-{digest}.done").is_file()
-    assert written(run_step(CacheNumbers, {"path": "n.csv"}))["cache.numbers_hit_v1"] is True
-    source.write_text("v\n1\n3\n")
-    assert written(run_step(CacheNumbers, {"path": "n.csv"}))["cache.numbers_hit_v1"] is False
+    for _ in range(2):  # run by hand, nothing is reused: the step always says it ran
+        assert written(run_step(CacheNumbers, {"path": "n.csv"})) == {
+            "cache.numbers_hash_v1": digest, "cache.numbers_hit_v1": False}
+    assert not (tmp_path / ".cache").exists()  # markers are the runner's, not the scriptlet's
+    assert CacheNumbers.files({"path": "n.csv"}, tmp_path, tmp_path / "Data") == [source]
+    assert CacheNumbers.files({"data_file": "x.csv"}, tmp_path, tmp_path / "Data") == [tmp_path / "Data" / "x.csv"]
+    assert CacheNumbers.files({}, tmp_path, tmp_path / "Data")[0].name == "numbers.csv"
     assert run_step(CacheNumbers, {"path": "gone.csv"}).error["reason"] == "Numbers file not found: gone.csv"
 
 
 def test_resource_audit(run_step, written):
     metrics = {
         "a": {"duration_ms": 10.0, "cpu_ms": 8.0, "peak_rss_kb": 1000, "executor": "inline", "status": "ok"},
-        "b": {"duration_ms": 30.5, "cpu_ms": 1.0, "peak_rss_kb": 900, "executor": "thread", "status": "ok",
-              "cache": "hit"},
+        "b": {"duration_ms": 30.5, "cpu_ms": 1.0, "peak_rss_kb": 900, "executor": "thread", "status": "ok"},
+        "h": {"duration_ms": 0.5, "executor": None, "status": "ok", "cache": "hit"},
         "c": {"duration_ms": 2.0, "executor": "thread", "status": "error"},
     }
     assert written(run_step(ResourceAudit, {}, {"_runner.step_metrics_v1": metrics})) == {"resource.audit_v1": {
-        "steps": 3, "ok": 2, "failed": ["c"], "total_duration_ms": 42.5, "max_duration_ms": 30.5,
+        "steps": 4, "ok": 3, "failed": ["c"], "total_duration_ms": 43.0, "max_duration_ms": 30.5,
         "slowest_step": "b", "total_cpu_ms": 9.0, "peak_rss_kb": 1000, "peak_rss_step": "a",
         "executors": {"inline": 1, "thread": 2}, "cache_hits": 1}}
     alone = written(run_step(ResourceAudit))["resource.audit_v1"]

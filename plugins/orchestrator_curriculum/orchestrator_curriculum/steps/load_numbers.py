@@ -42,6 +42,10 @@ class LoadNumbers(CurriculumScriptlet):
         "additionalProperties": False,
     }
 
+    @classmethod
+    def files(cls, params, workdir, data_dir):
+        return numbers_io.source_files(params, workdir, data_dir)
+
     def validate(self, ctx, params):
         super().validate(ctx, params)
         numbers_io.source_path(params, ctx.workdir, ctx.data_dir)  # a missing file fails before any work

@@ -6,8 +6,8 @@ Reads: ``_runner.step_metrics_v1``, the runner's per-step figures (step → ``du
 finished before this one.
 Writes: ``resource.audit_v1`` = ``{"steps", "ok", "failed", "total_duration_ms",
 "max_duration_ms", "slowest_step", "total_cpu_ms", "peak_rss_kb", "peak_rss_step",
-"executors", "cache_hits"}``: ``failed`` lists failed steps; ``executors`` counts steps
-per executor; times are in milliseconds (rounded to 0.001), memory in KiB. With no
+"executors", "cache_hits"}``: ``failed`` lists failed steps; ``executors`` counts the steps
+that ran on each executor (a cache hit runs on none); times are in milliseconds (rounded to 0.001), memory in KiB. With no
 figures (run alone) every count is 0 and the step names are null.
 """
 
@@ -33,6 +33,8 @@ def audit(metrics: dict[str, dict]) -> dict:
     """The ``resource.audit_v1`` value for the runner's per-step ``metrics``."""
     executors: dict[str, int] = {}
     for entry in metrics.values():
+        if entry.get("cache") == "hit":
+            continue  # served from the cache: it ran on no executor
         executor = str(entry.get("executor") or "unknown")
         executors[executor] = executors.get(executor, 0) + 1
     slowest, hungriest = _largest(metrics, "duration_ms"), _largest(metrics, "peak_rss_kb")
