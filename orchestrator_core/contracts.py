@@ -31,7 +31,7 @@ from .config import Config
 from .errors import RecipeError, ScriptletError
 from .execution import execute_task
 from .interfaces import DEFAULT_ROLES, Executor, ExecutorCapabilities, ExecutorOption, StepType
-from .model import STATUS_ERROR, STATUS_OK, StepResult, StepTask, Write
+from .model import STATUS_ERROR, STATUS_OK, CachedResult, StepResult, StepTask, Write
 from .scriptlet import BaseScriptlet
 from .scriptlet_handler import PythonHandler
 
@@ -282,27 +282,40 @@ class CacheContract:
     def delta(*pairs: tuple[str, Any]) -> list[Write]:
         return [Write(key, value, "contract_write", "contract") for key, value in pairs]
 
+    @staticmethod
+    def got(cache_hooks: Any, key: str) -> list[Write] | None:
+        """What ``orch_cache_get`` answers, as writes: a cache may answer a list or a ``CachedResult``."""
+        answer = cache_hooks.cache_get(key=key)
+        return answer.writes if isinstance(answer, CachedResult) else answer
+
     def test_an_unknown_key_is_a_miss(self, cache_hooks: Any) -> None:
         assert cache_hooks.cache_get(key="0" * 64) is None
 
     def test_what_is_put_is_got_back_in_order(self, cache_hooks: Any) -> None:
         stored = self.delta(("a.x_v1", 1), ("a.y_v1", {"nested": [1, 2.5, None, "é", True]}), ("a.x_v1", 2))
         assert cache_hooks.cache_put(key="k1", delta=stored) is True
-        got = cache_hooks.cache_get(key="k1")
+        got = self.got(cache_hooks, "k1")
         assert [(w.key, w.value, w.who) for w in got] == [(w.key, w.value, w.who) for w in stored]
+
+    def test_accumulating_writes_keep_their_operation(self, cache_hooks: Any) -> None:
+        stored = [Write("a.list_v1", "x", "contract_write", "contract", op="append"),
+                  Write("a.map_v1", {"k": 1}, "contract_write", "contract", op="update")]
+        cache_hooks.cache_put(key="ops", delta=stored)
+        assert [(w.key, w.value, w.op) for w in self.got(cache_hooks, "ops")] == [
+            ("a.list_v1", "x", "append"), ("a.map_v1", {"k": 1}, "update")]
 
     def test_keys_are_kept_apart_and_a_new_put_replaces(self, cache_hooks: Any) -> None:
         cache_hooks.cache_put(key="one", delta=self.delta(("k_v1", 1)))
         cache_hooks.cache_put(key="two", delta=self.delta(("k_v1", 2)))
         cache_hooks.cache_put(key="one", delta=self.delta(("k_v1", 3)))
-        assert [w.value for w in cache_hooks.cache_get(key="one")] == [3]
-        assert [w.value for w in cache_hooks.cache_get(key="two")] == [2]
+        assert [w.value for w in self.got(cache_hooks, "one")] == [3]
+        assert [w.value for w in self.got(cache_hooks, "two")] == [2]
 
     def test_any_key_text_works(self, cache_hooks: Any) -> None:
         for key in ("a/b/../c", "x" * 500, "sp ace:colon", ".hidden"):
             cache_hooks.cache_put(key=key, delta=self.delta(("k_v1", key)))
-            assert [w.value for w in cache_hooks.cache_get(key=key)] == [key]
+            assert [w.value for w in self.got(cache_hooks, key)] == [key]
 
     def test_an_empty_delta_is_a_hit_not_a_miss(self, cache_hooks: Any) -> None:
         cache_hooks.cache_put(key="empty", delta=[])
-        assert cache_hooks.cache_get(key="empty") == []
+        assert self.got(cache_hooks, "empty") == []

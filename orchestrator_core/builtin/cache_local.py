@@ -152,7 +152,7 @@ class LocalCache:
         return fingerprint_key(inputs)
 
     @hookimpl(trylast=True)
-    def orch_cache_get(self, key: str, run: Any = None) -> CachedResult | None:
+    def orch_cache_get(self, key: str, run: Any) -> CachedResult | None:
         path = entry_path(self._directory(run), key)
         try:
             return read_entry(path)
@@ -163,7 +163,7 @@ class LocalCache:
             return None
 
     @hookimpl(trylast=True)
-    def orch_cache_put(self, key: str, delta: list[Write], run: Any = None, result: Any = None) -> bool:
+    def orch_cache_put(self, key: str, delta: list[Write], run: Any, result: Any) -> bool:
         extras = result.extras if result is not None else {}
         try:
             write_entry(entry_path(self._directory(run), key), key, delta, extras)
