@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import Config
-from .context import Context
+from .context import RESERVED_PREFIX, Context
 from .engine import METRICS_KEY, Engine
 from .errors import RunInterrupted, UsageError
 from .gc_pause import collection_paused
@@ -94,6 +94,9 @@ class Session:
         ctx = Context(run_id=run_id, data_dir=self.config.data_dir, workdir=self.config.workdir)
         for write in carried:
             ctx.record(write)
+        reserved = sorted(k for k in context or {} if str(k).startswith(RESERVED_PREFIX))
+        if reserved:
+            raise UsageError(f"context keys {reserved} are reserved: '{RESERVED_PREFIX}*' keys belong to the runner")
         for key, value in {**recipe.context, **(context or {})}.items():
             ctx.set(key, value, who="initial")
         return Run(recipe, plan, self.config, ctx, id=run_id, flags=flags), prepared

@@ -113,6 +113,8 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
         print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
                           as_json)
         return
+    if events is not None:
+        _check_events_file(config.workdir / events)
     config.stdout = _redirect_stdout_to_stderr()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
@@ -120,6 +122,15 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     finally:
         signal.signal(signal.SIGTERM, previous)
     raise click.exceptions.Exit(0 if result.ok else 1)
+
+
+def _check_events_file(path: Path) -> None:
+    """Fail before the run starts when ``--events`` cannot be opened for appending."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {str(path)!r}: {exc.strerror}", param_hint="--events") from None
 
 
 def _one_recipe(argument: str | None, option: str | None) -> str:
@@ -134,13 +145,24 @@ def _one_recipe(argument: str | None, option: str | None) -> str:
 def _assignment(text: str) -> tuple[str, Any]:
     import json
 
+    from ..context import RESERVED_PREFIX
+    from ..recipe_values import json_problems
+
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--set")
+    if key.startswith(RESERVED_PREFIX):
+        raise click.BadParameter(f"{key!r} is reserved: '{RESERVED_PREFIX}*' keys belong to the runner",
+                                 param_hint="--set")
     try:
-        return key, json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+    except ValueError:  # an integer longer than Python reads from text
+        raise click.BadParameter(f"{key}: the number has too many digits to be JSON data", param_hint="--set") from None
+    for _, why in json_problems(value):
+        raise click.BadParameter(f"{key}: {why}", param_hint="--set")
+    return key, value
 
 
 @click.command()
