@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import click
 
 from ..errors import RecipeError
+from ..interrupts import Interrupts
 from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json
 from .history import state_dir_option
 
@@ -42,10 +42,6 @@ def _redirect_stdout_to_stderr() -> Any:
     saved = os.dup(1)
     os.dup2(2, 1)
     return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
-
-
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @click.command(cls=RunCommand)
@@ -116,11 +112,11 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     if events is not None:
         _check_events_file(config.workdir / events)
     config.stdout = _redirect_stdout_to_stderr()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    interrupts = Interrupts().install()
     try:
         result = session.run(recipe, context=context, only=only, skip=skip, resume_from=resume_from)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        interrupts.finish()
     raise click.exceptions.Exit(0 if result.ok else 1)
 
 
