@@ -147,7 +147,7 @@ def _parse_step(
     if not isinstance(raw, dict):
         problem(f"step {i + 1} must be a mapping (name, uses, ...), got {type(raw).__name__}", path)
         return None
-    step_type = raw.get("type") or "python"
+    step_type = raw.get("type") if isinstance(raw.get("type"), str) and raw.get("type") else "python"
     fields = {**STEP_FIELDS, **type_fields.get(step_type, {})}
     if step_type in type_fields:  # an unknown type is reported once, by the validator
         _check_fields(raw, fields, path, f"step {raw.get('name') or i + 1}", problem)
