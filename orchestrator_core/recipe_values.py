@@ -4,8 +4,9 @@ YAML reads ``.nan``, ``.inf``, ``1e300``, a date or ``!!binary`` without complai
 NaN ``retry_delay`` used to make a failed step's retry neither due nor kept (the run
 exited 0), an infinite ``timeout`` crashed the run loop, and a Python step took a date
 in its params that a shell step (or the state store) could not. Every step type gets
-the same rule here: durations are finite and within a year, retry counts are bounded,
-params and the initial context are plain JSON data.
+the same rule here: durations are finite and within a year, retry counts are bounded
+(and so are worker counts on the command line), params and the initial context are
+plain JSON data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 
 MAX_SECONDS = 366 * 24 * 3600  # a timeout or retry delay longer than a year is a mistake
 MAX_RETRIES = 1000
+MAX_WORKERS = 4096  # steps at once, worker processes: more is a typo, and each may be a process
 _KINDS = {"date": "a date", "datetime": "a date and time", "bytes": "binary data (!!binary)", "set": "a set"}
 # Python refuses to turn longer integers into text (sys.get_int_max_str_digits), so JSON cannot hold them.
 _INT_DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 0)() or 4300

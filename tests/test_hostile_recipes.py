@@ -242,3 +242,20 @@ def test_values_json_refuses_fail_the_step_not_the_recorder(orch_cli, tmp_path, 
         assert line["details"]["thing"].startswith("<object object at")
     listed = orch_cli("runs", "list").out.splitlines()
     assert len(listed) == 2 and " error " in listed[1], listed  # the run is recorded, not "killed"
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    (["--workers", "0"], {}, "--workers"),
+    (["--workers", "5000"], {}, "--workers"),
+    (["--workers", "1" + "0" * 40], {}, "--workers"),
+    (["--executor", "process", "--process-workers", "100000"], {}, "--process-workers must be a whole number from 1"),
+    (["--executor", "process"], {"ORCH_PROCESS_WORKERS": "-3"}, "--process-workers must be a whole number from 1"),
+    (["--executor", "process"], {"ORCH_PROCESS_WORKERS": "nan"}, "'nan' is not a valid integer"),
+])
+def test_worker_counts_out_of_range_are_usage_errors(orch_cli, tmp_path, args, env, expected):
+    write(tmp_path / "ok.sh", "#!/bin/sh\necho '{\"status\":\"ok\",\"outputs\":[]}'\n").chmod(0o755)
+    write(tmp_path / "r.yaml", "steps: [{name: a, type: shell, script: ok.sh}]\n")
+    outcome = orch_cli("run", "r.yaml", "--no-progress", *args, env=env)
+    assert_clean(outcome, 2)
+    assert expected in outcome.err
+    assert outcome.out == ""

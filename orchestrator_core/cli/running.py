@@ -11,6 +11,7 @@ import click
 
 from ..errors import RecipeError
 from ..interrupts import Interrupts
+from ..recipe_values import MAX_WORKERS
 from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json
 from .history import state_dir_option
 
@@ -51,7 +52,7 @@ def _redirect_stdout_to_stderr() -> Any:
               help="Run only these steps, on the recorded context: --only a b, --only a,b or repeated.")
 @click.option("--skip", multiple=True, metavar="STEP...", help="Do not run these steps (their dependents still run).")
 @click.option("--resume-from", metavar="STEP", help="Run STEP and every step after it.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallelizable steps running at once (default: CPU count).")
 @click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")
 @click.option("--keep-going", is_flag=True, help="After a failure, still run every step that does not depend on it.")

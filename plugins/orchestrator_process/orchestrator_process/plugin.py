@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator_core import Executor, ExecutorCapabilities, ExecutorOption, hookimpl
 from orchestrator_core.errors import UsageError
+from orchestrator_core.recipe_values import MAX_WORKERS
 
 if TYPE_CHECKING:
     from orchestrator_core.model import StepResult, StepTask
@@ -59,8 +60,8 @@ class ProcessExecutor(Executor):
             count = int(value)
         except ValueError:
             count = 0
-        if count < 1:
-            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number of at least 1, got {value!r}")
+        if not 1 <= count <= MAX_WORKERS:
+            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number from 1 to {MAX_WORKERS}, got {value!r}")
         return count
 
     def submit(self, task: StepTask) -> Future[StepResult]:
