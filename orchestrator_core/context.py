@@ -34,7 +34,7 @@ def json_safe(key: str, value: Any, *, step: str | None = None) -> Any:
         return value  # a longer integer may be more digits than JSON text can take: json.dumps decides
     try:
         return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to encode
         where = f" by step {step!r}" if step else ""
         raise ContextError(
             f"value for key {key!r} written{where} is not JSON-safe "

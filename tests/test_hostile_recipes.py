@@ -212,6 +212,16 @@ class OddDetails(BaseScriptlet):
         raise ScriptletError("odd", details={"nan": float("nan"), "thing": object(), "big": 10 ** 5000, "n": 1})
 
 
+class Deep(BaseScriptlet):
+    outputs = ("deep_v1",)
+
+    def run(self, ctx, params):
+        value = []
+        for _ in range(100_000):
+            value = [value]
+        ctx.set("deep_v1", value)
+
+
 class BigExtra(BaseScriptlet):
     def run(self, ctx, params):
         return {"big": 10 ** 5000}
@@ -223,6 +233,7 @@ class BigExtra(BaseScriptlet):
     ("BigInteger", "{nested: true}", "thread", "value for key 'big_v1' written by step 'a' is not JSON-safe"),
     ("BigInteger", "{}", "process", "value for key 'big_v1' written by step 'a' is not JSON-safe"),
     ("BigExtra", "{}", "inline", "value for key 'big' written by step 'a' is not JSON-safe"),
+    ("Deep", "{}", "thread", "value for key 'deep_v1' written by step 'a' is not JSON-safe"),
     ("OddDetails", "{}", "inline", "odd"),
 ])
 def test_values_json_refuses_fail_the_step_not_the_recorder(orch_cli, tmp_path, function, params, executor, reason):
