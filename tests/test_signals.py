@@ -115,7 +115,8 @@ def run_status(orch_cli) -> str:
 
 
 @pytest.mark.parametrize("signum, to_group", [
-    (signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGTERM, True),
+    pytest.param(signal.SIGINT, False, id="SIGINT-pid"), pytest.param(signal.SIGTERM, False, id="SIGTERM-pid"),
+    pytest.param(signal.SIGHUP, False, id="SIGHUP-pid"), pytest.param(signal.SIGTERM, True, id="SIGTERM-group"),
 ])
 def test_one_signal_stops_every_process_of_every_executor(start_mixed, procs, marked_env, orch_cli,
                                                           signum, to_group):
@@ -134,7 +135,8 @@ def test_one_signal_stops_every_process_of_every_executor(start_mixed, procs, ma
     assert run_status(orch_cli) == "interrupted"
 
 
-@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize("signum, to_group", [pytest.param(signal.SIGTERM, False, id="SIGTERM-pid"),
+                                              pytest.param(signal.SIGINT, True, id="SIGINT-group")])
 def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_env, orch_cli, signum, to_group):
     """Every step here ignores being stopped: the shell's and the pool's grace periods would run out."""
     marker, _ = marked_env
@@ -153,7 +155,7 @@ def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_en
     assert run_status(orch_cli) == "interrupted"
 
 
-@pytest.mark.parametrize("stubborn", [False, True])
+@pytest.mark.parametrize("stubborn", [False, True], ids=["polite", "stubborn"])
 def test_kill_9_of_orch_takes_the_process_steps_children_with_it(start_mixed, procs, tmp_path, stubborn):
     proc, _ = start_mixed(stubborn=stubborn)
     worker, child = procs.pids(tmp_path / "process.pids", 2)
