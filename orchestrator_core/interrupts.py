@@ -12,8 +12,10 @@ cleanup half-way): it SIGKILLs every process ``orch`` started, and every process
 group they lead, at once, and the shutdown finishes quickly with nothing left to wait for.
 
 "Every process orch started" is read from ``/proc``: the descendants of ``orch``.
-``orch run`` makes itself a child subreaper (Linux), so a process whose parent
-exited is re-parented to ``orch`` rather than to init and stays a descendant.
+From the first signal on, ``orch run`` is a child subreaper (Linux), so a process
+whose parent exits during the shutdown is re-parented to ``orch`` rather than to
+init and stays a descendant. (Not before: over a long run, every orphan would stay
+a zombie child of ``orch`` until it exits.)
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ class Interrupts:
     def install(self) -> Interrupts:
         for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._first)
-        become_subreaper()
         return self
 
     def finish(self) -> None:
@@ -62,6 +63,7 @@ class Interrupts:
         self.received = signum
         for other in SIGNALS:
             signal.signal(other, self._again)
+        become_subreaper()
         raise KeyboardInterrupt
 
     def _again(self, signum: int, frame: Any) -> None:
