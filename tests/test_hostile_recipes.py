@@ -255,12 +255,15 @@ def test_values_json_refuses_fail_the_step_not_the_recorder(orch_cli, tmp_path, 
     assert len(listed) == 2 and " error " in listed[1], listed  # the run is recorded, not "killed"
 
 
+PROCESS_WORKERS_RANGE = "--process-workers must be a whole number of at least 1 and at most 4096"
+
+
 @pytest.mark.parametrize("args, env, expected", [
     (["--workers", "0"], {}, "--workers"),
     (["--workers", "5000"], {}, "--workers"),
     (["--workers", "1" + "0" * 40], {}, "--workers"),
-    (["--executor", "process", "--process-workers", "100000"], {}, "--process-workers must be a whole number from 1"),
-    (["--executor", "process"], {"ORCH_PROCESS_WORKERS": "-3"}, "--process-workers must be a whole number from 1"),
+    (["--executor", "process", "--process-workers", "100000"], {}, PROCESS_WORKERS_RANGE),
+    (["--executor", "process"], {"ORCH_PROCESS_WORKERS": "-3"}, PROCESS_WORKERS_RANGE),
     (["--executor", "process"], {"ORCH_PROCESS_WORKERS": "nan"}, "'nan' is not a valid integer"),
 ])
 def test_worker_counts_out_of_range_are_usage_errors(orch_cli, tmp_path, args, env, expected):

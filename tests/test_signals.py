@@ -140,7 +140,7 @@ def test_one_signal_stops_every_process_of_every_executor(start_mixed, procs, ma
 def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_env, orch_cli, signum, to_group):
     """Every step here ignores being stopped: the shell's and the pool's grace periods would run out."""
     marker, _ = marked_env
-    proc, pids = start_mixed(stubborn=True)
+    proc, _ = start_mixed(stubborn=True)
     send = (lambda: os.killpg(proc.pid, signum)) if to_group else (lambda: os.kill(proc.pid, signum))
     send()
     time.sleep(0.3)

@@ -61,7 +61,8 @@ class ProcessExecutor(Executor):
         except ValueError:
             count = 0
         if not 1 <= count <= MAX_WORKERS:
-            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number from 1 to {MAX_WORKERS}, got {value!r}")
+            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number of at least 1 and at most {MAX_WORKERS}, "
+                             f"got {value!r}")
         return count
 
     def submit(self, task: StepTask) -> Future[StepResult]:
