@@ -273,3 +273,14 @@ def test_worker_counts_out_of_range_are_usage_errors(orch_cli, tmp_path, args, e
     assert_clean(outcome, 2)
     assert expected in outcome.err
     assert outcome.out == ""
+
+
+def test_runner_keys_are_reserved_in_the_api_context(tmp_path, sample_pm):
+    from orchestrator_core.config import Config
+    from orchestrator_core.errors import UsageError
+    from orchestrator_core.session import Session
+
+    write(tmp_path / "r.yaml", "steps: [{name: a, uses: fail}]\n")
+    session = Session(Config(workdir=tmp_path), pm=sample_pm)
+    with pytest.raises(UsageError, match=r"context keys \['_runner.x'\] are reserved"):
+        session.plan(str(tmp_path / "r.yaml"), context={"_runner.x": 1})
