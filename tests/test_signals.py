@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from orchestrator_core.testing import orch_executable
@@ -163,3 +164,33 @@ def test_kill_9_of_orch_takes_the_process_steps_children_with_it(start_mixed, pr
     proc.wait(timeout=10)
     # The worker sees its parent go, lets the step clean up, then kills its group.
     assert procs.wait_until(lambda: not procs.alive(worker) and not procs.alive(child), timeout=10)
+
+
+def test_two_ctrl_c_at_a_terminal(tmp_path, marked_env, procs, orch_cli):
+    """What a user at a terminal sees: Ctrl-C, Ctrl-C again while steps refuse to stop; no traceback."""
+    marker, env = marked_env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    (tmp_path / "signal_steps.py").write_text(STEPS)
+    (tmp_path / "hang.sh").write_text(SCRIPT)
+    (tmp_path / "hang.sh").chmod(0o755)
+    (tmp_path / "recipe.yaml").write_text(mixed_recipe(stubborn=True))
+    child = pexpect.spawn(orch_executable(), ["run", "recipe.yaml", "--workers", "3"], cwd=str(tmp_path), env=env,
+                          encoding="utf-8", timeout=60, dimensions=(40, 120))
+    try:
+        for tag in ("shell", "thread", "process"):
+            procs.pids(tmp_path / f"{tag}.pids", 2, timeout=60)
+        child.sendintr()
+        time.sleep(0.3)
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    screen = child.before
+    assert child.exitstatus == 130, screen
+    assert "Traceback" not in screen
+    assert "orch: SIGINT again: killed" in screen
+    assert "interrupted" in screen
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
+    assert run_status(orch_cli) == "interrupted"
