@@ -30,7 +30,7 @@ from orchestrator_core.session import Session
 from orchestrator_core.testing import orch_executable
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
-EXAMPLES = int(os.environ.get("ORCH_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("ORCH_FUZZ_EXAMPLES", "150"))
 MAX_SECONDS = 2.0  # one document, in-process
 MAX_PEAK_BYTES = 64 * 1024 * 1024
 
