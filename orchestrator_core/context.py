@@ -32,11 +32,11 @@ def json_safe(key: str, value: Any, *, step: str | None = None) -> Any:
     """
     if not isinstance(key, str) or not key:
         raise ContextError(f"context keys must be non-empty strings, got {key!r}")
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
+    if value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value.bit_length() < 10_000):
+        return value  # a longer integer may be more digits than JSON text can take: json.dumps decides
     try:
         return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to encode
         where = f" by step {step!r}" if step else ""
         raise ContextError(
             f"value for key {key!r} written{where} is not JSON-safe "

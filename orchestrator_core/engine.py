@@ -23,6 +23,7 @@ from .hooks import Hooks
 from .interfaces import Executor
 from .merging import MergePolicy
 from .model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
+from .recipe_values import MAX_SECONDS
 from .registry import Registry
 from .run import Run
 from .validation import PreparedStep
@@ -39,8 +40,9 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
     """Seconds to wait before retry ``attempt`` + 1: exponential, with ±50 % jitter.
 
     The jitter keeps steps that failed together (a flaky service) from retrying in lockstep.
+    The delay is capped at a year: a long run of retries must not overflow the clock.
     """
-    return base * 2 ** (attempt - 1) * (rng or random).uniform(0.5, 1.5)
+    return min(base * 2 ** min(attempt - 1, 64) * (rng or random).uniform(0.5, 1.5), MAX_SECONDS)
 
 
 @dataclass

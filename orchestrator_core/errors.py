@@ -130,12 +130,38 @@ def error_record(
         record["error_type"] = error_type
     record.update({
         "reason": reason,
-        "details": dict(details or {}),
+        "details": _plain_details(details or {}),
         "exit_code": exit_code,
         "step": step,
         "ts": utc_timestamp(),
     })
     return record
+
+
+def _plain_details(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` with every value JSON cannot hold (NaN, an object, a huge integer) replaced by text.
+
+    An error record is printed, recorded and sent between processes as JSON: what a
+    scriptlet put in its details must never make the record itself fail.
+    """
+    import json
+
+    try:
+        json.dumps(details, allow_nan=False)
+        return dict(details)
+    except (TypeError, ValueError):
+        pass
+    plain = {}
+    for key, value in details.items():
+        try:
+            json.dumps(value, allow_nan=False)
+            plain[str(key)] = value
+        except (TypeError, ValueError):
+            try:
+                plain[str(key)] = repr(value)[:200]
+            except ValueError:  # an integer too long to print
+                plain[str(key)] = f"<{type(value).__name__} that JSON cannot hold>"
+    return plain
 
 
 def error_from_exception(step: str, exc: BaseException) -> dict[str, Any]:

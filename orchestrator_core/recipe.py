@@ -13,10 +13,11 @@ import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from .context import json_safe
-from .errors import ContextError, Problem, RecipeError, did_you_mean
+from .context import RESERVED_PREFIX
+from .errors import Problem, RecipeError, did_you_mean
 from .model import Recipe, Step
 from .planner import find_cycle
+from .recipe_values import json_problems, retries_problem, seconds_problem
 from .recipe_yaml import load_with_lines
 
 NUMBER = (int, float)
@@ -58,6 +59,10 @@ def read_recipe(path: str | Path, step_fields: Mapping[str, Mapping[str, Any]] |
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError([Problem(f"cannot read recipe: {exc.strerror}", str(path))]) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise RecipeError([Problem(f"the recipe is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
+                                   str(path), line)]) from None
     return parse_recipe(text, str(path), step_fields, default_name=path.stem)
 
 
@@ -85,10 +90,12 @@ def parse_recipe(
         raise RecipeError(problems)
     initial = data.get("context") or {}
     for key, value in initial.items() if isinstance(initial, dict) else ():
-        try:
-            json_safe(key, value)
-        except ContextError as exc:
-            problem(str(exc), ("context", key))
+        if not key or key.startswith(RESERVED_PREFIX):
+            problem(f"context key {key!r} is reserved: '{RESERVED_PREFIX}*' keys belong to the runner" if key
+                    else "context keys must be non-empty strings",
+                    ("context", key, "<key>"))
+        for where, why in json_problems(value, ("context", key)):
+            problem(f"context {'.'.join(map(str, where[1:]))!r}: {why}", where)
 
     merge, merge_keys, merge_lines = _merge_setting(data.get("merge"), lines, problem)
     type_fields = step_fields or {"python": {"module": str, "function": str}}
@@ -178,7 +185,7 @@ def _parse_step(
     if not isinstance(raw, dict):
         problem(f"step {i + 1} must be a mapping (name, uses, ...), got {type(raw).__name__}", path)
         return None
-    step_type = raw.get("type") or "python"
+    step_type = raw.get("type") if isinstance(raw.get("type"), str) and raw.get("type") else "python"
     fields = {**STEP_FIELDS, **type_fields.get(step_type, {})}
     if step_type in type_fields:  # an unknown type is reported once, by the validator
         _check_fields(raw, fields, path, f"step {raw.get('name') or i + 1}", problem)
@@ -189,12 +196,15 @@ def _parse_step(
     if any(c.isspace() for c in name) or "," in name:
         problem(f"step name {name!r} may not contain spaces or commas", path + ("name",))
     for key in ("timeout", "retry_delay"):
-        if _type_ok(raw.get(key), NUMBER) and raw[key] <= 0:
-            problem(f"{key!r} must be greater than 0, got {raw[key]}", path + (key,))
+        if _type_ok(raw.get(key), NUMBER) and seconds_problem(key, raw[key]):
+            problem(seconds_problem(key, raw[key]), path + (key,))
+            raw = {k: v for k, v in raw.items() if k != key}
     if isinstance(raw.get("files"), list) and not all(isinstance(f, str) and f for f in raw["files"]):
         problem("'files' must be a list of paths or globs (relative to the working directory)", path + ("files",))
-    if _type_ok(raw.get("retries"), int) and raw["retries"] < 0:
-        problem(f"'retries' must be 0 or more, got {raw['retries']}", path + ("retries",))
+    if _type_ok(raw.get("retries"), int) and retries_problem(raw["retries"]):
+        problem(retries_problem(raw["retries"]), path + ("retries",))
+    for where, why in json_problems(raw.get("params"), path + ("params",)):
+        problem(f"params {'.'.join(map(str, where[3:]))!r}: {why}" if len(where) > 3 else f"params: {why}", where)
     deps = raw.get("depends_on", ...)
     if isinstance(deps, str):
         deps = [deps]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import Config
-from .context import Context
+from .context import RESERVED_PREFIX, Context
 from .engine import Engine
 from .errors import OrchError, RecipeError, RunInterrupted, RunStopped, UsageError
 from .gc_pause import collection_paused
@@ -108,6 +108,9 @@ class Session:
         ctx = Context(run_id=run_id, data_dir=self.config.data_dir, workdir=self.config.workdir)
         for write in carried:
             ctx.record(write)
+        reserved = sorted(k for k in context or {} if str(k).startswith(RESERVED_PREFIX))
+        if reserved:
+            raise UsageError(f"context keys {reserved} are reserved: '{RESERVED_PREFIX}*' keys belong to the runner")
         for key, value in {**recipe.context, **(context or {})}.items():
             ctx.set(key, value, who="initial")
         if resume_from and origin is None:

@@ -27,6 +27,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "orchestrator_core.standalone": "run_scriptlet: one scriptlet run alone, as a pack's unit tests do",
     "orchestrator_core.testing": "the pytest plugin: fixtures for pack authors",
     "orchestrator_core.contracts": "contract test bases for executors, step types and caches",
+    "orchestrator_core.recipe_values": "the limits on numbers in recipes and options (MAX_WORKERS, MAX_SECONDS)",
     "orchestrator_core.durations": "format_duration: the one way durations are shown to people",
     "orchestrator_core.dag_drawing": "the DAG's layered layout and its SVG, shared by reports and the dashboard",
     "orchestrator_core.dag_text": "the DAG as layered text for a terminal",

@@ -13,12 +13,15 @@ exactly the records this file does.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, TextIO
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import utc_timestamp
 
 SCHEMA = "orch.event/1"
+
+logger = logging.getLogger("orchestrator.events")
 
 
 def event_record(run: Any, event: str, **fields: Any) -> dict[str, Any]:
@@ -62,19 +65,37 @@ def run_finish_event(run: Any) -> dict[str, Any]:
 
 
 class EventLog:
+    """Writes the events; a file that stops taking them (a full disk) ends the log, not the run."""
+
     def __init__(self) -> None:
         self._file: TextIO | None = None
 
     def _emit(self, record: dict[str, Any]) -> None:
         if self._file is None:
             return
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            logger.error("the events file %s cannot be written (%s): the run goes on without it",
+                         self._file.name, exc.strerror)
+            self._close()
+
+    def _close(self) -> None:
+        file, self._file = self._file, None
+        try:
+            file.close()  # type: ignore[union-attr]
+        except OSError:
+            pass  # what could not be written is lost either way
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
         path = run.config.events_path
-        self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        try:
+            self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        except OSError as exc:
+            logger.error("the events file %s cannot be opened (%s): the run goes on without it", path, exc.strerror)
+            self._file = None
         if self._file is not None:
             self._emit(run_start_event(run))
 
@@ -97,5 +118,5 @@ class EventLog:
     def orch_run_finish(self, run: Any) -> None:
         if self._file is not None:
             self._emit(run_finish_event(run))
-            self._file.close()
-            self._file = None
+        if self._file is not None:
+            self._close()

@@ -22,7 +22,15 @@ __all__ = ["PythonHandler", "PythonStepType", "import_scriptlet", "params_proble
 
 
 def import_scriptlet(module: str, attribute: str) -> type:
-    """Import ``module`` and return its scriptlet class ``attribute``; raise ``UsageError``."""
+    """Import ``module`` and return its scriptlet class ``attribute``; raise ``UsageError``.
+
+    Only a dotted module name is imported (``pkg.steps.compute``): a path or a relative
+    name (``../../etc/passwd``) is refused before the import system sees it.
+    """
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise UsageError(f"'module' must be a dotted Python module name like 'pkg.steps', got {module!r}")
+    if not attribute.isidentifier():
+        raise UsageError(f"'function' must be a Python class name, got {attribute!r}")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 import click
 
 from ..errors import RecipeError
+from ..interrupts import Interrupts
+from ..recipe_values import MAX_WORKERS
 from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
 
 
@@ -51,10 +52,6 @@ def _redirect_stdout_to_stderr() -> Any:
     return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 @click.command(cls=RunCommand)
 @click.argument("recipe_arg", metavar="RECIPE", required=False)
 @click.option("--recipe", "recipe_opt", metavar="PATH", help="The recipe (same as the RECIPE argument).")
@@ -62,7 +59,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
               help="Run only these steps, on the recorded context: --only a b, --only a,b or repeated.")
 @click.option("--skip", multiple=True, metavar="STEP...", help="Do not run these steps (their dependents still run).")
 @click.option("--resume-from", metavar="STEP", help="Run STEP and every step after it.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallelizable steps running at once (default: min(32, CPU count + 4)).")
 @click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")
 @click.option("--keep-going", is_flag=True, help="After a failure, still run every step that does not depend on it.")
@@ -108,14 +105,25 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
         print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
                           as_json)
         return
+    if events is not None:
+        _check_events_file(config.workdir / events)
     config.stdout = _redirect_stdout_to_stderr()
     session = holder.session(config)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    interrupts = Interrupts().install()
     try:
         result = session.run(recipe, context=context, only=only, skip=skip, resume_from=resume_from)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        interrupts.finish()
     raise click.exceptions.Exit(0 if result.ok else 1)
+
+
+def _check_events_file(path: Path) -> None:
+    """Fail before the run starts when ``--events`` cannot be opened for appending."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {str(path)!r}: {exc.strerror}", param_hint="--events") from None
 
 
 def _one_recipe(argument: str | None, option: str | None) -> str:
@@ -130,13 +138,24 @@ def _one_recipe(argument: str | None, option: str | None) -> str:
 def _assignment(text: str) -> tuple[str, Any]:
     import json
 
+    from ..context import RESERVED_PREFIX
+    from ..recipe_values import json_problems
+
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--set")
+    if key.startswith(RESERVED_PREFIX):
+        raise click.BadParameter(f"{key!r} is reserved: '{RESERVED_PREFIX}*' keys belong to the runner",
+                                 param_hint="--set")
     try:
-        return key, json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+    except ValueError:  # an integer longer than Python reads from text
+        raise click.BadParameter(f"{key}: the number has too many digits to be JSON data", param_hint="--set") from None
+    for _, why in json_problems(value):
+        raise click.BadParameter(f"{key}: {why}", param_hint="--set")
+    return key, value
 
 
 @click.command()

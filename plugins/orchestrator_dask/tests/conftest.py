@@ -7,6 +7,7 @@ workers find its scriptlets there too (tasks carry classes by reference).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -184,6 +185,7 @@ def marked_env(marked_env: tuple[str, dict[str, str]], testpack: Path) -> tuple[
 class Cluster:
     address: str
     marker: str
+    worker_pids: list[int] = field(default_factory=list)  # the `dask worker` processes (nanny or worker)
 
     def pids(self) -> list[int]:
         """Every process of the cluster: scheduler, worker, nanny and their children."""
@@ -193,25 +195,44 @@ class Cluster:
 @pytest.fixture(scope="module")
 def dask_cluster(testpack: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A scheduler and one worker started as separate ``dask`` processes; always stopped."""
+    with running_cluster(testpack, tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def two_worker_cluster(testpack: Path, tmp_path: Path) -> Iterator[Cluster]:
+    """A scheduler and two workers without nannies (a killed worker stays dead), for this test only."""
+    logs = tmp_path / "cluster"
+    logs.mkdir()
+    with running_cluster(testpack, logs, workers=2, nanny=False) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_cluster(testpack: Path, logs: Path, *, workers: int = 1, nanny: bool = True) -> Iterator[Cluster]:
+    """A ``dask scheduler`` and ``workers`` ``dask worker`` processes; every one of them stopped on exit."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     marker = f"dask-{os.getpid()}-{time.monotonic_ns()}"
     env = dict(os.environ, ORCH_TEST_MARK=marker,
                PYTHONPATH=os.pathsep.join(filter(None, [str(testpack), os.environ.get("PYTHONPATH")])))
-    logs = tmp_path_factory.mktemp("cluster")
     started: list[subprocess.Popen] = []
 
-    def start(*args: str, log: str) -> None:
+    def start(*args: str, log: str) -> subprocess.Popen:
         with open(logs / log, "w") as out:
             started.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=logs, env=env,
                                             stdout=out, stderr=subprocess.STDOUT))
+        return started[-1]
 
     try:
         start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log="scheduler.log")
-        start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
-              log="worker.log")
-        _wait_for_worker(address, started, logs)
-        yield Cluster(address, marker)
+        worker_procs = [
+            start("worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                  *([] if nanny else ["--no-nanny"]), log=f"worker{i}.log")
+            for i in range(workers)
+        ]
+        _wait_for_worker(address, started, logs, workers)
+        yield Cluster(address, marker, [p.pid for p in worker_procs])
     finally:
         for proc in reversed(started):
             proc.terminate()
@@ -228,9 +249,9 @@ def dask_cluster(testpack: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                 pass
 
 
-def _wait_for_worker(address: str, started: list[subprocess.Popen], logs: Path) -> None:
+def _wait_for_worker(address: str, started: list[subprocess.Popen], logs: Path, count: int = 1) -> None:
     check = ("import sys; from distributed import Client; "
-             f"c = Client({address!r}, timeout=20); c.wait_for_workers(1, timeout=30); c.close()")
+             f"c = Client({address!r}, timeout=20); c.wait_for_workers({count}, timeout=30); c.close()")
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     dead = [p.args[1] for p in started if p.poll() is not None]
     assert proc.returncode == 0 and not dead, (

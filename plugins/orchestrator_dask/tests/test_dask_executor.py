@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,3 +119,37 @@ def test_an_unreachable_scheduler_is_a_usage_error(orch_run, fan_in_recipe):
     outcome, _ = orch_run(fan_in_recipe, "--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}")
     assert outcome.exit_code == 2
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in outcome.err
+
+
+def test_a_worker_killed_mid_step_has_the_step_run_again_on_another_worker(orch_run, fan_in_recipe,
+                                                                          two_worker_cluster, procs, tmp_path):
+    """A scheduler and two workers, each a separate process; the worker running the step is killed."""
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    recipe = fan_in_recipe + f"""
+      - {{name: nap, uses: nap, params: {{pid_dir: "{pid_dir}", seconds: 3}}, depends_on: [remote, local]}}
+      - {{name: after, uses: where_am_i, params: {{slot: c}}, depends_on: [nap]}}
+"""
+    killed: list[int] = []
+
+    def kill_the_napping_worker() -> None:
+        assert procs.wait_until(lambda: any(pid_dir.iterdir()), timeout=60)
+        (first,) = [int(p.stem) for p in pid_dir.iterdir()]
+        assert first in two_worker_cluster.worker_pids
+        os.kill(first, signal.SIGKILL)
+        killed.append(first)
+
+    killer = threading.Thread(target=kill_the_napping_worker)
+    killer.start()
+    try:
+        outcome, context = orch_run(recipe, "--executor", "dask", "--scheduler", two_worker_cluster.address)
+    finally:
+        killer.join()
+    outcome.assert_success()
+    lines = {line["step"]: line for line in outcome.lines}
+    assert lines["nap"]["status"] == "ok" and lines["after"]["status"] == "ok"
+    ran_on = sorted(int(p.stem) for p in pid_dir.iterdir())
+    survivor = next(pid for pid in two_worker_cluster.worker_pids if pid != killed[0])
+    assert ran_on == sorted([killed[0], survivor])  # started on the killed worker, finished on the other
+    assert not procs.alive(killed[0]) and procs.alive(survivor)
+    assert context["probe.c_pid_v1"] == survivor

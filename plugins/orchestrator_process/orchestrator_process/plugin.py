@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from orchestrator_core import Executor, ExecutorCapabilities, ExecutorOption, hookimpl
 from orchestrator_core import UsageError
 from orchestrator_core.interfaces import DEFAULT_REQUIRES_PROCESS
+from orchestrator_core.recipe_values import MAX_WORKERS
 
 if TYPE_CHECKING:
     from orchestrator_core.model import StepResult, StepTask
@@ -64,8 +65,9 @@ class ProcessExecutor(Executor):
             count = int(value)
         except ValueError:
             count = 0
-        if count < 1:
-            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number of at least 1, got {value!r}")
+        if not 1 <= count <= MAX_WORKERS:
+            raise UsageError(f"{WORKERS_OPTION.flag} must be a whole number of at least 1 and at most {MAX_WORKERS}, "
+                             f"got {value!r}")
         return count
 
     def submit(self, task: StepTask) -> Future[StepResult]:

@@ -15,7 +15,8 @@ How a worker protects the run:
   with whatever a step left in its group.
 - SIGTERM raises ``KeyboardInterrupt`` in the step: its ``finally`` blocks and
   ``except KeyboardInterrupt`` handlers run, so a step that started programs of its
-  own can stop them before the parent's SIGKILL fallback.
+  own can stop them; then the worker SIGKILLs its whole group, which ends whatever
+  they left running.
 - A watchdog thread notices when the parent goes away (its end of a pipe closes)
   and stops the worker, so a killed ``orch`` leaves no worker behind.
 """
@@ -52,7 +53,10 @@ def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
     try:
         _serve(conn)
     except KeyboardInterrupt:
-        pass  # stopped by the parent (SIGTERM): the step's own cleanup has run
+        # Stopped (SIGTERM) by the parent, or by the watchdog once the parent was gone: the
+        # step's own cleanup has run; what it started and left in this group goes now, as
+        # a parent that is gone cannot do it.
+        _kill_own_group()
 
 
 def _isolate() -> None:
@@ -104,7 +108,12 @@ def _watch_parent(parent_alive: Connection, grace: float) -> None:
     except (EOFError, OSError):
         pass
     os.kill(os.getpid(), signal.SIGTERM)  # let the running step clean up first
-    time.sleep(grace)
+    time.sleep(grace)  # the main thread ends the group when the step stops; else, after the grace:
+    _kill_own_group()
+    os._exit(1)
+
+
+def _kill_own_group() -> None:
+    """SIGKILL this worker's process group: the worker and whatever its steps started."""
     if os.getpgrp() == os.getpid():  # never the parent's group
         os.killpg(os.getpgrp(), signal.SIGKILL)
-    os._exit(1)

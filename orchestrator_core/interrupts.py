@@ -1,0 +1,164 @@
+"""Stopping ``orch run`` by signal, and every process it started with it.
+
+The first SIGINT, SIGTERM or SIGHUP (a closed terminal or SSH session) becomes a
+``KeyboardInterrupt``: the run loop cancels its steps, each executor stops what it
+runs, and the run is recorded as ``interrupted``. Whatever is still running after
+that (a program a thread step started, which lives in ``orch``'s own process group
+and no executor knows about) is then stopped too: SIGTERM, a grace period, SIGKILL.
+
+A second signal during that shutdown never raises again (a ``KeyboardInterrupt`` in
+the middle of cleanup, or in an ``atexit`` handler, prints a traceback and stops the
+cleanup half-way): it SIGKILLs every process ``orch`` started, and every process
+group they lead, at once, and the shutdown finishes quickly with nothing left to wait for.
+
+"Every process orch started" is read from ``/proc``: the descendants of ``orch``.
+From the first signal on, ``orch run`` is a child subreaper (Linux), so a process
+whose parent exits during the shutdown is re-parented to ``orch`` rather than to
+init and stays a descendant. (Not before: over a long run, every orphan would stay
+a zombie child of ``orch`` until it exits.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("orchestrator.interrupts")
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_GRACE_S = 1.0  # between SIGTERM and SIGKILL for what the executors left running
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class Interrupts:
+    """Signal handlers for the duration of a run: the first signal interrupts, any later one kills."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> Interrupts:
+        for signum in SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._first)
+        return self
+
+    def finish(self) -> None:
+        """After the run: stop what is left if a signal came, else give the old handlers back.
+
+        After a signal the escalating handler stays until ``orch`` exits, so a second
+        signal during ``atexit`` cleanup kills instead of printing a traceback.
+        """
+        if self.received is None:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            return
+        stop_descendants(STOP_GRACE_S)
+
+    def _first(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        for other in SIGNALS:
+            signal.signal(other, self._again)
+        become_subreaper()
+        raise KeyboardInterrupt
+
+    def _again(self, signum: int, frame: Any) -> None:
+        killed = signal_descendants(signal.SIGKILL)
+        try:
+            os.write(2, f"orch: {signal.Signals(signum).name} again: killed {killed} process(es) "
+                        "the run had started\n".encode())
+        except OSError:
+            pass
+
+
+def become_subreaper() -> None:
+    """Make orphaned descendants children of this process, not of init (Linux only; else nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl: orphans go to init
+        pass
+
+
+def descendants(root: int | None = None) -> list[tuple[int, int]]:
+    """``(pid, process group)`` of every live descendant of ``root`` (default: this process).
+
+    Read from ``/proc``; where there is none, an empty list.
+    """
+    root = os.getpid() if root is None else root
+    children: dict[int, list[tuple[int, int]]] = {}
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] in ("Z", "X"):
+            continue
+        children.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[2])))
+    found: list[tuple[int, int]] = []
+    stack = [root]
+    while stack:
+        for pid, pgid in children.get(stack.pop(), ()):
+            found.append((pid, pgid))
+            stack.append(pid)
+    return found
+
+
+def signal_descendants(signum: int) -> int:
+    """Send ``signum`` to every descendant and to every other process group one of them leads.
+
+    Returns how many descendants there were. ``orch``'s own group is never signalled as
+    a group: it holds the shell ``orch`` was started from.
+    """
+    own_group = os.getpgrp()
+    found = descendants()
+    groups = {pgid for pid, pgid in found if pgid == pid and pgid != own_group}
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid, _ in found:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(found)
+
+
+def stop_descendants(grace: float) -> None:
+    """SIGTERM every descendant, up to ``grace`` seconds for them to end, then SIGKILL the rest."""
+    if not signal_descendants(signal.SIGTERM):
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end and any(not _ignores_sigterm(pid) for pid, _ in descendants()):
+        time.sleep(0.02)
+    overdue = [pid for pid, _ in descendants() if not _ignores_sigterm(pid)]
+    signal_descendants(signal.SIGKILL)
+    if overdue:
+        logger.warning("killed %d process(es) the interrupted run had left running: %s", len(overdue),
+                       " ".join(map(str, overdue)))
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    """Whether ``pid`` ignores SIGTERM (``multiprocessing``'s resource tracker does): no use waiting for it."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False

@@ -1,0 +1,196 @@
+"""Signals to a running ``orch``: every process of every executor stops, the run ends ``interrupted``.
+
+A mixed recipe runs a shell script, a thread step and a process step at once; each
+starts a ``sleep`` of its own. The real ``orch`` runs in a session of its own, so a
+signal can go to its PID alone or to its whole process group. Every process carries
+a marker in its environment: ``/proc`` then shows whether anything survived.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from orchestrator_core.testing import orch_executable
+
+STEPS = '''
+import os
+import signal
+import subprocess
+
+from orchestrator_core import BaseScriptlet
+
+
+def _deaf():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Hang(BaseScriptlet):
+    """Starts a sleep, writes both pids to TAG.pids, waits; ``stubborn`` ignores being stopped."""
+
+    parallelizable = True
+
+    def run(self, ctx, params):
+        stubborn = params.get("stubborn", False)
+        child = subprocess.Popen(["sleep", "600"], preexec_fn=_deaf if stubborn else None)
+        with open(params["tag"] + ".pids", "w") as out:
+            out.write(f"{os.getpid()} {child.pid}\\n")
+        while True:
+            try:
+                child.wait()
+                return
+            except KeyboardInterrupt:
+                if not stubborn:
+                    raise
+'''
+
+SCRIPT = """\
+#!/bin/sh
+[ "$3" = stubborn ] && trap '' TERM INT
+sleep 600 &
+echo "$$ $!" > shell.pids
+wait
+wait
+"""
+
+
+def mixed_recipe(stubborn: bool) -> str:
+    flag = "true" if stubborn else "false"
+    return textwrap.dedent(f"""
+        steps:
+          - {{name: sh, type: shell, script: hang.sh, args: [{'stubborn' if stubborn else 'polite'}],
+             parallelizable: true, depends_on: []}}
+          - {{name: th, module: signal_steps, function: Hang, executor: thread, depends_on: [],
+             params: {{tag: thread, stubborn: {flag}}}}}
+          - {{name: pr, module: signal_steps, function: Hang, executor: process, depends_on: [],
+             params: {{tag: process, stubborn: {flag}}}}}
+    """)
+
+
+@pytest.fixture
+def start_mixed(tmp_path: Path, marked_env, procs):
+    """``start_mixed(stubborn)``: start ``orch run`` on the mixed recipe; returns it once all three steps run."""
+    marker, env = marked_env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    (tmp_path / "signal_steps.py").write_text(STEPS)
+    (tmp_path / "hang.sh").write_text(SCRIPT)
+    (tmp_path / "hang.sh").chmod(0o755)
+    started: list[subprocess.Popen] = []
+
+    def start(stubborn: bool = False) -> tuple[subprocess.Popen, list[int]]:
+        (tmp_path / "recipe.yaml").write_text(mixed_recipe(stubborn))
+        proc = subprocess.Popen([orch_executable(), "run", "recipe.yaml", "--no-progress", "--workers", "3"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        started.append(proc)
+        pids = [pid for tag in ("shell", "thread", "process")
+                for pid in procs.pids(tmp_path / f"{tag}.pids", 2, timeout=60)]
+        assert all(procs.alive(pid) for pid in pids)
+        return proc, pids
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+    procs.kill_marked(marker)  # survivors would hold the pipes open
+    for proc in started:
+        proc.communicate(timeout=30)
+
+
+def finish(proc: subprocess.Popen) -> tuple[str, str]:
+    return proc.communicate(timeout=30)
+
+
+def run_status(orch_cli) -> str:
+    listed = orch_cli("runs", "list").assert_success().out.splitlines()
+    assert len(listed) == 2, listed
+    return listed[1].split()[2]
+
+
+@pytest.mark.parametrize("signum, to_group", [
+    pytest.param(signal.SIGINT, False, id="SIGINT-pid"), pytest.param(signal.SIGTERM, False, id="SIGTERM-pid"),
+    pytest.param(signal.SIGHUP, False, id="SIGHUP-pid"), pytest.param(signal.SIGTERM, True, id="SIGTERM-group"),
+])
+def test_one_signal_stops_every_process_of_every_executor(start_mixed, procs, marked_env, orch_cli,
+                                                          signum, to_group):
+    marker, _ = marked_env
+    proc, pids = start_mixed()
+    if to_group:
+        os.killpg(proc.pid, signum)
+    else:
+        os.kill(proc.pid, signum)
+    out, err = finish(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert procs.wait_until(lambda: not any(procs.alive(pid) for pid in pids), timeout=5), \
+        [pid for pid in pids if procs.alive(pid)]
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
+    assert run_status(orch_cli) == "interrupted"
+
+
+@pytest.mark.parametrize("signum, to_group", [pytest.param(signal.SIGTERM, False, id="SIGTERM-pid"),
+                                              pytest.param(signal.SIGINT, True, id="SIGINT-group")])
+def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_env, orch_cli, signum, to_group):
+    """Every step here ignores being stopped: the shell's and the pool's grace periods would run out."""
+    marker, _ = marked_env
+    proc, _ = start_mixed(stubborn=True)
+    send = (lambda: os.killpg(proc.pid, signum)) if to_group else (lambda: os.kill(proc.pid, signum))
+    send()
+    time.sleep(0.3)
+    sent_again = time.monotonic()
+    send()
+    out, err = finish(proc)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent_again < 1.5  # not the 1 s + 2 s grace periods
+    assert "Traceback" not in err and out == ""
+    assert f"orch: {signal.Signals(signum).name} again: killed" in err
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
+    assert run_status(orch_cli) == "interrupted"
+
+
+@pytest.mark.parametrize("stubborn", [False, True], ids=["polite", "stubborn"])
+def test_kill_9_of_orch_takes_the_process_steps_children_with_it(start_mixed, procs, tmp_path, stubborn):
+    proc, _ = start_mixed(stubborn=stubborn)
+    worker, child = procs.pids(tmp_path / "process.pids", 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    # The worker sees its parent go, lets the step clean up, then kills its group.
+    assert procs.wait_until(lambda: not procs.alive(worker) and not procs.alive(child), timeout=10)
+
+
+def test_two_ctrl_c_at_a_terminal(tmp_path, marked_env, procs, orch_cli):
+    """What a user at a terminal sees: Ctrl-C, Ctrl-C again while steps refuse to stop; no traceback."""
+    marker, env = marked_env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    (tmp_path / "signal_steps.py").write_text(STEPS)
+    (tmp_path / "hang.sh").write_text(SCRIPT)
+    (tmp_path / "hang.sh").chmod(0o755)
+    (tmp_path / "recipe.yaml").write_text(mixed_recipe(stubborn=True))
+    child = pexpect.spawn(orch_executable(), ["run", "recipe.yaml", "--workers", "3"], cwd=str(tmp_path), env=env,
+                          encoding="utf-8", timeout=60, dimensions=(40, 120))
+    try:
+        for tag in ("shell", "thread", "process"):
+            procs.pids(tmp_path / f"{tag}.pids", 2, timeout=60)
+        child.sendintr()
+        time.sleep(0.3)
+        child.sendintr()
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    screen = child.before
+    assert child.exitstatus == 130, screen
+    assert "Traceback" not in screen
+    assert "orch: SIGINT again: killed" in screen
+    assert "interrupted" in screen
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
+    assert run_status(orch_cli) == "interrupted"
