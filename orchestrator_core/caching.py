@@ -19,6 +19,7 @@ process, so a scriptlet can say it was a hit in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -55,6 +56,25 @@ def marker_name(cache_key: str) -> str:
 def marker_path(workdir: str | Path, cache_key: str) -> Path:
     """The guide's marker of a step with ``cache_key``: ``<working directory>/.cache/K.done``."""
     return Path(workdir) / MARKER_DIR / marker_name(cache_key)
+
+
+def clear_markers(workdir: Path) -> int:
+    """Remove the guide's markers (``.cache/*.done``) under ``workdir``; return how many.
+
+    Only the markers and their half-written files: anything else a user keeps in
+    ``.cache/`` stays, and so does the folder when it is not empty.
+    """
+    folder = Path(workdir) / MARKER_DIR
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file() and (path.suffix == ".done" or path.name.endswith(".part")):
+            path.unlink(missing_ok=True)
+            removed += path.suffix == ".done"
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return removed
 
 
 def write_marker(path: Path, step: Step, run: Run, key: str) -> None:

@@ -8,6 +8,7 @@ cacheable step runs on the next run, and ``orch why`` says the marker is gone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -15,27 +16,30 @@ from orchestrator_core.cli.common import json_option, print_json
 from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
 
 
-@click.group()
-def cache() -> None:
-    """The local cache of step results."""
+def cache_group(clear_entries: Callable[[Path], int]) -> click.Group:
+    """The ``orch cache`` group; ``clear_entries`` empties the plugin's entry folder, returning how many."""
 
+    @click.group()
+    def cache() -> None:
+        """The local cache of step results."""
 
-@cache.command("clear")
-@state_dir_option
-@json_option
-def cache_clear(state_dir: Path | None, as_json: bool) -> None:
-    """Remove every cached step result and every .cache/*.done marker: cacheable steps run again."""
-    from orchestrator_core.config import Config
+    @cache.command("clear")
+    @state_dir_option
+    @json_option
+    def cache_clear(state_dir: Path | None, as_json: bool) -> None:
+        """Remove every cached step result and every .cache/*.done marker: cacheable steps run again."""
+        from orchestrator_core.caching import MARKER_DIR, clear_markers
+        from orchestrator_core.config import Config
 
-    from .cache_local import clear, clear_markers
+        directory = resolved_state_dir(state_dir) / "cache"
+        workdir = Config().workdir
+        removed = clear_entries(directory)
+        markers = clear_markers(workdir)
+        if as_json:
+            print_json({"directory": str(directory), "removed": removed, "markers_removed": markers,
+                        "markers_directory": str(workdir / MARKER_DIR)})
+        else:
+            click.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {directory} "
+                       f"and {markers} marker{'' if markers == 1 else 's'} from {workdir / MARKER_DIR}")
 
-    directory = resolved_state_dir(state_dir) / "cache"
-    workdir = Config().workdir
-    removed = clear(directory)
-    markers = clear_markers(workdir)
-    if as_json:
-        print_json({"directory": str(directory), "removed": removed, "markers_removed": markers,
-                    "markers_directory": str(workdir / ".cache")})
-    else:
-        click.echo(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {directory} "
-                   f"and {markers} marker{'' if markers == 1 else 's'} from {workdir / '.cache'}")
+    return cache

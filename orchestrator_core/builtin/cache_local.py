@@ -15,7 +15,6 @@ with a warning: the step runs again and its entry is rewritten.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -101,27 +100,6 @@ def write_entry(path: Path, key: str, delta: list[Write], extras: dict[str, Any]
         raise
 
 
-def clear_markers(workdir: Path) -> int:
-    """Remove the guide's markers (``.cache/*.done``) under ``workdir``; return how many.
-
-    Only the markers and their half-written files: anything else a user keeps in
-    ``.cache/`` stays, and so does the folder when it is not empty.
-    """
-    from orchestrator_core.caching import MARKER_DIR
-
-    folder = Path(workdir) / MARKER_DIR
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
-        if path.is_file() and (path.suffix == ".done" or path.name.endswith(".part")):
-            path.unlink(missing_ok=True)
-            removed += path.suffix == ".done"
-    with contextlib.suppress(OSError):
-        folder.rmdir()
-    return removed
-
-
 class LocalCache:
     """The file store; it follows the configuration of the run it is asked about."""
 
@@ -143,9 +121,9 @@ class LocalCache:
 
     @hookimpl
     def orch_add_commands(self, cli: Any) -> None:
-        from .cache_command import cache
+        from .cache_command import cache_group
 
-        cli.add_command(cache)
+        cli.add_command(cache_group(clear))
 
     @hookimpl(trylast=True)
     def orch_cache_key(self, step: Any, inputs: dict[str, Any]) -> str:
