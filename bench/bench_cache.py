@@ -34,8 +34,8 @@ sys.path.insert(0, str(HERE))
 import bench_scriptlets  # noqa: E402
 
 from orchestrator_core.config import Config  # noqa: E402
-from orchestrator_core.pluginmanager import create_plugin_manager  # noqa: E402
-from orchestrator_core.session import Session  # noqa: E402
+from orchestrator_core.plugin.manager import create_plugin_manager  # noqa: E402
+from orchestrator_core.run.session import Session  # noqa: E402
 
 TARGET_RATIO = 0.15
 TARGET_FILES_RATIO = 1.3

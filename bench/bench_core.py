@@ -25,8 +25,8 @@ import bench_scriptlets  # noqa: E402
 from timing import median_time  # noqa: E402
 
 from orchestrator_core.config import Config  # noqa: E402
-from orchestrator_core.pluginmanager import create_plugin_manager  # noqa: E402
-from orchestrator_core.session import Session  # noqa: E402
+from orchestrator_core.plugin.manager import create_plugin_manager  # noqa: E402
+from orchestrator_core.run.session import Session  # noqa: E402
 
 
 def orch_command() -> str:
@@ -128,7 +128,7 @@ def random_dag(path: Path, n: int, rng: random.Random) -> Path:
 
 
 def planning(workdir: Path, sizes: list[int]) -> dict:
-    from orchestrator_core.planner import plan_order, select_steps
+    from orchestrator_core.recipe.plan import plan_order, select_steps
 
     rng = random.Random(42)
     sess = session(workdir)

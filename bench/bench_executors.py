@@ -30,8 +30,8 @@ if str(HERE) not in sys.path:
 from orchestrator_core import BaseScriptlet, hookimpl  # noqa: E402
 from timing import median_time  # noqa: E402
 from orchestrator_core.config import Config  # noqa: E402
-from orchestrator_core.pluginmanager import create_plugin_manager  # noqa: E402
-from orchestrator_core.session import Session  # noqa: E402
+from orchestrator_core.plugin.manager import create_plugin_manager  # noqa: E402
+from orchestrator_core.run.session import Session  # noqa: E402
 
 WORKERS = 2
 

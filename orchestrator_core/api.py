@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TextIO
 
-from .config import Config, default_workers
-from .errors import StepFailedError
-from .model import Recipe, RunResult
-from .session import Session
+from orchestrator_core.config import Config, default_workers
+from orchestrator_core.errors import StepFailedError
+from orchestrator_core.model import Recipe, RunResult
+from orchestrator_core.run.session import Session
 
 
 def run_recipe(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .model import RunResult
+    from orchestrator_core.model import RunResult
 
 
 class OrchError(Exception):

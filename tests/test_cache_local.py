@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator_core import hookimpl
 from orchestrator_core.builtin.cache_local import LocalCache, entry_path, read_entry, write_entry
-from orchestrator_core.contracts import CacheContract
+from orchestrator_core.testing.contracts import CacheContract
 from orchestrator_core.model import CachedResult, Write
 
 SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")

@@ -1,10 +1,10 @@
-"""The core's thread executor and python step type pass their contracts (``orchestrator_core.contracts``)."""
+"""The core's thread executor and python step type pass their contracts (``orchestrator_core.testing.contracts``)."""
 
 from __future__ import annotations
 
 from orchestrator_core.builtin.executor_thread import ThreadExecutor
 from orchestrator_core.builtin.python_step import PythonStepType
-from orchestrator_core.contracts import ContractScriptlets, ExecutorContract, StepTypeContract
+from orchestrator_core.testing.contracts import ContractScriptlets, ExecutorContract, StepTypeContract
 
 
 class TestThreadExecutor(ExecutorContract):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from orchestrator_core.dag_drawing import BOX_HEIGHT, PlainNode, draw_svg, place, placement_document
-from orchestrator_core.dag_text import render_text
-from orchestrator_core.timeline_drawing import Span, draw_timeline, nice_step
+from orchestrator_core.display.dag import BOX_HEIGHT, PlainNode, draw_svg, place, placement_document
+from orchestrator_core.display.dag_text import render_text
+from orchestrator_core.display.timeline import Span, draw_timeline, nice_step
 
 
 def wide_graph() -> list[PlainNode]:

@@ -217,7 +217,7 @@ def test_the_timeline_shows_parallel_steps_side_by_side(site, browser):
 
 
 def test_the_dashboard_formats_durations_as_the_core_does(site, browser):
-    from orchestrator_core.durations import format_duration
+    from orchestrator_core.display.durations import format_duration
 
     url, _, _ = site
     open_page(browser, url, 1400, "return typeof formatDuration === 'function'")

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from orchestrator_core.pluginmanager import BUILTIN_PLUGINS
+from orchestrator_core.plugin.manager import BUILTIN_PLUGINS
 
 DOCS = Path(__file__).parents[1] / "docs"
 COMMON = {"schema", "event", "ts", "run"}

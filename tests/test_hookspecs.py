@@ -9,7 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from orchestrator_core import hookimpl, hookspecs
+from orchestrator_core import hookimpl
+
+from orchestrator_core.plugin import hookspecs
 from orchestrator_core.cli import build_cli
 from orchestrator_core.errors import RecipeError
 

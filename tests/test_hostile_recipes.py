@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator_core.errors import RecipeError
-from orchestrator_core.recipe import parse_recipe
-from orchestrator_core.recipe_yaml import ALIAS_NODE_BUDGET, MAX_DEPTH
+from orchestrator_core.recipe.read import parse_recipe
+from orchestrator_core.recipe.yaml_lines import ALIAS_NODE_BUDGET, MAX_DEPTH
 
 FAILING_SCRIPT = "#!/bin/sh\necho 'failing on purpose' >&2\nexit 3\n"
 
@@ -278,7 +278,7 @@ def test_worker_counts_out_of_range_are_usage_errors(orch_cli, tmp_path, args, e
 def test_runner_keys_are_reserved_in_the_api_context(tmp_path, sample_pm):
     from orchestrator_core.config import Config
     from orchestrator_core.errors import UsageError
-    from orchestrator_core.session import Session
+    from orchestrator_core.run.session import Session
 
     write(tmp_path / "r.yaml", "steps: [{name: a, uses: fail}]\n")
     session = Session(Config(workdir=tmp_path), pm=sample_pm)

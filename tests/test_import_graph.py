@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 import orchestrator_core
-from orchestrator_core.surface import PUBLIC_MODULES
+from orchestrator_core.plugin.surface import PUBLIC_MODULES
 
 ROOT = Path(__file__).parents[1]
 CORE = ROOT / "orchestrator_core"
@@ -94,8 +94,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_correctly():
     graph = _core_graph()
-    assert "orchestrator_core.engine" in graph["orchestrator_core.session"]
-    assert "orchestrator_core.scriptlet_handler" in graph["orchestrator_core.standalone"]
+    assert "orchestrator_core.run.engine" in graph["orchestrator_core.run.session"]
+    assert "orchestrator_core.scriptlet.handler" in graph["orchestrator_core.scriptlet.standalone"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -234,7 +234,7 @@ steps:
 
 def test_a_printed_status_line_is_passed_on_when_an_exception_decided_the_outcome(capsys):
     from orchestrator_core import BaseScriptlet
-    from orchestrator_core.standalone import run_scriptlet
+    from orchestrator_core.scriptlet.standalone import run_scriptlet
 
     class PrintsThenRaises(BaseScriptlet):
         def run(self, ctx, params):
@@ -263,7 +263,7 @@ def test_the_static_check_follows_dependencies_transitively(sample_pm, register_
     from orchestrator_core import hookimpl
     from orchestrator_core.config import Config
     from orchestrator_core.errors import RecipeError
-    from orchestrator_core.session import Session
+    from orchestrator_core.run.session import Session
 
     monkeypatch.syspath_prepend(str(HERE))
     import parallel_write_steps as pws

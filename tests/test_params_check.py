@@ -7,7 +7,7 @@ import itertools
 import jsonschema
 import pytest
 
-from orchestrator_core.params_check import surely_valid
+from orchestrator_core.recipe.params import surely_valid
 
 SCHEMAS = [
     {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"],

@@ -18,9 +18,9 @@ import pytest
 
 from orchestrator_core import Executor, ExecutorCapabilities, UsageError, hookimpl
 from orchestrator_core.errors import RunStopped
-from orchestrator_core.hooks import Hooks
-from orchestrator_core.registry import Registry
-from orchestrator_core.session import Session
+from orchestrator_core.plugin.hooks import Hooks
+from orchestrator_core.plugin.registry import Registry
+from orchestrator_core.run.session import Session
 
 PROBE = '''
 import json
@@ -103,7 +103,7 @@ def probe(make_pack, orch_cli, tmp_path):
 
 def _recorded_statuses(workdir: Path) -> list[str]:
     """How the runs recorded in ``workdir`` show in ``orch runs list`` (a dead "running" run shows as killed)."""
-    from orchestrator_core.recorded import open_store
+    from orchestrator_core.run.recorded import open_store
 
     store = open_store(workdir / ".orch")
     try:
@@ -232,7 +232,7 @@ def test_executors_declare_what_they_are_the_default_for(sample_pm, register_plu
 
 
 def test_hook_tracing_logs_registration_calls(monkeypatch, caplog):
-    from orchestrator_core.pluginmanager import TRACE_ENV, create_plugin_manager
+    from orchestrator_core.plugin.manager import TRACE_ENV, create_plugin_manager
 
     monkeypatch.setenv(TRACE_ENV, "1")
     pm = create_plugin_manager(load_entrypoints=False)

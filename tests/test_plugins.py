@@ -7,9 +7,9 @@ import json
 import pytest
 
 from orchestrator_core import BaseScriptlet, hookimpl
-from orchestrator_core.pluginmanager import BUILTIN_PLUGINS, create_plugin_manager
-from orchestrator_core.registry import Registry
-from orchestrator_core.hooks import Hooks
+from orchestrator_core.plugin.manager import BUILTIN_PLUGINS, create_plugin_manager
+from orchestrator_core.plugin.registry import Registry
+from orchestrator_core.plugin.hooks import Hooks
 
 BROKEN = {"broken_pack/__init__.py": "import does_not_exist_anywhere\n"}
 BAD_SIGNATURE = {"bad_sig/__init__.py": """

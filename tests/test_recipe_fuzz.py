@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestrator_core.errors import OrchError
-from orchestrator_core.recipe import STEP_FIELDS
-from orchestrator_core.session import Session
+from orchestrator_core.recipe.read import STEP_FIELDS
+from orchestrator_core.run.session import Session
 from orchestrator_core.testing import orch_executable
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))

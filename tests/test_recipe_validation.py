@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator_core.config import Config
 from orchestrator_core.errors import RecipeError
-from orchestrator_core.session import Session
+from orchestrator_core.run.session import Session
 
 
 @pytest.fixture
@@ -357,7 +357,7 @@ def test_params_are_checked_against_the_scriptlets_schema(sample_pm, register_pl
 
 def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
     from orchestrator_core import BaseScriptlet, hookimpl
-    from orchestrator_core.validation import versioning_warnings
+    from orchestrator_core.recipe.prepare import versioning_warnings
 
     class Loose(BaseScriptlet):
         name = "loose"

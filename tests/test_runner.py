@@ -7,7 +7,7 @@ import random
 import pytest
 
 from orchestrator_core import StepFailedError, hookimpl, run_recipe
-from orchestrator_core.engine import METRICS_KEY, backoff_delay
+from orchestrator_core.run.engine import METRICS_KEY, backoff_delay
 from orchestrator_core.errors import UsageError
 
 import orch_sample

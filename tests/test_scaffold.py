@@ -36,7 +36,7 @@ def test_new_pack_installs_passes_its_tests_and_runs(installed_pack, orch_cli, t
     imported = {line.split()[1] for path in (installed_pack / "tests").glob("*.py")
                 for line in path.read_text().splitlines() if line.startswith(("import orchestrator_core",
                                                                               "from orchestrator_core"))}
-    assert imported == {"orchestrator_core.standalone"}
+    assert imported == {"orchestrator_core.scriptlet.standalone"}
 
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=installed_pack,
                            capture_output=True, text=True, timeout=300)

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from orchestrator_core.durations import format_duration
+from orchestrator_core.display.durations import format_duration
 from orchestrator_core.testing import orch_executable
 
 SUMMARY = re.compile(r"^orch: run \S+ (ok|error): (\d+) ok, (\d+) failed(, \d+ not run)? in [0-9.]+ (ms|s)$")

@@ -28,7 +28,7 @@ def cache_group(clear_entries: Callable[[Path], int]) -> click.Group:
     @json_option
     def cache_clear(state_dir: Path | None, as_json: bool) -> None:
         """Remove every cached step result and every .cache/*.done marker: cacheable steps run again."""
-        from orchestrator_core.caching import MARKER_DIR, clear_markers
+        from orchestrator_core.run.caching import MARKER_DIR, clear_markers
         from orchestrator_core.config import Config
 
         directory = resolved_state_dir(state_dir) / "cache"

@@ -25,7 +25,7 @@ from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import utc_timestamp
-from orchestrator_core.fingerprint import digest, fingerprint_key
+from orchestrator_core.run.fingerprint import digest, fingerprint_key
 from orchestrator_core.model import CachedResult, Write
 
 logger = logging.getLogger("orchestrator.cache")
@@ -121,7 +121,7 @@ class LocalCache:
 
     @hookimpl
     def orch_add_commands(self, cli: Any) -> None:
-        from .cache_command import cache_group
+        from orchestrator_core.builtin.cache_command import cache_group
 
         cli.add_command(cache_group(clear))
 

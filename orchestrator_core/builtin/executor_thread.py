@@ -10,10 +10,10 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.interfaces import DEFAULT_PARALLEL, Executor, ExecutorCapabilities
+from orchestrator_core.plugin.interfaces import DEFAULT_PARALLEL, Executor, ExecutorCapabilities
 from orchestrator_core.model import StepResult, StepTask
 
-from .threads import DaemonPool
+from orchestrator_core.builtin.threads import DaemonPool
 
 
 class ThreadExecutor(Executor):

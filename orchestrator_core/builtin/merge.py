@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import ContextConflictError
-from orchestrator_core.interfaces import MergeStrategy
+from orchestrator_core.plugin.interfaces import MergeStrategy
 
 
 class LastWriteWins(MergeStrategy):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator_core._markers import hookimpl
-from orchestrator_core.durations import format_duration
+from orchestrator_core.display.durations import format_duration
 
 
 def same_terminal(a: Any, b: Any) -> bool:

@@ -13,10 +13,10 @@ from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import UsageError, did_you_mean
-from orchestrator_core.interfaces import StepProblem, StepType
-from orchestrator_core.params_check import surely_valid
-from orchestrator_core.scriptlet import BaseScriptlet
-from orchestrator_core.scriptlet_handler import PythonHandler
+from orchestrator_core.plugin.interfaces import StepProblem, StepType
+from orchestrator_core.recipe.params import surely_valid
+from orchestrator_core.scriptlet.base import BaseScriptlet
+from orchestrator_core.scriptlet.handler import PythonHandler
 
 __all__ = ["PythonHandler", "PythonStepType", "import_scriptlet", "params_problems"]  # PythonHandler: its old home
 

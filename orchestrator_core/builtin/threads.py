@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import Future
 from typing import Callable
 
-from orchestrator_core.execution import execute_task
+from orchestrator_core.run.execution import execute_task
 from orchestrator_core.model import StepResult, StepTask
 
 _STOP = object()

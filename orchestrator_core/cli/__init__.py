@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
-from .._markers import __version__
+from orchestrator_core._markers import __version__
 
 if TYPE_CHECKING:
-    from ..pluginmanager import OrchPluginManager
+    from orchestrator_core.plugin.manager import OrchPluginManager
 
 
 def _blocked_from_argv(argv: Sequence[str]) -> list[str]:
@@ -35,9 +35,9 @@ def _blocked_from_argv(argv: Sequence[str]) -> list[str]:
 
 def build_cli(pm: OrchPluginManager) -> click.Group:
     """The ``orch`` group with the core commands and those plugins add."""
-    from ..hooks import Hooks
-    from . import doctor, history, listing, new, running, serve, step
-    from .common import OrchGroup, SessionHolder
+    from orchestrator_core.plugin.hooks import Hooks
+    from orchestrator_core.cli import doctor, history, listing, new, running, serve, step
+    from orchestrator_core.cli.common import OrchGroup, SessionHolder
 
     @click.group(cls=OrchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, "--version", prog_name="orch", message="%(prog)s %(version)s")
@@ -57,7 +57,7 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
           orch validate RECIPE              check it without running
           orch plugins list                 what is installed
         """
-        from ..log import configure_logging
+        from orchestrator_core.log import configure_logging
 
         try:
             configure_logging(log_level)
@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args == ["--version"]:  # answered before any plugin is loaded
         click.echo(f"orch {__version__}")
         sys.exit(0)
-    from ..errors import OrchError, RecipeError
-    from ..pluginmanager import create_plugin_manager, failure_messages, unknown_plugin_names
+    from orchestrator_core.errors import OrchError, RecipeError
+    from orchestrator_core.plugin.manager import create_plugin_manager, failure_messages, unknown_plugin_names
 
     blocked = _blocked_from_argv(args)
     unknown = unknown_plugin_names(blocked)
@@ -119,6 +119,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _cli_for_docs() -> Any:
     """The group with only the built-in plugins (for documentation and tests)."""
-    from ..pluginmanager import create_plugin_manager
+    from orchestrator_core.plugin.manager import create_plugin_manager
 
     return build_cli(create_plugin_manager(load_entrypoints=False))

@@ -9,8 +9,8 @@ from typing import Any, Iterable, Sequence
 
 import click
 
-from ..config import STATE_DIR_ENV
-from ..pluginmanager import OrchPluginManager
+from orchestrator_core.config import STATE_DIR_ENV
+from orchestrator_core.plugin.manager import OrchPluginManager
 
 
 class SessionHolder:
@@ -29,8 +29,8 @@ class SessionHolder:
 
     def registry(self) -> Any:
         if self._registry is None:
-            from ..hooks import Hooks
-            from ..registry import Registry
+            from orchestrator_core.plugin.hooks import Hooks
+            from orchestrator_core.plugin.registry import Registry
 
             self._registry = Registry(Hooks(self.pm))
             for problem in self._registry.problems:
@@ -40,7 +40,7 @@ class SessionHolder:
     def session(self, config: Any = None) -> Any:
         """The session, built with ``config`` (complete: it is read-only once the plugins saw it)."""
         if self._session is None:
-            from ..session import Session
+            from orchestrator_core.run.session import Session
 
             self._session = Session(config, pm=self.pm, registry=self.registry())
         elif config is not None and config is not self._session.config:

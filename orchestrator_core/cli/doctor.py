@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import json_option, print_json
-from .history import resolved_state_dir, state_dir_option
+from orchestrator_core.cli.common import json_option, print_json
+from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
 
 
 @click.command()
@@ -21,14 +21,14 @@ def doctor(repair: bool, state_dir: Path | None, as_json: bool) -> None:
     Nothing is changed without --repair. Exit status: 0 the store is sound (or was
     repaired), 1 it has problems, 2 the repair could not be done.
     """
-    from ..state import doctor as checks
+    from orchestrator_core.state import doctor as checks
 
     directory = resolved_state_dir(state_dir)
     found = checks.check(directory)
     document = found.to_dict()
     recovery = None
     if repair and found.newer:
-        from ..errors import UsageError
+        from orchestrator_core.errors import UsageError
 
         raise UsageError(f"{found.path} was written by a newer orch: upgrade orch rather than repair it")
     if repair and found.exists and not found.healthy:

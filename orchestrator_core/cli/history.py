@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .common import SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option
+from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option
 
 STATE_DIR_ENV = "ORCH_STATE_DIR"
 
@@ -25,14 +25,14 @@ run_option = click.option("--run", "run_ref", default="latest", show_default=Tru
 
 
 def resolved_state_dir(state_dir: Path | None) -> Path:
-    from ..config import Config
+    from orchestrator_core.config import Config
 
     return Config(state_dir=state_dir).state_dir  # type: ignore[return-value]
 
 
 def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
     """The store in ``state_dir``, or ``None`` when no run was ever recorded there (an error if ``required``)."""
-    from ..state.store import StateStore
+    from orchestrator_core.state.store import StateStore
 
     where = resolved_state_dir(state_dir)
     return StateStore.open_recorded(where) if required else StateStore.open_for_reading(where)
@@ -43,7 +43,7 @@ def _when(stamp: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    from ..durations import format_duration
+    from orchestrator_core.display.durations import format_duration
 
     return format_duration(value)
 
@@ -176,7 +176,7 @@ def context() -> None:
 def context_show(key: str | None, history: bool, run_ref: str, recipe: str | None, state_dir: Path | None,
                  as_json: bool) -> None:
     """The context of the latest run (or --run RUN): every key, or the value of KEY."""
-    from ..errors import UsageError, did_you_mean
+    from orchestrator_core.errors import UsageError, did_you_mean
 
     store = open_store(state_dir)
     try:
@@ -210,7 +210,7 @@ def context_show(key: str | None, history: bool, run_ref: str, recipe: str | Non
 
 
 def _pick_run(store: Any, run_ref: str, recipe: str | None) -> Any:
-    from ..errors import UsageError
+    from orchestrator_core.errors import UsageError
 
     if recipe is None:
         return store.get_run(run_ref)
@@ -229,8 +229,8 @@ def _pick_run(store: Any, run_ref: str, recipe: str | None) -> Any:
 @pass_holder
 def why(holder: SessionHolder, recipe: str, step: str, state_dir: Path | None, as_json: bool) -> None:
     """Would STEP of RECIPE run or be a cache hit, and why (what changed since it was cached)."""
-    from ..config import Config
-    from ..errors import UsageError, did_you_mean
+    from orchestrator_core.config import Config
+    from orchestrator_core.errors import UsageError, did_you_mean
 
     session = holder.session(Config(state_dir=state_dir))
     entries = {e["step"]: e for e in session.explain(recipe)}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import SessionHolder, json_option, pass_holder, print_json, print_table
-from .history import state_dir_option
+from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder, print_json, print_table
+from orchestrator_core.cli.history import state_dir_option
 
 
 def _first_line(text: str | None) -> str:
@@ -55,7 +55,7 @@ def recipes() -> None:
 @pass_holder
 def recipes_list(holder: SessionHolder, as_json: bool) -> None:
     """Every recipe installed packs ship; run one with `orch run NAME`."""
-    from ..lookup import list_recipes
+    from orchestrator_core.recipe.lookup import list_recipes
 
     entries = list_recipes(holder.session().registry)
     rows = [{"name": e.name, "pack": e.pack, "path": str(e.path), "description": _description(e.path)}
@@ -92,7 +92,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     listed too, with type ``shell``. Each scriptlet has a qualified name, ``plugin:name``; where
     two packs register one name the table shows the qualified names, as recipes must write them.
     """
-    from ..lookup import list_scripts
+    from orchestrator_core.recipe.lookup import list_scripts
 
     session = holder.session()
     unique = set(session.registry.names("scriptlet"))
@@ -150,8 +150,8 @@ def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> N
     step that reads it: a new shape must be a new key (metrics.summary_v2 beside
     metrics.summary_v1). Each change is reported with the run and step that made it.
     """
-    from ..shapes import shape_changes
-    from .history import open_store
+    from orchestrator_core.state.shapes import shape_changes
+    from orchestrator_core.cli.history import open_store
 
     store = open_store(state_dir, required=False)
     changes = []
@@ -175,14 +175,14 @@ def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> N
 
 
 def _next_version(key: str) -> str:
-    from ..validation import VERSIONED_KEY
+    from orchestrator_core.recipe.prepare import VERSIONED_KEY
 
     found = VERSIONED_KEY.search(key)
     return f"{key[:found.start()]}_v{int(found.group()[2:]) + 1}" if found else f"{key}_v2"
 
 
 def _describe(entry) -> dict:
-    from ..scriptlet import scriptlet_name
+    from orchestrator_core.scriptlet.base import scriptlet_name
 
     cls = entry.obj
     schema = cls.params_schema or {}

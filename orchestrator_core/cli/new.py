@@ -26,7 +26,7 @@ def new_pack_command(name: str, directory: Path, force: bool) -> None:
       orch run NAME_hello
       cd orchestrator-NAME && python -m pytest
     """
-    from ..scaffold import PackNames, new_pack
+    from orchestrator_core.scaffold import PackNames, new_pack
 
     written = new_pack(name, directory, force=force)
     root = directory / PackNames(name.lower().replace("-", "_")).dist
@@ -42,7 +42,7 @@ def new_pack_command(name: str, directory: Path, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite the scriptlet's module and test if they exist.")
 def new_scriptlet_command(name: str, pack_dir: Path, force: bool) -> None:
     """Add scriptlet NAME to a pack: its module, a unit test and a step in the pack's recipe."""
-    from ..scaffold import new_scriptlet
+    from orchestrator_core.scaffold import new_scriptlet
 
     for path in new_scriptlet(name, pack_dir.resolve(), force=force):
         click.echo(f"wrote {path}")

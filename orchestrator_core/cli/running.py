@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from ..errors import RecipeError
-from ..interrupts import Interrupts
-from ..recipe_values import MAX_WORKERS
-from .common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
+from orchestrator_core.errors import RecipeError
+from orchestrator_core.run.interrupts import Interrupts
+from orchestrator_core.recipe.values import MAX_WORKERS
+from orchestrator_core.cli.common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
 
 
 class RunCommand(GreedyCommand):
@@ -43,7 +43,7 @@ class RunCommand(GreedyCommand):
 
 def _redirect_stdout_to_stderr() -> Any:
     """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
-    from ..streams import guard
+    from orchestrator_core.display.streams import guard
 
     sys.stdout.flush()
     saved = os.dup(1)
@@ -89,7 +89,7 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     Exit status: 0 all steps ok, 1 a step failed, 2 the command or recipe is wrong
     (nothing ran), 130 interrupted.
     """
-    from ..config import Config, default_workers
+    from orchestrator_core.config import Config, default_workers
 
     recipe = _one_recipe(recipe_arg, recipe_opt)
     context = dict(_assignment(a) for a in assignments)
@@ -99,7 +99,7 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
         options={k: v for k, v in plugin_options.items() if v is not None},
     )
     if dry_run:
-        from .history import print_explanation
+        from orchestrator_core.cli.history import print_explanation
 
         session = holder.session(config)
         print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
@@ -138,8 +138,8 @@ def _one_recipe(argument: str | None, option: str | None) -> str:
 def _assignment(text: str) -> tuple[str, Any]:
     import json
 
-    from ..context import RESERVED_PREFIX
-    from ..recipe_values import json_problems
+    from orchestrator_core.run.context import RESERVED_PREFIX
+    from orchestrator_core.recipe.values import json_problems
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -168,7 +168,7 @@ def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> 
     Every problem is reported as FILE:LINE: message. Exit status 2 when any recipe has one.
     Output keys without a _vN version suffix are warned about (exit status unchanged).
     """
-    from ..validation import versioning_warnings
+    from orchestrator_core.recipe.prepare import versioning_warnings
 
     session = holder.session()
     report = []

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .history import resolved_state_dir, state_dir_option
+from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
 
 DEFAULT_PORT = 8765
 
@@ -52,9 +52,9 @@ def serve(host: str, port: int, token: str | None, max_connections: int, idle_ti
     key written to it before its next step starts. Runs until Ctrl-C.
     Who can reach the server, and what it refuses: docs/server.md, "Threat model".
     """
-    from ..server.connections import Limits
-    from ..server.httpserver import start_server
-    from ..state.store import StateStore
+    from orchestrator_core.server.connections import Limits
+    from orchestrator_core.server.httpserver import start_server
+    from orchestrator_core.state.store import StateStore
 
     directory = resolved_state_dir(state_dir)
     found = StateStore.open_for_reading(directory)  # a damaged store stops the server before it starts

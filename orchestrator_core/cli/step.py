@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .common import SessionHolder, pass_holder
+from orchestrator_core.cli.common import SessionHolder, pass_holder
 
 
 @click.group("step")
@@ -26,7 +26,7 @@ def step_run(holder: SessionHolder, name: str, params: str, context_json: str, d
 
     Exit status: 0 ok, the step's exit code on failure, 2 for a bad command.
     """
-    from ..standalone import parse_json_object, print_line, run_scriptlet
+    from orchestrator_core.scriptlet.standalone import parse_json_object, print_line, run_scriptlet
 
     try:
         params_obj = parse_json_object(params, "--params")

@@ -20,7 +20,7 @@ import ipaddress
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from ..errors import UsageError
+from orchestrator_core.errors import UsageError
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body accepted (a written value with its JSON envelope)."""

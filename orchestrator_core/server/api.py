@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from .._markers import __version__
-from ..context import RESERVED_PREFIX, json_safe
-from ..errors import ContextError, utc_timestamp
-from . import stream, views
-from .access import (MAX_BODY_BYTES, TOKEN_PARAMETER, HttpError, check_host_header, check_same_origin, check_token,
+from orchestrator_core._markers import __version__
+from orchestrator_core.run.context import RESERVED_PREFIX, json_safe
+from orchestrator_core.errors import ContextError, utc_timestamp
+from orchestrator_core.server import stream, views
+from orchestrator_core.server.access import (MAX_BODY_BYTES, TOKEN_PARAMETER, HttpError, check_host_header, check_same_origin, check_token,
                      cookie_name, cookie_value)
-from .connections import Limits, RequestTimeout, SendTimeout, TimedSocket
-from .framing import RequestBody
-from .pool import StorePool
+from orchestrator_core.server.connections import Limits, RequestTimeout, SendTimeout, TimedSocket
+from orchestrator_core.server.framing import RequestBody
+from orchestrator_core.server.pool import StorePool
 
 logger = logging.getLogger("orchestrator.server")
 

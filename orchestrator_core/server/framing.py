@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any, BinaryIO
 
-from .access import MAX_BODY_BYTES, HttpError
+from orchestrator_core.server.access import MAX_BODY_BYTES, HttpError
 
 DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES  # a body up to this is read and dropped rather than the connection closed
 LENGTH = re.compile(r"[0-9]{1,18}")

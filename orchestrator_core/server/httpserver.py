@@ -30,8 +30,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..state.listeners import register, unregister
-from .connections import Limits, Refuser, refusal
+from orchestrator_core.state.listeners import register, unregister
+from orchestrator_core.server.connections import Limits, Refuser, refusal
 
 logger = logging.getLogger("orchestrator.server")
 
@@ -202,9 +202,9 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
     Raises :class:`~orchestrator_core.errors.UsageError` for a non-loopback host without a
     token and for an address that cannot be bound.
     """
-    from ..errors import UsageError
-    from .access import check_binding, is_loopback
-    from .api import Api, RequestHandler
+    from orchestrator_core.errors import UsageError
+    from orchestrator_core.server.access import check_binding, is_loopback
+    from orchestrator_core.server.api import Api, RequestHandler
 
     check_binding(host, token)
     limits = limits or Limits()

@@ -19,9 +19,9 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from ..state.faults import StateStoreError
-from ..state.store import DB_NAME, StateStore
-from .access import HttpError
+from orchestrator_core.state.faults import StateStoreError
+from orchestrator_core.state.store import DB_NAME, StateStore
+from orchestrator_core.server.access import HttpError
 
 MAX_OPEN = 16
 MAX_IDLE = 4

@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .access import HttpError
-from .pool import StorePool
+from orchestrator_core.server.access import HttpError
+from orchestrator_core.server.pool import StorePool
 
 POLL_S = 0.02
 HEARTBEAT_S = 15.0

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError, utc_timestamp
-from ..state.store import RunRecord, StateStore
-from .access import HttpError
+from orchestrator_core.errors import UsageError, utc_timestamp
+from orchestrator_core.state.store import RunRecord, StateStore
+from orchestrator_core.server.access import HttpError
 
 # What a step of a run shows as, beyond the recorded ``ok`` and ``error``.
 RUNNING, PENDING, NOT_RUN = "running", "pending", "not_run"
@@ -67,7 +67,7 @@ DETAIL_CHARS = 26  # room in each box for the live second line: "running · proc
 
 def _layout(plan: list[str], depends_on: dict[str, list[str]]) -> dict[str, Any]:
     """Where the dashboard draws each step: the layout of the report's SVG (one layout, two pictures)."""
-    from ..dag_drawing import PlainNode, placement_document
+    from orchestrator_core.display.dag import PlainNode, placement_document
 
     nodes = [PlainNode(name, tuple(depends_on.get(name, ()))) for name in plan]
     return placement_document(nodes, detail_chars=DETAIL_CHARS)

@@ -23,7 +23,7 @@ class DigestTable:
     @classmethod
     def open(cls, state_dir: str | Path) -> DigestTable | None:
         """The table of the store in ``state_dir``; ``None`` when there is no store (none is created)."""
-        from .store import StateStore
+        from orchestrator_core.state.store import StateStore
 
         try:
             store = StateStore.open(state_dir, create=False)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .faults import StateStoreError, cause
-from .liveness import DIRECTORY as LOCKS, run_alive
-from .migrations import CURRENT_VERSION, schema_version
-from .store import DB_NAME, TABLES, StateStore, connect_read_only
+from orchestrator_core.state.faults import StateStoreError, cause
+from orchestrator_core.state.liveness import DIRECTORY as LOCKS, run_alive
+from orchestrator_core.state.migrations import CURRENT_VERSION, schema_version
+from orchestrator_core.state.store import DB_NAME, TABLES, StateStore, connect_read_only
 
 # The JSON column of each table, and the columns that order its rows (its key).
 JSON_COLUMNS = {"runs": "flags", "step_results": "error", "context_writes": "value", "fingerprints": "inputs",

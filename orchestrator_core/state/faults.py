@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import OrchError
+from orchestrator_core.errors import OrchError
 
 
 

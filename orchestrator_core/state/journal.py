@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from .store import EventRow, StateStore
+    from orchestrator_core.state.store import EventRow, StateStore
 
 DELAY_S = 0.015
 

@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from .liveness import held, lock_file
+from orchestrator_core.state.liveness import held, lock_file
 
 DIRECTORY = "listeners"
 CHECK_S = 0.25

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..errors import OrchError
+from orchestrator_core.errors import OrchError
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 1: runs, the result of each step, and every write to the context. Each

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import UsageError
-from .faults import damaged_store, store_error
-from .liveness import pid_alive, run_alive
+from orchestrator_core.errors import UsageError
+from orchestrator_core.state.faults import damaged_store, store_error
+from orchestrator_core.state.liveness import pid_alive, run_alive
 
 __all__ = ["RunRecord", "StoreReader", "pid_alive"]
 

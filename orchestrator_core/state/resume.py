@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Container, Mapping, Sequence
 
-from ..errors import UsageError
-from ..model import Recipe, Step, Write
+from orchestrator_core.errors import UsageError
+from orchestrator_core.model import Recipe, Step, Write
 
 logger = logging.getLogger("orchestrator.resume")
 
@@ -36,7 +36,7 @@ def recorded_start(
     """
     if not only and not resume_from:
         return None, []
-    from .store import DB_NAME, StateStore
+    from orchestrator_core.state.store import DB_NAME, StateStore
 
     store = StateStore.open_for_reading(config.state_dir)
     where = config.state_dir / DB_NAME

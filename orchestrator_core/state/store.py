@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import UsageError
-from .faults import StateStoreError, damaged_store, store_error
-from .migrations import CURRENT_VERSION, migrate, newer_version_error, schema_version
-from .reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
+from orchestrator_core.errors import UsageError
+from orchestrator_core.state.faults import StateStoreError, damaged_store, store_error
+from orchestrator_core.state.migrations import CURRENT_VERSION, migrate, newer_version_error, schema_version
+from orchestrator_core.state.reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
 
 __all__ = ["DB_NAME", "EventRow", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive"]
 

@@ -53,7 +53,7 @@ function drawLegend(list) {
 }
 
 // -- the DAG ------------------------------------------------------------------------------
-// The boxes and edge paths come from the server (orchestrator_core.dag_drawing); the view box
+// The boxes and edge paths come from the server (orchestrator_core.display.dag); the view box
 // is what zoom and pan change, and "fit" shows the whole graph in the width of the page.
 const dagView = {box: null, full: null};
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from orchestrator_core import BaseScriptlet, ScriptletError
-from orchestrator_core.params_check import surely_valid
+from orchestrator_core.recipe.params import surely_valid
 
 
 def no_params() -> dict[str, Any]:

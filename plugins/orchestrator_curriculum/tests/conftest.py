@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from orchestrator_core.standalone import run_scriptlet
+from orchestrator_core.scriptlet.standalone import run_scriptlet
 from orchestrator_curriculum import plugin
 
 RECIPES = plugin.recipes_dir()

@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from orchestrator_core.params_check import surely_valid
+from orchestrator_core.recipe.params import surely_valid
 from orchestrator_curriculum import plugin
 
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from orchestrator_core.scriptlet import discover_scriptlets
+from orchestrator_core.scriptlet.base import discover_scriptlets
 from orchestrator_curriculum.steps.aggregate_metrics import AggregateMetrics
 from orchestrator_curriculum.steps.cache_numbers import CacheNumbers
 from orchestrator_curriculum.steps.cleanup_intermediate import CleanupIntermediate

@@ -56,7 +56,7 @@ class DaskExecutor(Executor):
         return self.config.options.get(SCHEDULER_OPTION.dest) or os.environ.get(SCHEDULER_OPTION.env or "") or None
 
     def submit(self, task: StepTask) -> Future[StepResult]:
-        from orchestrator_core.execution import execute_task
+        from orchestrator_core.run.execution import execute_task
 
         key = f"orch-{task.run_id}-{task.step}-{task.attempt}"
         return self._collector.track(self._client.submit(execute_task, task, pure=False, key=key), task.step)

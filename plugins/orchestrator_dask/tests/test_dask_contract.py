@@ -1,8 +1,8 @@
-"""The dask executor passes the executor contract (``orchestrator_core.contracts``), on a LocalCluster."""
+"""The dask executor passes the executor contract (``orchestrator_core.testing.contracts``), on a LocalCluster."""
 
 from __future__ import annotations
 
-from orchestrator_core.contracts import ExecutorContract
+from orchestrator_core.testing.contracts import ExecutorContract
 from orchestrator_dask.plugin import DaskExecutor
 
 

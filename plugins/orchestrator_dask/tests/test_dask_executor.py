@@ -26,7 +26,7 @@ def test_the_plugin_is_listed_and_orch_starts_without_importing_dask(orch_cli):
         "orchestrator-dask", "orchestrator_dask.plugin", ["orch_register_executors"], None)
     help_text = orch_cli("run", "--help").assert_success().out
     assert "--scheduler" in help_text and "ORCH_DASK_SCHEDULER" in help_text
-    probe = ("import sys; from orchestrator_core.session import Session; "
+    probe = ("import sys; from orchestrator_core.run.session import Session; "
              "names = Session().registry.names('executor'); "
              "print(sorted(names), sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60).stdout

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from orchestrator_core import Executor, ExecutorCapabilities, ExecutorOption, hookimpl
 from orchestrator_core import UsageError
-from orchestrator_core.interfaces import DEFAULT_REQUIRES_PROCESS
-from orchestrator_core.recipe_values import MAX_WORKERS
+from orchestrator_core.plugin.interfaces import DEFAULT_REQUIRES_PROCESS
+from orchestrator_core.recipe.values import MAX_WORKERS
 
 if TYPE_CHECKING:
     from orchestrator_core.model import StepResult, StepTask

@@ -2,7 +2,7 @@
 
 The worker is deliberately small. Everything it needs arrives in the task (params,
 the context keys the step may read, the scriptlet class by reference) and the one
-harness every executor shares, :func:`~orchestrator_core.execution.execute_task`,
+harness every executor shares, :func:`~orchestrator_core.run.execution.execute_task`,
 does the work. The parent merges the returned delta, so a step behaves here exactly
 as it does inline.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from orchestrator_core.execution import execute_task
+from orchestrator_core.run.execution import execute_task
 
 STOP = b"stop"
 

@@ -60,8 +60,8 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
     RUN is a run id, a unique prefix of one, or 'latest' (see `orch runs list`).
     """
     from orchestrator_core import UsageError
-    from orchestrator_core.hooks import Hooks
-    from orchestrator_core.recorded import open_store, read_run
+    from orchestrator_core.plugin.hooks import Hooks
+    from orchestrator_core.run.recorded import open_store, read_run
 
     if compare:
         if run_ref != "latest" or formats or out_dir or template:
@@ -86,7 +86,7 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
 
 def _print_comparison(store: Any, ref_a: str, ref_b: str, *, as_json: bool) -> None:
     from .compare import change_text, compare_metrics, value_text
-    from orchestrator_core.recorded import find_run
+    from orchestrator_core.run.recorded import find_run
 
     try:
         a, b = find_run(store, ref_a), find_run(store, ref_b)
@@ -141,7 +141,7 @@ def graph(holder: SessionHolder, recipe: str, fmt: str, as_json: bool) -> None:
     elif fmt == "text":
         import shutil
 
-        from orchestrator_core.dag_text import render_text
+        from orchestrator_core.display.dag_text import render_text
 
         click.echo(render_text(drawn.nodes, drawn.title, width=shutil.get_terminal_size((100, 24)).columns), nl=False)
     else:

@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-import orchestrator_core.dag_drawing as dag_drawing
+import orchestrator_core.display.dag as dag_drawing
 
 from .templating import format_ms
 
 if TYPE_CHECKING:
     from orchestrator_core.model import Recipe
-    from orchestrator_core.run import Run
+    from orchestrator_core.run.state import Run
 
 NOT_RUN = "not run"
 NOT_SELECTED = "not selected"

@@ -16,7 +16,7 @@ from orchestrator_core import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from orchestrator_core.run import Run
+    from orchestrator_core.run.state import Run
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """What a report says about a run, gathered once for every format.
 
-:func:`build_report` turns a :class:`~orchestrator_core.run.Run` (a live one, or
+:func:`build_report` turns a :class:`~orchestrator_core.run.state.Run` (a live one, or
 one read back from the state store by :mod:`.recorded`) into plain data: the run,
 one row per step of its plan, the context keys with who wrote them, the errors
 with their details, the metrics flattened, and the graph. The Markdown, HTML and
@@ -17,7 +17,7 @@ from .graph import NOT_RUN, Graph, graph_of_run
 from .metrics import flatten_metrics
 
 if TYPE_CHECKING:
-    from orchestrator_core.run import Run
+    from orchestrator_core.run.state import Run
 
 
 # How a plain `orch run` runs; the report lists only the flags that differ.
@@ -155,7 +155,7 @@ def _error_view(row: StepRow) -> dict[str, Any]:
 
 def timeline_svg(report: RunReport) -> str | None:
     """The run's timeline (the core's drawing, as on the dashboard), or None when no step has timings."""
-    from orchestrator_core.timeline_drawing import Span, draw_timeline
+    from orchestrator_core.display.timeline import Span, draw_timeline
 
     from .graph import Node
 

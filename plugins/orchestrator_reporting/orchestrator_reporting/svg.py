@@ -1,11 +1,11 @@
-"""The report's graph as an inline SVG: the core's shared drawing (:mod:`orchestrator_core.dag_drawing`).
+"""The report's graph as an inline SVG: the core's shared drawing (:mod:`orchestrator_core.display.dag`).
 
 The dashboard draws the same layout, so a run looks the same in a report and live.
 """
 
 from __future__ import annotations
 
-import orchestrator_core.dag_drawing as dag_drawing
+import orchestrator_core.display.dag as dag_drawing
 
 from .graph import Graph
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from orchestrator_core import OrchError
-from orchestrator_core.durations import format_duration
+from orchestrator_core.display.durations import format_duration
 
 if TYPE_CHECKING:
     import jinja2

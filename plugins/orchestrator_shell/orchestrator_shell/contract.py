@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator_core.context import RESERVED_PREFIX
+from orchestrator_core.run.context import RESERVED_PREFIX
 
 # Fields of a success line that the framework writes itself.
 RESERVED_FIELDS = frozenset({"step", "metrics", "cache", "reason", "exit_code", "details"})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator_core.interfaces import StepProblem, StepType
+from orchestrator_core.plugin.interfaces import StepProblem, StepType
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _list_problems(step: Any, where: str) -> list[StepProblem]:
 def find_script(reference: str, recipe: Any, registry: Any) -> FoundScript:
     """Resolve ``script:``: a file next to the recipe, else a pack's script of that name."""
     from orchestrator_core.errors import did_you_mean
-    from orchestrator_core.lookup import find_script as find_pack_script, list_scripts
+    from orchestrator_core.recipe.lookup import find_script as find_pack_script, list_scripts
 
     base = Path(recipe.path).parent if recipe.path else Path.cwd()
     candidate = Path(reference).expanduser()

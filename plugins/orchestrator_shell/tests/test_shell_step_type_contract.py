@@ -1,8 +1,8 @@
-"""The shell step type passes the step type contract (``orchestrator_core.contracts``)."""
+"""The shell step type passes the step type contract (``orchestrator_core.testing.contracts``)."""
 
 from __future__ import annotations
 
-from orchestrator_core.contracts import StepTypeContract
+from orchestrator_core.testing.contracts import StepTypeContract
 from orchestrator_shell import plugin
 from orchestrator_shell.step_type import ShellStepType
 

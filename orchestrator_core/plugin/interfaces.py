@@ -1,0 +1,164 @@
+"""Base classes of what plugins register besides scriptlets: step types, executors, merge strategies.
+
+Capabilities are declared as data on the class (snakemake's executor interface), so
+the engine reads them once instead of asking on every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from orchestrator_core.config import Config
+    from orchestrator_core.model import Recipe, Step, StepHandler, StepResult, StepTask
+
+
+class RegistryView(Protocol):
+    """What a step type may ask of the registry (:class:`orchestrator_core.plugin.registry.Registry` is one).
+
+    ``get(kind, name).obj`` is the class registered as ``name`` (kinds: ``"scriptlet"``,
+    ``"step type"``, ``"executor"``), raising ``UsageError`` with a suggestion when
+    there is none; ``names(kind)`` lists them; ``recipe_dirs()`` gives each pack's
+    recipe folder with the plugin that ships it (where scripts are found by name).
+    """
+
+    def get(self, kind: str, name: str) -> Any: ...
+
+    def names(self, kind: str) -> list[str]: ...
+
+    def recipe_dirs(self) -> list[tuple[Path, str]]: ...
+
+
+@dataclass(frozen=True)
+class StepProblem:
+    """A problem a step type found in a step; ``field`` locates it at that key's line."""
+
+    message: str
+    field: str | None = None
+
+
+class StepType:
+    """A kind of step (``type:`` in a recipe): checks a step and prepares its handler.
+
+    ``fields`` maps the extra recipe keys this type accepts to their expected Python
+    type (or tuple of types); the recipe loader rejects keys no type accepts.
+    """
+
+    name: ClassVar[str] = ""
+    fields: ClassVar[Mapping[str, Any]] = {}
+
+    def validate(self, step: Step, recipe: Recipe, registry: RegistryView) -> list[StepProblem]:
+        return []
+
+    def prepare(self, step: Step, recipe: Recipe, registry: RegistryView) -> StepHandler:
+        raise NotImplementedError
+
+
+class MergeStrategy:
+    """How a key written by two steps of one run merges (``merge:`` in a recipe names one).
+
+    ``merge(key, current, incoming)`` returns the value the context keeps, always
+    called with the earlier step's value (in recipe order) as ``current``; raise
+    ``ContextConflictError`` to refuse. ``description`` is one line for listings
+    and error messages. ``default``: the strategy of recipes that name none (one
+    registered strategy says so; the built-in ``last_write_wins`` does).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    default: ClassVar[bool] = False
+
+    def merge(self, key: str, current: Any, incoming: Any) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExecutorCapabilities:
+    """What an executor can do.
+
+    ``parallel``: runs several steps at once. ``out_of_process``: steps run in another
+    process, so tasks travel detached (a context snapshot). ``can_kill``: a cancelled
+    step is really stopped (not just abandoned).
+    """
+
+    parallel: bool = False
+    out_of_process: bool = False
+    can_kill: bool = False
+
+
+@dataclass(frozen=True)
+class ExecutorOption:
+    """A command-line option of ``orch run`` that an executor (``Executor.options``) or any
+    plugin (a ``run_options`` attribute on the plugin object) declares: ``--process-workers``, ``--serve``.
+
+    The value lands in ``config.options[dest]`` (an absent option without a default
+    is left out); ``env`` names an environment variable used when the flag is
+    absent; ``is_flag`` makes an on/off switch.
+    """
+
+    flag: str
+    dest: str
+    help: str
+    type: type = str
+    default: Any = None
+    env: str | None = None
+    is_flag: bool = False
+
+
+RunOption = ExecutorOption
+"""The name to use when the option is not an executor's (the ``run_options`` of a plugin)."""
+
+
+DEFAULT_SERIAL = "serial"
+DEFAULT_PARALLEL = "parallel"
+DEFAULT_REQUIRES_PROCESS = "requires_process"
+DEFAULT_ROLES = (DEFAULT_SERIAL, DEFAULT_PARALLEL, DEFAULT_REQUIRES_PROCESS)
+"""The steps an executor can declare itself the default for (:attr:`Executor.default_for`)."""
+
+
+class Executor:
+    """Runs step tasks somewhere and hands back futures of their results.
+
+    One instance serves one run: ``check`` before the run starts, ``start`` before
+    the first submit, ``shutdown`` when the run ends (also on failure and Ctrl-C,
+    with ``cancel=True``).
+
+    ``default_for`` names the steps this executor runs when neither the step
+    (``executor:``) nor the run (``--executor``) chooses one: ``"serial"`` steps,
+    ``"parallel"`` (parallelizable) steps, ``"requires_process"`` steps (scriptlets
+    that must run in another process). When several installed executors claim a
+    role, the one registered last (an installed plugin over a built-in) gets it.
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[ExecutorCapabilities] = ExecutorCapabilities()
+    options: ClassVar[tuple[ExecutorOption, ...]] = ()
+    default_for: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def check(self) -> None:
+        """Raise :class:`~orchestrator_core.UsageError` when this executor cannot run with this configuration.
+
+        Called for every executor a run needs before ``orch_run_start``, so a bad
+        option (``--process-workers 0``) stops the run before anything ran (exit 2).
+        Cheap: acquire nothing here, that is :meth:`start`'s job.
+        """
+
+    def start(self) -> None:
+        """Acquire resources (a pool, a cluster client); called once, lazily."""
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        raise NotImplementedError
+
+    def cancel(self, future: Future[StepResult]) -> None:
+        """Stop the step behind ``future`` as well as this executor can (timeout, Ctrl-C)."""
+        future.cancel()
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        """Release resources; with ``cancel``, stop running steps instead of waiting."""

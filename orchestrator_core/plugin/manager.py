@@ -1,0 +1,212 @@
+"""Building the plugin manager: built-ins first, then installed plugins one by one.
+
+Built-in plugins are registered through the same call as entry points, so a plugin
+can block or replace any of them. A plugin that fails to load is reported with its
+distribution and the error, and everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pluggy
+
+from orchestrator_core.plugin import hookspecs
+from orchestrator_core.plugin.entrypoints import entry_points
+from orchestrator_core._markers import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PROJECT_NAME, __version__
+
+logger = logging.getLogger("orchestrator.plugins")
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("python", "orchestrator_core.builtin.python_step"),
+    ("inline", "orchestrator_core.builtin.executor_inline"),
+    ("thread", "orchestrator_core.builtin.executor_thread"),
+    ("merge", "orchestrator_core.builtin.merge"),
+    ("reporter", "orchestrator_core.builtin.jsonlines:JsonLinesReporter"),
+    ("progress", "orchestrator_core.builtin.progress:Progress"),
+    ("events", "orchestrator_core.builtin.events:EventLog"),
+    ("cache", "orchestrator_core.builtin.cache_local:LocalCache"),
+    ("state", "orchestrator_core.builtin.state:StateRecorder"),
+    ("server", "orchestrator_core.builtin.server:RunServers"),
+)
+"""Name and dotted module of each built-in plugin; ``module:Class`` registers an instance."""
+# Without these nothing runs at all, so they cannot be blocked.
+ESSENTIAL_PLUGINS = frozenset({"python", "inline", "merge", "reporter"})
+
+DISABLE_ENV = "ORCH_DISABLE_PLUGINS"
+ALLOW_ENV = "ORCH_LOAD_PLUGINS"
+TRACE_ENV = "ORCH_TRACE_PLUGINS"
+
+
+@dataclass
+class PluginInfo:
+    """What ``orch plugins list`` shows about one plugin."""
+
+    name: str
+    source: str  # builtin | entrypoint | cli
+    module: str
+    version: str | None = None
+    distribution: str | None = None
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "source": self.source,
+            "module": self.module,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+class OrchPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from and what failed."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.infos: dict[str, PluginInfo] = {}
+        self.configured = False  # orch_configure has been called
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [info for info in self.infos.values() if info.error]
+
+    def register_plugin(self, plugin: Any, info: PluginInfo) -> bool:
+        """Register ``plugin``; on a bad hook, record the error instead of raising."""
+        try:
+            self.register(plugin, name=info.name)
+            _check_hook_names(plugin, set(hookspecs_names(self)))
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self.is_registered(plugin):
+                self.unregister(plugin)
+            info.error = _first_line(exc)
+        self.infos[info.name] = info
+        return info.error is None
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Every plugin known, sorted by name, with the hooks it implements."""
+        for name, info in self.infos.items():
+            plugin = self.get_plugin(name)
+            callers = self.get_hookcallers(plugin) if plugin is not None else None
+            info.hooks = sorted({c.name for c in callers or []})
+        return sorted(self.infos.values(), key=lambda i: i.name)
+
+
+def hookspecs_names(pm: pluggy.PluginManager) -> Iterable[str]:
+    """Names of the hooks that have a specification (not just a misspelt implementation)."""
+    return (
+        name for name in dir(pm.hook)
+        if name.startswith("orch_") and getattr(pm.hook, name).spec is not None
+    )
+
+
+def _check_hook_names(plugin: Any, known: set[str]) -> None:
+    """Refuse ``orch_*`` functions that match no hook (a misspelt hook never fires)."""
+    for attr in dir(plugin):
+        if attr.startswith("orch_") and attr not in known and callable(getattr(plugin, attr, None)):
+            raise ValueError(f"unknown hook {attr!r} (see `orch plugins hooks` or docs/hooks.md)")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error on one line: its type and its message, lines joined."""
+    text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _names_from_env(var: str) -> set[str]:
+    return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
+
+
+def create_plugin_manager(
+    *,
+    load_entrypoints: bool = True,
+    blocked: Iterable[str] = (),
+    plugins: Iterable[Any] = (),
+) -> OrchPluginManager:
+    """Build a plugin manager with the built-ins, the installed plugins and ``plugins``.
+
+    :param load_entrypoints: load plugins from the ``orchestrator`` entry-point group
+        (tests of the core pass ``False`` to stay independent of what is installed).
+    :param blocked: plugin names not to load (also ``$ORCH_DISABLE_PLUGINS``, comma
+        separated); ``$ORCH_LOAD_PLUGINS`` restricts entry points to the names listed.
+    :param plugins: extra plugin objects or modules to register (source ``cli``).
+    """
+    pm = OrchPluginManager()
+    pm.add_hookspecs(hookspecs)
+    blocked = set(blocked) | _names_from_env(DISABLE_ENV)
+    for name in blocked - ESSENTIAL_PLUGINS:
+        pm.set_blocked(name)
+    for name, module_name in BUILTIN_PLUGINS:
+        if name in blocked and name not in ESSENTIAL_PLUGINS:
+            continue
+        module_path, _, class_name = module_name.partition(":")
+        plugin = importlib.import_module(module_path)
+        if class_name:
+            plugin = getattr(plugin, class_name)()
+        pm.register_plugin(plugin, PluginInfo(name, "builtin", module_path, __version__, CORE_DISTRIBUTION))
+    if load_entrypoints:
+        _load_entrypoints(pm, blocked, _names_from_env(ALLOW_ENV))
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        pm.register_plugin(plugin, PluginInfo(name, "cli", getattr(plugin, "__module__", None) or name))
+    pm.hook.orch_addhooks.call_historic(kwargs={"pluginmanager": pm})
+    if os.environ.get(TRACE_ENV):
+        _trace_hooks(pm)
+    return pm
+
+
+def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str]) -> None:
+    seen: set[str] = set()
+    for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if ep.name in seen or ep.name in blocked or (allowed and ep.name not in allowed):
+            continue
+        seen.add(ep.name)
+        info = PluginInfo(ep.name, "entrypoint", ep.value, version=ep.version, distribution=ep.distribution)
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
+            info.error = _first_line(exc)
+            pm.infos[info.name] = info
+            logger.debug("loading plugin %s failed", ep.name, exc_info=True)
+            continue
+        pm.register_plugin(plugin, info)
+
+
+def unknown_plugin_names(names: Iterable[str]) -> list[str]:
+    """One message per name in ``names`` that no built-in or installed plugin has, with the
+    closest known name: ``-p no:NAME`` with a typo must not silently block nothing."""
+    from orchestrator_core.errors import did_you_mean
+
+    known = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points(ENTRY_POINT_GROUP)}
+    return [f"-p no:{name}: no plugin is named {name!r}{did_you_mean(name, sorted(known))}; "
+            f"'orch plugins list' shows the names" for name in names if name not in known]
+
+
+def _trace_hooks(pm: pluggy.PluginManager) -> None:
+    """Log every hook call and its outcome at DEBUG (``ORCH_TRACE_PLUGINS=1``)."""
+    trace = logging.getLogger("orchestrator.trace")
+
+    def before(hook_name: str, impls: list, kwargs: dict) -> None:
+        trace.debug("call %s(%s) -> %s", hook_name, ", ".join(kwargs), [i.plugin_name for i in impls])
+
+    def after(outcome: Any, hook_name: str, impls: list, kwargs: dict) -> None:
+        trace.debug("done %s", hook_name)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def failure_messages(pm: OrchPluginManager) -> list[str]:
+    """One line per plugin that failed to load, naming its distribution and the error."""
+    lines = []
+    for info in pm.failures:
+        dist = f" from {info.distribution} {info.version}" if info.distribution else ""
+        lines.append(f"plugin {info.name!r}{dist} was not loaded: {info.error}")
+    return lines
+

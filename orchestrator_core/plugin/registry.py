@@ -1,0 +1,181 @@
+"""What the installed plugins provide: scriptlets, step types, executors, merge strategies, recipe folders.
+
+Each class is checked when it is registered (a ``name``, the right base class, a
+class rather than an instance). Every entry also has a qualified name, ``plugin:name``
+(the plugin as ``orch plugins list`` shows it), so packs can coexist: a name two
+plugins register is ambiguous, an error only where it is used bare, and the error names
+both packs and the ``plugin:name`` spellings, rather than letting the last registration
+silently win.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator_core.errors import PluginError, UsageError, did_you_mean
+from orchestrator_core.plugin.hooks import Hooks
+from orchestrator_core.plugin.interfaces import Executor, MergeStrategy, StepType
+from orchestrator_core.plugin.known import install_hint
+from orchestrator_core.scriptlet.base import BaseScriptlet, scriptlet_name
+
+
+logger = logging.getLogger("orchestrator.registry")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A class some plugin registered, and who registered it."""
+
+    name: str
+    obj: Any
+    plugin: str
+    distribution: str | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.distribution or self.plugin
+
+    @property
+    def qualified(self) -> str:
+        """``plugin:name``: the spelling that stays unique when two packs register ``name``."""
+        return f"{self.plugin}{QUALIFIER}{self.name}"
+
+
+QUALIFIER = ":"
+
+
+_KINDS = {
+    "scriptlet": ("orch_register_scriptlets", BaseScriptlet),
+    "step type": ("orch_register_step_types", StepType),
+    "executor": ("orch_register_executors", Executor),
+    "merge strategy": ("orch_register_merge_strategies", MergeStrategy),
+}
+
+
+class Registry:
+    """Everything registered, by kind and name, plus the problems found while collecting."""
+
+    def __init__(self, hooks: Hooks):
+        self.hooks = hooks
+        self.problems: list[str] = []
+        self._conflicts: dict[tuple[str, str], list[Registered]] = {}
+        self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
+        self._qualified: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
+        infos = getattr(hooks.pm, "infos", {})
+        for kind, (hook_name, base) in _KINDS.items():
+            for registration in hooks.registrations(hook_name):
+                info = infos.get(registration.plugin)
+                dist = info.distribution if info else None
+                if registration.error is not None:
+                    self.problems.append(f"plugin {registration.plugin!r}: {hook_name} failed: {registration.error}")
+                    continue
+                for obj in registration.provided:
+                    self._add(kind, base, obj, registration.plugin, dist)
+
+    def _add(self, kind: str, base: type, obj: Any, plugin: str, dist: str | None) -> None:
+        try:
+            name = _check_class(kind, base, obj)
+        except PluginError as exc:
+            self.problems.append(f"plugin {plugin!r}: {exc}")
+            return
+        entry = Registered(name, obj, plugin, dist)
+        table = self._by_kind[kind]
+        if entry.qualified in self._qualified[kind]:
+            self.problems.append(f"plugin {plugin!r}: {kind} {name!r} is registered twice; the first is used")
+            return
+        self._qualified[kind][entry.qualified] = entry
+        if (kind, name) in self._conflicts:
+            self._conflicts[(kind, name)].append(entry)
+        elif name in table:
+            self._conflicts[(kind, name)] = [table.pop(name), entry]
+        else:
+            table[name] = entry
+
+    def default_executors(self) -> dict[str, str]:
+        """Role (``serial``, ``parallel``, ``requires_process``) → the executor declared the default for it."""
+        roles: dict[str, str] = {}
+        for entry in self._by_kind["executor"].values():  # call order: the plugin registered last comes first
+            for role in entry.obj.default_for:
+                roles.setdefault(role, entry.name)
+        return roles
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._by_kind[kind])
+
+    def entries(self, kind: str) -> list[Registered]:
+        return [self._by_kind[kind][n] for n in self.names(kind)]
+
+    def all_entries(self, kind: str) -> list[Registered]:
+        """Every entry of ``kind``, ambiguous ones included, by name then plugin."""
+        return sorted(self._qualified[kind].values(), key=lambda e: (e.name, e.plugin))
+
+    def get(self, kind: str, name: str, home: str | None = None) -> Registered:
+        """The entry ``name`` (or ``plugin:name``) of ``kind``, or a :class:`UsageError` that says
+        what to do. ``home`` is the plugin that ships the recipe asking: its own entry wins a name
+        other plugins register too, so a pack's recipes keep working beside any other pack."""
+        table = self._by_kind[kind]
+        if name in table:
+            return table[name]
+        if QUALIFIER in name:
+            return self._get_qualified(kind, name)
+        if (kind, name) in self._conflicts:
+            both = self._conflicts[(kind, name)]
+            for entry in both:
+                if entry.plugin == home:
+                    return entry
+            providers = " and ".join(f"{e.provider} (plugin {e.plugin!r})" for e in both)
+            spellings = " or ".join(repr(e.qualified) for e in both)
+            raise UsageError(f"{kind} {name!r} is ambiguous: registered by {providers}; write {spellings}")
+        known = ", ".join(sorted(table)) or "none"
+        hint = install_hint(kind, name) or did_you_mean(name, list(table))
+        infos = getattr(self.hooks.pm, "infos", {})
+        packs = ", ".join(sorted(n for n, i in infos.items() if i.source != "builtin" and not i.error)) or "none"
+        raise UsageError(f"unknown {kind} {name!r}{hint}; known: {known} (packs loaded: {packs})")
+
+    def _get_qualified(self, kind: str, qualified: str) -> Registered:
+        """The entry ``plugin:name``, or an error naming what that plugin does register."""
+        if qualified in self._qualified[kind]:
+            return self._qualified[kind][qualified]
+        plugin, _, name = qualified.partition(QUALIFIER)
+        own = sorted(e.name for e in self._qualified[kind].values() if e.plugin == plugin)
+        if own:
+            raise UsageError(f"unknown {kind} {qualified!r}: plugin {plugin!r} registers no {name!r}"
+                             f"{did_you_mean(name, own)}; it registers: {', '.join(own)}")
+        plugins = sorted({e.plugin for e in self._qualified[kind].values()})
+        raise UsageError(f"unknown {kind} {qualified!r}: no plugin {plugin!r} registers a {kind}"
+                         f"{did_you_mean(plugin, plugins)}; plugins with a {kind}: {', '.join(plugins) or 'none'}")
+
+    def home_plugin(self, recipe_path: str | Path | None) -> str | None:
+        """The plugin whose recipe folder holds ``recipe_path``, if any."""
+        if recipe_path is None:
+            return None
+        folder = Path(recipe_path).resolve().parent
+        for path, plugin in self.recipe_dirs():
+            if path.resolve() == folder:
+                return plugin
+        return None
+
+    def recipe_dirs(self) -> list[tuple[Path, str]]:
+        """Recipe folders of installed packs, with the plugin that ships each."""
+        dirs = []
+        for registration in self.hooks.registrations("orch_register_recipe_dirs"):
+            if registration.error is not None:
+                logger.warning("plugin %r: orch_register_recipe_dirs failed: %s", registration.plugin,
+                               registration.error)
+            dirs.extend((Path(path), registration.plugin) for path in registration.provided)
+        return dirs
+
+
+def _check_class(kind: str, base: type, obj: Any) -> str:
+    if not isinstance(obj, type):
+        hint = " (did you forget to return the class rather than an instance?)" if isinstance(obj, base) else ""
+        raise PluginError(f"registered {kind} {obj!r} is not a class{hint}")
+    if not issubclass(obj, base):
+        raise PluginError(f"{kind} {obj.__qualname__} must subclass {base.__module__}.{base.__qualname__}")
+    name = scriptlet_name(obj) if kind == "scriptlet" else getattr(obj, "name", "")
+    if not name or not isinstance(name, str):
+        raise PluginError(f"{kind} {obj.__qualname__} has no 'name'")
+    return name

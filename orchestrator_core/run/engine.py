@@ -1,0 +1,330 @@
+"""The run loop: start ready steps, collect results, merge deltas, retry, time out, stop.
+
+It holds no default behaviour of its own: where steps run is an executor's job,
+how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
+Results are applied to the context in recipe order (see ``Context.apply``).
+Writes made to the run from outside (``orch_external_writes``) are pulled into the
+context before each step starts and once after the last step finished.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import random
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from orchestrator_core.run.caching import RunCache
+from orchestrator_core.errors import ContextError, error_from_exception, error_record
+from orchestrator_core.plugin.hooks import Hooks
+from orchestrator_core.plugin.interfaces import Executor
+from orchestrator_core.run.merging import MergePolicy
+from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
+from orchestrator_core.recipe.values import MAX_SECONDS
+from orchestrator_core.plugin.registry import Registry
+from orchestrator_core.run.state import Run
+from orchestrator_core.recipe.prepare import PreparedStep
+
+logger = logging.getLogger("orchestrator.engine")
+
+TIMEOUT_EXIT_CODE = 124
+# Extra time the engine gives a handler that enforces its step's timeout itself
+# (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
+HANDLER_TIMEOUT_GRACE = 5.0
+
+
+def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry ``attempt`` + 1: exponential, with ±50 % jitter.
+
+    The jitter keeps steps that failed together (a flaky service) from retrying in lockstep.
+    The delay is capped at a year: a long run of retries must not overflow the clock.
+    """
+    return min(base * 2 ** min(attempt - 1, 64) * (rng or random).uniform(0.5, 1.5), MAX_SECONDS)
+
+
+@dataclass
+class _Attempt:
+    prepared: PreparedStep
+    number: int
+    started: float
+    deadline: float | None
+    executor: Executor
+
+
+class Engine:
+    """Runs the plan of one :class:`Run`; one instance per run."""
+
+    def __init__(self, run: Run, prepared: dict[str, PreparedStep], hooks: Hooks, registry: Registry):
+        self.run = run
+        self.hooks = hooks
+        self.registry = registry
+        self.steps = [prepared[s.name] for s in run.plan]
+        self.position = {p.step.name: i for i, p in enumerate(self.steps)}
+        self.dependents: dict[str, list[str]] = {name: [] for name in self.position}
+        self.unmet: dict[str, int] = {}
+        for prepared_step in self.steps:
+            deps = [d for d in prepared_step.step.depends_on if d in self.position]
+            self.unmet[prepared_step.step.name] = len(deps)
+            for dep in deps:  # steps outside this run count as met: the recorded context has their keys
+                self.dependents[dep].append(prepared_step.step.name)
+        self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
+        heapq.heapify(self.ready)
+        self.running: dict[Future, _Attempt] = {}
+        self.finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
+        self.delayed: list[tuple[float, PreparedStep, int]] = []
+        self.state: dict[str, str] = {}  # name -> ok | error | blocked
+        self.executors: dict[str, Executor] = {}
+        self.stopping = False
+        self.merging = MergePolicy(run.recipe, hooks, registry)
+        self.cache = RunCache(run, hooks)
+        metrics = run.context.get(METRICS_KEY)
+        self.metrics: dict = metrics if isinstance(metrics, dict) else {}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def execute(self) -> None:
+        """Run every selected step; returns when nothing is left to start or wait for."""
+        self.run.context.replace_runner_value(METRICS_KEY, self.metrics)
+        try:
+            while True:
+                started = self._start_ready()
+                if not self.running and not self.delayed:
+                    if started:
+                        continue  # steps that ran inline may have made others ready
+                    break
+                self._wait()
+        except BaseException:
+            self._shutdown(cancel=True)
+            raise
+        finally:
+            self.cache.close()
+        self._shutdown(cancel=False)
+        self._pull_external_writes()
+
+    def _pull_external_writes(self) -> None:
+        """Record in the context what was written to the run from outside since the last pull."""
+        for write in self.hooks.external_writes(run=self.run):
+            logger.info("context key %r written from outside the run by %r", write.key, write.who)
+            self.run.context.record(write)
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        moments = [a.deadline for a in self.running.values() if a.deadline] + [t for t, _, _ in self.delayed]
+        timeout = max(0.0, min(moments) - now) if moments else None
+        if self.running:
+            for future in self._next_finished(timeout):
+                self._collect(future)
+        else:
+            time.sleep(timeout or 0)
+        now = time.monotonic()
+        for future, attempt in list(self.running.items()):
+            if attempt.deadline is not None and now >= attempt.deadline and future in self.running:
+                del self.running[future]
+                attempt.executor.cancel(future)
+                step = attempt.prepared.step
+                error = error_record(step.name, f"step timed out after {step.timeout:g} s",
+                                     details={"timeout_s": step.timeout}, exit_code=TIMEOUT_EXIT_CODE,
+                                     error_type="timeout")
+                self._finish(attempt.prepared, attempt.number, StepResult(
+                    step.name, STATUS_ERROR, error=error, executor=attempt.prepared.executor,
+                    metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
+        due = [d for d in self.delayed if d[0] <= now]
+        self.delayed = [d for d in self.delayed if d[0] > now]
+        for _, prepared, number in due:
+            self._submit(prepared, number)
+
+    def _start_ready(self) -> int:
+        """Start ready steps in plan order; a step that must run alone waits for an empty field."""
+        if self.stopping:
+            return 0
+        started = 0
+        kept: list[tuple[int, str]] = []
+        alone_running = any(not a.prepared.parallel for a in self.running.values())
+        while self.ready and not alone_running:
+            item = heapq.heappop(self.ready)
+            prepared = self.steps[item[0]]
+            if not prepared.parallel:
+                if self.running or self.delayed:
+                    kept.append(item)
+                    break  # no overtaking a step that must run alone
+                alone_running = True
+            elif len(self.running) >= self.run.config.workers:
+                kept.append(item)
+                break
+            started += 1
+            self._submit(prepared, 1)
+            if self.stopping:
+                break
+        for item in kept:
+            heapq.heappush(self.ready, item)
+        return started
+
+    # -- one attempt ---------------------------------------------------------------------------
+    def _executor(self, name: str) -> Executor:
+        executor = self.executors.get(name)
+        if executor is None:
+            executor = self.registry.get("executor", name).obj(self.run.config)
+            executor.start()
+            self.executors[name] = executor
+        return executor
+
+    def _submit(self, prepared: PreparedStep, number: int) -> None:
+        self._pull_external_writes()
+        if number == 1 and self._from_cache(prepared):
+            return
+        step = prepared.step
+        executor = self._executor(prepared.executor)
+        config = self.run.config
+        task = StepTask(
+            step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
+            str(config.workdir), str(config.data_dir), number, step.timeout,
+        )
+        if executor.capabilities.out_of_process:
+            task = task.detached()
+        self.hooks.before_step(run=self.run, step=step)
+        now = time.monotonic()
+        attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
+        future = executor.submit(task)
+        self.running[future] = attempt
+        if future.done():
+            self._collect(future)
+        else:
+            future.add_done_callback(self.finished.put)
+
+    def _next_finished(self, timeout: float | None) -> list[Future]:
+        """The futures that finished, waiting up to ``timeout`` for a first one.
+
+        Each future puts itself on :attr:`finished` when it is done, so waiting costs the
+        same however many steps are running (``concurrent.futures.wait`` registers a
+        waiter on every one of them at every call).
+        """
+        try:
+            done = [self.finished.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                return done
+
+    @staticmethod
+    def _deadline(prepared: PreparedStep, now: float) -> float | None:
+        """When the engine cancels an attempt that started at ``now``.
+
+        A handler with ``enforces_timeout`` stops its own work at the step's timeout and
+        reports a more detailed error (the shell step type: the script's exit status and
+        last stderr lines), so the engine waits ``HANDLER_TIMEOUT_GRACE`` longer.
+        """
+        timeout = prepared.step.timeout
+        if not timeout:
+            return None
+        if getattr(prepared.handler, "enforces_timeout", False):
+            timeout += HANDLER_TIMEOUT_GRACE
+        return now + timeout
+
+    # -- the cache -----------------------------------------------------------------------------
+    def _from_cache(self, prepared: PreparedStep) -> bool:
+        """Finish a cacheable step from the cache (see caching.py); True on a hit.
+
+        A hit runs on no executor: it is finished like any result (its delta merged,
+        lifecycle hooks called), with no attempt behind it.
+        """
+        result = self.cache.hit(prepared)
+        if result is None:
+            return False
+        self.hooks.before_step(run=self.run, step=prepared.step)
+        self._finish(prepared, 1, result)
+        return True
+
+    def _collect(self, future: Future) -> None:
+        attempt = self.running.pop(future, None)
+        if attempt is None:
+            return  # already written off (timed out)
+        try:
+            result = future.result()
+        except BaseException as exc:  # noqa: BLE001 - an executor's own failure fails the step
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result = StepResult(attempt.prepared.step.name, STATUS_ERROR,
+                                error=error_from_exception(attempt.prepared.step.name, exc))
+        result.executor = attempt.prepared.executor
+        self._finish(attempt.prepared, attempt.number, result)
+
+    def _finish(self, prepared: PreparedStep, number: int, result: StepResult) -> None:
+        step = prepared.step
+        result.attempts = number
+        if result.ok:
+            try:
+                self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
+                                       mergeable=self.merging.mergeable)
+            except ContextError as exc:
+                result = StepResult(step.name, STATUS_ERROR, error=error_record(
+                    step.name, str(exc), details={"type": type(exc).__name__}), metrics=result.metrics,
+                    attempts=number, executor=result.executor)
+        if not result.ok and number <= step.retries and not self.stopping:
+            delay = backoff_delay(step.retry_delay, number)
+            logger.warning("step %r failed (%s); retry %d of %d in %.2f s", step.name,
+                           result.error.get("reason") if result.error else "?", number, step.retries, delay)
+            self.delayed.append((time.monotonic() + delay, prepared, number + 1))
+            return
+        self._record(step, result)
+
+    def _record(self, step, result: StepResult) -> None:
+        self.cache.store(step, result)
+        self.run.results[step.name] = result
+        self._note_metrics(step.name, dict(result.metrics, executor=result.executor, attempts=result.attempts,
+                                           status=result.status, cache=result.cache))
+        if result.ok:
+            self.state[step.name] = "ok"
+            for child in self.dependents[step.name]:
+                self.unmet[child] -= 1
+                if not self.unmet[child]:
+                    heapq.heappush(self.ready, (self.position[child], child))
+            self.hooks.after_step(run=self.run, step=step, result=result)
+        else:
+            self.state[step.name] = "error"
+            self._block_dependents(step.name)
+            self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
+            if not self.run.config.keep_going:
+                self.stopping = True
+
+    def _note_metrics(self, name: str, entry: dict) -> None:
+        """Add ``name``'s figures to the runner's metrics key, keeping its steps in plan order.
+
+        Readers (reports, ``resource_audit``) list the steps as the key has them, so a
+        step that finished before an earlier one of the plan goes in before it. Only
+        the entries after its place move, so a run finishing in plan order pays nothing.
+        """
+        position = self.position[name]
+        if not self.metrics or self.position.get(next(reversed(self.metrics)), -1) < position:
+            self.metrics[name] = entry  # the usual case: it comes after every step already there
+            return
+        later = []
+        for key in reversed(self.metrics):
+            if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
+                break
+            later.append(key)
+        moved = [(key, self.metrics.pop(key)) for key in reversed(later)]
+        self.metrics[name] = entry
+        self.metrics.update(moved)
+
+    def _block_dependents(self, name: str) -> None:
+        stack = list(self.dependents[name])
+        while stack:
+            child = stack.pop()
+            if self.state.get(child) != "blocked":
+                self.state[child] = "blocked"
+                stack.extend(self.dependents[child])
+
+    def _shutdown(self, *, cancel: bool) -> None:
+        for future, attempt in list(self.running.items()):
+            attempt.executor.cancel(future)
+        self.running.clear()
+        for executor in self.executors.values():
+            try:
+                executor.shutdown(cancel=cancel)
+            except Exception:  # noqa: BLE001 - shutting down must reach every executor
+                logger.warning("executor %r failed to shut down", executor.name, exc_info=True)

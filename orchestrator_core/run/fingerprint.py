@@ -1,0 +1,281 @@
+"""The cache fingerprint of a step: what it covers, its digest, and what changed between two.
+
+A step's fingerprint inputs are the scriptlet's identity and a digest of its source,
+its params, the ``cache_key`` the recipe gives it, for each step it depends on a
+digest of the values that step wrote, and the content of the files it reads: those
+the recipe lists in ``files:`` (paths and globs), those its scriptlet declares
+(``BaseScriptlet.files``) and the ``artifact`` files of the steps it depends on.
+Changing any of them changes the fingerprint, so the step runs again; nothing else
+does. The inputs are kept whole (not just their digest) so ``orch why`` can say
+which part changed, down to the file.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from orchestrator_core.run.file_digests import FileDigests
+from orchestrator_core.model import Step, StepHandler, StepResult
+
+MAGIC = frozenset("*?[")
+# A recipe's ``files:`` entry starting so is in the data directory, wherever --data-dir puts it
+# (the name shell steps know it by).
+DATA_DIR_PREFIX = "$ORCH_DATA_DIR/"
+
+
+def canonical(value: Any) -> str:
+    """``value`` as JSON with sorted keys: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+
+
+def last_values(writes: Iterable[Any]) -> dict[str, Any]:
+    """Key → the last value among ``writes`` (``Write`` objects)."""
+    return {w.key: w.value for w in writes}
+
+
+def upstream_outputs(deps: Iterable[str], results: Mapping[str, StepResult], context: Any) -> dict[str, dict]:
+    """Dependency → key → the last value it wrote.
+
+    A dependency that ran in this run is read from its result; one that did not (a
+    resumed or ``--only`` run) from the writes the run's context carries, which keep
+    the name of the step that made them.
+    """
+    found: dict[str, dict] = {}
+    missing = set()
+    for dep in deps:
+        result = results.get(dep)
+        if result is not None and result.ok:
+            found[dep] = last_values(result.delta)
+        else:
+            missing.add(dep)
+    if missing:
+        for dep in missing:
+            found[dep] = {}
+        for key in context.keys():
+            for write in context.history(key):
+                if write["step"] in missing:
+                    found[write["step"]][key] = write["value"]
+    return found
+
+
+def artifacts(extras: Mapping[str, Any]) -> list[str]:
+    """The files a step's JSON line reports as ``artifact`` (a path or a list of paths)."""
+    value = extras.get("artifact")
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, str) and item]
+
+
+def upstream_artifacts(deps: Iterable[str], results: Mapping[str, StepResult]) -> list[str]:
+    """The artifacts the steps ``deps`` reported in this run (a cache hit replays its step's)."""
+    found: list[str] = []
+    for dep in deps:
+        result = results.get(dep)
+        if result is not None and result.ok:
+            found.extend(a for a in artifacts(result.extras) if a not in found)
+    return found
+
+
+def label(path: str | Path, workdir: str) -> str:
+    """How a file is named in the fingerprint and in messages: relative to the working directory
+    when it lies under it, else absolute (plain string work: this runs for every declared file)."""
+    text = os.fspath(path)
+    if "/." in text or "//" in text or text.startswith("./") or text.endswith("/"):
+        text = os.path.normpath(text)
+    if not text.startswith("/"):
+        return text
+    prefix = workdir.rstrip("/") + "/"
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def is_glob(text: str) -> bool:
+    return not MAGIC.isdisjoint(text)
+
+
+def glob_base(pattern: str) -> str:
+    """The folder part of ``pattern`` before its first wildcard (``Data/in/*.csv`` → ``Data/in/``)."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if is_glob(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed) + "/" if fixed else "./"
+
+
+class FingerprintError(Exception):
+    """The fingerprint of a step cannot be complete (its ``files()`` failed): the step runs, uncached."""
+
+
+class Fingerprinter:
+    """Builds the fingerprint inputs of steps; reads each scriptlet's source once per run.
+
+    ``digests`` (a :class:`FileDigests`) hashes the files steps read; a third-party
+    cache plugin gets the same digests in ``inputs["files"]``.
+    """
+
+    def __init__(self, digests: FileDigests | None = None, workdir: str | Path | None = None,
+                 data_dir: str | Path | None = None) -> None:
+        self._sources: dict[str, str | None] = {}
+        self.digests = digests or FileDigests()
+        self.workdir = Path(workdir) if workdir else Path.cwd()
+        self._workdir = str(self.workdir)
+        data = Path(data_dir) if data_dir else Path("Data")
+        self.data_dir = data if data.is_absolute() else self.workdir / data
+
+    def source(self, handler: StepHandler) -> str | None:
+        """Digest of the handler's source (``source_digest()``), ``None`` when it has none."""
+        identity = handler.identity
+        if identity not in self._sources:
+            method = getattr(handler, "source_digest", None)
+            self._sources[identity] = method() if callable(method) else None
+        return self._sources[identity]
+
+    def inputs(self, step: Step, handler: StepHandler, upstream: Mapping[str, Mapping[str, Any]],
+               artifacts: Iterable[str] = ()) -> dict[str, Any]:
+        """What the fingerprint of ``step`` covers (the ``inputs`` of ``orch_cache_key``).
+
+        ``artifacts`` are the files upstream steps reported. ``inputs["files"]`` maps
+        each declared file to its digest (``None`` when it is missing) and each glob to
+        ``{matched file: digest}``.
+        """
+        found = {
+            "identity": handler.identity,
+            "source": self.source(handler),
+            "params": json.loads(canonical(dict(step.params))),
+            "cache_key": step.cache_key,
+            "upstream": {dep: digest(upstream.get(dep, {})) for dep in step.depends_on},
+        }
+        files = self.files(self.declared(step, handler, artifacts))
+        if files:
+            found["files"] = files
+        return found
+
+    def declared(self, step: Step, handler: StepHandler, artifacts: Iterable[str] = ()) -> list[str]:
+        """Labels of the files and globs ``step`` reads: recipe ``files:``, the scriptlet's, artifacts."""
+        data = str(self.data_dir).rstrip("/") + "/"
+        named: list[str | Path] = [data + f[len(DATA_DIR_PREFIX):] if f.startswith(DATA_DIR_PREFIX) else f
+                                   for f in step.files]
+        method = getattr(handler, "declared_files", None)
+        if callable(method):
+            try:
+                named.extend(method(dict(step.params), self.workdir, self.data_dir))
+            except Exception as exc:  # noqa: BLE001 - a scriptlet's bug must not stop the run
+                raise FingerprintError(f"the scriptlet's files() failed ({type(exc).__name__}: {exc}), so "
+                                       "what it reads is unknown") from exc
+        named.extend(artifacts)
+        return list(dict.fromkeys(label(item, self._workdir) for item in named))
+
+    def files(self, labels: Iterable[str]) -> dict[str, Any]:
+        """Label → digest (``None``: missing) for a path, → ``{name: digest}`` for a glob."""
+        found: dict[str, Any] = {}
+        workdir = self._workdir.rstrip("/") + "/"
+        plain: list[tuple[str, str]] = []
+        patterns: list[str] = []
+        for name in labels:
+            if MAGIC.isdisjoint(name):
+                plain.append((name, name if name.startswith("/") else workdir + name))
+            else:
+                patterns.append(name)
+        digest = self.digests.digest
+        self.digests.prefetch([path for _, path in plain])
+        for name, path in plain:
+            found[name] = digest(path)
+        for name in patterns:
+            base = os.path.join(workdir, glob_base(name))
+            matches: dict[str, str] = {}
+            for match in sorted(glob.glob(os.path.join(workdir, name), recursive=True)):
+                value = digest(match)
+                if value is not None:
+                    matches[os.path.relpath(match, base)] = value
+            found[name] = matches
+        self.digests.flush()
+        return found
+
+
+def fingerprint_key(inputs: Mapping[str, Any]) -> str:
+    """The built-in fingerprint: a SHA-256 of the canonical inputs."""
+    return digest(inputs)
+
+
+def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What differs between two fingerprint inputs, as ``(part, message)`` pairs.
+
+    ``part`` is ``identity``, ``source``, ``params``, ``cache_key``,
+    ``file:<path or glob>`` or ``upstream:<step>``.
+    """
+    found: list[tuple[str, str]] = []
+    if old.get("identity") != new.get("identity"):
+        found.append(("identity", f"scriptlet changed: {old.get('identity')} → {new.get('identity')}"))
+    elif old.get("source") != new.get("source"):
+        found.append(("source", "source of the scriptlet changed"))
+    if old.get("params") != new.get("params"):
+        found.append(("params", f"params changed: {_dict_changes(old.get('params') or {}, new.get('params') or {})}"))
+    if old.get("cache_key") != new.get("cache_key"):
+        found.append(("cache_key", f"cache_key changed: {old.get('cache_key')!r} → {new.get('cache_key')!r}"))
+    found.extend(_file_changes(old.get("files") or {}, new.get("files") or {}))
+    before, after = old.get("upstream") or {}, new.get("upstream") or {}
+    for dep in sorted(set(before) | set(after)):
+        if dep not in before:
+            found.append((f"upstream:{dep}", f"now depends on {dep!r}"))
+        elif dep not in after:
+            found.append((f"upstream:{dep}", f"no longer depends on {dep!r}"))
+        elif before[dep] != after[dep]:
+            found.append((f"upstream:{dep}", f"output of upstream step {dep!r} changed"))
+    return found
+
+
+def missing_files(inputs: Mapping[str, Any]) -> list[str]:
+    """The declared files (not globs) that do not exist, from fingerprint ``inputs``."""
+    return [name for name, value in (inputs.get("files") or {}).items() if value is None]
+
+
+def _short(value: str) -> str:
+    return f"{value[:4]}…"
+
+
+def _file_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for name in sorted(set(before) | set(after)):
+        part = f"file:{name}"
+        old, new = before.get(name), after.get(name)
+        if name not in before:
+            found.append((part, f"now reads {name}"))
+        elif name not in after:
+            found.append((part, f"no longer reads {name}"))
+        elif isinstance(old, dict) or isinstance(new, dict):
+            old, new, base = old or {}, new or {}, glob_base(name)
+            words = [f"added {f}" for f in sorted(set(new) - set(old))]
+            words += [f"removed {f}" for f in sorted(set(old) - set(new))]
+            words += [f"{f} changed (sha256 {_short(old[f])}→{_short(new[f])})"
+                      for f in sorted(set(old) & set(new)) if old[f] != new[f]]
+            if words:
+                found.append((part, f"{base} {', '.join(words)}"))
+        elif old != new:
+            if new is None:
+                found.append((part, f"{name} is missing"))
+            elif old is None:
+                found.append((part, f"{name} was missing, now exists"))
+            else:
+                found.append((part, f"{name} changed (sha256 {_short(old)}→{_short(new)})"))
+    return found
+
+
+def _dict_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    parts = []
+    for key in sorted(set(old) | set(new), key=str):
+        if key not in old:
+            parts.append(f"{key} added")
+        elif key not in new:
+            parts.append(f"{key} removed")
+        elif old[key] != new[key]:
+            parts.append(f"{key}: {canonical(old[key])[:40]} → {canonical(new[key])[:40]}")
+    return ", ".join(parts)
