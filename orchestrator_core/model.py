@@ -15,7 +15,10 @@ STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_INTERRUPTED = "interrupted"  # a run's status only: Ctrl-C or SIGTERM stopped it
 
-METRICS_KEY = "_runner.step_metrics_v1"
+RESERVED_PREFIX = "_runner."
+"""Context keys the runner keeps for itself: no step, recipe, ``--set`` or client may write them."""
+
+METRICS_KEY = RESERVED_PREFIX + "step_metrics_v1"
 """The context key where the runner keeps each step's figures (duration, executor, attempts, cache), in plan order."""
 
 

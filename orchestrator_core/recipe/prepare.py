@@ -14,7 +14,7 @@ from orchestrator_core.errors import Problem, RecipeError, UsageError, did_you_m
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import DEFAULT_PARALLEL, DEFAULT_REQUIRES_PROCESS, DEFAULT_SERIAL
 from orchestrator_core.plugin.known import install_hint
-from orchestrator_core.run.merging import strategy_problems, undeclared_outputs_warnings, write_conflicts
+from orchestrator_core.recipe.conflicts import strategy_problems, undeclared_outputs_warnings, write_conflicts
 from orchestrator_core.model import Recipe, Step, StepHandler
 from orchestrator_core.recipe.read import sorted_problems
 from orchestrator_core.plugin.registry import Registry

@@ -13,9 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from orchestrator_core.run.context import RESERVED_PREFIX
 from orchestrator_core.errors import Problem, RecipeError, did_you_mean
-from orchestrator_core.model import Recipe, Step
+from orchestrator_core.model import RESERVED_PREFIX, Recipe, Step
 from orchestrator_core.recipe.plan import find_cycle
 from orchestrator_core.recipe.values import json_problems, retries_problem, seconds_problem
 from orchestrator_core.recipe.yaml_lines import load_with_lines

@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 from orchestrator_core.errors import ContextConflictError, ContextError, utc_timestamp
 from orchestrator_core.run.write_ops import MISSING, KeyWrites, applied, combined, saved_state
-from orchestrator_core.model import Write
+from orchestrator_core.model import RESERVED_PREFIX, Write
 
-RESERVED_PREFIX = "_runner."
+__all__ = ["RESERVED_PREFIX", "Context", "StepContext", "json_safe"]
 
 MergeFunction = Callable[[str, Any, Any], Any]
 Mergeable = Callable[[str, str, str], bool]
