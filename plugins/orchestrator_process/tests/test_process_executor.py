@@ -89,15 +89,15 @@ def test_a_step_over_its_timeout_is_killed_with_what_it_started(orch_run, tmp_pa
     started = time.monotonic()
     outcome, context = orch_run(f"""
         steps:
-          - {{name: hang, uses: hang, executor: process, timeout: 1, params: {{pidfile: "{pidfile}"}}}}
+          - {{name: hang, uses: hang, executor: process, timeout: 3, params: {{pidfile: "{pidfile}"}}}}
           - {{name: next, uses: where_am_i, executor: process, params: {{slot: a}}, depends_on: []}}
     """, "--keep-going", timeout=30)
     elapsed = time.monotonic() - started
     assert outcome.exit_code == 1, outcome.err
     lines = lines_by_step(outcome)
-    assert (lines["hang"]["reason"], lines["hang"]["exit_code"]) == ("step timed out after 1 s", 124)
+    assert (lines["hang"]["reason"], lines["hang"]["exit_code"]) == ("step timed out after 3 s", 124)
     assert lines["next"]["status"] == "ok"
-    assert elapsed < 10
+    assert elapsed < 15  # 3 s and the kill; a loaded machine needs the 3 s to start the worker and its children
     worker, own_session, in_group = map(int, pidfile.read_text().split())
     # orch has returned: the worker, the program the step stopped itself and the one left in
     # the worker's group are all gone (reaping by init may lag a moment).
