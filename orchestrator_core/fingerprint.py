@@ -9,10 +9,10 @@ fingerprint, so the step runs again; nothing else does. The inputs are kept whol
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Iterable, Mapping
 
+from .digest import sha256_hex
 from .model import Step, StepHandler, StepResult
 
 
@@ -22,7 +22,7 @@ def canonical(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+    return sha256_hex(canonical(value))
 
 
 def last_values(writes: Iterable[Any]) -> dict[str, Any]:

@@ -9,11 +9,11 @@ exist?) live in :mod:`orchestrator_core.validation`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
 from .context import json_safe
+from .digest import sha256_hex
 from .errors import ContextError, Problem, RecipeError, did_you_mean
 from .model import Recipe, Step
 from .planner import find_cycle
@@ -107,7 +107,7 @@ def parse_recipe(
         description=data.get("description"),
         merge=data.get("merge") or "last_write_wins",
         context=dict(initial) if isinstance(initial, dict) else {},
-        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        digest=sha256_hex(text),
     )
     if problems:
         raise RecipeError(sorted_problems(problems), partial=recipe)

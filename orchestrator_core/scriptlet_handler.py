@@ -8,11 +8,12 @@ each other. Imports nothing else of the core.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from .digest import sha256_hex
 
 __all__ = ["PythonHandler", "scriptlet_name"]
 
@@ -61,7 +62,7 @@ class PythonHandler:
             source = inspect.getsource(inspect.getmodule(self.cls) or self.cls)
         except (OSError, TypeError):
             source = self.identity
-        return hashlib.sha256(source.encode("utf-8")).hexdigest()
+        return sha256_hex(source)
 
     def execute(self, ctx: Any, params: dict[str, Any]) -> Any:
         scriptlet = self.cls()
