@@ -182,6 +182,9 @@ def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str
 def unknown_plugin_names(names: Iterable[str]) -> list[str]:
     """One message per name in ``names`` that no built-in or installed plugin has, with the
     closest known name: ``-p no:NAME`` with a typo must not silently block nothing."""
+    names = list(names)
+    if not names:
+        return []  # the usual case: no scan of the installed distributions just to check nothing
     from .errors import did_you_mean
 
     known = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points(ENTRY_POINT_GROUP)}
