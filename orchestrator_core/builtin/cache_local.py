@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,8 @@ def write_entry(path: Path, key: str, delta: list[Write]) -> None:
         "format": FORMAT, "key": key, "stored": utc_timestamp(),
         "writes": [{"key": w.key, "value": w.value, "who": w.who, "step": w.step} for w in delta],
     }
+    import tempfile  # here: with shutil and random it costs every orch start ~2-10 ms, and only stores need it
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
