@@ -118,7 +118,7 @@ _IMPL_MARK = PROJECT_NAME + "_impl"  # the attribute HookimplMarker sets on what
 
 
 def _may_carry_mark(plugin: Any, name: str, mark: str) -> bool:
-    """Whether some definition of ``name`` on ``plugin`` (read from the ``__dict__``\ s, running no
+    """Whether some definition of ``name`` on ``plugin`` (read from the ``__dict__`` mappings, running no
     descriptor) carries ``mark``, itself or on its ``__func__``; unsure answers are ``True``."""
     if isinstance(plugin, type):
         owners = plugin.__mro__
