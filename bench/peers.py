@@ -294,7 +294,8 @@ def figures(bench: Bench, venvs: Venvs, quick: bool) -> list[tuple[str, dict[str
                            for tool in TOOLS for n in (1, 2)})
     speedup = {tool: burns[f"{tool} 1"] / burns[f"{tool} 2"] for tool in TOOLS}
     rows.append((f"4 CPU tasks of {seconds} s, speed-up 1 -> 2 processes", speedup, "x"))
-    rows.append(("100-task chain, everything cached, whole process", bench.each(chain(100, cached=True), warm=True), "s"))
+    cached = bench.each(chain(100, cached=True), warm=True)
+    rows.append(("100-task chain, everything cached, whole process", cached, "s"))
     version = _median_commands({"floor": [str(venvs.python("orch")), "-c", "import click, yaml, pluggy"],
                                 "doit": [venvs.command("doit", "doit"), "--version"],
                                 "orch": [venvs.command("orch", "orch"), "--version"]}, bench.runs, bench.statistic)
