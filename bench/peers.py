@@ -10,7 +10,9 @@ this checkout (not editable, as users install it; rebuilt at every run), doit fr
 stdlib floor is ``graphlib`` plus a ``concurrent.futures`` pool in one short script, run by the
 orch venv's Python. Every timed run starts in a fresh directory, so every tool starts with an
 empty state store, as doit starts with an empty ``.doit.db``; figures are medians of
-``--runs`` runs after one warm-up (which writes the bytecode caches).
+``--runs`` runs after one warm-up (which writes the bytecode caches), the tools taking turns
+run by run so the drifting load of a shared machine falls on all of them alike
+(``--statistic min`` for the least-disturbed run instead).
 """
 
 from __future__ import annotations
@@ -206,8 +208,8 @@ class Venvs:
 class Bench:
     """Times whole processes of the three tools on one workload, each run in a fresh directory."""
 
-    def __init__(self, venvs: Venvs, scratch: Path, runs: int):
-        self.venvs, self.scratch, self.runs = venvs, scratch, runs
+    def __init__(self, venvs: Venvs, scratch: Path, runs: int, statistic: Callable[[list[float]], float]):
+        self.venvs, self.scratch, self.runs, self.statistic = venvs, scratch, runs, statistic
         self.count = 0
 
     def _fresh_dir(self, work: Workload, tool: str) -> Path:
@@ -233,13 +235,10 @@ class Bench:
             options += ["--process-workers", str(work.workers)]
         return [self.venvs.command("orch", "orch"), "run", "recipe.yaml", *options]
 
-    def time(self, tool: str, work: Workload, warm: bool = False) -> float:
-        """Median whole-process seconds; ``warm``: each directory has run once before (a cached rerun)."""
-        env = dict(os.environ, PYTHONPATH=".")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        samples = []
-        for attempt in range(self.runs + 1):
-            where = self._fresh_dir(work, tool)
+    def _once(self, tool: str, work: Workload, warm: bool, env: dict[str, str]) -> float:
+        """Whole-process seconds of one run in a fresh directory (``warm``: run there once before)."""
+        where = self._fresh_dir(work, tool)
+        try:
             if warm:
                 subprocess.run(self.argv(tool, work), cwd=where, env=env, capture_output=True, check=True)
             start = time.perf_counter()
@@ -247,50 +246,74 @@ class Bench:
             elapsed = time.perf_counter() - start
             if done.returncode != 0:
                 raise SystemExit(f"peers: {tool} failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
-            if attempt:  # the first run is the warm-up
-                samples.append(elapsed)
+            return elapsed
+        finally:
             shutil.rmtree(where, ignore_errors=True)
-        return statistics.median(samples)
 
-    def each(self, measure: Callable[[str], float]) -> dict[str, float]:
-        return {tool: measure(tool) for tool in TOOLS}
+    def medians(self, cases: dict[str, tuple[str, Workload, bool]]) -> dict[str, float]:
+        """Median whole-process seconds of each case ``name -> (tool, workload, warm)``.
+
+        The cases take turns, one run each per round, after a first round that warms the
+        bytecode caches: on a loaded machine the load drifts over seconds, and taking
+        turns spreads the drift over every tool instead of charging it to whichever ran
+        last (measured one after the other, a difference of two medians could even come
+        out negative).
+        """
+        env = dict(os.environ, PYTHONPATH=".")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for round_ in range(self.runs + 1):
+            for name, (tool, work, warm) in cases.items():
+                elapsed = self._once(tool, work, warm, env)
+                if round_:  # the first round is the warm-up
+                    samples[name].append(elapsed)
+        return {name: self.statistic(values) for name, values in samples.items()}
+
+    def each(self, work: Workload, warm: bool = False) -> dict[str, float]:
+        """Median seconds of ``work`` for each tool, the tools taking turns."""
+        return self.medians({tool: (tool, work, warm) for tool in TOOLS})
 
 
 def figures(bench: Bench, venvs: Venvs, quick: bool) -> list[tuple[str, dict[str, float], str]]:
     """(label, {tool: value}, unit) rows, in the order of the table."""
     rows = []
-    one = bench.each(lambda tool: bench.time(tool, chain(1)))
+    one = bench.each(chain(1))
     rows.append(("one no-op task, whole process", one, "s"))
     short, long_ = (20, 200) if quick else (100, 1000)
-    per = bench.each(lambda tool: (bench.time(tool, chain(long_)) - bench.time(tool, chain(short)))
-                     / (long_ - short))
+    chains = bench.medians({f"{tool} {n}": (tool, chain(n), False) for tool in TOOLS for n in (short, long_)})
+    per = {tool: (chains[f"{tool} {long_}"] - chains[f"{tool} {short}"]) / (long_ - short) for tool in TOOLS}
     rows.append((f"chain of {long_:,} no-op tasks, per task", {k: v * 1000 for k, v in per.items()}, "ms"))
-    fanned = bench.each(lambda tool: bench.time(tool, fan(50 if quick else 200, 4)))
-    rows.append((f"fan 1 -> {50 if quick else 200} -> 1, 4 workers, over the one-task run",
-                 {tool: fanned[tool] - one[tool] for tool in TOOLS}, "s"))
-    naps = bench.each(lambda tool: bench.time(tool, independent("nap", 8, [0.2], 4)))
-    rows.append(("8 x 0.2 s sleeps, 4 workers (ideal 0.4 s)", naps, "s"))
+    width = 50 if quick else 200
+    fanned = bench.medians({f"{tool} {kind}": (tool, work, False) for tool in TOOLS
+                            for kind, work in (("one", chain(1)), ("fan", fan(width, 4)))})
+    rows.append((f"fan 1 -> {width} -> 1, 4 workers, over the one-task run",
+                 {tool: fanned[f"{tool} fan"] - fanned[f"{tool} one"] for tool in TOOLS}, "s"))
+    rows.append(("8 x 0.2 s sleeps, 4 workers (ideal 0.4 s)", bench.each(independent("nap", 8, [0.2], 4)), "s"))
     seconds = CPU_SECONDS / 5 if quick else CPU_SECONDS
-    speedup = bench.each(lambda tool: bench.time(tool, independent("burn", 4, [seconds], 1, processes=True))
-                         / bench.time(tool, independent("burn", 4, [seconds], 2, processes=True)))
+    burns = bench.medians({f"{tool} {n}": (tool, independent("burn", 4, [seconds], n, processes=True), False)
+                           for tool in TOOLS for n in (1, 2)})
+    speedup = {tool: burns[f"{tool} 1"] / burns[f"{tool} 2"] for tool in TOOLS}
     rows.append((f"4 CPU tasks of {seconds} s, speed-up 1 -> 2 processes", speedup, "x"))
-    cached = bench.each(lambda tool: bench.time(tool, chain(100, cached=True), warm=True))
+    cached = bench.each(chain(100, cached=True), warm=True)
     rows.append(("100-task chain, everything cached, whole process", cached, "s"))
-    version = {"floor": _median_command([str(venvs.python("orch")), "-c", "import click, yaml, pluggy"], bench.runs),
-               "doit": _median_command([venvs.command("doit", "doit"), "--version"], bench.runs),
-               "orch": _median_command([venvs.command("orch", "orch"), "--version"], bench.runs)}
+    version = _median_commands({"floor": [str(venvs.python("orch")), "-c", "import click, yaml, pluggy"],
+                                "doit": [venvs.command("doit", "doit"), "--version"],
+                                "orch": [venvs.command("orch", "orch"), "--version"]}, bench.runs, bench.statistic)
     rows.append(("--version (floor: import click, yaml, pluggy)", version, "s"))
     return rows
 
 
-def _median_command(argv: list[str], runs: int) -> float:
-    subprocess.run(argv, capture_output=True, check=True)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def _median_commands(commands: dict[str, list[str]], runs: int,
+                     statistic: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
+    """Seconds of each command (``statistic`` of the runs), the commands taking turns after one warm-up round."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True)
+            if round_:
+                samples[name].append(time.perf_counter() - start)
+    return {name: statistic(values) for name, values in samples.items()}
 
 
 def table(rows: list[tuple[str, dict[str, float], str]]) -> str:
@@ -310,11 +333,15 @@ def main() -> None:
                         help="where the tools' virtual environments are made and kept")
     parser.add_argument("--quick", action="store_true", help="smaller workloads: a smoke check of the harness")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--statistic", choices=("median", "min"), default="median",
+                        help="how the runs of a figure are summed up (default median; on a loaded machine the "
+                             "minimum is the steadier estimate of what a run costs, since load only adds time)")
     args = parser.parse_args()
     venvs = Venvs(args.venvs)
     venvs.ensure()
     with tempfile.TemporaryDirectory(prefix="orch-peers-") as scratch:
-        rows = figures(Bench(venvs, Path(scratch), args.runs), venvs, args.quick)
+        statistic = min if args.statistic == "min" else statistics.median
+        rows = figures(Bench(venvs, Path(scratch), args.runs, statistic), venvs, args.quick)
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps([{"workload": label, "unit": unit, **values} for label, values, unit in rows],

@@ -156,3 +156,47 @@ def test_cli_lists_plugins_with_versions_and_failures(orch_cli, make_pack, sampl
     assert plugins["python"]["source"] == "builtin"
     assert plugins["broken"]["error"].startswith("ModuleNotFoundError")
     assert "plugin 'broken' from orch-broken 9.9 was not loaded: ModuleNotFoundError" in outcome.err
+
+
+def test_every_form_of_hook_implementation_is_found_whatever_it_is_named():
+    """Start-up skips the names pluggy need not look at; these forms must still register."""
+    import types
+
+    class Base:
+        @hookimpl
+        def orch_run_start(self, run):  # inherited from a base class
+            pass
+
+    class Plugin(Base):
+        @hookimpl(specname="orch_run_finish")
+        def _finish_under_another_name(self, run):  # a private name, given by specname
+            pass
+
+        @staticmethod
+        @hookimpl
+        def orch_before_step(run, step):
+            pass
+
+        @classmethod
+        @hookimpl
+        def orch_after_step(cls, run, step, result):
+            pass
+
+        @property
+        def orch_configure(self):  # a property is never a hook implementation, and is not run
+            raise AssertionError("a property was evaluated while registering")
+
+    instance = Plugin()
+    instance.orch_cache_get = hookimpl(lambda key: None)  # set on the instance itself
+
+    module = types.ModuleType("a_plugin_module")
+
+    @hookimpl(specname="orch_validate_recipe")
+    def check(recipe):
+        return []
+
+    module.check = check
+    pm = create_plugin_manager(load_entrypoints=False, plugins=[instance, module])
+    assert sorted(c.name for c in pm.get_hookcallers(instance)) == [
+        "orch_after_step", "orch_before_step", "orch_cache_get", "orch_run_finish", "orch_run_start"]
+    assert [c.name for c in pm.get_hookcallers(module)] == ["orch_validate_recipe"]

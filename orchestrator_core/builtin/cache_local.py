@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +89,8 @@ def write_entry(path: Path, key: str, delta: list[Write], extras: dict[str, Any]
                     **({"op": w.op} if w.op != "set" else {})} for w in delta],
         "extras": dict(extras or {}),
     }
+    import tempfile  # here: with shutil and random it costs every orch start ~2-10 ms, and only stores need it
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 from typing import Any
 
 from orchestrator_core._markers import hookimpl

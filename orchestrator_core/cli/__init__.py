@@ -33,10 +33,20 @@ def _blocked_from_argv(argv: Sequence[str]) -> list[str]:
     return blocked
 
 
+# Each core command and where it is defined (``module:attribute`` in this package), imported
+# when the command is used or listed: ``orch run`` builds no other command (~5 ms).
+CORE_COMMANDS = {
+    "run": "running:run", "validate": "running:validate",
+    "plugins": "listing:plugins", "recipes": "listing:recipes", "steps": "listing:steps",
+    "step": "step:step_group", "new": "new:new_group",
+    "runs": "history:runs", "context": "history:context", "why": "history:why",
+    "serve": "serve:serve", "doctor": "doctor:doctor",
+}
+
+
 def build_cli(pm: OrchPluginManager) -> click.Group:
     """The ``orch`` group with the core commands and those plugins add."""
     from orchestrator_core.plugin.hooks import Hooks
-    from orchestrator_core.cli import doctor, history, listing, new, running, serve, step
     from orchestrator_core.cli.common import OrchGroup, SessionHolder
 
     @click.group(cls=OrchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -65,9 +75,7 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
             raise click.BadParameter(str(exc), param_hint="--log-level") from None
         ctx.obj = SessionHolder(pm, traceback=traceback)
 
-    for command in (*running.COMMANDS, *listing.COMMANDS, step.step_group, *new.COMMANDS, *history.COMMANDS,
-                    *serve.COMMANDS, *doctor.COMMANDS):
-        cli.add_command(command)
+    cli.lazy_commands = CORE_COMMANDS  # type: ignore[attr-defined]
     Hooks(pm).add_commands(cli)
     return cli
 

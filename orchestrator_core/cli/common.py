@@ -92,7 +92,26 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 
 
 class OrchGroup(click.Group):
-    """The ``orch`` group: its help lists each command with its whole first sentence, wrapped, never cut."""
+    """The ``orch`` group: its help lists each command with its whole first sentence, wrapped, never cut.
+
+    Commands named in ``lazy_commands`` (name -> ``module:attribute`` under this package) are
+    imported when first asked for, so ``orch run`` does not build every other command's module.
+    """
+
+    lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self.lazy_commands:
+            import importlib
+
+            module, _, attribute = self.lazy_commands[name].partition(":")
+            command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+            self.add_command(command, name)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []

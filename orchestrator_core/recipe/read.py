@@ -9,10 +9,10 @@ exist?) live in :mod:`orchestrator_core.recipe.prepare`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
+from orchestrator_core.digest import sha256_hex
 from orchestrator_core.errors import Problem, RecipeError, did_you_mean
 from orchestrator_core.model import RESERVED_PREFIX, Recipe, Step
 from orchestrator_core.recipe.plan import find_cycle
@@ -114,7 +114,7 @@ def parse_recipe(
         description=data.get("description"),
         merge=merge,
         context=dict(initial) if isinstance(initial, dict) else {},
-        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        digest=sha256_hex(text),
         merge_keys=merge_keys,
         merge_lines=merge_lines,
     )

@@ -13,12 +13,12 @@ which part changed, down to the file.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from orchestrator_core.digest import sha256_hex
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.model import Step, StepHandler, StepResult
 
@@ -34,7 +34,7 @@ def canonical(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+    return sha256_hex(canonical(value))
 
 
 def last_values(writes: Iterable[Any]) -> dict[str, Any]:

@@ -8,12 +8,13 @@ each other. Imports nothing else of the core.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from orchestrator_core.digest import sha256_hex
 
 __all__ = ["PythonHandler", "scriptlet_name"]
 
@@ -69,7 +70,7 @@ class PythonHandler:
             source = inspect.getsource(inspect.getmodule(self.cls) or self.cls)
         except (OSError, TypeError):
             source = self.identity
-        return hashlib.sha256(source.encode("utf-8")).hexdigest()
+        return sha256_hex(source)
 
     def declared_files(self, params: dict[str, Any], workdir: Path, data_dir: Path) -> list[str | Path]:
         """The files the scriptlet says it reads (``BaseScriptlet.files``), for the fingerprint."""

@@ -13,7 +13,6 @@ the packaged sample and say so on stderr, so every scriptlet can run on its own.
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +107,8 @@ def source_label(params: Mapping[str, Any], path: Path, ctx: Any) -> str:
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes: the identity of a numbers source for caching."""
+    import hashlib  # imported here: loading OpenSSL costs every orch start (orchestrator_core.digest)
+
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
