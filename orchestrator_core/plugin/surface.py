@@ -23,6 +23,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "orchestrator_core.plugin.hooks": "Hooks: the typed facade, for a command that calls a hook (orch_report)",
     "orchestrator_core.recipe.lookup": "a pack's recipes and scripts found by name",
     "orchestrator_core.recipe.params": "surely_valid: the quick check of params against a JSON schema",
+    "orchestrator_core.run.processes": "the machine's live processes (pid, parent, group), for stopping what a step started",
     "orchestrator_core.run.recorded": "recorded runs read back from the state store as a Run",
     "orchestrator_core.cli.common": "what a command a plugin adds uses: the session holder, --json, --state-dir",
     "orchestrator_core.lazy": "lazy_exports: PEP 562 lazy names for a plugin's package",

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestrator_core.run.processes import live_processes
+
 logger = logging.getLogger("orchestrator.interrupts")
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -95,19 +97,8 @@ def descendants(root: int | None = None) -> list[tuple[int, int]]:
     """
     root = os.getpid() if root is None else root
     children: dict[int, list[tuple[int, int]]] = {}
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        return []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] in ("Z", "X"):
-            continue
-        children.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[2])))
+    for process in live_processes():
+        children.setdefault(process.ppid, []).append((process.pid, process.pgid))
     found: list[tuple[int, int]] = []
     stack = [root]
     while stack:

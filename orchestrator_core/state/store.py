@@ -41,6 +41,19 @@ WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run)
 EventRow = tuple  # (run, event name, record JSON): one line of the run's journal of events
 
 
+@contextlib.contextmanager
+def _closed_on_failure(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Close ``conn`` when opening the store fails; SQLite's errors become one :class:`StateStoreError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(exc, path) from None
+    except BaseException:
+        conn.close()
+        raise
+
+
 def _use_wal(conn: sqlite3.Connection) -> None:
     """Put the database in write-ahead-log mode (a lasting property of the file).
 
@@ -147,18 +160,12 @@ class StateStore(StoreReader):
                                    check_same_thread=False)
         except sqlite3.Error as exc:
             raise store_error(exc, path) from None
-        try:
+        with _closed_on_failure(conn, path):
             _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             migrate(conn, str(path))
             _check_tables(conn, path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise store_error(exc, path) from None
-        except BaseException:
-            conn.close()
-            raise
         return cls(conn, path)
 
     @classmethod
@@ -179,7 +186,7 @@ class StateStore(StoreReader):
             conn = connect_read_only(path)
         except sqlite3.Error as exc:
             raise store_error(exc, path) from None
-        try:
+        with _closed_on_failure(conn, path):
             version = schema_version(conn)
             if version == 0 and not _tables(conn):
                 conn.close()
@@ -190,12 +197,6 @@ class StateStore(StoreReader):
                 conn.close()
                 return cls._upgraded(state_dir, path, version)
             _check_tables(conn, path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise store_error(exc, path) from None
-        except BaseException:
-            conn.close()
-            raise
         return cls(conn, path)
 
     @classmethod

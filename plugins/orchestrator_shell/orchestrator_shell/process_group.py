@@ -18,8 +18,9 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any
+
+from orchestrator_core.run.processes import has_process_table, live_processes
 
 # Seconds between SIGTERM and SIGKILL.
 KILL_GRACE = 1.0
@@ -115,24 +116,13 @@ def group_members(pgid: int) -> list[int]:
     init that does not reap them keeps a group "alive" for ever. Elsewhere the probe is
     all there is.
     """
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
+    if not has_process_table():
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
             return []
         return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+    return [process.pid for process in live_processes() if process.pgid == pgid]
 
 
 def _wait_gone(pgids: list[int], limit: float = KILL_WAIT) -> None:
