@@ -62,6 +62,14 @@ def test_blocking_an_unknown_plugin_is_an_error_with_a_suggestion(orch_cli):
     assert '"thread"' not in blocked.out
 
 
+def test_an_unknown_name_in_orch_disable_plugins_is_an_error_too(orch_cli):
+    typo = orch_cli("plugins", "list", env={"ORCH_DISABLE_PLUGINS": "events,therad"})
+    assert typo.exit_code == 2 and typo.out == ""
+    assert "ORCH_DISABLE_PLUGINS=therad: no plugin is named 'therad' (did you mean 'thread'?)" in typo.err
+    blocked = orch_cli("plugins", "list", "--json", env={"ORCH_DISABLE_PLUGINS": "thread, events"}).assert_success()
+    assert '"thread"' not in blocked.out and '"events"' not in blocked.out
+
+
 def test_thread_steps_default_to_more_in_flight_than_cpus(orch_cli, make_pack, tmp_path):
     pack = make_pack("orch-rendezvous", RENDEZVOUS, {"rendezvous": "rendezvous_pack"})
     expected = (os.cpu_count() or 1) + 1  # one more than CPUs: the old default could never run them together

@@ -464,3 +464,16 @@ def test_hook_orch_external_writes_reaches_the_steps_that_start_after(orch_pm, r
     assert outcome.result.steps["two"].delta[0].value == "from the inbox"
     assert outcome.result.steps["one"].delta[0].value is None
     assert outcome.context["client.note_v1"] == "from the inbox"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_orch_serve_stops_cleanly_on_sigterm_and_on_a_closed_terminal(orch_server, signum):
+    served = orch_server()
+    with urllib.request.urlopen(served.url + "healthz", timeout=10) as answer:
+        assert answer.status == 200
+    served.process.send_signal(signum)
+    assert served.process.wait(timeout=15) == 0  # stopped as Ctrl-C stops it, not killed by the signal
+    log = served.log.read_text()
+    assert "orch serve: stopped" in log and "Traceback" not in log
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(served.url + "healthz", timeout=5)

@@ -87,10 +87,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"orch {__version__}")
         sys.exit(0)
     from orchestrator_core.errors import OrchError, RecipeError
-    from orchestrator_core.plugin.manager import create_plugin_manager, failure_messages, unknown_plugin_names
+    from orchestrator_core.plugin.manager import (
+        DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
+    )
 
     blocked = _blocked_from_argv(args)
-    unknown = unknown_plugin_names(blocked)
+    unknown = unknown_plugin_names(blocked) + unknown_plugin_names(
+        sorted(names_from_env(DISABLE_ENV)), spelling=f"{DISABLE_ENV}={{name}}")
     if unknown:
         for message in unknown:
             click.echo(f"orch: error: {message}", err=True)

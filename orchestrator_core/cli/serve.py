@@ -67,13 +67,15 @@ def serve(host: str, port: int, token: str | None, max_connections: int, idle_ti
                     send_timeout=request_timeout)
     running = start_server(directory, host=host, port=port, token=token, limits=limits)
     click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # SIGHUP too: a closed terminal or SSH session stops the server like Ctrl-C does.
+    previous = {signum: signal.signal(signum, _sigterm_as_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        threading.Event().wait()  # until Ctrl-C or SIGTERM
+        threading.Event().wait()  # until Ctrl-C, SIGTERM or SIGHUP
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         running.stop()
     click.echo("orch serve: stopped", err=True)
 

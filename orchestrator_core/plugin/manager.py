@@ -163,7 +163,8 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
-def _names_from_env(var: str) -> set[str]:
+def names_from_env(var: str) -> set[str]:
+    """The comma-separated plugin names in environment variable ``var``."""
     return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
 
 
@@ -183,7 +184,7 @@ def create_plugin_manager(
     """
     pm = OrchPluginManager()
     pm.add_hookspecs(hookspecs)
-    blocked = set(blocked) | _names_from_env(DISABLE_ENV)
+    blocked = set(blocked) | names_from_env(DISABLE_ENV)
     for name in blocked - ESSENTIAL_PLUGINS:
         pm.set_blocked(name)
     for name, module_name in BUILTIN_PLUGINS:
@@ -195,7 +196,7 @@ def create_plugin_manager(
             plugin = getattr(plugin, class_name)()
         pm.register_plugin(plugin, PluginInfo(name, "builtin", module_path, __version__, CORE_DISTRIBUTION))
     if load_entrypoints:
-        _load_entrypoints(pm, blocked, _names_from_env(ALLOW_ENV))
+        _load_entrypoints(pm, blocked, names_from_env(ALLOW_ENV))
     for plugin in plugins:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         pm.register_plugin(plugin, PluginInfo(name, "cli", getattr(plugin, "__module__", None) or name))
@@ -222,16 +223,17 @@ def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str
         pm.register_plugin(plugin, info)
 
 
-def unknown_plugin_names(names: Iterable[str]) -> list[str]:
+def unknown_plugin_names(names: Iterable[str], spelling: str = "-p no:{name}") -> list[str]:
     """One message per name in ``names`` that no built-in or installed plugin has, with the
-    closest known name: ``-p no:NAME`` with a typo must not silently block nothing."""
+    closest known name: ``-p no:NAME`` with a typo must not silently block nothing.
+    ``spelling`` is how the user wrote the name (``ORCH_DISABLE_PLUGINS={name}``)."""
     names = list(names)
     if not names:
         return []  # the usual case: no scan of the installed distributions just to check nothing
     from orchestrator_core.errors import did_you_mean
 
     known = {name for name, _ in BUILTIN_PLUGINS} | {ep.name for ep in entry_points(ENTRY_POINT_GROUP)}
-    return [f"-p no:{name}: no plugin is named {name!r}{did_you_mean(name, sorted(known))}; "
+    return [f"{spelling.format(name=name)}: no plugin is named {name!r}{did_you_mean(name, sorted(known))}; "
             f"'orch plugins list' shows the names" for name in names if name not in known]
 
 
