@@ -58,12 +58,15 @@ class Noop(BaseScriptlet):
 
 
 class Burn(BaseScriptlet):
+    """CPU work; steps side by side each add their count (an accumulating write, no lost value)."""
+
     name = "bex_burn"
-    outputs = ("bench.burn_v1",)
+    outputs = ()
+    accumulates = ("bench.burn_v1",)
     parallelizable = True
 
     def run(self, ctx, params):
-        ctx.set("bench.burn_v1", burn(params["iterations"]))
+        ctx.append("bench.burn_v1", burn(params["iterations"]))
 
 
 @hookimpl
