@@ -281,3 +281,38 @@ def test_an_executor_failing_after_steps_ran_is_not_exit_2_and_the_run_is_finish
         """)
     assert stopped.value.exit_code == 1  # exit status 2 would claim that nothing ran
     assert plugin.finished == ["error"]
+
+
+class FinishWatch:
+    def __init__(self):
+        self.finished: list[str] = []
+
+    @hookimpl
+    def orch_run_finish(self, run):
+        self.finished.append(run.status)
+
+
+def test_a_run_in_which_a_planned_step_never_ran_is_not_a_success(sample_pm, register_plugin, monkeypatch,
+                                                                     run_orch_recipe):
+    """Whatever stops the engine early without a failure (a bug, a plugin), the run must not say ok."""
+    from orchestrator_core.run import engine as engine_module
+
+    plugin = register_plugin(FinishWatch(), "finish_watch")
+    real_init = engine_module.Engine.__init__
+
+    def engine_that_forgets_b(self, run, prepared, hooks, registry):
+        full_plan = run.plan
+        run.plan = [step for step in full_plan if step.name != "b"]
+        real_init(self, run, prepared, hooks, registry)
+        run.plan = full_plan  # the plan has two steps; the engine only knows one
+
+    monkeypatch.setattr(engine_module.Engine, "__init__", engine_that_forgets_b)
+    outcome = run_orch_recipe("""
+        steps:
+          - {name: a, uses: noop}
+          - {name: b, uses: noop, depends_on: [a]}
+    """)
+    result = outcome.result
+    assert [line["step"] for line in outcome.lines] == ["a"]
+    assert result.status == "error" and not result.ok and result.not_run == ["b"]
+    assert plugin.finished == ["error"]

@@ -157,7 +157,9 @@ class Session:
         try:
             self.hooks.run_start(run=run)
             Engine(run, prepared, self.hooks, self.registry).execute()
-            status = STATUS_ERROR if any(not r.ok for r in run.results.values()) else STATUS_OK
+            # ok only when every planned step has an ok result: a step the engine never ran is no success
+            done = all(step.name in run.results and run.results[step.name].ok for step in run.plan)
+            status = STATUS_OK if done else STATUS_ERROR
         except KeyboardInterrupt:
             status = STATUS_INTERRUPTED
         except OrchError as exc:
