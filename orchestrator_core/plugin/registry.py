@@ -64,6 +64,7 @@ class Registry:
         self._conflicts: dict[tuple[str, str], list[Registered]] = {}
         self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
         self._qualified: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
+        self._homes: dict[str, str | None] = {}  # recipe path -> the plugin shipping it (asked once per step)
         infos = getattr(hooks.pm, "infos", {})
         for kind, (hook_name, base) in _KINDS.items():
             for registration in hooks.registrations(hook_name):
@@ -149,14 +150,15 @@ class Registry:
                          f"{did_you_mean(plugin, plugins)}; plugins with a {kind}: {', '.join(plugins) or 'none'}")
 
     def home_plugin(self, recipe_path: str | Path | None) -> str | None:
-        """The plugin whose recipe folder holds ``recipe_path``, if any."""
+        """The plugin whose recipe folder holds ``recipe_path``, if any (worked out once per recipe file:
+        every step of a recipe asks, and resolving paths costs more than running a no-op step)."""
         if recipe_path is None:
             return None
-        folder = Path(recipe_path).resolve().parent
-        for path, plugin in self.recipe_dirs():
-            if path.resolve() == folder:
-                return plugin
-        return None
+        key = str(recipe_path)
+        if key not in self._homes:
+            folder = Path(recipe_path).resolve().parent
+            self._homes[key] = next((plugin for path, plugin in self.recipe_dirs() if path.resolve() == folder), None)
+        return self._homes[key]
 
     def recipe_dirs(self) -> list[tuple[Path, str]]:
         """Recipe folders of installed packs, with the plugin that ships each."""
