@@ -168,7 +168,7 @@ def test_listings_on_a_terminal_fit_its_width_and_show_no_markup(tmp_path, args)
 def test_piped_listings_keep_one_row_a_line(orch_cli):
     out = orch_cli("steps", "list").assert_success().out.splitlines()
     assert out[0].split() == ["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"]
-    row = next(line for line in out if line.startswith("compute_numbers "))
+    row = next(line for line in out if line.startswith("curriculum:compute_numbers "))
     assert row.endswith("Summarise numbers into numbers.stats_v1: the smallest complete scriptlet.")
     assert all(line == line.rstrip() for line in out)
 

@@ -89,8 +89,9 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     """Every registered scriptlet, the pack it came from, its params and the keys it writes.
 
     Scripts the packs ship (run by ``type: shell`` steps with ``script: NAME``) are
-    listed too, with type ``shell``. Each scriptlet has a qualified name, ``plugin:name``; where
-    two packs register one name the table shows the qualified names, as recipes must write them.
+    listed too, with type ``shell``. The table names each scriptlet by its qualified name,
+    ``plugin:name``, which a recipe may always write; a recipe may leave out ``plugin:``
+    where no other pack registers the name (``--json`` has both, as ``name`` and ``qualified``).
     """
     from orchestrator_core.recipe.lookup import list_scripts
 
@@ -98,7 +99,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     unique = set(session.registry.names("scriptlet"))
     rows = [_describe(entry) for entry in session.registry.all_entries("scriptlet")]
     for row in rows:
-        row["uses"] = row["name"] if row["name"] in unique else row["qualified"]
+        row["uses"] = row["name"] if row["name"] in unique else row["qualified"]  # what a bare recipe needs
     infos = getattr(holder.pm, "infos", {})
     rows += [_describe_script(entry, infos) for entry in list_scripts(session.registry) if entry.executable]
     rows.sort(key=lambda r: r["name"])
@@ -106,7 +107,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r.get("uses", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
+                    [[r.get("qualified", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
                       _plain(r["description"])] for r in rows])
 
 

@@ -58,7 +58,9 @@ def _redirect_stdout_to_stderr() -> Any:
 @click.option("--only", multiple=True, metavar="STEP...",
               help="Run only these steps, on the recorded context: --only a b, --only a,b or repeated.")
 @click.option("--skip", multiple=True, metavar="STEP...", help="Do not run these steps (their dependents still run).")
-@click.option("--resume-from", metavar="STEP", help="Run STEP and every step after it.")
+@click.option("--resume-from", metavar="STEP",
+              help="Run STEP and every step after it, on the context of the recipe's latest recorded run "
+                   "(an empty one, with a warning, when there is none).")
 @click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallelizable steps running at once (default: min(32, CPU count + 4)).")
 @click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")

@@ -94,8 +94,8 @@ def test_two_packs_registering_load_numbers_coexist(orch_cli, weather, tmp_path)
     assert names["weather:load_numbers"]["pack"] == "orch-weather"
     table = orch_cli("steps", "list", pythonpath=[weather]).assert_success()
     first_column = [line.split()[0] for line in table.out.splitlines()[1:]]
-    assert {"curriculum:load_numbers", "weather:load_numbers", "compute_mean"} <= set(first_column)
-    assert "load_numbers" not in first_column  # ambiguous: only the spellings a recipe can use
+    assert {"curriculum:load_numbers", "weather:load_numbers", "curriculum:compute_mean"} <= set(first_column)
+    assert "load_numbers" not in first_column  # every scriptlet by its qualified name, which always works
     assert "ambiguous" not in table.err and "registered twice" not in table.err
 
 
