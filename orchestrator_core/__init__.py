@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from orchestrator_core.model import METRICS_KEY, Recipe, RunResult, Step, StepResult, StepTask, Write
     from orchestrator_core.run.resources import track_resources
     from orchestrator_core.run.state import Run
-    from orchestrator_core.scriptlet.base import BaseScriptlet, discover_scriptlets
+    from orchestrator_core.scriptlet.base import BaseScriptlet, LazyScriptlet, discover_scriptlets
     from orchestrator_core.builtin.server import serve_run
 
 _LAZY = {
@@ -47,7 +47,7 @@ _LAZY = {
     "track_resources": "run.resources",
     "Run": "run.state",
     "serve_run": "builtin.server",
-    "BaseScriptlet": "scriptlet.base", "discover_scriptlets": "scriptlet.base",
+    "BaseScriptlet": "scriptlet.base", "discover_scriptlets": "scriptlet.base", "LazyScriptlet": "scriptlet.base",
 }
 
 __all__ = sorted([*_LAZY, "__version__", "hookimpl", "hookspec"])

@@ -4,12 +4,15 @@ A plugin written against 0.1 imports ``orchestrator_core.session`` or
 ``orchestrator_core.pluginmanager``; those paths keep working through 0.2, with a
 ``DeprecationWarning`` naming the new one, and go away in 0.3. The finder sits at the end
 of ``sys.meta_path``, so it is asked only about names nothing else could import.
+
+The finder is duck-typed (``find_spec``, ``create_module``, ``exec_module``) rather than
+derived from ``importlib.abc``: that module imports ``importlib.resources`` and with it
+``tempfile``, ``shutil`` and ``random``, ~10 ms at every start of ``orch`` for nothing.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import warnings
@@ -60,8 +63,12 @@ MOVED: dict[str, str] = {
 """Old dotted module name -> where it lives now."""
 
 
-class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Answers an old module name with the module at its new place (the same object)."""
+class MovedModuleFinder:
+    """Answers an old module name with the module at its new place (the same object).
+
+    Both the meta-path finder and the loader of what it finds (the import protocol asks
+    for the methods, not for the ``importlib.abc`` base classes).
+    """
 
     def find_spec(self, fullname: str, path: object = None, target: object = None):
         if fullname not in MOVED:

@@ -31,7 +31,8 @@ def plugins() -> None:
 @pass_holder
 def plugins_list(holder: SessionHolder, as_json: bool, hooks: tuple[str, ...]) -> None:
     """Every plugin: name, version, distribution, source and the hooks it implements."""
-    holder.session()  # registers the helper objects built-ins add on configure
+    session = holder.session()  # registers the helper objects built-ins add on configure
+    _warn_broken_scriptlets(session.registry)
     infos = holder.pm.plugin_infos()
     if hooks:
         infos = [i for i in infos if set(hooks) & set(i.hooks)]
@@ -96,6 +97,7 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     from orchestrator_core.recipe.lookup import list_scripts
 
     session = holder.session()
+    _warn_broken_scriptlets(session.registry)
     unique = set(session.registry.names("scriptlet"))
     rows = [_describe(entry) for entry in session.registry.all_entries("scriptlet")]
     for row in rows:
@@ -144,16 +146,22 @@ def steps_show(holder: SessionHolder, name: str, as_json: bool) -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 1 when a key changed shape.")
 @state_dir_option
 @json_option
-def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> None:
+@pass_holder
+def steps_check(holder: SessionHolder, recipe: str | None, strict: bool, state_dir, as_json: bool) -> None:
     """Warn where a key recorded in the state store changed shape between runs.
 
     A key's shape (its type, list item shapes, object keys) is a contract with every
     step that reads it: a new shape must be a new key (metrics.summary_v2 beside
     metrics.summary_v1). Each change is reported with the run and step that made it.
+    Every registered scriptlet is imported first: one that cannot be (a pack's wrong
+    import path, a class whose name is not the one registered) is an error, exit status 1.
     """
     from orchestrator_core.state.shapes import shape_changes
     from orchestrator_core.cli.history import open_store
 
+    broken = holder.registry().load_all("scriptlet")
+    for problem in broken:
+        click.echo(f"orch: error: {problem}", err=True)
     store = open_store(state_dir, required=False)
     changes = []
     if store is not None:
@@ -170,9 +178,15 @@ def steps_check(recipe: str | None, strict: bool, state_dir, as_json: bool) -> N
                        f"(run {c.before_run}) -> {c.after}; a new shape must be a new key, "
                        f"such as {_next_version(c.key)!r}", err=True)
         if not changes:
-            click.echo("ok: every recorded key kept its shape" if store is not None else "ok: no run recorded yet",
-                       err=True)
-    raise click.exceptions.Exit(1 if strict and changes else 0)
+            verdict = "every recorded key kept its shape" if store is not None else "no run recorded yet"
+            click.echo(f"{'ok: ' if not broken else ''}{verdict}", err=True)
+    raise click.exceptions.Exit(1 if broken or (strict and changes) else 0)
+
+
+def _warn_broken_scriptlets(registry) -> None:
+    """Import the scriptlets registered lazily, as a listing needs them, and warn about those that cannot be."""
+    for problem in registry.load_all("scriptlet"):
+        click.echo(f"orch: warning: {problem}", err=True)
 
 
 def _next_version(key: str) -> str:

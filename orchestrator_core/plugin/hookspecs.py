@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from orchestrator_core.config import Config
     from orchestrator_core.model import CachedResult, Recipe, Step, StepResult, Write
     from orchestrator_core.run.state import Run
+    from orchestrator_core.scriptlet.base import LazyScriptlet
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,17 +99,23 @@ def orch_add_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def orch_register_scriptlets() -> list[type]:
-    """Return the scriptlet classes this plugin provides.
+def orch_register_scriptlets() -> list[type | LazyScriptlet]:
+    """Return the scriptlet classes this plugin provides, or where to find them.
 
-    Called once per implementing plugin when the registry is built. Each class
-    subclasses ``orchestrator_core.BaseScriptlet`` and carries a ``name`` that recipes
-    use in ``uses:``. All results are collected; a name registered by two plugins is an
-    error naming both, and neither is used until one is removed.
+    Called once per implementing plugin when the registry is built, at every start of
+    ``orch``. Each class subclasses ``orchestrator_core.BaseScriptlet`` and carries a
+    ``name`` that recipes use in ``uses:``. A ``LazyScriptlet(name, "module:Class")``
+    registers ``name`` without importing its module: the class is imported (and must
+    subclass ``BaseScriptlet`` and have that ``name``) when a recipe uses it or a listing
+    needs it, so a pack of many scriptlets costs a run only those it uses; a registration
+    that does not hold is an error naming the plugin, where it is used and in ``orch
+    steps check``. All results are collected; a name registered by two plugins is
+    ambiguous: a recipe writes ``plugin:name``, and the error for the bare name says so.
 
-    :return: a list of classes (not instances).
+    :return: a list of classes (not instances) and ``LazyScriptlet`` entries, mixed as you like.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``LazyScriptlet`` entries.
     """
 
 

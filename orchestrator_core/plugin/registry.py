@@ -1,17 +1,17 @@
 """What the installed plugins provide: scriptlets, step types, executors, merge strategies, recipe folders.
 
 Each class is checked when it is registered (a ``name``, the right base class, a
-class rather than an instance). Every entry also has a qualified name, ``plugin:name``
-(the plugin as ``orch plugins list`` shows it), so packs can coexist: a name two
-plugins register is ambiguous, an error only where it is used bare, and the error names
-both packs and the ``plugin:name`` spellings, rather than letting the last registration
-silently win.
+class rather than an instance); a scriptlet registered lazily (a :class:`LazyScriptlet`:
+its name and ``module:Class``) is imported and checked when it is first used. Every entry
+also has a qualified name, ``plugin:name`` (the plugin as ``orch plugins list`` shows it),
+so packs can coexist: a name two plugins register is ambiguous, an error only where it is
+used bare, and the error names both packs and the ``plugin:name`` spellings, rather than
+letting the last registration silently win.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,74 @@ from orchestrator_core.errors import PluginError, UsageError, did_you_mean
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor, MergeStrategy, StepType
 from orchestrator_core.plugin.known import install_hint
-from orchestrator_core.scriptlet.base import BaseScriptlet, scriptlet_name
+from orchestrator_core.scriptlet.base import BaseScriptlet, LazyScriptlet, scriptlet_name
 
 
 logger = logging.getLogger("orchestrator.registry")
 
 
-@dataclass(frozen=True)
 class Registered:
-    """A class some plugin registered, and who registered it."""
+    """A class some plugin registered, and who registered it.
 
-    name: str
-    obj: Any
-    plugin: str
-    distribution: str | None = None
+    A scriptlet registered as a :class:`LazyScriptlet` has a name at once and its class
+    (``obj``) on first use: reading ``obj`` imports and checks it, and raises
+    :class:`UsageError` naming the plugin when it cannot be (kept: the import is not retried).
+    A plain class rather than a dataclass: one is made per registration at every start.
+    """
+
+    __slots__ = ("name", "plugin", "distribution", "lazy", "_obj", "_error")
+
+    def __init__(self, name: str, obj: Any, plugin: str, distribution: str | None = None,
+                 lazy: LazyScriptlet | None = None):
+        self.name = name
+        self.plugin = plugin
+        self.distribution = distribution
+        self.lazy = lazy
+        self._obj = obj
+        self._error: str | None = None
+
+    def __repr__(self) -> str:
+        what = self.lazy if self._obj is None else self._obj
+        return f"Registered({self.name!r}, {what!r}, plugin={self.plugin!r}, distribution={self.distribution!r})"
+
+    @property
+    def obj(self) -> Any:
+        if self._obj is None:
+            if self._error is None:
+                self._load()
+            if self._error is not None:
+                raise UsageError(self._error)
+        return self._obj
+
+    @property
+    def loaded(self) -> bool:
+        """The class is imported (always, unless the entry is lazy and nothing needed it yet)."""
+        return self._obj is not None
+
+    def problem(self) -> str | None:
+        """Why ``obj`` cannot be had (importing a lazy entry to find out), or ``None``."""
+        if self._obj is None and self._error is None:
+            self._load()
+        return self._error
+
+    def _load(self) -> None:
+        assert self.lazy is not None
+        where = f"plugin {self.plugin!r}: scriptlet {self.name!r} is registered as {self.lazy.target!r}"
+        try:
+            cls = self.lazy.load()
+        except Exception as exc:  # noqa: BLE001 - a broken pack is reported, not a crash of orch
+            self._error = f"{where}, which cannot be imported: {type(exc).__name__}: {exc}"
+            return
+        try:
+            name = _check_class("scriptlet", BaseScriptlet, cls)
+        except PluginError as exc:
+            self._error = f"{where}: {exc}"
+            return
+        if name != self.name:
+            self._error = (f"{where}, but that class's name is {name!r}: the registration and the class's "
+                           f"'name' must agree")
+            return
+        self._obj = cls
 
     @property
     def provider(self) -> str:
@@ -77,12 +131,20 @@ class Registry:
                     self._add(kind, base, obj, registration.plugin, dist)
 
     def _add(self, kind: str, base: type, obj: Any, plugin: str, dist: str | None) -> None:
-        try:
-            name = _check_class(kind, base, obj)
-        except PluginError as exc:
-            self.problems.append(f"plugin {plugin!r}: {exc}")
-            return
-        entry = Registered(name, obj, plugin, dist)
+        if kind == "scriptlet" and isinstance(obj, LazyScriptlet):
+            problem = obj.problem()
+            if problem is not None:
+                self.problems.append(f"plugin {plugin!r}: {problem}")
+                return
+            entry = Registered(obj.name, None, plugin, dist, lazy=obj)
+        else:
+            try:
+                name = _check_class(kind, base, obj)
+            except PluginError as exc:
+                self.problems.append(f"plugin {plugin!r}: {exc}")
+                return
+            entry = Registered(name, obj, plugin, dist)
+        name = entry.name
         table = self._by_kind[kind]
         if entry.qualified in self._qualified[kind]:
             self.problems.append(f"plugin {plugin!r}: {kind} {name!r} is registered twice; the first is used")
@@ -107,16 +169,31 @@ class Registry:
         return sorted(self._by_kind[kind])
 
     def entries(self, kind: str) -> list[Registered]:
-        return [self._by_kind[kind][n] for n in self.names(kind)]
+        """The usable entries of ``kind`` by name (lazy ones imported; one that cannot be is left out:
+        :meth:`load_all` says why)."""
+        return [entry for entry in (self._by_kind[kind][n] for n in self.names(kind)) if entry.problem() is None]
 
     def all_entries(self, kind: str) -> list[Registered]:
-        """Every entry of ``kind``, ambiguous ones included, by name then plugin."""
-        return sorted(self._qualified[kind].values(), key=lambda e: (e.name, e.plugin))
+        """Every usable entry of ``kind``, ambiguous ones included, by name then plugin (lazy ones
+        imported; one that cannot be is left out: :meth:`load_all` says why)."""
+        return sorted((entry for entry in self._qualified[kind].values() if entry.problem() is None),
+                      key=lambda e: (e.name, e.plugin))
+
+    def load_all(self, kind: str) -> list[str]:
+        """Import every lazy entry of ``kind``; the problems of those that cannot be, each naming
+        its plugin (for a listing, ``orch steps list``, and a check, ``orch steps check``)."""
+        entries = sorted(self._qualified[kind].values(), key=lambda e: (e.name, e.plugin))
+        return [problem for problem in (entry.problem() for entry in entries) if problem is not None]
 
     def get(self, kind: str, name: str, home: str | None = None) -> Registered:
         """The entry ``name`` (or ``plugin:name``) of ``kind``, or a :class:`UsageError` that says
         what to do. ``home`` is the plugin that ships the recipe asking: its own entry wins a name
         other plugins register too, so a pack's recipes keep working beside any other pack."""
+        entry = self._find(kind, name, home)
+        entry.obj  # noqa: B018 - a lazy entry is imported here, so a broken one fails where it is used
+        return entry
+
+    def _find(self, kind: str, name: str, home: str | None) -> Registered:
         table = self._by_kind[kind]
         if name in table:
             return table[name]

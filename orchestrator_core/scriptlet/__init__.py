@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator_core.lazy import lazy_exports
 
-_LAZY = {'BaseScriptlet': 'base', 'discover_scriptlets': 'base', 'scriptlet_name': 'base'}
+_LAZY = {'BaseScriptlet': 'base', 'LazyScriptlet': 'base', 'discover_scriptlets': 'base', 'scriptlet_name': 'base'}
 
 __all__ = sorted(_LAZY)
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 from orchestrator_core.errors import ScriptletError
 from orchestrator_core.scriptlet.handler import scriptlet_name
 
-__all__ = ["BaseScriptlet", "ScriptletError", "discover_scriptlets", "scriptlet_name"]
+__all__ = ["BaseScriptlet", "LazyScriptlet", "ScriptletError", "discover_scriptlets", "scriptlet_name"]
 
 
 class BaseScriptlet:
@@ -125,3 +125,54 @@ def discover_scriptlets(package: str) -> list[type]:
             if isinstance(obj, type) and issubclass(obj, BaseScriptlet) and obj.__module__ == module.__name__
         ]
     return found
+
+
+class LazyScriptlet:
+    """A scriptlet registered by its name and where its class is, imported only when needed.
+
+    Returned from ``orch_register_scriptlets`` beside (or instead of) classes:
+    ``LazyScriptlet("compute_mean", "mypack.steps.compute_mean:ComputeMean")``. Every
+    ``orch`` start builds the registry, and importing every scriptlet module of every
+    installed pack costs each run the modules it does not use; a lazy entry is imported
+    when a recipe uses it, or when a listing (``orch steps list``) needs the class. The
+    class must be a :class:`BaseScriptlet` whose name is ``name``; the registry checks
+    both on import and names the plugin when they disagree.
+    """
+
+    __slots__ = ("name", "target")
+
+    def __init__(self, name: str, target: str):
+        self.name = name
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"LazyScriptlet({self.name!r}, {self.target!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyScriptlet):
+            return NotImplemented
+        return (self.name, self.target) == (other.name, other.target)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.target))
+
+    def problem(self) -> str | None:
+        """What is wrong with the registration itself (checked without importing), or ``None``."""
+        if not isinstance(self.name, str) or not self.name:
+            return f"{self!r} has no name"
+        module, _, attribute = self.target.partition(":") if isinstance(self.target, str) else ("", "", "")
+        if not (module and all(part.isidentifier() for part in module.split(".")) and attribute.isidentifier()):
+            return f"{self!r}: the target must be 'package.module:ClassName'"
+        return None
+
+    def load(self) -> Any:
+        """Import the module and return the attribute the target names; ``ImportError``/``AttributeError``
+        (with the target in the message) when either is missing."""
+        import importlib
+
+        module, _, attribute = self.target.partition(":")
+        found = importlib.import_module(module)
+        try:
+            return getattr(found, attribute)
+        except AttributeError:
+            raise AttributeError(f"module {module!r} has no {attribute!r}") from None

@@ -68,6 +68,14 @@ def test_every_scriptlet_declares_the_keys_of_the_guide():
     assert all(cls.__doc__ and sys.modules[cls.__module__].__doc__ for cls in ALL)
 
 
+def test_the_plugin_registers_every_scriptlet_module_lazily_under_its_own_name():
+    from orchestrator_curriculum import plugin
+
+    registered = plugin.orch_register_scriptlets()
+    assert {entry.name for entry in registered} == {cls.name for cls in ALL}, "steps/ and plugin.SCRIPTLETS differ"
+    assert {entry.load() for entry in registered} == set(ALL)
+
+
 @pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.name)
 def test_an_unknown_param_fails_before_any_work(run_step, cls, tmp_path):
     result = run_step(cls, {"bogus": 1})
