@@ -1,8 +1,11 @@
 """Plain data of the framework: recipes, steps, writes, tasks and results.
 
-Everything here is a dataclass with no behaviour beyond describing itself, so that
+Everything here is plain data with no behaviour beyond describing itself, so that
 tasks and results can cross a process boundary (pickle) and reach a Dask worker
-unchanged (DESIGN §3.1).
+unchanged (DESIGN §3.1). ``Step`` and ``Recipe`` are dataclasses; the classes made
+while a recipe runs (writes, tasks, results) are plain classes with the same ``__init__``,
+equality and ``repr`` (:mod:`orchestrator_core.records`: a dataclass compiles its methods
+at every import).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
+
+from orchestrator_core.records import FrozenRecord, Record
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -76,23 +81,27 @@ class Recipe:
         return [s.name for s in self.steps]
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(FrozenRecord):
     """One write to a context key: the value and who made it, in which step and run.
 
     ``op`` says how the value combines with the key's current one: ``set`` replaces
     it; ``append`` adds ``value`` as one item of a list; ``update`` merges ``value``
     (a mapping) into a mapping. Accumulating writes from steps that run side by side
-    all reach the context, folded in recipe order (``Context.apply``).
+    all reach the context, folded in recipe order (``Context.apply``). Never changed
+    once made.
     """
 
-    key: str
-    value: Any
-    who: str
-    step: str | None = None
-    run: str | None = None
-    ts: str = ""
-    op: str = "set"
+    __slots__ = ("key", "value", "who", "step", "run", "ts", "op")
+
+    def __init__(self, key: str, value: Any, who: str, step: str | None = None, run: str | None = None,
+                 ts: str = "", op: str = "set"):
+        self.key = key
+        self.value = value
+        self.who = who
+        self.step = step
+        self.run = run
+        self.ts = ts
+        self.op = op
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,19 +128,23 @@ class StepHandler(Protocol):
     def execute(self, ctx: Any, params: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
-@dataclass
-class StepTask:
+class StepTask(Record):
     """Everything one attempt of one step needs; nothing else is looked up where it runs."""
 
-    step: str
-    run_id: str
-    handler: StepHandler
-    params: dict[str, Any]
-    context: Mapping[str, Any]
-    workdir: str
-    data_dir: str
-    attempt: int = 1
-    timeout: float | None = None
+    __slots__ = ("step", "run_id", "handler", "params", "context", "workdir", "data_dir", "attempt", "timeout")
+
+    def __init__(self, step: str, run_id: str, handler: StepHandler, params: dict[str, Any],
+                 context: Mapping[str, Any], workdir: str, data_dir: str, attempt: int = 1,
+                 timeout: float | None = None):
+        self.step = step
+        self.run_id = run_id
+        self.handler = handler
+        self.params = params
+        self.context = context
+        self.workdir = workdir
+        self.data_dir = data_dir
+        self.attempt = attempt
+        self.timeout = timeout
 
     def detached(self) -> StepTask:
         """Return a copy whose context is a plain dict, for executors in another process.
@@ -150,41 +163,50 @@ class StepTask:
         )
 
 
-@dataclass(frozen=True)
-class Fingerprint:
+class Fingerprint(FrozenRecord):
     """The cache fingerprint of one step: its key and the inputs it was made from.
 
     The runner puts it on the :class:`StepResult` of a cacheable step, so whoever records
     results (the state store) keeps the inputs ``orch why`` compares against.
     """
 
-    key: str
-    inputs: Mapping[str, Any]
+    __slots__ = ("key", "inputs")
+
+    def __init__(self, key: str, inputs: Mapping[str, Any]):
+        self.key = key
+        self.inputs = inputs
 
 
-@dataclass
-class CachedResult:
+class CachedResult(Record):
     """What a cache answers on a hit: the stored writes and the extra JSON-line fields
     (``artifact``...) the step reported when it ran."""
 
-    writes: list[Write]
-    extras: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("writes", "extras")
+
+    def __init__(self, writes: list[Write], extras: dict[str, Any] | None = None):
+        self.writes = writes
+        self.extras = {} if extras is None else extras
 
 
-@dataclass
-class StepResult:
+class StepResult(Record):
     """What one step did: the keys it wrote (its delta), extra fields, metrics or the error."""
 
-    step: str
-    status: str
-    delta: list[Write] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
-    cache: str | None = None
-    attempts: int = 1
-    executor: str | None = None
-    fingerprint: Fingerprint | None = None
+    __slots__ = ("step", "status", "delta", "extras", "metrics", "error", "cache", "attempts", "executor",
+                 "fingerprint")
+
+    def __init__(self, step: str, status: str, delta: list[Write] | None = None, extras: dict[str, Any] | None = None,
+                 metrics: dict[str, Any] | None = None, error: dict[str, Any] | None = None, cache: str | None = None,
+                 attempts: int = 1, executor: str | None = None, fingerprint: Fingerprint | None = None):
+        self.step = step
+        self.status = status
+        self.delta = [] if delta is None else delta
+        self.extras = {} if extras is None else extras
+        self.metrics = {} if metrics is None else metrics
+        self.error = error
+        self.cache = cache
+        self.attempts = attempts
+        self.executor = executor
+        self.fingerprint = fingerprint
 
     @property
     def ok(self) -> bool:
@@ -217,17 +239,20 @@ class StepResult:
         return json.dumps(self.line(), separators=(",", ":")) + "\n"
 
 
-@dataclass
-class RunResult:
+class RunResult(Record):
     """The outcome of a run: its status, each step's result (plan order) and the final context."""
 
-    run_id: str
-    recipe: str
-    status: str
-    steps: dict[str, StepResult]
-    context: dict[str, Any]
-    not_run: list[str] = field(default_factory=list)
-    duration_ms: float = 0.0
+    __slots__ = ("run_id", "recipe", "status", "steps", "context", "not_run", "duration_ms")
+
+    def __init__(self, run_id: str, recipe: str, status: str, steps: dict[str, StepResult], context: dict[str, Any],
+                 not_run: list[str] | None = None, duration_ms: float = 0.0):
+        self.run_id = run_id
+        self.recipe = recipe
+        self.status = status
+        self.steps = steps
+        self.context = context
+        self.not_run = [] if not_run is None else not_run
+        self.duration_ms = duration_ms
 
     @property
     def ok(self) -> bool:

@@ -13,20 +13,23 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any
+
+from orchestrator_core.records import FrozenRecord
 
 _META_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[\d.]+)?\.(dist|egg)-info$")
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(FrozenRecord):
     """One ``name = module:attribute`` line of a distribution's entry points."""
 
-    name: str
-    value: str
-    distribution: str
-    version: str
+    __slots__ = ("name", "value", "distribution", "version")
+
+    def __init__(self, name: str, value: str, distribution: str, version: str):
+        self.name = name
+        self.value = value
+        self.distribution = distribution
+        self.version = version
 
     def load(self) -> Any:
         module_name, _, attribute = self.value.partition(":")

@@ -6,9 +6,10 @@ imported, not in the middle of a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from orchestrator_core.records import Record
 
 if TYPE_CHECKING:
     import click
@@ -19,13 +20,15 @@ if TYPE_CHECKING:
     from orchestrator_core.run.state import Run
 
 
-@dataclass
-class Registration:
+class Registration(Record):
     """What one plugin answered to a registration hook (or the error it raised)."""
 
-    plugin: str
-    provided: list[Any]
-    error: Exception | None = None
+    __slots__ = ("plugin", "provided", "error")
+
+    def __init__(self, plugin: str, provided: list[Any], error: Exception | None = None):
+        self.plugin = plugin
+        self.provided = provided
+        self.error = error
 
 
 class Hooks:

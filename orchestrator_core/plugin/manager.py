@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 import types
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pluggy
@@ -19,6 +18,7 @@ import pluggy
 from orchestrator_core.plugin import hookspecs
 from orchestrator_core.plugin.entrypoints import entry_points
 from orchestrator_core._markers import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PROJECT_NAME, __version__
+from orchestrator_core.records import Record
 
 logger = logging.getLogger("orchestrator.plugins")
 
@@ -43,17 +43,20 @@ ALLOW_ENV = "ORCH_LOAD_PLUGINS"
 TRACE_ENV = "ORCH_TRACE_PLUGINS"
 
 
-@dataclass
-class PluginInfo:
+class PluginInfo(Record):
     """What ``orch plugins list`` shows about one plugin."""
 
-    name: str
-    source: str  # builtin | entrypoint | cli
-    module: str
-    version: str | None = None
-    distribution: str | None = None
-    error: str | None = None
-    hooks: list[str] = field(default_factory=list)
+    __slots__ = ("name", "source", "module", "version", "distribution", "error", "hooks")
+
+    def __init__(self, name: str, source: str, module: str, version: str | None = None,
+                 distribution: str | None = None, error: str | None = None, hooks: list[str] | None = None):
+        self.name = name
+        self.source = source  # builtin | entrypoint | cli
+        self.module = module
+        self.version = version
+        self.distribution = distribution
+        self.error = error
+        self.hooks = [] if hooks is None else hooks
 
     def as_dict(self) -> dict[str, Any]:
         return {
