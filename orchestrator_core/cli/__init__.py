@@ -2,7 +2,8 @@
 
 The group is built after the plugins are loaded, so plugins can add commands
 (``orch_add_commands``). Everything heavier than click and pluggy is imported
-inside the command that needs it, which keeps ``orch --help`` fast.
+inside the command that needs it, which keeps ``orch --help`` fast; click itself is
+imported once a command line is built, so ``orch --version`` needs neither it nor a plugin.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
-import click
-
 from orchestrator_core._markers import __version__
 
 if TYPE_CHECKING:
+    import click
+
     from orchestrator_core.plugin.manager import OrchPluginManager
 
 
@@ -46,6 +47,8 @@ CORE_COMMANDS = {
 
 def build_cli(pm: OrchPluginManager) -> click.Group:
     """The ``orch`` group with the core commands and those plugins add."""
+    import click
+
     from orchestrator_core.plugin.hooks import Hooks
     from orchestrator_core.cli.common import OrchGroup, SessionHolder
 
@@ -83,9 +86,11 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``orch`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["--version"]:  # answered before any plugin is loaded
-        click.echo(f"orch {__version__}")
+    if args == ["--version"]:  # answered before any plugin (or click) is loaded
+        sys.stdout.write(f"orch {__version__}\n")
         sys.exit(0)
+    import click
+
     from orchestrator_core.errors import OrchError, RecipeError
     from orchestrator_core.plugin.manager import (
         DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,

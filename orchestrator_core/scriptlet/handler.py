@@ -3,18 +3,18 @@
 Part of the scriptlet contract rather than of the ``python`` step type, so that
 running one scriptlet alone (:mod:`orchestrator_core.scriptlet.standalone`) and the step type
 (:mod:`orchestrator_core.builtin.python_step`) both build on it without importing
-each other. Imports nothing else of the core.
+each other. Imports nothing else of the core but the digest and the record base.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator_core.digest import sha256_hex
+from orchestrator_core.records import FrozenRecord
 
 __all__ = ["PythonHandler", "scriptlet_name"]
 
@@ -27,11 +27,13 @@ def scriptlet_name(cls: type) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
 
-@dataclass(frozen=True)
-class PythonHandler:
+class PythonHandler(FrozenRecord):
     """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere."""
 
-    cls: type
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type):
+        self.cls = cls
 
     @property
     def identity(self) -> str:
