@@ -12,8 +12,7 @@ from typing import Callable
 
 import click
 
-from orchestrator_core.cli.common import json_option, print_json
-from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
+from orchestrator_core.cli.common import json_option, print_json, resolved_state_dir, state_dir_option
 
 
 def cache_group(clear_entries: Callable[[Path], int]) -> click.Group:

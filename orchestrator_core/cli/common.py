@@ -58,6 +58,21 @@ state_dir_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 
+def resolved_state_dir(state_dir: Path | None) -> Path:
+    """``--state-dir`` as a run would use it (``$ORCH_STATE_DIR``, else ``./.orch``)."""
+    from orchestrator_core.config import Config
+
+    return Config(state_dir=state_dir).state_dir  # type: ignore[return-value]
+
+
+def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
+    """The store in ``state_dir``, or ``None`` when no run was ever recorded there (an error if ``required``)."""
+    from orchestrator_core.state.store import StateStore
+
+    where = resolved_state_dir(state_dir)
+    return StateStore.open_recorded(where) if required else StateStore.open_for_reading(where)
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator_core.cli.common import json_option, print_json
-from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
+from orchestrator_core.cli.common import json_option, print_json, resolved_state_dir, state_dir_option
 
 
 @click.command()

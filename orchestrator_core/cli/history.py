@@ -16,26 +16,14 @@ from typing import Any
 
 import click
 
-from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option
+from orchestrator_core.cli.common import (  # noqa: F401 - resolved_state_dir, open_store: their old home
+    SessionHolder, json_option, open_store, pass_holder, print_json, print_table, resolved_state_dir, state_dir_option,
+)
 
 STATE_DIR_ENV = "ORCH_STATE_DIR"
 
 run_option = click.option("--run", "run_ref", default="latest", show_default=True, metavar="RUN",
                           help="A run id, a unique prefix of one, or 'latest'.")
-
-
-def resolved_state_dir(state_dir: Path | None) -> Path:
-    from orchestrator_core.config import Config
-
-    return Config(state_dir=state_dir).state_dir  # type: ignore[return-value]
-
-
-def open_store(state_dir: Path | None, *, required: bool = True) -> Any:
-    """The store in ``state_dir``, or ``None`` when no run was ever recorded there (an error if ``required``)."""
-    from orchestrator_core.state.store import StateStore
-
-    where = resolved_state_dir(state_dir)
-    return StateStore.open_recorded(where) if required else StateStore.open_for_reading(where)
 
 
 def _when(stamp: float | None) -> str:

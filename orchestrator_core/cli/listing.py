@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from orchestrator_core.cli.common import SessionHolder, json_option, pass_holder, print_json, print_table
-from orchestrator_core.cli.history import state_dir_option
+from orchestrator_core.cli.common import (
+    SessionHolder, json_option, pass_holder, print_json, print_table, state_dir_option,
+)
 
 
 def _first_line(text: str | None) -> str:
@@ -157,7 +158,7 @@ def steps_check(holder: SessionHolder, recipe: str | None, strict: bool, state_d
     import path, a class whose name is not the one registered) is an error, exit status 1.
     """
     from orchestrator_core.state.shapes import shape_changes
-    from orchestrator_core.cli.history import open_store
+    from orchestrator_core.cli.common import open_store
 
     broken = holder.registry().load_all("scriptlet")
     for problem in broken:

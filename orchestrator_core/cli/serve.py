@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from orchestrator_core.cli.history import resolved_state_dir, state_dir_option
+from orchestrator_core.cli.common import resolved_state_dir, state_dir_option
 
 DEFAULT_PORT = 8765
 
