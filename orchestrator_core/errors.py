@@ -8,8 +8,9 @@ through :func:`error_record`, whatever raised it.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from orchestrator_core.records import FrozenRecord
 
 if TYPE_CHECKING:
     from orchestrator_core.model import RunResult
@@ -27,13 +28,15 @@ class UsageError(OrchError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(FrozenRecord):
     """One thing wrong with a recipe, located in its file."""
 
-    message: str
-    file: str = "<recipe>"
-    line: int | None = None
+    __slots__ = ("message", "file", "line")
+
+    def __init__(self, message: str, file: str = "<recipe>", line: int | None = None):
+        self.message = message
+        self.file = file
+        self.line = line
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -6,9 +6,10 @@ the engine reads them once instead of asking on every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+
+from orchestrator_core.records import FrozenRecord
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -33,12 +34,14 @@ class RegistryView(Protocol):
     def recipe_dirs(self) -> list[tuple[Path, str]]: ...
 
 
-@dataclass(frozen=True)
-class StepProblem:
+class StepProblem(FrozenRecord):
     """A problem a step type found in a step; ``field`` locates it at that key's line."""
 
-    message: str
-    field: str | None = None
+    __slots__ = ("message", "field")
+
+    def __init__(self, message: str, field: str | None = None):
+        self.message = message
+        self.field = field
 
 
 class StepType:
@@ -76,8 +79,7 @@ class MergeStrategy:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class ExecutorCapabilities:
+class ExecutorCapabilities(FrozenRecord):
     """What an executor can do.
 
     ``parallel``: runs several steps at once. ``out_of_process``: steps run in another
@@ -85,13 +87,15 @@ class ExecutorCapabilities:
     step is really stopped (not just abandoned).
     """
 
-    parallel: bool = False
-    out_of_process: bool = False
-    can_kill: bool = False
+    __slots__ = ("parallel", "out_of_process", "can_kill")
+
+    def __init__(self, parallel: bool = False, out_of_process: bool = False, can_kill: bool = False):
+        self.parallel = parallel
+        self.out_of_process = out_of_process
+        self.can_kill = can_kill
 
 
-@dataclass(frozen=True)
-class ExecutorOption:
+class ExecutorOption(FrozenRecord):
     """A command-line option of ``orch run`` that an executor (``Executor.options``) or any
     plugin (a ``run_options`` attribute on the plugin object) declares: ``--process-workers``, ``--serve``.
 
@@ -100,13 +104,17 @@ class ExecutorOption:
     absent; ``is_flag`` makes an on/off switch.
     """
 
-    flag: str
-    dest: str
-    help: str
-    type: type = str
-    default: Any = None
-    env: str | None = None
-    is_flag: bool = False
+    __slots__ = ("flag", "dest", "help", "type", "default", "env", "is_flag")
+
+    def __init__(self, flag: str, dest: str, help: str, type: type = str, default: Any = None,  # noqa: A002
+                 env: str | None = None, is_flag: bool = False):
+        self.flag = flag
+        self.dest = dest
+        self.help = help
+        self.type = type
+        self.default = default
+        self.env = env
+        self.is_flag = is_flag
 
 
 RunOption = ExecutorOption
