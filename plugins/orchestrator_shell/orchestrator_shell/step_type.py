@@ -12,19 +12,27 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator_core.plugin.interfaces import StepProblem, StepType
 
 
-@dataclass(frozen=True)
 class FoundScript:
-    """Where a step's ``script:`` points, or why it points nowhere."""
+    """Where a step's ``script:`` points, or why it points nowhere.
 
-    path: Path | None
-    problem: str | None = None
+    A plain class: this module is imported at every start of ``orch``, and a dataclass
+    compiles its generated methods at import.
+    """
+
+    __slots__ = ("path", "problem")
+
+    def __init__(self, path: Path | None, problem: str | None = None):
+        self.path = path
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return f"FoundScript(path={self.path!r}, problem={self.problem!r})"
 
 
 class ShellStepType(StepType):
