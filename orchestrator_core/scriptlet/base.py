@@ -112,6 +112,8 @@ def discover_scriptlets(package: str) -> list[type]:
     Lets a pack register all of ``mypack.steps`` from one line, so adding a scriptlet
     module is enough to register it:
     ``return discover_scriptlets("mypack.steps")`` in ``orch_register_scriptlets``.
+    It imports every module of the package at every start of ``orch``; a pack of many
+    scriptlets registers them as :class:`LazyScriptlet` entries instead.
     """
     import importlib
     import pkgutil
