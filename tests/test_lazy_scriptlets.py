@@ -182,7 +182,7 @@ def test_registration_checks_of_lazy_entries(orch_pm, register_plugin):
         @hookimpl
         def orch_register_scriptlets(self):
             return [LazyScriptlet("", "mod:Cls"), LazyScriptlet("bad_target", "not a target"),
-                    LazyScriptlet("fine", "json:JSONDecoder")]
+                    LazyScriptlet("not_a_scriptlet", "json:JSONDecoder")]
 
     class StepTypes:
         @hookimpl
@@ -192,14 +192,15 @@ def test_registration_checks_of_lazy_entries(orch_pm, register_plugin):
     register_plugin(Pack(), "pack")
     register_plugin(StepTypes(), "types")
     registry = Registry(Hooks(orch_pm))
-    assert "fine" in registry.names("scriptlet") and "lazy_type" not in registry.names("step type")
+    assert "not_a_scriptlet" in registry.names("scriptlet"), "a lazy entry is known before it is imported"
+    assert "lazy_type" not in registry.names("step type")
     assert any("plugin 'pack'" in p and "has no name" in p for p in registry.problems)
     assert any("plugin 'pack'" in p and "'package.module:ClassName'" in p for p in registry.problems)
     assert any("plugin 'types'" in p and "is not a class" in p for p in registry.problems)
-    with pytest.raises(UsageError, match="plugin 'pack': scriptlet 'fine'.*must subclass"):
-        registry.get("scriptlet", "fine")
-    assert registry.load_all("scriptlet")[0].startswith("plugin 'pack': scriptlet 'fine'")
-    assert "fine" not in {entry.name for entry in registry.all_entries("scriptlet")}
+    with pytest.raises(UsageError, match="plugin 'pack': scriptlet 'not_a_scriptlet'.*must subclass"):
+        registry.get("scriptlet", "not_a_scriptlet")
+    assert registry.load_all("scriptlet")[0].startswith("plugin 'pack': scriptlet 'not_a_scriptlet'")
+    assert "not_a_scriptlet" not in {entry.name for entry in registry.all_entries("scriptlet")}
 
 
 def test_a_lazy_entry_is_imported_once_and_equals_its_eager_registration(orch_pm, register_plugin):
