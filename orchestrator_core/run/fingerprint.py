@@ -12,7 +12,6 @@ which part changed, down to the file.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -202,6 +201,9 @@ class Fingerprinter:
         self.digests.prefetch([path for _, path in plain])
         for name, path in plain:
             found[name] = digest(path)
+        if patterns:
+            import glob  # here: most runs declare no glob, and every run imports this module
+
         for name in patterns:
             base = os.path.join(workdir, glob_base(name))
             matches: dict[str, str] = {}
