@@ -318,6 +318,19 @@ def test_entries_round_trip_through_the_table_and_any_key_is_kept_as_it_is(tmp_p
     assert not (tmp_path / "cache" / "old.json").exists()
 
 
+def test_two_runs_storing_the_same_entries_at_once_both_succeed_and_the_next_is_all_hits(project):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: project.orch("run", "cached.yaml", "--no-progress"), range(2)))
+    for outcome in outcomes:
+        outcome.assert_success()
+        assert "could not store" not in outcome.err and "unreadable" not in outcome.err
+    assert len(stored_entries(project.path / ".orch")) == 3
+    cache, ran, _ = project.run()
+    assert cache == {"a": "hit", "b": "hit", "total": "hit", "plain": None} and ran == ["plain"]
+
+
 def test_a_cache_store_that_is_not_a_database_is_a_miss_and_cache_clear_removes_it(project):
     project.run()
     store = project.path / ".orch" / "cache" / "entries.db"
