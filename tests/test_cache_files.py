@@ -209,7 +209,7 @@ def test_a_missing_declared_file_is_a_miss_with_a_reason_not_a_crash(project):
         cache, ran, outcome = project.run("r.yaml")
         assert cache == {"count": "miss"} and ran == ["count"]
         assert "Traceback" not in outcome.err
-    assert not list((project.path / ".orch" / "cache").glob("*.json"))
+    assert not (project.path / ".orch" / "cache").exists()  # nothing stored
     why = project.why("r.yaml", "count")
     assert why["would"] == "run" and "settings.ini is missing" in why["reason"]
     (project.path / "settings.ini").write_text("[x]\n")
@@ -406,6 +406,46 @@ def test_file_params_name_paths_relative_to_the_working_or_the_data_directory(tm
         file_params = ("path",)
 
     assert Listed.files({"path": "p.csv"}, tmp_path, data) == [tmp_path / "p.csv"]
+
+
+def test_a_hit_skips_only_the_hooks_a_scriptlet_keeps_from_the_base_class():
+    # A cache hit asks a scriptlet for its files and calls its on_cache_hit only when
+    # it can do something; overriding either, at any depth, or naming file_params counts.
+    from orchestrator_core import BaseScriptlet
+    from orchestrator_core.scriptlet.handler import PythonHandler
+
+    class Plain(BaseScriptlet):
+        pass
+
+    class Named(BaseScriptlet):
+        file_params = ("path",)
+
+    class Computed(BaseScriptlet):
+        @classmethod
+        def files(cls, params, workdir, data_dir):
+            return ["x.csv"]
+
+    class Says(BaseScriptlet):
+        def on_cache_hit(self, ctx, params):
+            ctx.set("hit_v1", True)
+
+    class SaysToo(Says):
+        pass
+
+    class NotABaseScriptlet:
+        def run(self, ctx, params):
+            return None
+
+    def flags(cls):
+        handler = PythonHandler(cls)
+        return handler.declares_files, handler.reacts_to_cache_hit
+
+    assert flags(Plain) == (False, False)
+    assert flags(Named) == (True, False)
+    assert flags(Computed) == (True, False)
+    assert flags(Says) == (False, True)
+    assert flags(SaysToo) == (False, True)
+    assert flags(NotABaseScriptlet) == (False, False)
 
 
 def test_a_files_entry_can_name_the_data_directory_wherever_it_is(project):

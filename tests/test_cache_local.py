@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from orchestrator_core import hookimpl
-from orchestrator_core.builtin.cache_local import LocalCache, entry_path, read_entry, write_entry
+from orchestrator_core.builtin.cache_local import LocalCache, clear, decode_entry, encode_entry
+from orchestrator_core.builtin.cache_table import EntryTable
 from orchestrator_core.testing.contracts import CacheContract
 from orchestrator_core.model import CachedResult, Write
 
@@ -28,6 +30,15 @@ steps:
      depends_on: [a, b]}
   - {name: plain, module: steps_two, function: Emit, params: {values: {t.e_v1: 5}}, depends_on: [total]}
 """
+
+
+def stored_entries(state_dir: Path) -> dict[str, str]:
+    """Key -> entry text of the built-in cache under ``state_dir`` (empty when it has none)."""
+    path = state_dir / "cache" / "entries.db"
+    if not path.exists():
+        return {}
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT key, entry FROM entries"))
 
 
 @pytest.fixture
@@ -118,11 +129,12 @@ def test_a_cache_key_change_reruns_the_step(project):
 
 def test_a_corrupt_entry_is_a_miss_with_a_warning(project):
     project.run()
-    entries = sorted((project.path / ".orch" / "cache").glob("*.json"))
-    assert len(entries) == 3
-    entries[0].write_text("{not json")
-    entries[1].write_bytes(b"\xff\xfe\x00garbage")
-    entries[2].write_text(json.dumps({"format": "orch.cache/1", "writes": [{"nokey": 1}]}))
+    keys = sorted(stored_entries(project.path / ".orch"))
+    assert len(keys) == 3
+    with sqlite3.connect(project.path / ".orch" / "cache" / "entries.db") as conn:
+        for key, text in zip(keys, ["{not json", "\ufffd\x00garbage",
+                                    json.dumps({"format": "orch.cache/1", "writes": [{"nokey": 1}]})]):
+            conn.execute("UPDATE entries SET entry = ? WHERE key = ?", (text, key))
     cache, ran, outcome = project.run()
     assert cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
     assert ran == ["a", "b", "total", "plain"]
@@ -137,7 +149,7 @@ def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_both_stores(p
     # --no-cache it ran, so it is a miss; the step that is not cacheable says nothing.
     cache, ran, _ = project.run("--no-cache")
     assert cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
-    assert not list((project.path / ".orch" / "cache").glob("*.json"))
+    assert not stored_entries(project.path / ".orch")
     assert not (project.path / ".cache").exists()  # no marker either
     project.run()
     assert (project.path / ".cache" / "total.done").is_file()  # cache_key: total
@@ -153,7 +165,7 @@ def test_no_cache_neither_reads_nor_writes_and_cache_clear_empties_both_stores(p
 
 def test_state_dir_moves_the_cache_too(project):
     project.run("--state-dir", "elsewhere")
-    assert len(list((project.path / "elsewhere" / "cache").glob("*.json"))) == 3
+    assert len(stored_entries(project.path / "elsewhere")) == 3
     assert not (project.path / ".orch").exists()
     cache, _, _ = project.run("--state-dir", "elsewhere")
     assert cache["a"] == "hit"
@@ -283,22 +295,57 @@ def test_a_plugin_can_pre_empt_the_built_in_cache(sample_pm, register_plugin, ru
     assert run_orch_recipe(recipe).lines[0]["cache"] == "miss"
     assert list(stored) == ["mem-one-1"]
     assert run_orch_recipe(recipe).lines[0]["cache"] == "hit"
-    assert not list(tmp_path.glob(".orch/cache/*.json"))  # the built-in store was never asked
+    assert not (tmp_path / ".orch" / "cache").exists()  # the built-in store was never asked
     stored["mem-one-1"] = [Write("t.a_v1", 99, "memory")]
     assert run_orch_recipe(recipe).context["t.a_v1"] == 99
 
 
-# -- the file store ------------------------------------------------------------------------------
-def test_entries_round_trip_and_odd_keys_become_safe_file_names(tmp_path):
-    path = entry_path(tmp_path, "abc123")
-    write_entry(path, "abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
-    assert read_entry(path) == CachedResult([Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
-    assert not list(tmp_path.glob(".tmp-*"))  # the temporary file was renamed into place
-    odd = entry_path(tmp_path, "../../etc/passwd")
-    assert odd.parent == tmp_path and len(odd.stem) == 64
+# -- the entry table -----------------------------------------------------------------------------
+def test_entries_round_trip_through_the_table_and_any_key_is_kept_as_it_is(tmp_path):
+    table = EntryTable(tmp_path / "cache")
+    assert table.get("abc123") is None and not (tmp_path / "cache").exists()  # a lookup creates nothing
+    text = encode_entry("abc123", [Write("k_v1", {"x": [1, 2]}, "me", "s")], {"artifact": "Data/x.json"})
+    table.put("abc123", text)
+    table.put("../../etc/passwd", text)
+    assert decode_entry(table.get("abc123")) == CachedResult([Write("k_v1", {"x": [1, 2]}, "me", "s")],
+                                                             {"artifact": "Data/x.json"})
+    assert table.count() == 2 and sorted(p.name for p in (tmp_path / "cache").iterdir())[0] == "entries.db"
+    table.close()
     with pytest.raises(ValueError, match="not an orch.cache/1 entry"):
-        (tmp_path / "x.json").write_text("[]")
-        read_entry(tmp_path / "x.json")
+        decode_entry("[]")
+    (tmp_path / "cache" / "old.json").write_text("{}")  # an entry file of an earlier version
+    assert clear(tmp_path / "cache") == 3 and EntryTable(tmp_path / "cache").count() == 0
+    assert not (tmp_path / "cache" / "old.json").exists()
+
+
+def test_two_runs_storing_the_same_entries_at_once_both_succeed_and_the_next_is_all_hits(project):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: project.orch("run", "cached.yaml", "--no-progress"), range(2)))
+    for outcome in outcomes:
+        outcome.assert_success()
+        assert "could not store" not in outcome.err and "unreadable" not in outcome.err
+    assert len(stored_entries(project.path / ".orch")) == 3
+    cache, ran, _ = project.run()
+    assert cache == {"a": "hit", "b": "hit", "total": "hit", "plain": None} and ran == ["plain"]
+
+
+def test_a_cache_store_that_is_not_a_database_is_a_miss_and_cache_clear_removes_it(project):
+    project.run()
+    store = project.path / ".orch" / "cache" / "entries.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    store.write_bytes(b"this is not a database" * 100)
+    cache, ran, outcome = project.run()
+    assert cache == {"a": "miss", "b": "miss", "total": "miss", "plain": None}
+    assert "is unreadable" in outcome.err and "could not store cache entry" in outcome.err
+    assert "Traceback" not in outcome.err
+    project.orch("cache", "clear").assert_success()
+    assert not store.exists()
+    project.run()
+    cache, ran, _ = project.run()
+    assert cache == {"a": "hit", "b": "hit", "total": "hit", "plain": None} and ran == ["plain"]
 
 
 class TestLocalCacheContract(CacheContract):

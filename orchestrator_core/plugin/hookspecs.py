@@ -372,7 +372,7 @@ def orch_cache_get(key: str, run: Run, step: Step) -> list[Write] | CachedResult
     runner still treats an answer as a miss when a file the step declares is missing,
     when the marker ``.cache/K.done`` of a step with ``cache_key: K`` is gone, or when an
     ``artifact`` of the stored result is gone. The built-in store reads
-    ``<state dir>/cache/<key>.json``. Stops at the first non-None result. A corrupt
+    ``<state dir>/cache/entries.db``. Stops at the first non-None result. A corrupt
     entry must be a miss (with a warning), never an exception.
 
     :param key: a fingerprint from ``orch_cache_key``.

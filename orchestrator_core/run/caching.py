@@ -113,13 +113,14 @@ def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run) -> Lookup
     stored = hooks.cache_get(key=key, run=run, step=step)
     if stored is None:
         return Lookup(fingerprint)
-    workdir = Path(run.config.workdir)
+    workdir = run.config.workdir
     if step.cache_key and not marker_path(workdir, step.cache_key).is_file():
         return Lookup(fingerprint, reason=f"the marker {MARKER_DIR}/{marker_name(step.cache_key)} is gone")
     entry = as_entry(stored)
-    gone = [name for name in artifacts(entry.extras) if not (workdir / name).exists()]
-    if gone:
-        return Lookup(fingerprint, reason=f"its artifact {gone[0]} is gone")
+    if entry.extras:
+        gone = [name for name in artifacts(entry.extras) if not (Path(workdir) / name).exists()]
+        if gone:
+            return Lookup(fingerprint, reason=f"its artifact {gone[0]} is gone")
     return Lookup(fingerprint, entry)
 
 
@@ -129,10 +130,12 @@ def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write]
     A failing ``on_cache_hit`` makes the step run instead (a warning says why): ``None``.
     """
     step, handler = prepared.step, prepared.handler
-    now = utc_timestamp()
-    delta = [Write(w.key, w.value, w.who, step.name, run.id, now, w.op) for w in entry.writes]
+    delta = []
+    if entry.writes:
+        now = utc_timestamp()
+        delta = [Write(w.key, w.value, w.who, step.name, run.id, now, w.op) for w in entry.writes]
     method = getattr(handler, "on_cache_hit", None)
-    if not callable(method):
+    if not callable(method) or not getattr(handler, "reacts_to_cache_hit", True):
         return delta
     ctx = StepContext(run.context, step=step.name, who=handler.who, run_id=run.id, outputs=handler.outputs,
                       data_dir=run.config.data_dir, workdir=run.config.workdir)

@@ -19,7 +19,6 @@ otherwise; a store that cannot be written only costs re-reading.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -39,6 +38,8 @@ LOAD_ALL_BELOW = 20_000
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of the bytes of ``path``, read in 1 MiB chunks."""
+    import hashlib  # here: it loads OpenSSL (~5 ms), which only a run that hashes a file needs
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):

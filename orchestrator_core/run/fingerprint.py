@@ -12,7 +12,6 @@ which part changed, down to the file.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
@@ -28,13 +27,21 @@ MAGIC = frozenset("*?[")
 DATA_DIR_PREFIX = "$ORCH_DATA_DIR/"
 
 
+# One encoder for every fingerprint text: ``json.dumps`` with options builds a new one at
+# each call, which was a third of the cost of serialising a step's small inputs.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(value: Any) -> str:
     """``value`` as JSON with sorted keys: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def digest(value: Any) -> str:
     return sha256_hex(canonical(value))
+
+
+EMPTY_DIGEST = digest({})  # the upstream part of a dependency that wrote nothing (most of them)
 
 
 def last_values(writes: Iterable[Any]) -> dict[str, Any]:
@@ -130,6 +137,7 @@ class Fingerprinter:
         self._workdir = str(self.workdir)
         data = Path(data_dir) if data_dir else Path("Data")
         self.data_dir = data if data.is_absolute() else self.workdir / data
+        self._data_prefix = str(self.data_dir).rstrip("/") + "/"
 
     def source(self, handler: StepHandler) -> str | None:
         """Digest of the handler's source (``source_digest()``), ``None`` when it has none."""
@@ -147,25 +155,29 @@ class Fingerprinter:
         each declared file to its digest (``None`` when it is missing) and each glob to
         ``{matched file: digest}``.
         """
+        params = step.params
         found = {
             "identity": handler.identity,
             "source": self.source(handler),
-            "params": json.loads(canonical(dict(step.params))),
+            "params": json.loads(canonical(dict(params))) if params else {},
             "cache_key": step.cache_key,
-            "upstream": {dep: digest(upstream.get(dep, {})) for dep in step.depends_on},
+            "upstream": {dep: digest(outputs) if (outputs := upstream.get(dep)) else EMPTY_DIGEST
+                         for dep in step.depends_on},
         }
-        files = self.files(self.declared(step, handler, artifacts))
-        if files:
-            found["files"] = files
+        declared = self.declared(step, handler, artifacts)
+        if declared:
+            files = self.files(declared)
+            if files:
+                found["files"] = files
         return found
 
     def declared(self, step: Step, handler: StepHandler, artifacts: Iterable[str] = ()) -> list[str]:
         """Labels of the files and globs ``step`` reads: recipe ``files:``, the scriptlet's, artifacts."""
-        data = str(self.data_dir).rstrip("/") + "/"
+        data = self._data_prefix
         named: list[str | Path] = [data + f[len(DATA_DIR_PREFIX):] if f.startswith(DATA_DIR_PREFIX) else f
                                    for f in step.files]
         method = getattr(handler, "declared_files", None)
-        if callable(method):
+        if callable(method) and getattr(handler, "declares_files", True):
             try:
                 named.extend(method(dict(step.params), self.workdir, self.data_dir))
             except Exception as exc:  # noqa: BLE001 - a scriptlet's bug must not stop the run
@@ -189,6 +201,9 @@ class Fingerprinter:
         self.digests.prefetch([path for _, path in plain])
         for name, path in plain:
             found[name] = digest(path)
+        if patterns:
+            import glob  # here: most runs declare no glob, and every run imports this module
+
         for name in patterns:
             base = os.path.join(workdir, glob_base(name))
             matches: dict[str, str] = {}

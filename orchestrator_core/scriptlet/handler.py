@@ -8,6 +8,7 @@ each other. Imports nothing else of the core but the digest and the record base.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from pathlib import Path
@@ -25,6 +26,19 @@ def scriptlet_name(cls: type) -> str:
     if declared:
         return declared
     return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+# Where BaseScriptlet is defined (named, not imported: base.py imports this module).
+_BASE_SCRIPTLET = ("orchestrator_core.scriptlet.base", "BaseScriptlet")
+
+
+@functools.cache
+def _kept_from_base(cls: type, name: str) -> bool:
+    """True when ``cls`` takes ``name`` from ``BaseScriptlet`` unchanged (it does not override it)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return (klass.__module__, klass.__qualname__) == _BASE_SCRIPTLET
+    return False
 
 
 class PythonHandler(FrozenRecord):
@@ -73,6 +87,19 @@ class PythonHandler(FrozenRecord):
         except (OSError, TypeError):
             source = self.identity
         return sha256_hex(source)
+
+    @property
+    def declares_files(self) -> bool:
+        """Whether the scriptlet can name files it reads: a cache hit asks only those that can."""
+        if _kept_from_base(self.cls, "files"):
+            return bool(self.cls.file_params)
+        return getattr(self.cls, "files", None) is not None
+
+    @property
+    def reacts_to_cache_hit(self) -> bool:
+        """Whether the scriptlet overrides ``on_cache_hit``: the base's does nothing, so a hit
+        skips building a context for it."""
+        return getattr(self.cls, "on_cache_hit", None) is not None and not _kept_from_base(self.cls, "on_cache_hit")
 
     def declared_files(self, params: dict[str, Any], workdir: Path, data_dir: Path) -> list[str | Path]:
         """The files the scriptlet says it reads (``BaseScriptlet.files``), for the fingerprint."""
