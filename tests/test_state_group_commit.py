@@ -1,0 +1,197 @@
+"""Group commit: finished steps are recorded a group per transaction, and reported only once it committed.
+
+What must hold (docs/state.md, "Group commit"): every step reported as finished (its
+JSON line, ``orch_after_step``/``orch_on_step_error``) is in the store, also after a
+``kill -9``; quick steps on the runner's thread share commits; a step that may take a
+while does not hold back the lines of the steps before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator_core import hookimpl
+from orchestrator_core.run.engine import REPORT_BATCH
+from orchestrator_core.testing import orch_executable
+
+STEPS = '''
+import time
+from pathlib import Path
+from orchestrator_core import BaseScriptlet
+
+
+class Quick(BaseScriptlet):
+    name = "gc_quick"
+    outputs = ()
+
+    def run(self, ctx, params):
+        pass
+
+
+class Gated(BaseScriptlet):
+    """Waits while the file params ``gate`` exists (at most 60 s)."""
+
+    name = "gc_gated"
+    outputs = ()
+
+    def run(self, ctx, params):
+        gate = Path(ctx.workdir) / params["gate"]
+        end = time.monotonic() + 60
+        while gate.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+'''
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
+    (tmp_path / "gc_steps.py").write_text(STEPS)
+    return tmp_path
+
+
+def popen(project: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")]))
+    env.pop("ORCH_LOG_LEVEL", None)
+    return subprocess.Popen([orch_executable(), *args], cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def recorded(db: Path) -> list[str]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return [step for (step,) in conn.execute("SELECT step FROM step_results")]
+    finally:
+        conn.close()
+
+
+def chain(n: int) -> str:
+    return "name: long\nsteps:\n" + "".join(
+        f"  - {{name: q{i}, module: gc_steps, function: Quick}}\n" for i in range(n))
+
+
+def test_after_kill_9_in_a_long_chain_every_printed_step_is_in_the_store(project):
+    steps = 20_000
+    (project / "long.yaml").write_text(chain(steps))
+    proc = popen(project, "run", "long.yaml", "--no-progress")
+    printed: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            printed.append(json.loads(line)["step"])
+            if len(printed) == 1500:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        printed += [json.loads(line)["step"] for line in proc.stdout.read().splitlines()
+                    if line.endswith("}")]  # the last line may have been cut by the kill
+        proc.wait(timeout=10)
+    finally:
+        stop(proc)
+    assert proc.returncode == -signal.SIGKILL
+    stored = recorded(project / ".orch" / "state.db")
+    assert len(printed) >= 1500 and len(stored) < steps, "killed half-way"
+    assert set(printed) <= set(stored)  # every step reported as finished survived the kill
+    # Committed but not printed: at most the group whose lines were being written when it died.
+    assert len(set(stored) - set(printed)) <= REPORT_BATCH
+
+
+def test_a_reporter_hears_of_a_step_only_once_the_store_has_it(sample_pm, register_plugin, run_orch_recipe,
+                                                                tmp_path):
+    class StoreWatcher:
+        """Reads the store from another connection whenever a step is reported."""
+
+        def __init__(self):
+            self.missing: list[str] = []
+            self.reported: list[str] = []
+            self.groups: list[list[str]] = []
+
+        def _check(self, run, step):
+            conn = sqlite3.connect(f"file:{tmp_path / '.orch' / 'state.db'}?mode=ro", uri=True)
+            try:
+                found = conn.execute("SELECT status FROM step_results WHERE run = ? AND step = ?",
+                                     (run.id, step.name)).fetchone()
+            finally:
+                conn.close()
+            if found is None:
+                self.missing.append(step.name)
+            self.reported.append(step.name)
+
+        @hookimpl
+        def orch_record_steps(self, finished):
+            self.groups.append([step.name for step, _, _ in finished])
+
+        @hookimpl
+        def orch_after_step(self, run, step):
+            self._check(run, step)
+
+        @hookimpl
+        def orch_on_step_error(self, run, step):
+            self._check(run, step)
+
+    watcher = register_plugin(StoreWatcher(), "store_watcher")
+    steps = "".join(f"  - {{name: s{i}, uses: noop}}\n" for i in range(60))
+    outcome = run_orch_recipe("steps:\n" + steps + "  - {name: broken, uses: fail}\n")
+    assert outcome.error is not None and outcome.lines[-1]["step"] == "broken"
+    assert watcher.reported == [f"s{i}" for i in range(60)] + ["broken"]
+    assert watcher.missing == []
+    assert [name for group in watcher.groups for name in group] == watcher.reported  # each once, in order
+    assert len(watcher.groups) < 30  # quick steps on the runner's thread share their commits
+
+
+def test_a_slow_step_does_not_hold_back_the_lines_of_the_quick_steps_before_it(project):
+    (project / "gate.flag").write_text("closed")
+    (project / "slow.yaml").write_text("""
+name: slow
+steps:
+  - {name: q1, module: gc_steps, function: Quick}
+  - {name: q2, module: gc_steps, function: Quick}
+  - {name: q3, module: gc_steps, function: Quick}
+  - {name: slow, module: gc_steps, function: Gated, params: {gate: gate.flag}}
+""")
+    proc = popen(project, "run", "slow.yaml", "--no-progress")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    try:
+        reader.start()
+        deadline = time.monotonic() + 60
+        while len(lines) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, f"only {lines} while the slow step runs"
+            time.sleep(0.02)
+        assert proc.poll() is None  # the slow step is still running: the three lines came before its end
+        assert [json.loads(line)["step"] for line in lines] == ["q1", "q2", "q3"]
+        (project / "gate.flag").unlink()
+        assert proc.wait(timeout=60) == 0
+        reader.join(timeout=10)
+    finally:
+        stop(proc)
+    assert [json.loads(line)["step"] for line in lines] == ["q1", "q2", "q3", "slow"]
+
+
+def test_the_events_file_keeps_starts_and_finishes_in_the_order_they_happened(project):
+    (project / "chain.yaml").write_text(chain(50))
+    proc = popen(project, "run", "chain.yaml", "--no-progress", "--events", "events.jsonl")
+    try:
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        stop(proc)
+        proc.communicate()
+    records = [json.loads(line) for line in (project / "events.jsonl").read_text().splitlines()]
+    expected = ["run_start"] + [f"{kind} q{i}" for i in range(50) for kind in ("step_start", "step_finish")]
+    assert [r["event"] + (f" {r['step']}" if "step" in r else "") for r in records] == expected + ["run_finish"]
+    stamps = [r["ts"] for r in records]
+    assert stamps == sorted(stamps)  # a finish says when the step finished, not when it was reported
