@@ -23,7 +23,7 @@ from orchestrator_core import hookimpl
 from orchestrator_core.run.engine import REPORT_BATCH
 from orchestrator_core.testing import orch_executable
 
-STEPS = '''
+STEPS = r'''
 import time
 from pathlib import Path
 from orchestrator_core import BaseScriptlet
@@ -35,6 +35,16 @@ class Quick(BaseScriptlet):
 
     def run(self, ctx, params):
         pass
+
+
+class Logged(Quick):
+    """Appends its step's name to ``calls.log``: the proof that it ran."""
+
+    name = "gc_logged"
+
+    def run(self, ctx, params):
+        with open(Path(ctx.workdir) / "calls.log", "a", encoding="utf-8") as log:
+            log.write(ctx.step + "\n")
 
 
 class Gated(BaseScriptlet):
@@ -80,9 +90,9 @@ def recorded(db: Path) -> list[str]:
         conn.close()
 
 
-def chain(n: int) -> str:
+def chain(n: int, function: str = "Quick") -> str:
     return "name: long\nsteps:\n" + "".join(
-        f"  - {{name: q{i}, module: gc_steps, function: Quick}}\n" for i in range(n))
+        f"  - {{name: q{i}, module: gc_steps, function: {function}}}\n" for i in range(n))
 
 
 def test_after_kill_9_in_a_long_chain_every_printed_step_is_in_the_store(project):
@@ -107,6 +117,35 @@ def test_after_kill_9_in_a_long_chain_every_printed_step_is_in_the_store(project
     assert len(printed) >= 1500 and len(stored) < steps, "killed half-way"
     assert set(printed) <= set(stored)  # every step reported as finished survived the kill
     # Committed but not printed: at most the group whose lines were being written when it died.
+    assert len(set(stored) - set(printed)) <= REPORT_BATCH
+
+
+def test_ctrl_c_records_and_reports_the_steps_that_finished_before_it(project):
+    steps = 20_000
+    (project / "long.yaml").write_text(chain(steps, "Logged"))
+    calls = project / "calls.log"
+    proc = popen(project, "run", "long.yaml", "--no-progress")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    try:
+        reader.start()  # stdout is drained all along: the run is never held up by a full pipe
+        deadline = time.monotonic() + 60
+        while not calls.exists() or calls.stat().st_size < 2000 * len("q1000\n"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the chain did not get going"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        reader.join(timeout=10)
+    finally:
+        stop(proc)
+    printed = [json.loads(line)["step"] for line in lines]
+    called = calls.read_text().split()
+    stored = recorded(project / ".orch" / "state.db")
+    assert len(called) < steps, "interrupted half-way"
+    assert set(printed) <= set(stored)
+    # Every step that finished is recorded (at most the one Ctrl-C cut short is not), and
+    # reported, but for the rest of a group whose lines Ctrl-C cut short.
+    assert len(set(called) - set(stored)) <= 1
     assert len(set(stored) - set(printed)) <= REPORT_BATCH
 
 

@@ -39,9 +39,11 @@ HANDLER_TIMEOUT_GRACE = 5.0
 # ago, and whenever the runner is about to wait or to run a step that may take a while.
 REPORT_BATCH = 256
 REPORT_DELAY_S = 0.020
-# A handler whose every run took less than this is "quick": a step of it may run on the
-# runner's thread with earlier steps still unreported (their lines wait at most that long).
+# A handler is "quick" when its last run took less than QUICK_HANDLER_MS and at most one
+# run in QUICK_HANDLER_SLOW_SHARE did not (a loaded machine delays a quick step now and
+# then): a step of it may run on the runner's thread with earlier steps still unreported.
 QUICK_HANDLER_MS = 1.0
+QUICK_HANDLER_SLOW_SHARE = 16
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -92,7 +94,7 @@ class Engine:
         self.metrics: dict = metrics if isinstance(metrics, dict) else {}
         self.unreported: list[tuple[Step, StepResult, float]] = []  # finished steps waiting for their commit
         self.unreported_since = 0.0  # when the oldest of them finished
-        self.quick: dict[str, bool] = {}  # handler identity -> did every run of it take < QUICK_HANDLER_MS?
+        self.handler_runs: dict[str, tuple[int, int, bool]] = {}  # handler -> runs, slow runs, was the last quick
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -275,9 +277,9 @@ class Engine:
         result.attempts = number
         if result.cache != "hit":  # the handler ran: was it quick?
             duration = result.metrics.get("duration_ms")
-            identity = prepared.handler.identity
-            self.quick[identity] = (self.quick.get(identity, True) and duration is not None
-                                    and duration < QUICK_HANDLER_MS)
+            quick = duration is not None and duration < QUICK_HANDLER_MS
+            runs, slow, _ = self.handler_runs.get(prepared.handler.identity, (0, 0, True))
+            self.handler_runs[prepared.handler.identity] = (runs + 1, slow + (not quick), quick)
         if result.ok:
             try:
                 self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
@@ -353,10 +355,13 @@ class Engine:
 
         A serial executor (``inline``) runs the step inside ``submit``: the steps waiting
         would be reported only after it, however long it takes. A chain of quick steps
-        (their handler ran before in this run, each time under ``QUICK_HANDLER_MS``) still
-        groups its commits.
+        (their handler ran before in this run, the last time and nearly every time under
+        ``QUICK_HANDLER_MS``) still groups its commits.
         """
-        if self.unreported and not executor.capabilities.parallel and not self.quick.get(prepared.handler.identity):
+        if not self.unreported or executor.capabilities.parallel:
+            return
+        runs, slow, last_quick = self.handler_runs.get(prepared.handler.identity, (0, 0, False))
+        if not (last_quick and slow * QUICK_HANDLER_SLOW_SHARE <= runs):
             self._flush_reports()
 
     def _note_metrics(self, name: str, entry: dict) -> None:
