@@ -37,6 +37,27 @@ class Quick(BaseScriptlet):
         pass
 
 
+class Write(BaseScriptlet):
+    """Writes params ``values``; with ``client``, also writes ``client`` to the run as a client of ``orch serve`` would."""
+
+    name = "gc_write"
+    outputs = None
+
+    def run(self, ctx, params):
+        for key, value in params.get("values", {}).items():
+            ctx.set(key, value)
+        if "client" in params:
+            import json
+            from orchestrator_core.state.store import StateStore
+
+            store = StateStore.open(Path(ctx.workdir) / ".orch")
+            try:
+                store.record_external_write(ctx.run_id, "t.k_v1", json.dumps(params["client"]), "client",
+                                            "2026-01-01T00:00:00.000Z", "{}")
+            finally:
+                store.close()
+
+
 class Logged(Quick):
     """Appends its step's name to ``calls.log``: the proof that it ran."""
 
@@ -234,3 +255,51 @@ def test_the_events_file_keeps_starts_and_finishes_in_the_order_they_happened(pr
     assert [r["event"] + (f" {r['step']}" if "step" in r else "") for r in records] == expected + ["run_finish"]
     stamps = [r["ts"] for r in records]
     assert stamps == sorted(stamps)  # a finish says when the step finished, not when it was reported
+
+
+def test_a_client_write_racing_an_unrecorded_step_ends_the_same_in_the_store_and_the_run(
+        sample_pm, run_orch_recipe, tmp_path, monkeypatch):
+    # 'a' writes t.k_v1 and finishes; while it is not yet recorded (quick steps share a
+    # commit), a client writes t.k_v1. The store then has a's write after the client's,
+    # so a's value stands there, and must in the run's context too.
+    (tmp_path / "gc_steps.py").write_text(STEPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = run_orch_recipe("""
+    steps:
+      - {name: a, module: gc_steps, function: Write, params: {values: {t.k_v1: 1}}}
+      - {name: b, module: gc_steps, function: Write, params: {client: 2}}
+      - {name: c, module: gc_steps, function: Write, params: {values: {t.c_v1: 3}}}
+    """)
+    assert outcome.error is None, outcome.error
+    conn = sqlite3.connect(tmp_path / ".orch" / "state.db")
+    try:
+        written = conn.execute("SELECT value, who, external FROM context_writes WHERE key = 't.k_v1' ORDER BY id")
+        history = [(json.loads(value), who, external) for value, who, external in written]
+    finally:
+        conn.close()
+    assert (2, "client", 1) in history  # the client's write is recorded
+    assert history[-1][0] == outcome.context["t.k_v1"]  # the store and the run end on the same value
+
+
+def test_the_commit_counter_changes_with_every_commit_from_any_connection(tmp_path):
+    from orchestrator_core.state.commits import CommitCounter
+    from orchestrator_core.state.store import RunRecord, StateStore
+
+    store = StateStore.open(tmp_path)
+    other = StateStore.open(tmp_path)
+    counter = CommitCounter(store.path)
+    try:
+        first = counter.read()
+        assert first is not None and counter.read() == first  # nobody committed: unchanged
+        store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+        assert counter.read() == first  # reading commits nothing
+        other.start_run(RunRecord("20260101T000000-aaaaaa", "r", None, None, 1.0, None, "running", {}, 1), [])
+        second = counter.read()
+        assert second != first  # another connection committed
+        store.finish_run("20260101T000000-aaaaaa", "ok", 2.0, [])
+        assert counter.read() not in (first, second)  # and so did ours
+    finally:
+        counter.close()
+        store.close()
+        other.close()
+    assert CommitCounter(tmp_path / "absent.db").read() is None  # no index to read: always "changed"

@@ -47,6 +47,7 @@ from orchestrator_core.state.listeners import ListenerCheck
 from orchestrator_core.state.liveness import RunLock
 
 if TYPE_CHECKING:
+    from orchestrator_core.state.commits import CommitCounter
     from orchestrator_core.state.store import EventRow, StateStore, WriteRow
 
 logger = logging.getLogger("orchestrator.state")
@@ -82,6 +83,8 @@ class StateRecorder:
         self._written: set[str] = set()  # keys some step of this run wrote
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
+        self._commits: CommitCounter | None = None  # tells cheaply whether anyone committed since the last pull
+        self._seen_change: bytes | None = None  # its value at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
         self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
         self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
@@ -92,11 +95,13 @@ class StateRecorder:
     def orch_run_start(self, run: Any) -> None:
         import sqlite3
 
+        from orchestrator_core.state.commits import CommitCounter
         from orchestrator_core.state.store import RunRecord, StateStore
 
         self._written = set()
         self._pulled = 0
         self._seen_version = None
+        self._seen_change = None
         self._recorded = []
         self._base = len(run.results)
         self._release()  # a run before this one that never reached its end (a plugin raised) is over
@@ -115,6 +120,7 @@ class StateRecorder:
             "state store: step starts of run %s were not recorded: %s", run.id, exc),
             committed=lambda: self._base + len(self._recorded))
         self._watched = ListenerCheck(run.config.state_dir)
+        self._commits = CommitCounter(self.store.path)
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -139,6 +145,9 @@ class StateRecorder:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
+        commits, self._commits = self._commits, None
+        if commits is not None:
+            commits.close()
 
     @staticmethod
     def _initial_writes(run: Any) -> Iterator[WriteRow]:
@@ -157,6 +166,10 @@ class StateRecorder:
     def orch_external_writes(self, run: Any) -> list[Write] | None:
         if self.store is None:
             return None
+        change = self._commits.read() if self._commits is not None else None
+        if change is not None and change == self._seen_change:
+            return None  # nobody committed anything since the last pull (commits.py)
+        self._seen_change = change
         try:
             version = self.store.data_version()
             if version == self._seen_version:
@@ -169,7 +182,19 @@ class StateRecorder:
         if not found:
             return None
         self._pulled = found[-1][0]
-        return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found]
+        unrecorded = self._unrecorded_keys(run)
+        return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found
+                if key not in unrecorded] or None
+
+    def _unrecorded_keys(self, run: Any) -> set[str]:
+        """Keys written by steps of the run that finished but are not recorded yet.
+
+        Their rows go into the store after a client's write found now, so in the store
+        their value stands: the run's context keeps it too, instead of pulling the
+        client's (the rule of docs/state.md, "Writes from outside a run").
+        """
+        waiting = list(run.results.values())[self._base + len(self._recorded):]
+        return {w.key for result in waiting if result.ok for w in result.delta}
 
     @hookimpl
     def orch_record_steps(self, run: Any, finished: list[tuple[Any, Any, float]]) -> None:
