@@ -1,9 +1,11 @@
 """The built-in plugin ``state``: records every run in the state store as it happens.
 
 Through the lifecycle hooks only, like any reporter: the run and the context it
-starts with when it starts, each step's result together with the writes of its delta
-in one transaction when it ends, the status when the run ends. So a run killed
-half-way leaves every finished step, and the keys those steps wrote, in the store.
+starts with when it starts, the steps that finished (``orch_record_steps``: a group at a
+time, each step's result with the writes of its delta, in one transaction) before any
+reporter hears of them, the status when the run ends. So a run killed half-way leaves
+every step it reported as finished, and the keys those steps wrote, in the store
+(docs/state.md, "Group commit").
 
 With a cacheable step's result it keeps the inputs of the step's fingerprint
 (``result.fingerprint``), the last one for each step; ``orch why`` compares against them.
@@ -15,13 +17,14 @@ serve`` streams to dashboards; step events only while a server watches the store
 (listeners.py), since they cost a run about as much again as recording its steps. And
 it answers
 ``orch_external_writes``: the writes clients made to the running run through
-``orch serve``, recorded in the store, which the runner pulls before each step.
+``orch serve``, recorded in the store, which the runner pulls before each step (looking
+costs a read of shared memory while nobody commits: commits.py).
 
 A run whose recording fails is not a success: when a step's result cannot be
 written (a full disk, a store made read-only, or deleted under the run) the run
 stops with a :class:`~.faults.RecordingError` naming the cause, recorded as
-``error`` where the store still takes that. The step is recorded before any reporter
-hears of it (``tryfirst``), so every step a reporter printed as done is in the store.
+``error`` where the store still takes that. The runner reports a group only once
+``orch_record_steps`` returned, so every step a reporter printed as done is in the store.
 While the run runs its process holds the run's lock (:mod:`.liveness`).
 
 Blocking it (``-p no:state``) runs without recording, at the cost of resuming
