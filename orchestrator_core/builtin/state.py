@@ -92,6 +92,7 @@ class StateRecorder:
         self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
         self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
         self._recorded: list[str] = []  # steps of this run recorded so far
+        self._recorded_names: set[str] = set()  # the same, to look up
         self._base = 0  # results the run had before its first step finished (none, unless a plugin added some)
 
     @hookimpl
@@ -106,6 +107,7 @@ class StateRecorder:
         self._seen_version = None
         self._seen_change = None
         self._recorded = []
+        self._recorded_names = set()
         self._base = len(run.results)
         self._release()  # a run before this one that never reached its end (a plugin raised) is over
         self.store = self._connect(StateStore, run.config.state_dir)
@@ -205,12 +207,17 @@ class StateRecorder:
         store, journal = self.store, self._journal
         if store is None or journal is None:
             return
+        if not self._recorded_names.isdisjoint(step.name for step, _, _ in finished):
+            # The runner hands a group again when Ctrl-C came while it was recorded or reported:
+            # what was committed then is not written twice.
+            finished = [entry for entry in finished if entry[0].name not in self._recorded_names]
         results: list[tuple] = []
         writes: list[WriteRow] = []
         fingerprints: list[tuple] = []
         finish_events: list[EventRow | None] = []
         watched = self._watched()
-        last_writer = {w.key: i for i, (_, result, _) in enumerate(finished) if result.ok for w in result.delta}
+        last_writer = {w.key: i for i, (_, result, _) in enumerate(finished) if result.delta and result.ok
+                       for w in result.delta}
         for i, (step, result, when) in enumerate(finished):
             metrics = result.metrics
             results.append((run.id, step.name, result.status,
@@ -231,12 +238,13 @@ class StateRecorder:
                 first = self._base + len(self._recorded) + 1  # the place of the group's first step among the finished
                 store.record_steps(results, writes, fingerprints,
                                    _in_order(journal.take_placed(), finish_events, first))
+                self._recorded += names
+                self._recorded_names.update(names)
         except store.Error as exc:
             self._stop(run, f"{_names(names)} could not be recorded in the state store {store.path}: {cause(exc)}")
         if not store.still_there():
             self._stop(run, f"the state store {store.path} was deleted or replaced during the run: "
-                            f"{_names([*self._recorded, *names])} finished but nothing of the run is recorded")
-        self._recorded += names
+                            f"{_names(self._recorded)} finished but nothing of the run is recorded")
 
     def _stop(self, run: Any, reason: str) -> None:
         """End the run because recording failed: record it as ``error`` if the store still takes that."""

@@ -336,19 +336,32 @@ class Engine:
     def _flush_reports(self) -> None:
         """Record the finished steps waiting (one ``orch_record_steps`` call), then report each, in finish order.
 
-        The group leaves the queue before any hook runs: when recording raises (a full
-        disk), none of it is reported; when a reporter raises, the rest of the group is
-        recorded but not reported (its lines are lost, never false).
+        When recording raises (a full disk), none of the group is reported; when a
+        reporter raises, the rest of the group is recorded but not reported (its lines
+        are lost, never false). Ctrl-C leaves the group, or the part not yet reported,
+        queued for the flush that ends the run: it is recorded (again: the recorder
+        skips what it committed) and reported there.
         """
         if not self.unreported:
             return
-        finished, self.unreported = self.unreported, []
-        self.hooks.record_steps(run=self.run, finished=finished)
-        for step, result, _ in finished:
-            if result.ok:
-                self.hooks.after_step(run=self.run, step=step, result=result)
-            else:
-                self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
+        finished = self.unreported
+        try:
+            self.hooks.record_steps(run=self.run, finished=finished)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            self.unreported = []
+            raise
+        self.unreported = []
+        for place, (step, result, _) in enumerate(finished):
+            try:
+                if result.ok:
+                    self.hooks.after_step(run=self.run, step=step, result=result)
+                else:
+                    self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
+            except KeyboardInterrupt:
+                self.unreported = finished[place + 1:]
+                raise
 
     def _flush_before_running(self, prepared: PreparedStep, executor: Executor) -> None:
         """Flush before a step that may run on the runner's own thread, unless its handler is known quick.
