@@ -281,7 +281,9 @@ def orch_record_steps(run: Run, finished: list[tuple[Step, StepResult, float]]) 
     a step reported as finished is in the store, also after a ``kill -9``. Raising
     stops the run: none of the group is reported, running steps are cancelled,
     ``orch_run_finish`` is called with status ``error`` and the exception propagates
-    (``orch run`` exits 1).
+    (``orch run`` exits 1). After Ctrl-C during this call or the reports that
+    follow it, the runner calls it once more with the steps not yet reported,
+    before ``orch_run_finish``: skip what you already recorded.
 
     :param run: the run.
     :param finished: ``(step, result, when)``, in the order the steps finished;
