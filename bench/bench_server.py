@@ -7,7 +7,7 @@
    for a fixed time each. The ratio says what routing, the store and JSON cost.
 2. Latency from a step finishing to its ``step_finish`` event arriving on the SSE stream:
    a real ``orch run`` of steps that each sleep, followed by a stream client; the
-   event's own timestamp (taken as the step is recorded) against the arrival time.
+   event's own timestamp (when the step finished) against the arrival time.
 3. The CPU an idle server spends (CPU-seconds per second, from ``/proc/PID/stat``) with
    ``--streams`` open event streams and nothing happening, against the same server with
    none; and how long a run's events then take to reach all of them.

@@ -119,7 +119,11 @@ def _hooks(notes: list[dict], name: str) -> list[dict]:
 def test_a_plugin_raising_after_a_step_still_gets_the_run_finished_and_recorded_as_error(probe, tmp_path):
     outcome, notes = probe("run", "probed.yaml", "--no-progress", env={"PROBE_RAISE_AFTER": "two"})
     assert outcome.exit_code == 1 and "probe failure after two" in outcome.err
-    assert _hooks(notes, "finish") == [{"hook": "finish", "status": "error", "steps": ["one", "two"]}]
+    # Quick steps are recorded, then reported, a group at a time (docs/state.md, "Group commit"):
+    # 'three' may have finished, and been recorded, before 'two' was reported; it is never reported.
+    [finished] = _hooks(notes, "finish")
+    assert finished["status"] == "error" and {"one", "two"} <= set(finished["steps"]) <= {"one", "two", "three"}
+    assert "three" not in outcome.out
     assert _recorded_statuses(tmp_path) == ["error"]  # not left "running", later listed as "killed"
 
 

@@ -61,3 +61,26 @@ def test_a_failed_commit_is_reported_not_raised(tmp_path):
     finally:
         journal.close()
         store.close()
+
+
+def test_a_start_after_finishes_not_yet_recorded_waits_for_them(tmp_path):
+    store = StateStore.open(tmp_path)
+    committed = [0]  # finished steps of the run already in the store
+    journal = StartJournal(store, delay_s=0.01, on_error=lambda exc: None, committed=lambda: committed[0])
+    try:
+        journal.add(("r", "step_start", "start a"), after=0)
+        journal.add(("r", "step_start", "start b"), after=1)  # a had finished; its group is not committed
+        deadline = time.monotonic() + 5
+        while not journaled(store) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # several more looks of the thread
+        assert journaled(store) == ["start a"]  # b's start never goes ahead of a's finish
+        with journal.commit_lock:
+            placed = journal.take_placed()
+            store.record_events([("r", "step_finish", "finish a"), *(event for _, event in placed)])
+            committed[0] = 1
+        assert placed == [(1, ("r", "step_start", "start b"))]
+        assert journaled(store) == ["start a", "finish a", "start b"]
+    finally:
+        journal.close()
+        store.close()

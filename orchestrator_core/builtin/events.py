@@ -65,10 +65,20 @@ def run_finish_event(run: Any) -> dict[str, Any]:
 
 
 class EventLog:
-    """Writes the events; a file that stops taking them (a full disk) ends the log, not the run."""
+    """Writes the events; a file that stops taking them (a full disk) ends the log, not the run.
+
+    Finished steps are reported in groups, once recorded (``orch_record_steps``), so a
+    step may start while steps that finished before it are not yet reported: its
+    ``step_start`` waits for their ``step_finish`` lines, and each ``step_finish`` says
+    when the step finished, so the file is in the order things happened.
+    """
 
     def __init__(self) -> None:
         self._file: TextIO | None = None
+        self._base = 0  # results the run had when it started (none, unless a plugin added some)
+        self._reported = 0  # steps of the run whose finish was written
+        self._held: list[tuple[int, dict[str, Any]]] = []  # (steps finished before it, a step_start)
+        self._finished_at: dict[str, float] = {}  # step -> when it finished, for its step_finish
 
     def _emit(self, record: dict[str, Any]) -> None:
         if self._file is None:
@@ -96,26 +106,51 @@ class EventLog:
         except OSError as exc:
             logger.error("the events file %s cannot be opened (%s): the run goes on without it", path, exc.strerror)
             self._file = None
+        self._reported, self._held, self._finished_at = 0, [], {}
+        self._base = len(run.results)  # results the run had before its first step finished
         if self._file is not None:
             self._emit(run_start_event(run))
 
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
-        if self._file is not None:
+        if self._file is None:
+            return
+        finished = len(run.results) - self._base
+        if finished > self._reported:
+            self._held.append((finished, step_start_event(run, step)))
+        else:
             self._emit(step_start_event(run, step))
+
+    @hookimpl
+    def orch_record_steps(self, finished: list[tuple[Any, Any, float]]) -> None:
+        if self._file is not None:
+            self._finished_at.update((step.name, when) for step, _, when in finished)
 
     @hookimpl
     def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
         if self._file is not None:
-            self._emit(step_finish_event(run, step, result))
+            self._emit_finish(step, step_finish_event(run, step, result))
 
     @hookimpl
     def orch_on_step_error(self, run: Any, step: Any, result: Any, error: dict[str, Any]) -> None:
         if self._file is not None:
-            self._emit(step_error_event(run, step, result, error))
+            self._emit_finish(step, step_error_event(run, step, result, error))
+
+    def _emit_finish(self, step: Any, record: dict[str, Any]) -> None:
+        """A step's finish, stamped with when it finished, then the starts that came after it."""
+        when = self._finished_at.pop(step.name, None)
+        if when is not None:
+            record["ts"] = utc_timestamp(when)
+        self._emit(record)
+        self._reported += 1
+        while self._held and self._held[0][0] <= self._reported:
+            self._emit(self._held.pop(0)[1])
 
     @hookimpl
     def orch_run_finish(self, run: Any) -> None:
+        for _, start in self._held:
+            self._emit(start)
+        self._held = []
         if self._file is not None:
             self._emit(run_finish_event(run))
         if self._file is not None:

@@ -1,9 +1,11 @@
 """The built-in plugin ``state``: records every run in the state store as it happens.
 
 Through the lifecycle hooks only, like any reporter: the run and the context it
-starts with when it starts, each step's result together with the writes of its delta
-in one transaction when it ends, the status when the run ends. So a run killed
-half-way leaves every finished step, and the keys those steps wrote, in the store.
+starts with when it starts, the steps that finished (``orch_record_steps``: a group at a
+time, each step's result with the writes of its delta, in one transaction) before any
+reporter hears of them, the status when the run ends. So a run killed half-way leaves
+every step it reported as finished, and the keys those steps wrote, in the store
+(docs/state.md, "Group commit").
 
 With a cacheable step's result it keeps the inputs of the step's fingerprint
 (``result.fingerprint``), the last one for each step; ``orch why`` compares against them.
@@ -15,13 +17,14 @@ serve`` streams to dashboards; step events only while a server watches the store
 (listeners.py), since they cost a run about as much again as recording its steps. And
 it answers
 ``orch_external_writes``: the writes clients made to the running run through
-``orch serve``, recorded in the store, which the runner pulls before each step.
+``orch serve``, recorded in the store, which the runner pulls before each step (looking
+costs a read of shared memory while nobody commits: commits.py).
 
 A run whose recording fails is not a success: when a step's result cannot be
 written (a full disk, a store made read-only, or deleted under the run) the run
 stops with a :class:`~.faults.RecordingError` naming the cause, recorded as
-``error`` where the store still takes that. The step is recorded before any reporter
-hears of it (``tryfirst``), so every step a reporter printed as done is in the store.
+``error`` where the store still takes that. The runner reports a group only once
+``orch_record_steps`` returned, so every step a reporter printed as done is in the store.
 While the run runs its process holds the run's lock (:mod:`.liveness`).
 
 Blocking it (``-p no:state``) runs without recording, at the cost of resuming
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.builtin import events
+from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.model import METRICS_KEY, Write
 from orchestrator_core.state.faults import RecordingError, StateStoreError, cause, store_error
 from orchestrator_core.state.journal import StartJournal
@@ -46,7 +50,8 @@ from orchestrator_core.state.listeners import ListenerCheck
 from orchestrator_core.state.liveness import RunLock
 
 if TYPE_CHECKING:
-    from orchestrator_core.state.store import StateStore, WriteRow
+    from orchestrator_core.state.commits import CommitCounter
+    from orchestrator_core.state.store import EventRow, StateStore, WriteRow
 
 logger = logging.getLogger("orchestrator.state")
 
@@ -81,21 +86,29 @@ class StateRecorder:
         self._written: set[str] = set()  # keys some step of this run wrote
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
+        self._commits: CommitCounter | None = None  # tells cheaply whether anyone committed since the last pull
+        self._seen_change: bytes | None = None  # its value at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
         self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
         self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
         self._recorded: list[str] = []  # steps of this run recorded so far
+        self._recorded_names: set[str] = set()  # the same, to look up
+        self._base = 0  # results the run had before its first step finished (none, unless a plugin added some)
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
         import sqlite3
 
+        from orchestrator_core.state.commits import CommitCounter
         from orchestrator_core.state.store import RunRecord, StateStore
 
         self._written = set()
         self._pulled = 0
         self._seen_version = None
+        self._seen_change = None
         self._recorded = []
+        self._recorded_names = set()
+        self._base = len(run.results)
         self._release()  # a run before this one that never reached its end (a plugin raised) is over
         self.store = self._connect(StateStore, run.config.state_dir)
         record = RunRecord(run.id, run.recipe.name, run.recipe.path, run.recipe.digest, run.started, None,
@@ -109,8 +122,10 @@ class StateRecorder:
             self._disconnect()
             raise StateStoreError(f"cannot record the run in the {store_error(exc, path, hint=OPEN_HINT)}") from None
         self._journal = StartJournal(self.store, on_error=lambda exc: logger.error(
-            "state store: step starts of run %s were not recorded: %s", run.id, exc))
+            "state store: step starts of run %s were not recorded: %s", run.id, exc),
+            committed=lambda: self._base + len(self._recorded))
         self._watched = ListenerCheck(run.config.state_dir)
+        self._commits = CommitCounter(self.store.path)
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -135,6 +150,9 @@ class StateRecorder:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
+        commits, self._commits = self._commits, None
+        if commits is not None:
+            commits.close()
 
     @staticmethod
     def _initial_writes(run: Any) -> Iterator[WriteRow]:
@@ -147,12 +165,16 @@ class StateRecorder:
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
         if self._journal is not None and self._watched():
-            self._journal.add(_event(events.step_start_event(run, step)))
+            self._journal.add(_event(events.step_start_event(run, step)), after=len(run.results))
 
     @hookimpl
     def orch_external_writes(self, run: Any) -> list[Write] | None:
         if self.store is None:
             return None
+        change = self._commits.read() if self._commits is not None else None
+        if change is not None and change == self._seen_change:
+            return None  # nobody committed anything since the last pull (commits.py)
+        self._seen_change = change
         try:
             version = self.store.data_version()
             if version == self._seen_version:
@@ -165,44 +187,64 @@ class StateRecorder:
         if not found:
             return None
         self._pulled = found[-1][0]
-        return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found]
+        unrecorded = self._unrecorded_keys(run)
+        return [Write(key, value, who, None, run.id, ts) for _, key, value, who, ts in found
+                if key not in unrecorded] or None
 
-    @hookimpl(tryfirst=True)  # recorded before any reporter says the step is done
-    def orch_after_step(self, run: Any, step: Any, result: Any) -> None:
-        self._record(run, step, result, lambda: events.step_finish_event(run, step, result))
+    def _unrecorded_keys(self, run: Any) -> set[str]:
+        """Keys written by steps of the run that finished but are not recorded yet.
 
-    @hookimpl(tryfirst=True)
-    def orch_on_step_error(self, run: Any, step: Any, result: Any, error: dict[str, Any]) -> None:
-        self._record(run, step, result, lambda: events.step_error_event(run, step, result, error))
+        Their rows go into the store after a client's write found now, so in the store
+        their value stands: the run's context keeps it too, instead of pulling the
+        client's (the rule of docs/state.md, "Writes from outside a run").
+        """
+        waiting = list(run.results.values())[self._base + len(self._recorded):]
+        return {w.key for result in waiting if result.ok for w in result.delta}
 
-    def _record(self, run: Any, step: Any, result: Any, event: Callable[[], dict[str, Any]]) -> None:
+    @hookimpl
+    def orch_record_steps(self, run: Any, finished: list[tuple[Any, Any, float]]) -> None:
+        """Record a group of finished steps in one transaction; the runner reports them once it returns."""
         store, journal = self.store, self._journal
         if store is None or journal is None:
             return
-        metrics = result.metrics
-        row = (run.id, step.name, result.status, _json(result.error) if result.error is not None else None,
-               metrics.get("duration_ms"), metrics.get("cpu_ms"), metrics.get("peak_rss_kb"), result.cache,
-               result.attempts, result.executor, time.time())
+        if not self._recorded_names.isdisjoint(step.name for step, _, _ in finished):
+            # The runner hands a group again when Ctrl-C came while it was recorded or reported:
+            # what was committed then is not written twice.
+            finished = [entry for entry in finished if entry[0].name not in self._recorded_names]
+        results: list[tuple] = []
         writes: list[WriteRow] = []
-        fingerprint = None
-        if result.ok and result.delta:
-            writes = [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
-            writes += self._merged(run, result)
-            self._written.update(w.key for w in result.delta)
-        noted = getattr(result, "fingerprint", None)
-        if result.ok and noted is not None:
-            fingerprint = (run.recipe.name, step.name, noted.key, _json(noted.inputs), run.id, time.time())
+        fingerprints: list[tuple] = []
+        finish_events: list[EventRow | None] = []
+        watched = self._watched()
+        last_writer = {w.key: i for i, (_, result, _) in enumerate(finished) if result.delta and result.ok
+                       for w in result.delta}
+        for i, (step, result, when) in enumerate(finished):
+            metrics = result.metrics
+            results.append((run.id, step.name, result.status,
+                            _json(result.error) if result.error is not None else None, metrics.get("duration_ms"),
+                            metrics.get("cpu_ms"), metrics.get("peak_rss_kb"), result.cache, result.attempts,
+                            result.executor, when))
+            if result.ok and result.delta:
+                writes += [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
+                writes += self._merged(run, result, last_writer, i)
+                self._written.update(w.key for w in result.delta)
+            noted = getattr(result, "fingerprint", None)
+            if result.ok and noted is not None:
+                fingerprints.append((run.recipe.name, step.name, noted.key, _json(noted.inputs), run.id, when))
+            finish_events.append(_event(_finish_event(run, step, result, when)) if watched else None)
+        names = [step.name for step, _, _ in finished]
         try:
-            finished = [_event(event())] if self._watched() else []
             with journal.commit_lock:
-                store.record_step(row, writes, fingerprint, [*journal.take(), *finished])
+                first = self._base + len(self._recorded) + 1  # the place of the group's first step among the finished
+                store.record_steps(results, writes, fingerprints,
+                                   _in_order(journal.take_placed(), finish_events, first))
+                self._recorded += names
+                self._recorded_names.update(names)
         except store.Error as exc:
-            self._stop(run, f"step {step.name!r} could not be recorded in the state store {store.path}: "
-                            f"{cause(exc)}")
+            self._stop(run, f"{_names(names)} could not be recorded in the state store {store.path}: {cause(exc)}")
         if not store.still_there():
             self._stop(run, f"the state store {store.path} was deleted or replaced during the run: "
-                            f"{_names([*self._recorded, step.name])} finished but nothing of the run is recorded")
-        self._recorded.append(step.name)
+                            f"{_names(self._recorded)} finished but nothing of the run is recorded")
 
     def _stop(self, run: Any, reason: str) -> None:
         """End the run because recording failed: record it as ``error`` if the store still takes that."""
@@ -224,15 +266,20 @@ class StateRecorder:
             reason += "; the run could not be recorded as ended either"
         raise RecordingError(f"the run stopped: {reason}")
 
-    def _merged(self, run: Any, result: Any) -> list[WriteRow]:
+    def _merged(self, run: Any, result: Any, last_writer: dict[str, int], place: int) -> list[WriteRow]:
         """A row with the merged value of each key another step of this run wrote first.
 
         Only then can the value in the context differ from what this step wrote
         (``orch_merge_context`` decided it), and the store must end on the context's value.
+        The context holds the value after the last step of the group, so a key a later
+        step of the group writes again (``last_writer``: key -> the place in the group of
+        the last step that wrote it) gets its merged row from that step.
         """
         rows: list[WriteRow] = []
         last = {w.key: w for w in result.delta}
         for key, write in last.items():
+            if last_writer.get(key, place) > place:
+                continue
             if key in self._written or write.op != "set":  # an accumulating write's value is one contribution
                 value = run.context.get(key)
                 if value != write.value:
@@ -278,6 +325,36 @@ class StateRecorder:
         except store.Error:
             return False
         return True
+
+
+def _finish_event(run: Any, step: Any, result: Any, when: float) -> dict[str, Any]:
+    """The step's ``step_finish`` (or ``step_error``) record, stamped with when it finished."""
+    if result.ok:
+        record = events.step_finish_event(run, step, result)
+    else:
+        record = events.step_error_event(run, step, result, result.error or {})
+    record["ts"] = utc_timestamp(when)
+    return record
+
+
+def _in_order(starts: list[tuple[int, EventRow]], finishes: list[EventRow | None], first: int) -> list[EventRow]:
+    """Step starts and finishes in the order they happened.
+
+    ``starts`` are ``(steps finished before it, event)``; ``finishes`` are the group's
+    finish events (``None`` where none is journaled), the first being the ``first``-th
+    step of the run to finish. A start goes after the finishes of the steps that had
+    finished when it started, and before the others.
+    """
+    ordered: list[EventRow] = []
+    taken = 0
+    for place, finish in enumerate(finishes, first):
+        while taken < len(starts) and starts[taken][0] < place:
+            ordered.append(starts[taken][1])
+            taken += 1
+        if finish is not None:
+            ordered.append(finish)
+    ordered.extend(event for _, event in starts[taken:])
+    return ordered
 
 
 def _names(steps: list[str], shown: int = 8) -> str:

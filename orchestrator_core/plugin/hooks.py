@@ -98,6 +98,9 @@ class Hooks:
             writes.extend(answer or [])
         return writes
 
+    def record_steps(self, run: Run, finished: list[tuple[Step, StepResult, float]]) -> None:
+        self._hook.orch_record_steps(run=run, finished=finished)
+
     def after_step(self, run: Run, step: Step, result: StepResult) -> None:
         self._hook.orch_after_step(run=run, step=step, result=result)
 

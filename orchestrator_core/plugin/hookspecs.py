@@ -275,11 +275,38 @@ def orch_external_writes(run: Run) -> list[Write] | None:
 
 
 @hookspec
+def orch_record_steps(run: Run, finished: list[tuple[Step, StepResult, float]]) -> None:
+    """Make a group of finished steps durable, before any reporter hears of them.
+
+    Called on the thread that runs the recipe with the steps that finished since the
+    last call, in completion order, each with its final result (ok or error, deltas
+    merged); then ``orch_after_step`` or ``orch_on_step_error`` is called for each of
+    them, in the same order. The runner calls it when it is about to wait, before a
+    step that may run on its own thread for a while, when 256 steps wait or the oldest
+    finished 20 ms ago, and before ``orch_run_finish`` (also after Ctrl-C or a
+    failure). The built-in ``state`` plugin records the group in one transaction, so
+    a step reported as finished is in the store, also after a ``kill -9``. Raising
+    stops the run: none of the group is reported, running steps are cancelled,
+    ``orch_run_finish`` is called with status ``error`` and the exception propagates
+    (``orch run`` exits 1). After Ctrl-C during this call or the reports that
+    follow it, the runner calls it once more with the steps not yet reported,
+    before ``orch_run_finish``: skip what you already recorded.
+
+    :param run: the run.
+    :param finished: ``(step, result, when)``, in the order the steps finished;
+    ``when`` is the time the step finished (``time.time()``).
+
+    .. versionadded:: 0.3
+    """
+
+
+@hookspec
 def orch_after_step(run: Run, step: Step, result: StepResult) -> None:
     """A step succeeded (or was a cache hit) and its delta is merged into the context.
 
-    Called once per step, when its final result is known, in completion order, on
-    the thread that runs the recipe. Raising stops the run: running steps are
+    Called once per step, when its final result is known and recorded (after the
+    ``orch_record_steps`` call of its group), in completion order, on the thread
+    that runs the recipe. Raising stops the run: running steps are
     cancelled, ``orch_run_finish`` is called with status ``error`` and the exception
     propagates (``orch run`` exits 1).
 
@@ -295,8 +322,9 @@ def orch_after_step(run: Run, step: Step, result: StepResult) -> None:
 def orch_on_step_error(run: Run, step: Step, result: StepResult, error: dict[str, Any]) -> None:
     """A step failed for good (after its retries); nothing of its delta was merged.
 
-    Called once per failed step, in completion order, on the thread that runs the
-    recipe. Raising stops the run like raising in ``orch_after_step``.
+    Called once per failed step, in completion order (after the ``orch_record_steps``
+    call of its group), on the thread that runs the recipe. Raising stops the run
+    like raising in ``orch_after_step``.
 
     :param run: the run.
     :param step: the step.

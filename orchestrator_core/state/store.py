@@ -2,8 +2,9 @@
 
 Durability comes from SQLite itself: write-ahead logging with ``synchronous=NORMAL``
 keeps every committed transaction through a crash or ``kill -9`` of the process
-(only a power loss may drop the last few), and each finished step is one short
-transaction, so a killed run loses at most the steps that were still running.
+(only a power loss may drop the last few), and the steps that finished since the
+last commit are one short transaction, committed before any of them is reported, so a
+killed run loses only steps it had not reported as finished (docs/state.md).
 Several ``orch`` processes may share one store: writers take the lock up front
 (``BEGIN IMMEDIATE``) and wait for each other (busy timeout) instead of failing.
 """
@@ -242,7 +243,8 @@ class StateStore(StoreReader):
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -258,34 +260,34 @@ class StateStore(StoreReader):
             self._insert_writes(conn, writes)
             self._insert_event(conn, event)
 
-    def record_step(self, result: tuple, writes: list[WriteRow],
-                    fingerprint: tuple[str, str, str, str, str, float] | None = None,
-                    events: list[EventRow] = ()) -> None:  # type: ignore[assignment]
-        """Insert one finished step, the writes it made and events, in one transaction.
+    def record_steps(self, results: list[tuple], writes: list[WriteRow],
+                     fingerprints: list[tuple[str, str, str, str, str, float]] = (),  # type: ignore[assignment]
+                     events: list[EventRow] = ()) -> None:  # type: ignore[assignment]
+        """Insert finished steps, the writes they made and events, in one transaction.
 
-        ``events`` are the step's own ``step_finish`` (or ``step_error``) record, after
-        any step starts not yet journaled.
-
-        ``result`` is ``(run, step, status, error JSON, duration_ms, cpu_ms, peak_rss_kb,
-        cache, attempts, executor, finished)``. ``fingerprint`` is ``(recipe, step, key, inputs JSON, run, time)``: the step's
-        latest cache fingerprint, which replaces the one recorded before.
+        Each of ``results`` is ``(run, step, status, error JSON, duration_ms, cpu_ms,
+        peak_rss_kb, cache, attempts, executor, finished)``. Each of ``fingerprints`` is
+        ``(recipe, step, key, inputs JSON, run, time)``: a step's latest cache
+        fingerprint, which replaces the one recorded before. ``events`` go into the
+        journal in the order given.
         """
         conn = self.conn  # the hot path of recording: no context manager, one commit
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
+            conn.executemany(
                 "INSERT OR REPLACE INTO step_results (run, step, status, error, duration_ms, cpu_ms,"
                 " peak_rss_kb, cache, attempts, executor, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                result,
+                results,
             )
             if writes:
                 self._insert_writes(conn, writes)
-            if fingerprint is not None:
-                conn.execute("INSERT OR REPLACE INTO fingerprints (recipe, step, key, inputs, run, recorded)"
-                             " VALUES (?, ?, ?, ?, ?, ?)", fingerprint)
+            if fingerprints:
+                conn.executemany("INSERT OR REPLACE INTO fingerprints (recipe, step, key, inputs, run, recorded)"
+                                 " VALUES (?, ?, ?, ?, ?, ?)", fingerprints)
             self._insert_events(conn, events)
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
