@@ -32,14 +32,17 @@ class DaemonPool:
         self._events: dict[Future, threading.Event] = {}
         self._serial = 0
 
-    def submit(self, task: StepTask, run: Callable[[StepTask, threading.Event], StepResult] = execute_task) -> Future:
+    def submit(self, task: StepTask, run: Callable[[StepTask, threading.Event], StepResult] = execute_task,
+               on_start: Callable[[Future], None] | None = None) -> Future:
+        """Queue ``task``; ``on_start(future)``, when given, is called on the worker right before
+        the task starts, which it then does only if the future was not cancelled meanwhile."""
         future: Future[StepResult] = Future()
         event = threading.Event()
         with self._lock:
             self._events[future] = event
             self._busy += 1
             self._grow()
-        self._queue.put((future, task, event, run))
+        self._queue.put((future, task, event, run, on_start))
         return future
 
     def _grow(self) -> None:
@@ -53,9 +56,11 @@ class DaemonPool:
             item = self._queue.get()
             if item is _STOP:
                 return
-            future, task, event, run = item
+            future, task, event, run, on_start = item
+            if on_start is not None:
+                on_start(future)
             if not future.set_running_or_notify_cancel():
-                continue
+                continue  # cancelled while queued (cancel() did the bookkeeping)
             try:
                 result = run(task, event)
             except BaseException as exc:  # noqa: BLE001 - hand every failure to the waiter

@@ -13,6 +13,7 @@ import heapq
 import logging
 import queue
 import random
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ TIMEOUT_EXIT_CODE = 124
 # Extra time the engine gives a handler that enforces its step's timeout itself
 # (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
 HANDLER_TIMEOUT_GRACE = 5.0
+# How many steps per worker the engine queues in an executor that ``queues_ahead`` (the thread
+# executor): enough that a worker never waits for the runner thread to hand it the next step.
+QUEUE_AHEAD_PER_WORKER = 16
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -49,7 +53,7 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
 class _Attempt:
     prepared: PreparedStep
     number: int
-    started: float
+    started: float | None  # None while queued in an executor that queues ahead
     deadline: float | None
     executor: Executor
 
@@ -72,8 +76,15 @@ class Engine:
                 self.dependents[dep].append(prepared_step.step.name)
         self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
         heapq.heapify(self.ready)
-        self.running: dict[Future, _Attempt] = {}
-        self.finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
+        self.running: dict[Future, _Attempt] = {}  # submitted attempts, queued or started
+        self.timed: dict[Future, _Attempt] = {}  # the started ones with a deadline
+        self.alone = 0  # attempts in ``running`` of steps that must run alone
+        # futures as they finish, and (future, monotonic time) as queued steps start
+        self.finished: queue.SimpleQueue[Future | tuple[Future, float]] = queue.SimpleQueue()
+        # cleared by a failed attempt, set by the runner once it has seen it: holds queued steps back
+        self.may_start = threading.Event()
+        self.may_start.set()
+        self.queued_cancelled = False
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
@@ -111,17 +122,21 @@ class Engine:
 
     def _wait(self) -> None:
         now = time.monotonic()
-        moments = [a.deadline for a in self.running.values() if a.deadline] + [t for t, _, _ in self.delayed]
+        moments = [a.deadline for a in self.timed.values()] + [t for t, _, _ in self.delayed]
         timeout = max(0.0, min(moments) - now) if moments else None
         if self.running:
-            for future in self._next_finished(timeout):
-                self._collect(future)
+            for item in self._next_finished(timeout):
+                if type(item) is tuple:
+                    self._started(*item)
+                else:
+                    self._collect(item)
         else:
             time.sleep(timeout or 0)
         now = time.monotonic()
-        for future, attempt in list(self.running.items()):
-            if attempt.deadline is not None and now >= attempt.deadline and future in self.running:
-                del self.running[future]
+        for future, attempt in list(self.timed.items()):
+            if now >= attempt.deadline and future in self.running:
+                self.may_start.clear()  # the timeout may stop the run: no queued step starts meanwhile
+                self._drop(future)
                 attempt.executor.cancel(future)
                 step = attempt.prepared.step
                 error = error_record(step.name, f"step timed out after {step.timeout:g} s",
@@ -134,6 +149,22 @@ class Engine:
         self.delayed = [d for d in self.delayed if d[0] > now]
         for _, prepared, number in due:
             self._submit(prepared, number)
+        self._release_queued()
+
+    def _release_queued(self) -> None:
+        """Let queued steps start again now that the runner has seen every failure that held them.
+
+        When the run is stopping (a failure without ``--keep-going``), the steps still
+        queued are cancelled first: they never start and are not reported as run.
+        """
+        if self.stopping and not self.queued_cancelled:
+            self.queued_cancelled = True
+            for future, attempt in list(self.running.items()):
+                if attempt.started is None and future.cancel():
+                    self._drop(future)
+                    attempt.executor.cancel(future)
+        if not self.may_start.is_set():
+            self.may_start.set()
 
     def _start_ready(self) -> int:
         """Start ready steps in plan order; a step that must run alone waits for an empty field."""
@@ -141,7 +172,7 @@ class Engine:
             return 0
         started = 0
         kept: list[tuple[int, str]] = []
-        alone_running = any(not a.prepared.parallel for a in self.running.values())
+        alone_running = self.alone > 0
         while self.ready and not alone_running:
             item = heapq.heappop(self.ready)
             prepared = self.steps[item[0]]
@@ -150,7 +181,7 @@ class Engine:
                     kept.append(item)
                     break  # no overtaking a step that must run alone
                 alone_running = True
-            elif len(self.running) >= self.run.config.workers:
+            elif len(self.running) >= self._room(prepared):
                 kept.append(item)
                 break
             started += 1
@@ -160,6 +191,25 @@ class Engine:
         for item in kept:
             heapq.heappush(self.ready, item)
         return started
+
+    def _room(self, prepared: PreparedStep) -> int:
+        """How many attempts may be in flight when ``prepared`` is submitted.
+
+        ``--workers`` steps run at once. An executor that queues ahead (and runs at most
+        ``--workers`` steps itself) gets more, so its workers never wait for the runner;
+        other executors get a step only while fewer than ``--workers`` are in flight.
+        """
+        workers = self.run.config.workers
+        if self._queues_ahead(self._executor(prepared.executor)):
+            return workers * QUEUE_AHEAD_PER_WORKER
+        return workers
+
+    @staticmethod
+    def _queues_ahead(executor: Executor) -> bool:
+        """Whether steps are queued in ``executor`` before a worker is free (in-process ones only:
+        an out-of-process task carries a snapshot of the context taken when it is submitted)."""
+        capabilities = executor.capabilities
+        return capabilities.queues_ahead and not capabilities.out_of_process
 
     # -- one attempt ---------------------------------------------------------------------------
     def _executor(self, name: str) -> Executor:
@@ -183,15 +233,67 @@ class Engine:
         )
         if executor.capabilities.out_of_process:
             task = task.detached()
+        if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
+            future = executor.submit_queued(task, self._on_start)
+            self._track(future, _Attempt(prepared, number, None, None, executor))
+            future.add_done_callback(self._on_done)
+            return
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
         attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
         future = executor.submit(task)
-        self.running[future] = attempt
+        self._track(future, attempt)
         if future.done():
             self._collect(future)
         else:
-            future.add_done_callback(self.finished.put)
+            future.add_done_callback(self._on_done)
+
+    def _track(self, future: Future, attempt: _Attempt) -> None:
+        self.running[future] = attempt
+        if attempt.deadline is not None:
+            self.timed[future] = attempt
+        if not attempt.prepared.parallel:
+            self.alone += 1
+
+    def _drop(self, future: Future) -> _Attempt | None:
+        """Stop tracking ``future``; its attempt, or None when it was already written off."""
+        attempt = self.running.pop(future, None)
+        if attempt is not None:
+            self.timed.pop(future, None)
+            if not attempt.prepared.parallel:
+                self.alone -= 1
+        return attempt
+
+    def _on_start(self, future: Future) -> None:
+        """Called on a worker right before a queued step starts: note the time for the runner.
+
+        Waits while a failed attempt the runner has not seen yet holds queued steps back
+        (without ``--keep-going`` the run stops, and its queued steps are cancelled).
+        """
+        self.may_start.wait()
+        self.finished.put((future, time.monotonic()))
+
+    def _on_done(self, future: Future) -> None:
+        """Called where ``future`` finished: a failed attempt holds queued steps back until the runner saw it."""
+        try:
+            if not future.cancelled() and (future.exception() is not None or not future.result().ok):
+                self.may_start.clear()
+        finally:
+            self.finished.put(future)
+
+    def _started(self, future: Future, at: float) -> None:
+        """A queued attempt started at ``at``: its deadline counts from there, and the hooks hear of it."""
+        attempt = self.running.get(future)
+        if attempt is None or attempt.started is not None:
+            return  # cancelled or timed out meanwhile
+        self._announce(attempt, at)
+        if attempt.deadline is not None:
+            self.timed[future] = attempt
+
+    def _announce(self, attempt: _Attempt, at: float) -> None:
+        attempt.started = at
+        attempt.deadline = self._deadline(attempt.prepared, at)
+        self.hooks.before_step(run=self.run, step=attempt.prepared.step)
 
     def _next_finished(self, timeout: float | None) -> list[Future]:
         """The futures that finished, waiting up to ``timeout`` for a first one.
@@ -240,9 +342,11 @@ class Engine:
         return True
 
     def _collect(self, future: Future) -> None:
-        attempt = self.running.pop(future, None)
+        attempt = self._drop(future)
         if attempt is None:
             return  # already written off (timed out)
+        if attempt.started is None:  # finished (an executor's own failure) without saying it started
+            self._announce(attempt, time.monotonic())
         try:
             result = future.result()
         except BaseException as exc:  # noqa: BLE001 - an executor's own failure fails the step
@@ -320,9 +424,15 @@ class Engine:
                 stack.extend(self.dependents[child])
 
     def _shutdown(self, *, cancel: bool) -> None:
+        self.may_start.clear()  # no queued step starts while the others are cancelled
+        for future in self.running:
+            future.cancel()  # queued ones first: a thread replacing a written-off one must not start them
         for future, attempt in list(self.running.items()):
             attempt.executor.cancel(future)
         self.running.clear()
+        self.timed.clear()
+        self.alone = 0
+        self.may_start.set()  # a worker holding a cancelled queued step lets it go
         for executor in self.executors.values():
             try:
                 executor.shutdown(cancel=cancel)
