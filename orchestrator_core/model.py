@@ -196,6 +196,8 @@ class StepResult:
     @property
     def outputs(self) -> list[str]:
         """Keys the step wrote, each once, in the order of their first write."""
+        if not self.delta:
+            return []
         return list(dict.fromkeys(w.key for w in self.delta))
 
     def line(self) -> dict[str, Any]:

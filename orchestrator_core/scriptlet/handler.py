@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,7 @@ def scriptlet_name(cls: type) -> str:
 
 @dataclass(frozen=True)
 class PythonHandler:
-    """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere.
-
-    What it says about the class is worked out on first use and kept (``cached_property``):
-    every attempt of the step asks again.
-    """
+    """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere."""
 
     cls: type
 
@@ -42,22 +37,22 @@ class PythonHandler:
     def identity(self) -> str:
         return f"{self.cls.__module__}:{self.cls.__qualname__}"
 
-    @cached_property
+    @property
     def who(self) -> str:
         return scriptlet_name(self.cls)
 
-    @cached_property
+    @property
     def outputs(self) -> frozenset[str] | None:
         """Declared outputs and accumulated keys; ``None`` when the scriptlet declares neither."""
         if self.cls.outputs is None and not self.cls.accumulates:
             return None
         return frozenset(self.cls.outputs or ()) | frozenset(self.cls.accumulates)
 
-    @cached_property
+    @property
     def accumulates(self) -> frozenset[str]:
         return frozenset(self.cls.accumulates or ())
 
-    @cached_property
+    @property
     def inputs(self) -> tuple[str, ...] | None:
         return tuple(self.cls.inputs) if self.cls.inputs is not None else None
 
