@@ -85,6 +85,7 @@ class Engine:
         self.may_start = threading.Event()
         self.may_start.set()
         self.queued_cancelled = False
+        self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
@@ -199,10 +200,12 @@ class Engine:
         ``--workers`` steps itself) gets more, so its workers never wait for the runner;
         other executors get a step only while fewer than ``--workers`` are in flight.
         """
-        workers = self.run.config.workers
-        if self._queues_ahead(self._executor(prepared.executor)):
-            return workers * QUEUE_AHEAD_PER_WORKER
-        return workers
+        room = self.rooms.get(prepared.executor)
+        if room is None:
+            workers = self.run.config.workers
+            queues_ahead = self._queues_ahead(self._executor(prepared.executor))
+            room = self.rooms[prepared.executor] = workers * QUEUE_AHEAD_PER_WORKER if queues_ahead else workers
+        return room
 
     @staticmethod
     def _queues_ahead(executor: Executor) -> bool:
@@ -270,16 +273,19 @@ class Engine:
         Waits while a failed attempt the runner has not seen yet holds queued steps back
         (without ``--keep-going`` the run stops, and its queued steps are cancelled).
         """
-        self.may_start.wait()
+        if not self.may_start.is_set():  # reading the flag takes no lock; waiting does
+            self.may_start.wait()
         self.finished.put((future, time.monotonic()))
 
     def _on_done(self, future: Future) -> None:
         """Called where ``future`` finished: a failed attempt holds queued steps back until the runner saw it."""
         try:
-            if not future.cancelled() and (future.exception() is not None or not future.result().ok):
-                self.may_start.clear()
-        finally:
-            self.finished.put(future)
+            failed = not future.result().ok
+        except BaseException:  # noqa: BLE001 - the executor's own failure, or cancelled
+            failed = not future.cancelled()
+        if failed:
+            self.may_start.clear()
+        self.finished.put(future)
 
     def _started(self, future: Future, at: float) -> None:
         """A queued attempt started at ``at``: its deadline counts from there, and the hooks hear of it."""
