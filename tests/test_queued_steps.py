@@ -152,3 +152,16 @@ def test_ctrl_c_cancels_queued_steps_before_they_start(workdir):
     recorded = events(workdir)
     assert [e["step"] for e in recorded if e["event"] == "step_start"] == ["n0", "n1"]
     assert recorded[-1]["event"] == "run_finish" and recorded[-1]["status"] == "interrupted"
+
+
+def test_a_step_queued_behind_one_that_times_out_runs_on_its_replacement_thread(workdir):
+    log = workdir / "marks.log"
+    recipe = "steps:\n" + "\n".join([step("stuck", 30, log, timeout=0.5),
+                                     step("behind", 0.2, log, timeout=0.4)]) + "\n"
+    done = orch_run(workdir, recipe, "--workers", "1", "--keep-going")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = {line["step"]: line for line in map(json.loads, done.stdout.splitlines())}
+    assert lines["stuck"]["exit_code"] == 124 and lines["behind"]["status"] == "ok", lines
+    # it waited 0.5 s in the queue, longer than its own timeout: that did not count
+    marks = log.read_text().splitlines()
+    assert marks.index("start behind") > marks.index("start stuck") and "end behind" in marks

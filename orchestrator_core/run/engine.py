@@ -158,14 +158,20 @@ class Engine:
         When the run is stopping (a failure without ``--keep-going``), the steps still
         queued are cancelled first: they never start and are not reported as run.
         """
-        if self.stopping and not self.queued_cancelled:
-            self.queued_cancelled = True
-            for future, attempt in list(self.running.items()):
-                if attempt.started is None and future.cancel():
-                    self._drop(future)
-                    attempt.executor.cancel(future)
+        if self.stopping:
+            self._cancel_queued()
         if not self.may_start.is_set():
             self.may_start.set()
+
+    def _cancel_queued(self) -> None:
+        """Cancel the steps still waiting in an executor's queue (once: the run is stopping)."""
+        if self.queued_cancelled:
+            return
+        self.queued_cancelled = True
+        for future, attempt in list(self.running.items()):
+            if attempt.started is None and future.cancel():
+                self._drop(future)
+                attempt.executor.cancel(future)
 
     def _start_ready(self) -> int:
         """Start ready steps in plan order; a step that must run alone waits for an empty field."""
@@ -191,6 +197,8 @@ class Engine:
                 break
         for item in kept:
             heapq.heappush(self.ready, item)
+        if self.stopping:  # a step finished from the cache failed to merge: nothing queued starts
+            self._cancel_queued()
         return started
 
     def _room(self, prepared: PreparedStep) -> int:
