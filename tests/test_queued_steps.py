@@ -148,9 +148,9 @@ def test_ctrl_c_cancels_queued_steps_before_they_start(workdir):
     assert out == ""
     time.sleep(0.3)  # nothing starts after orch exited either
     starts = [m for m in log.read_text().splitlines() if m.startswith("start")]
-    assert starts == ["start n0", "start n1"]
+    assert sorted(starts) == ["start n0", "start n1"]  # the two workers start them in either order
     recorded = events(workdir)
-    assert [e["step"] for e in recorded if e["event"] == "step_start"] == ["n0", "n1"]
+    assert sorted(e["step"] for e in recorded if e["event"] == "step_start") == ["n0", "n1"]
     assert recorded[-1]["event"] == "run_finish" and recorded[-1]["status"] == "interrupted"
 
 
