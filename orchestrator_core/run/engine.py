@@ -4,7 +4,9 @@ It holds no default behaviour of its own: where steps run is an executor's job,
 how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
 Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
-context before each step starts and once after the last step finished.
+context before each step starts and once after the last step finished. An executor that
+queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
+starts, for the hooks and its timeout, when a worker takes it (``_on_start``).
 """
 
 from __future__ import annotations
@@ -309,8 +311,9 @@ class Engine:
         attempt.deadline = self._deadline(attempt.prepared, at)
         self.hooks.before_step(run=self.run, step=attempt.prepared.step)
 
-    def _next_finished(self, timeout: float | None) -> list[Future]:
-        """The futures that finished, waiting up to ``timeout`` for a first one.
+    def _next_finished(self, timeout: float | None) -> list[Future | tuple[Future, float]]:
+        """The futures that finished and the start notices of queued steps, in the order they
+        came, waiting up to ``timeout`` for a first one; all that came meanwhile is taken at once.
 
         Each future puts itself on :attr:`finished` when it is done, so waiting costs the
         same however many steps are running (``concurrent.futures.wait`` registers a
