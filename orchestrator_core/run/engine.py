@@ -6,16 +6,14 @@ Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
 context before each step starts and once after the last step finished. An executor that
 queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
-starts, for the hooks and its timeout, when a worker takes it (``_on_start``).
+starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``).
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-import queue
 import random
-import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from orchestrator_core.run.caching import RunCache
 from orchestrator_core.errors import ContextError, error_from_exception, error_record
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
+from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
 from orchestrator_core.recipe.values import MAX_SECONDS
@@ -81,11 +80,7 @@ class Engine:
         self.running: dict[Future, _Attempt] = {}  # submitted attempts, queued or started
         self.timed: dict[Future, _Attempt] = {}  # the started ones with a deadline
         self.alone = 0  # attempts in ``running`` of steps that must run alone
-        # futures as they finish, and (future, monotonic time) as queued steps start
-        self.finished: queue.SimpleQueue[Future | tuple[Future, float]] = queue.SimpleQueue()
-        # cleared by a failed attempt, set by the runner once it has seen it: holds queued steps back
-        self.may_start = threading.Event()
-        self.may_start.set()
+        self.handoff = Handoff()  # finished futures and start notices from the executors' threads
         self.queued_cancelled = False
         self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
@@ -128,7 +123,7 @@ class Engine:
         moments = [a.deadline for a in self.timed.values()] + [t for t, _, _ in self.delayed]
         timeout = max(0.0, min(moments) - now) if moments else None
         if self.running:
-            for item in self._next_finished(timeout):
+            for item in self.handoff.next(timeout):
                 if type(item) is tuple:
                     self._started(*item)
                 else:
@@ -138,7 +133,7 @@ class Engine:
         now = time.monotonic()
         for future, attempt in list(self.timed.items()):
             if now >= attempt.deadline and future in self.running:
-                self.may_start.clear()  # the timeout may stop the run: no queued step starts meanwhile
+                self.handoff.hold()  # the timeout may stop the run: no queued step starts meanwhile
                 self._drop(future)
                 attempt.executor.cancel(future)
                 step = attempt.prepared.step
@@ -162,8 +157,7 @@ class Engine:
         """
         if self.stopping:
             self._cancel_queued()
-        if not self.may_start.is_set():
-            self.may_start.set()
+        self.handoff.release()
 
     def _cancel_queued(self) -> None:
         """Cancel the steps still waiting in an executor's queue (once: the run is stopping)."""
@@ -247,9 +241,9 @@ class Engine:
         if executor.capabilities.out_of_process:
             task = task.detached()
         if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
-            future = executor.submit_queued(task, self._on_start)
+            future = executor.submit_queued(task, self.handoff.on_start)
             self._track(future, _Attempt(prepared, number, None, None, executor))
-            future.add_done_callback(self._on_done)
+            future.add_done_callback(self.handoff.on_done)
             return
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
@@ -259,7 +253,7 @@ class Engine:
         if future.done():
             self._collect(future)
         else:
-            future.add_done_callback(self._on_done)
+            future.add_done_callback(self.handoff.on_done)
 
     def _track(self, future: Future, attempt: _Attempt) -> None:
         self.running[future] = attempt
@@ -277,26 +271,6 @@ class Engine:
                 self.alone -= 1
         return attempt
 
-    def _on_start(self, future: Future) -> None:
-        """Called on a worker right before a queued step starts: note the time for the runner.
-
-        Waits while a failed attempt the runner has not seen yet holds queued steps back
-        (without ``--keep-going`` the run stops, and its queued steps are cancelled).
-        """
-        if not self.may_start.is_set():  # reading the flag takes no lock; waiting does
-            self.may_start.wait()
-        self.finished.put((future, time.monotonic()))
-
-    def _on_done(self, future: Future) -> None:
-        """Called where ``future`` finished: a failed attempt holds queued steps back until the runner saw it."""
-        try:
-            failed = not future.result().ok
-        except BaseException:  # noqa: BLE001 - the executor's own failure, or cancelled
-            failed = not future.cancelled()
-        if failed:
-            self.may_start.clear()
-        self.finished.put(future)
-
     def _started(self, future: Future, at: float) -> None:
         """A queued attempt started at ``at``: its deadline counts from there, and the hooks hear of it."""
         attempt = self.running.get(future)
@@ -310,24 +284,6 @@ class Engine:
         attempt.started = at
         attempt.deadline = self._deadline(attempt.prepared, at)
         self.hooks.before_step(run=self.run, step=attempt.prepared.step)
-
-    def _next_finished(self, timeout: float | None) -> list[Future | tuple[Future, float]]:
-        """The futures that finished and the start notices of queued steps, in the order they
-        came, waiting up to ``timeout`` for a first one; all that came meanwhile is taken at once.
-
-        Each future puts itself on :attr:`finished` when it is done, so waiting costs the
-        same however many steps are running (``concurrent.futures.wait`` registers a
-        waiter on every one of them at every call).
-        """
-        try:
-            done = [self.finished.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                done.append(self.finished.get_nowait())
-            except queue.Empty:
-                return done
 
     @staticmethod
     def _deadline(prepared: PreparedStep, now: float) -> float | None:
@@ -441,7 +397,7 @@ class Engine:
                 stack.extend(self.dependents[child])
 
     def _shutdown(self, *, cancel: bool) -> None:
-        self.may_start.clear()  # no queued step starts while the others are cancelled
+        self.handoff.hold()  # no queued step starts while the others are cancelled
         for future in self.running:
             future.cancel()  # queued ones first: a thread replacing a written-off one must not start them
         for future, attempt in list(self.running.items()):
@@ -449,7 +405,7 @@ class Engine:
         self.running.clear()
         self.timed.clear()
         self.alone = 0
-        self.may_start.set()  # a worker holding a cancelled queued step lets it go
+        self.handoff.release()  # a worker holding a cancelled queued step lets it go
         for executor in self.executors.values():
             try:
                 executor.shutdown(cancel=cancel)
