@@ -83,7 +83,7 @@ class PythonStepType(StepType):
 
     def _resolve(self, step: Any, registry: Any, recipe: Any = None) -> type:
         """The scriptlet class of ``step``, looked up once: ``validate`` then ``prepare`` ask for it."""
-        resolved = self.__dict__.get("_resolved")
+        resolved = getattr(self, "_resolved", None)
         if resolved is not None and resolved[0] is step:
             return resolved[1]
         if step.uses:

@@ -78,8 +78,11 @@ class DaemonPool:
             future, task, event, run, on_start = item
             if on_start is not None:
                 on_start(future)
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled while queued (cancel() did the bookkeeping)
+            if not future.set_running_or_notify_cancel():  # cancelled while queued
+                with self._lock:
+                    if self._events.pop(future, None) is not None:  # not through cancel()
+                        self._busy -= 1
+                continue
             try:
                 result = run(task, event)
             except BaseException as exc:  # noqa: BLE001 - hand every failure to the waiter

@@ -84,7 +84,7 @@ class ExecutorCapabilities:
     process, so tasks travel detached (a context snapshot). ``can_kill``: a cancelled
     step is really stopped (not just abandoned). ``queues_ahead``: takes more steps than it
     runs at once and says when each really starts (:meth:`Executor.submit_queued`), so the
-    engine hands it every ready step instead of one per free worker.
+    engine hands it ready steps ahead of its free workers instead of one per free worker.
     """
 
     parallel: bool = False
