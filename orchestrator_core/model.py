@@ -26,6 +26,9 @@ RESERVED_PREFIX = "_runner."
 METRICS_KEY = RESERVED_PREFIX + "step_metrics_v1"
 """The context key where the runner keeps each step's figures (duration, executor, attempts, cache), in plan order."""
 
+# What ``json.dumps(line, separators=(",", ":"))`` builds for every call, made once (a line per step)
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 
 @dataclass(frozen=True)
 class Step:
@@ -215,6 +218,8 @@ class StepResult(Record):
     @property
     def outputs(self) -> list[str]:
         """Keys the step wrote, each once, in the order of their first write."""
+        if not self.delta:
+            return []
         return list(dict.fromkeys(w.key for w in self.delta))
 
     def line(self) -> dict[str, Any]:
@@ -236,7 +241,7 @@ class StepResult(Record):
         The one place that text is made: ``orch run`` (the ``reporter`` plugin) and
         ``orch step run`` both print this.
         """
-        return json.dumps(self.line(), separators=(",", ":")) + "\n"
+        return _LINE_ENCODER.encode(self.line()) + "\n"
 
 
 class RunResult(Record):

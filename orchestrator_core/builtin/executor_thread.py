@@ -1,13 +1,16 @@
 """The ``thread`` executor: parallelizable steps side by side on daemon threads.
 
 Suits steps that wait on I/O or release the GIL; CPU-bound Python belongs on the
-``process`` executor. A step that overruns its timeout is asked to stop
+``process`` executor. The engine queues ready steps here ahead of the free threads
+(``queues_ahead``): a thread that finishes a step starts the next one without waiting
+for the runner thread. A step that overruns its timeout is asked to stop
 (``ctx.cancelled``) and abandoned; its thread cannot be killed.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
+from typing import Callable
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.plugin.interfaces import DEFAULT_PARALLEL, Executor, ExecutorCapabilities
@@ -18,7 +21,7 @@ from orchestrator_core.builtin.threads import DaemonPool
 
 class ThreadExecutor(Executor):
     name = "thread"
-    capabilities = ExecutorCapabilities(parallel=True, out_of_process=False, can_kill=False)
+    capabilities = ExecutorCapabilities(parallel=True, out_of_process=False, can_kill=False, queues_ahead=True)
     default_for = frozenset({DEFAULT_PARALLEL})
 
     def start(self) -> None:
@@ -26,6 +29,9 @@ class ThreadExecutor(Executor):
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         return self._pool.submit(task)
+
+    def submit_queued(self, task: StepTask, on_start: Callable[[Future[StepResult]], None]) -> Future[StepResult]:
+        return self._pool.submit(task, on_start=on_start)
 
     def cancel(self, future: Future[StepResult]) -> None:
         self._pool.cancel(future)

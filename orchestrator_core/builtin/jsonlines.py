@@ -51,14 +51,17 @@ class JsonLinesReporter:
         self._flush(final=True)
 
     def _flush(self, *, final: bool) -> None:
+        """Print the lines now due: one write and one flush, however many lines are due."""
+        due = []
         while self._next < len(self._order):
             line = self._lines.pop(self._order[self._next], None)
             if line is None and not final:
                 break
             if line is not None:
-                self._write(line)
+                due.append(line)
             self._next += 1
-        self._write("")
+        if due or final:
+            self._write("".join(due))
 
     def _write(self, text: str) -> None:
         if self._closed or self._stream is None:  # the run's start never reached this plugin

@@ -82,10 +82,17 @@ class PythonStepType(StepType):
     fields = {"module": str, "function": str}
 
     def _resolve(self, step: Any, registry: Any, recipe: Any = None) -> type:
+        """The scriptlet class of ``step``, looked up once: ``validate`` then ``prepare`` ask for it."""
+        resolved = getattr(self, "_resolved", None)
+        if resolved is not None and resolved[0] is step:
+            return resolved[1]
         if step.uses:
             home = registry.home_plugin(getattr(recipe, "path", None))
-            return registry.get("scriptlet", step.uses, home=home).obj
-        return import_scriptlet(step.options["module"], step.options["function"])
+            cls = registry.get("scriptlet", step.uses, home=home).obj
+        else:
+            cls = import_scriptlet(step.options["module"], step.options["function"])
+        self._resolved = (step, cls)
+        return cls
 
     def validate(self, step: Any, recipe: Any, registry: Any) -> list[StepProblem]:
         has_module = "module" in step.options

@@ -19,6 +19,25 @@ from orchestrator_core.model import StepResult, StepTask
 _STOP = object()
 
 
+class CancelFlag:
+    """What a step's ``ctx.cancelled`` reads: set once, read often, never waited on.
+
+    Cheaper to make than a ``threading.Event`` (a lock and a condition), which every
+    task of the pool would otherwise pay for; setting or reading a bool needs no lock.
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class DaemonPool:
     """Runs step tasks on up to ``size`` daemon threads, started as the work needs them."""
 
@@ -29,17 +48,20 @@ class DaemonPool:
         self._lock = threading.Lock()
         self._workers = 0  # live threads still counted as ours
         self._busy = 0  # tasks submitted and neither finished nor written off
-        self._events: dict[Future, threading.Event] = {}
+        self._events: dict[Future, CancelFlag] = {}
         self._serial = 0
 
-    def submit(self, task: StepTask, run: Callable[[StepTask, threading.Event], StepResult] = execute_task) -> Future:
+    def submit(self, task: StepTask, run: Callable[[StepTask, CancelFlag], StepResult] = execute_task,
+               on_start: Callable[[Future], None] | None = None) -> Future:
+        """Queue ``task``; ``on_start(future)``, when given, is called on the worker right before
+        the task starts, which it then does only if the future was not cancelled meanwhile."""
         future: Future[StepResult] = Future()
-        event = threading.Event()
+        event = CancelFlag()
         with self._lock:
             self._events[future] = event
             self._busy += 1
             self._grow()
-        self._queue.put((future, task, event, run))
+        self._queue.put((future, task, event, run, on_start))
         return future
 
     def _grow(self) -> None:
@@ -53,8 +75,13 @@ class DaemonPool:
             item = self._queue.get()
             if item is _STOP:
                 return
-            future, task, event, run = item
-            if not future.set_running_or_notify_cancel():
+            future, task, event, run, on_start = item
+            if on_start is not None:
+                on_start(future)
+            if not future.set_running_or_notify_cancel():  # cancelled while queued
+                with self._lock:
+                    if self._events.pop(future, None) is not None:  # not through cancel()
+                        self._busy -= 1
                 continue
             try:
                 result = run(task, event)

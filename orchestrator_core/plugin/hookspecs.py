@@ -241,10 +241,14 @@ def orch_run_start(run: Run) -> None:
 
 @hookspec
 def orch_before_step(run: Run, step: Step) -> None:
-    """A step is about to be handed to its executor (called again for each retry).
+    """A step starts: it is handed to its executor, or a worker took it (called again for each retry).
 
     Called on the thread that runs the recipe, after ``orch_external_writes``; also
-    for a cache hit, which then does not run. Raising stops the run: running steps
+    for a cache hit, which then does not run. A step queued ahead in an executor (the
+    thread executor takes ready steps ahead of its free workers, and runs ``--workers`` at once) is
+    announced when a worker takes it, never while it waits: the call may then come
+    as the step is already running on its thread, always before its
+    ``orch_after_step`` or ``orch_on_step_error``. Raising stops the run: running steps
     are cancelled, ``orch_run_finish`` is called with status ``error`` and the
     exception propagates (``orch run`` exits 1).
 

@@ -7,7 +7,7 @@ the engine reads them once instead of asking on every step.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol
 
 from orchestrator_core.records import FrozenRecord
 
@@ -84,15 +84,19 @@ class ExecutorCapabilities(FrozenRecord):
 
     ``parallel``: runs several steps at once. ``out_of_process``: steps run in another
     process, so tasks travel detached (a context snapshot). ``can_kill``: a cancelled
-    step is really stopped (not just abandoned).
+    step is really stopped (not just abandoned). ``queues_ahead``: takes more steps than it
+    runs at once and says when each really starts (:meth:`Executor.submit_queued`), so the
+    engine hands it ready steps ahead of its free workers instead of one per free worker.
     """
 
-    __slots__ = ("parallel", "out_of_process", "can_kill")
+    __slots__ = ("parallel", "out_of_process", "can_kill", "queues_ahead")
 
-    def __init__(self, parallel: bool = False, out_of_process: bool = False, can_kill: bool = False):
+    def __init__(self, parallel: bool = False, out_of_process: bool = False, can_kill: bool = False,
+                 queues_ahead: bool = False):
         self.parallel = parallel
         self.out_of_process = out_of_process
         self.can_kill = can_kill
+        self.queues_ahead = queues_ahead
 
 
 class ExecutorOption(FrozenRecord):
@@ -162,6 +166,20 @@ class Executor:
         """Acquire resources (a pool, a cluster client); called once, lazily."""
 
     def submit(self, task: StepTask) -> Future[StepResult]:
+        raise NotImplementedError
+
+    def submit_queued(self, task: StepTask, on_start: Callable[[Future[StepResult]], None]) -> Future[StepResult]:
+        """Queue ``task`` behind the steps already running (executors whose capabilities say ``queues_ahead``).
+
+        A worker that finishes a step then starts the next queued one at once, without
+        waiting for the runner thread to hand it over. The worker calls ``on_start(future)``
+        right before the step starts, then starts it only if the future was not cancelled
+        meanwhile (``future.set_running_or_notify_cancel()``): ``on_start`` may block (the
+        engine holds queued steps back while it decides whether a failure stops the run),
+        and it is how the engine learns when a step really started (its timeout counts from
+        there; ``orch_before_step`` is called then). A queued step is cancelled with
+        ``future.cancel()``, then :meth:`cancel`.
+        """
         raise NotImplementedError
 
     def cancel(self, future: Future[StepResult]) -> None:

@@ -4,14 +4,15 @@ It holds no default behaviour of its own: where steps run is an executor's job,
 how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
 Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
-context before each step starts and once after the last step finished.
+context before each step starts and once after the last step finished. An executor that
+queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
+starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``).
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-import queue
 import random
 import time
 from concurrent.futures import Future
@@ -21,6 +22,7 @@ from orchestrator_core.run.caching import RunCache
 from orchestrator_core.errors import ContextError, error_from_exception, error_record
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
+from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, Step, StepResult, StepTask
 from orchestrator_core.recipe.values import MAX_SECONDS
@@ -44,6 +46,9 @@ REPORT_DELAY_S = 0.020
 # then): a step of it may run on the runner's thread with earlier steps still unreported.
 QUICK_HANDLER_MS = 1.0
 QUICK_HANDLER_SLOW_SHARE = 16
+# How many steps per worker the engine queues in an executor that ``queues_ahead`` (the thread
+# executor): enough that a worker never waits for the runner thread to hand it the next step.
+QUEUE_AHEAD_PER_WORKER = 16
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -59,7 +64,7 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
 class _Attempt:
     prepared: PreparedStep
     number: int
-    started: float
+    started: float | None  # None while queued in an executor that queues ahead
     deadline: float | None
     executor: Executor
 
@@ -82,8 +87,12 @@ class Engine:
                 self.dependents[dep].append(prepared_step.step.name)
         self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
         heapq.heapify(self.ready)
-        self.running: dict[Future, _Attempt] = {}
-        self.finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
+        self.running: dict[Future, _Attempt] = {}  # submitted attempts, queued or started
+        self.timed: dict[Future, _Attempt] = {}  # the started ones with a deadline
+        self.alone = 0  # attempts in ``running`` of steps that must run alone
+        self.handoff = Handoff()  # finished futures and start notices from the executors' threads
+        self.queued_cancelled = False
+        self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
@@ -129,17 +138,21 @@ class Engine:
     def _wait(self) -> None:
         self._flush_reports()
         now = time.monotonic()
-        moments = [a.deadline for a in self.running.values() if a.deadline] + [t for t, _, _ in self.delayed]
+        moments = [a.deadline for a in self.timed.values()] + [t for t, _, _ in self.delayed]
         timeout = max(0.0, min(moments) - now) if moments else None
         if self.running:
-            for future in self._next_finished(timeout):
-                self._collect(future)
+            for item in self.handoff.next(timeout):
+                if type(item) is tuple:
+                    self._started(*item)
+                else:
+                    self._collect(item)
         else:
             time.sleep(timeout or 0)
         now = time.monotonic()
-        for future, attempt in list(self.running.items()):
-            if attempt.deadline is not None and now >= attempt.deadline and future in self.running:
-                del self.running[future]
+        for future, attempt in list(self.timed.items()):
+            if now >= attempt.deadline and future in self.running:
+                self.handoff.hold()  # the timeout may stop the run: no queued step starts meanwhile
+                self._drop(future)
                 attempt.executor.cancel(future)
                 step = attempt.prepared.step
                 error = error_record(step.name, f"step timed out after {step.timeout:g} s",
@@ -152,6 +165,27 @@ class Engine:
         self.delayed = [d for d in self.delayed if d[0] > now]
         for _, prepared, number in due:
             self._submit(prepared, number)
+        self._release_queued()
+
+    def _release_queued(self) -> None:
+        """Let queued steps start again now that the runner has seen every failure that held them.
+
+        When the run is stopping (a failure without ``--keep-going``), the steps still
+        queued are cancelled first: they never start and are not reported as run.
+        """
+        if self.stopping:
+            self._cancel_queued()
+        self.handoff.release()
+
+    def _cancel_queued(self) -> None:
+        """Cancel the steps still waiting in an executor's queue (once: the run is stopping)."""
+        if self.queued_cancelled:
+            return
+        self.queued_cancelled = True
+        for future, attempt in list(self.running.items()):
+            if attempt.started is None and future.cancel():
+                self._drop(future)
+                attempt.executor.cancel(future)
 
     def _start_ready(self) -> int:
         """Start ready steps in plan order; a step that must run alone waits for an empty field."""
@@ -159,7 +193,7 @@ class Engine:
             return 0
         started = 0
         kept: list[tuple[int, str]] = []
-        alone_running = any(not a.prepared.parallel for a in self.running.values())
+        alone_running = self.alone > 0
         while self.ready and not alone_running:
             item = heapq.heappop(self.ready)
             prepared = self.steps[item[0]]
@@ -168,7 +202,7 @@ class Engine:
                     kept.append(item)
                     break  # no overtaking a step that must run alone
                 alone_running = True
-            elif len(self.running) >= self.run.config.workers:
+            elif len(self.running) >= self._room(prepared):
                 kept.append(item)
                 break
             started += 1
@@ -177,7 +211,30 @@ class Engine:
                 break
         for item in kept:
             heapq.heappush(self.ready, item)
+        if self.stopping:  # a step finished from the cache failed to merge: nothing queued starts
+            self._cancel_queued()
         return started
+
+    def _room(self, prepared: PreparedStep) -> int:
+        """How many attempts may be in flight when ``prepared`` is submitted.
+
+        ``--workers`` steps run at once. An executor that queues ahead (and runs at most
+        ``--workers`` steps itself) gets more, so its workers never wait for the runner;
+        other executors get a step only while fewer than ``--workers`` are in flight.
+        """
+        room = self.rooms.get(prepared.executor)
+        if room is None:
+            workers = self.run.config.workers
+            queues_ahead = self._queues_ahead(self._executor(prepared.executor))
+            room = self.rooms[prepared.executor] = workers * QUEUE_AHEAD_PER_WORKER if queues_ahead else workers
+        return room
+
+    @staticmethod
+    def _queues_ahead(executor: Executor) -> bool:
+        """Whether steps are queued in ``executor`` before a worker is free (in-process ones only:
+        an out-of-process task carries a snapshot of the context taken when it is submitted)."""
+        capabilities = executor.capabilities
+        return capabilities.queues_ahead and not capabilities.out_of_process
 
     # -- one attempt ---------------------------------------------------------------------------
     def _executor(self, name: str) -> Executor:
@@ -201,33 +258,51 @@ class Engine:
         )
         if executor.capabilities.out_of_process:
             task = task.detached()
+        if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
+            future = executor.submit_queued(task, self.handoff.on_start)
+            self._track(future, _Attempt(prepared, number, None, None, executor))
+            future.add_done_callback(self.handoff.on_done)
+            return
         self._flush_before_running(prepared, executor)
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
         attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
         future = executor.submit(task)
-        self.running[future] = attempt
+        self._track(future, attempt)
         if future.done():
             self._collect(future)
         else:
-            future.add_done_callback(self.finished.put)
+            future.add_done_callback(self.handoff.on_done)
 
-    def _next_finished(self, timeout: float | None) -> list[Future]:
-        """The futures that finished, waiting up to ``timeout`` for a first one.
+    def _track(self, future: Future, attempt: _Attempt) -> None:
+        self.running[future] = attempt
+        if attempt.deadline is not None:
+            self.timed[future] = attempt
+        if not attempt.prepared.parallel:
+            self.alone += 1
 
-        Each future puts itself on :attr:`finished` when it is done, so waiting costs the
-        same however many steps are running (``concurrent.futures.wait`` registers a
-        waiter on every one of them at every call).
-        """
-        try:
-            done = [self.finished.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                done.append(self.finished.get_nowait())
-            except queue.Empty:
-                return done
+    def _drop(self, future: Future) -> _Attempt | None:
+        """Stop tracking ``future``; its attempt, or None when it was already written off."""
+        attempt = self.running.pop(future, None)
+        if attempt is not None:
+            self.timed.pop(future, None)
+            if not attempt.prepared.parallel:
+                self.alone -= 1
+        return attempt
+
+    def _started(self, future: Future, at: float) -> None:
+        """A queued attempt started at ``at``: its deadline counts from there, and the hooks hear of it."""
+        attempt = self.running.get(future)
+        if attempt is None or attempt.started is not None:
+            return  # cancelled or timed out meanwhile
+        self._announce(attempt, at)
+        if attempt.deadline is not None:
+            self.timed[future] = attempt
+
+    def _announce(self, attempt: _Attempt, at: float) -> None:
+        attempt.started = at
+        attempt.deadline = self._deadline(attempt.prepared, at)
+        self.hooks.before_step(run=self.run, step=attempt.prepared.step)
 
     @staticmethod
     def _deadline(prepared: PreparedStep, now: float) -> float | None:
@@ -259,9 +334,11 @@ class Engine:
         return True
 
     def _collect(self, future: Future) -> None:
-        attempt = self.running.pop(future, None)
+        attempt = self._drop(future)
         if attempt is None:
             return  # already written off (timed out)
+        if attempt.started is None:  # finished (an executor's own failure) without saying it started
+            self._announce(attempt, time.monotonic())
         try:
             result = future.result()
         except BaseException as exc:  # noqa: BLE001 - an executor's own failure fails the step
@@ -406,9 +483,15 @@ class Engine:
                 stack.extend(self.dependents[child])
 
     def _shutdown(self, *, cancel: bool) -> None:
+        self.handoff.hold()  # no queued step starts while the others are cancelled
+        for future in self.running:
+            future.cancel()  # queued ones first: a thread replacing a written-off one must not start them
         for future, attempt in list(self.running.items()):
             attempt.executor.cancel(future)
         self.running.clear()
+        self.timed.clear()
+        self.alone = 0
+        self.handoff.release()  # a worker holding a cancelled queued step lets it go
         for executor in self.executors.values():
             try:
                 executor.shutdown(cancel=cancel)

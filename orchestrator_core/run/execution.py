@@ -22,7 +22,11 @@ RESERVED_FIELDS = frozenset({"status", "outputs", "step", "metrics", "cache", "r
 
 
 def execute_task(task: StepTask, cancel_event: threading.Event | None = None) -> StepResult:
-    """Run ``task`` once and describe the outcome; never raises for a step's own failure."""
+    """Run ``task`` once and describe the outcome; never raises for a step's own failure.
+
+    ``cancel_event`` is what ``ctx.cancelled`` reads: anything with ``is_set()`` (a
+    ``threading.Event``, the thread pool's ``CancelFlag``).
+    """
     handler = task.handler
     ctx = StepContext(
         task.context,

@@ -20,7 +20,9 @@ from __future__ import annotations
 import itertools
 import pickle
 import textwrap
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -171,6 +173,34 @@ class ExecutorContract:
         for value, future in futures.items():
             result = future.result(timeout=self.result_timeout)
             assert (result.step, result.delta[0].value) == (f"many-{value}", value)
+
+    def test_a_step_queued_ahead_says_when_it_starts(self, contract_executor: Executor) -> None:
+        """``queues_ahead``: ``on_start`` comes on the worker before the step runs, and a step
+        cancelled there never runs. Without the capability there is no ``submit_queued``."""
+        tasks = [self.task(contract_executor, ContractWrite, {"value": value}) for value in (1, 2)]
+        if not contract_executor.capabilities.queues_ahead:
+            with pytest.raises(NotImplementedError):
+                contract_executor.submit_queued(tasks[0], lambda future: None)
+            return
+        submitted = threading.Event()
+        futures: list[Future] = []
+        started: list[Future] = []
+
+        def on_start(future: Future) -> None:
+            submitted.wait(self.result_timeout)
+            assert not future.running() and not future.done()
+            started.append(future)
+            if future is futures[0]:
+                future.cancel()  # as the engine cancels a queued step when the run stops
+
+        futures.extend(contract_executor.submit_queued(task, on_start) for task in tasks)
+        submitted.set()
+        assert futures[1].result(timeout=self.result_timeout).delta[0].value == 2
+        deadline = time.monotonic() + self.result_timeout
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sorted(map(id, started)) == sorted(map(id, futures)) and futures[0].cancelled()
+        contract_executor.cancel(futures[0])  # its bookkeeping, as the engine does after cancelling
 
     def test_a_cancelled_step_leaves_the_executor_usable(self, contract_executor: Executor) -> None:
         napping = contract_executor.submit(self.task(contract_executor, ContractNap, {"seconds": 1}))
