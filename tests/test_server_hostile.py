@@ -409,7 +409,13 @@ def test_a_burst_of_readers_is_served_with_a_bounded_pool_that_shrinks_afterward
         thread.join(60)
     assert statuses == [200] * 400
     assert most[0] <= 3 * 16  # at most MAX_OPEN store connections at once, 3 files each
-    assert descriptors(pid, "state.db") <= 3 * 4  # afterwards, at most MAX_IDLE kept
+    # Afterwards, at most MAX_IDLE kept. The count is of descriptors at one instant: the event
+    # hub borrows connections too, and one being closed or opened is seen half-way, so it is
+    # given a moment to settle rather than read once.
+    deadline = time.monotonic() + 10
+    while descriptors(pid, "state.db") > 3 * 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert descriptors(pid, "state.db") <= 3 * 4
 
 
 def test_the_store_pool_lends_at_most_max_open_connections_and_keeps_max_idle(project, env, orch_cli):
