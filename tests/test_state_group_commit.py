@@ -279,27 +279,3 @@ def test_a_client_write_racing_an_unrecorded_step_ends_the_same_in_the_store_and
         conn.close()
     assert (2, "client", 1) in history  # the client's write is recorded
     assert history[-1][0] == outcome.context["t.k_v1"]  # the store and the run end on the same value
-
-
-def test_the_commit_counter_changes_with_every_commit_from_any_connection(tmp_path):
-    from orchestrator_core.state.commits import CommitCounter
-    from orchestrator_core.state.store import RunRecord, StateStore
-
-    store = StateStore.open(tmp_path)
-    other = StateStore.open(tmp_path)
-    counter = CommitCounter(store.path)
-    try:
-        first = counter.read()
-        assert first is not None and counter.read() == first  # nobody committed: unchanged
-        store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
-        assert counter.read() == first  # reading commits nothing
-        other.start_run(RunRecord("20260101T000000-aaaaaa", "r", None, None, 1.0, None, "running", {}, 1), [])
-        second = counter.read()
-        assert second != first  # another connection committed
-        store.finish_run("20260101T000000-aaaaaa", "ok", 2.0, [])
-        assert counter.read() not in (first, second)  # and so did ours
-    finally:
-        counter.close()
-        store.close()
-        other.close()
-    assert CommitCounter(tmp_path / "absent.db").read() is None  # no index to read: always "changed"

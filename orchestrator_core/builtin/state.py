@@ -18,7 +18,7 @@ serve`` streams to dashboards; step events only while a server watches the store
 it answers
 ``orch_external_writes``: the writes clients made to the running run through
 ``orch serve``, recorded in the store, which the runner pulls before each step (looking
-costs a read of shared memory while nobody commits: commits.py).
+costs one ``PRAGMA data_version`` while nobody else commits).
 
 A run whose recording fails is not a success: when a step's result cannot be
 written (a full disk, a store made read-only, or deleted under the run) the run
@@ -50,7 +50,6 @@ from orchestrator_core.state.listeners import ListenerCheck
 from orchestrator_core.state.liveness import RunLock
 
 if TYPE_CHECKING:
-    from orchestrator_core.state.commits import CommitCounter
     from orchestrator_core.state.store import EventRow, StateStore, WriteRow
 
 logger = logging.getLogger("orchestrator.state")
@@ -86,8 +85,6 @@ class StateRecorder:
         self._written: set[str] = set()  # keys some step of this run wrote
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
-        self._commits: CommitCounter | None = None  # tells cheaply whether anyone committed since the last pull
-        self._seen_change: bytes | None = None  # its value at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
         self._watched: Callable[[], bool] = lambda: False  # is a server watching (journal step events)?
         self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
@@ -99,13 +96,11 @@ class StateRecorder:
     def orch_run_start(self, run: Any) -> None:
         import sqlite3
 
-        from orchestrator_core.state.commits import CommitCounter
         from orchestrator_core.state.store import RunRecord, StateStore
 
         self._written = set()
         self._pulled = 0
         self._seen_version = None
-        self._seen_change = None
         self._recorded = []
         self._recorded_names = set()
         self._base = len(run.results)
@@ -125,7 +120,6 @@ class StateRecorder:
             "state store: step starts of run %s were not recorded: %s", run.id, exc),
             committed=lambda: self._base + len(self._recorded))
         self._watched = ListenerCheck(run.config.state_dir)
-        self._commits = CommitCounter(self.store.path)
 
     def _connect(self, store_class: Any, state_dir: Any) -> StateStore:
         """The open connection when it is to the database in ``state_dir``, else a new one."""
@@ -150,9 +144,6 @@ class StateRecorder:
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.release()
-        commits, self._commits = self._commits, None
-        if commits is not None:
-            commits.close()
 
     @staticmethod
     def _initial_writes(run: Any) -> Iterator[WriteRow]:
@@ -171,10 +162,6 @@ class StateRecorder:
     def orch_external_writes(self, run: Any) -> list[Write] | None:
         if self.store is None:
             return None
-        change = self._commits.read() if self._commits is not None else None
-        if change is not None and change == self._seen_change:
-            return None  # nobody committed anything since the last pull (commits.py)
-        self._seen_change = change
         try:
             version = self.store.data_version()
             if version == self._seen_version:
