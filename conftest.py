@@ -26,6 +26,16 @@ def orch_installed_plugins() -> bool:
     return False
 
 
+@pytest.fixture(autouse=True)
+def private_recipe_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (and every ``orch`` it starts) keeps read recipes in a folder of its own, never in
+    ``~/.cache/orch``: a test sees no recipe another test read, and leaves nothing behind."""
+    folder = tmp_path_factory.mktemp("orch-cache")
+    monkeypatch.setenv("ORCH_CACHE_DIR", str(folder))
+    monkeypatch.delenv("ORCH_NO_RECIPE_CACHE", raising=False)
+    return folder
+
+
 # The names the project's tests use for the public fixtures.
 @pytest.fixture
 def register_plugin(orch_register_plugin: Callable[..., Any]) -> Callable[..., Any]:

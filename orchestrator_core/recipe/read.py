@@ -17,7 +17,6 @@ from orchestrator_core.errors import Problem, RecipeError, did_you_mean
 from orchestrator_core.model import RESERVED_PREFIX, Recipe, Step
 from orchestrator_core.recipe.plan import find_cycle
 from orchestrator_core.recipe.values import json_problems, retries_problem, seconds_problem
-from orchestrator_core.recipe.yaml_lines import load_with_lines
 
 NUMBER = (int, float)
 
@@ -54,15 +53,37 @@ def read_recipe(path: str | Path, step_fields: Mapping[str, Mapping[str, Any]] |
         step types); keys no type accepts are reported as unknown.
     """
     path = Path(path)
+    return recipe_from_bytes(read_recipe_bytes(path), path, step_fields)
+
+
+def read_recipe_bytes(path: Path) -> bytes:
+    """The bytes of the recipe file at ``path``; :class:`RecipeError` when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise RecipeError([Problem(f"cannot read recipe: {exc.strerror}", str(path))]) from None
+
+
+def recipe_from_bytes(data: bytes, path: Path, step_fields: Mapping[str, Mapping[str, Any]] | None = None) -> Recipe:
+    """Read and check the recipe whose file at ``path`` holds ``data``.
+
+    The text is what ``path.read_text(encoding="utf-8")`` gives: UTF-8, with ``\\r\\n`` and ``\\r``
+    read as ``\\n`` (universal newlines).
+    """
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise RecipeError([Problem(f"the recipe is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
                                    str(path), line)]) from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_recipe(text, str(path), step_fields, default_name=path.stem)
+
+
+def resolved_path(filename: str) -> str | None:
+    """``Recipe.path`` for a recipe read from ``filename``: the absolute path, ``None`` for ``<text>``."""
+    return None if filename.startswith("<") else str(Path(filename).resolve())
 
 
 def parse_recipe(
@@ -73,6 +94,9 @@ def parse_recipe(
     default_name: str = "recipe",
 ) -> Recipe:
     """Parse recipe ``text``; raise :class:`RecipeError` listing every problem found."""
+    # Imported here: PyYAML costs every start ~10 ms, and a recipe read from the cache needs none of it.
+    from orchestrator_core.recipe.yaml_lines import load_with_lines
+
     data, lines = load_with_lines(text, filename)
     problems: list[Problem] = []
 
@@ -110,7 +134,7 @@ def parse_recipe(
     recipe = Recipe(
         name=str(data.get("name") or default_name),
         steps=tuple(steps),
-        path=None if filename.startswith("<") else str(Path(filename).resolve()),
+        path=resolved_path(filename),
         description=data.get("description"),
         merge=merge,
         context=dict(initial) if isinstance(initial, dict) else {},
