@@ -38,6 +38,7 @@ import stat
 import sys
 from contextlib import suppress
 from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -211,10 +212,9 @@ def _decode(blob: bytes, key: str, path: Path) -> Recipe:
 
 
 def _encode(key: str, recipe: Recipe) -> bytes:
-    payload = marshal.dumps((
-        _STEP_FIELDS, _RECIPE_FIELDS, tuple(getattr(recipe, name) for name in _RECIPE_FIELDS),
-        tuple(tuple(getattr(step, name) for name in _STEP_FIELDS) for step in recipe.steps),
-    ))
+    step_values = attrgetter(*_STEP_FIELDS)
+    payload = marshal.dumps((_STEP_FIELDS, _RECIPE_FIELDS, attrgetter(*_RECIPE_FIELDS)(recipe),
+                             tuple(map(step_values, recipe.steps))))
     return _header(key) + crc32(payload).to_bytes(4, "big") + payload
 
 

@@ -12,7 +12,6 @@ a mapping or list (which would be silently dropped) are refused, each at its lin
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import yaml
@@ -26,26 +25,6 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"  # most scalars of a recipe: taken as they are, without the constructor
 _SCALAR = yaml.ScalarNode
 _COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
-
-
-class _RecipeLoader(_LOADER):  # type: ignore[valid-type,misc]
-    """The safe loader without two Python calls per node that do nothing for it.
-
-    Composing calls ``descend_resolver`` and ``ascend_resolver`` at every node to follow
-    *path* resolvers; the safe loader has none, so each call returns at once, yet the two
-    calls were a third of composing a long recipe. Here they are builtins that take the
-    same arguments and do nothing either. Used only while no path resolver is registered
-    (:func:`_loader`).
-    """
-
-    descend_resolver = staticmethod(operator.is_)  # (parent, index), result unused
-    ascend_resolver = staticmethod(tuple)  # (), result unused
-
-
-def _loader() -> Any:
-    return _LOADER if _RecipeLoader.yaml_path_resolvers else _RecipeLoader
-
-
 # Values reached again through aliases, in all: far above any real recipe's reuse, far below a bomb.
 ALIAS_NODE_BUDGET = 100_000
 MAX_DEPTH = 100  # nested mappings and lists
@@ -75,7 +54,7 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path_, int]]:
     value's own line; look it up with a fallback to the value's path.
     """
     try:
-        root = yaml.compose(text, Loader=_loader())
+        root = yaml.compose(text, Loader=_LOADER)
     except RecursionError:
         raise RecipeError([Problem(f"YAML nested too deeply (more than {MAX_DEPTH} levels)", filename, None)]) from None
     except yaml.YAMLError as exc:
@@ -134,8 +113,8 @@ def _build(node: yaml.Node, path: Path_, lines: dict, problems: list, constructo
 
 def _build_collection(node: yaml.Node, path: Path_, lines: dict, problems: list, constructor: Any,
                       walk: _Walk) -> Any:
-    # A plain string seen for the first time (most values of a recipe) is taken here, as _build would
-    # take it, without a call: building costs less than a third of what it did on a long recipe.
+    # A plain string seen for the first time (most values of a recipe) is taken here as _build would
+    # take it, without a call per value.
     filename = walk.filename
     seen = walk.seen
     if isinstance(node, yaml.MappingNode):
