@@ -316,3 +316,17 @@ def test_an_invalid_recipe_reports_the_same_error_every_time(tmp_path):
     assert "recipe.yaml:9: unknown key 'bogus'" in runs[0].stderr
     assert "recipe.yaml:8: 'timeout' must be greater than 0" in runs[0].stderr
     assert entries() == []
+
+
+def test_another_reader_reads_afresh(tmp_path, monkeypatch):
+    """orch's version, its reading modules (as files: an editable install changes without a new
+    version), PyYAML and Python are in the key."""
+    identity = recipe_cache._reader_identity()
+    for part in ("recipe/read.py", "recipe/yaml_lines.py", "model.py", "yaml/__init__.py", sys.version):
+        assert part in identity
+    path = tmp_path / "recipe.yaml"
+    path.write_text(CHAIN)
+    load_recipe(path, FIELDS)
+    monkeypatch.setattr(recipe_cache, "_reader", identity.replace("recipe/read.py:", "recipe/read.py:1"))
+    load_recipe(path, FIELDS)
+    assert len(entries()) == 2

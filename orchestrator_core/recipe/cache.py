@@ -111,20 +111,20 @@ def load_recipe(path: str | Path, step_fields: Mapping[str, Mapping[str, Any]]) 
 
 
 def _key(data: bytes, stem: str, step_fields: Mapping[str, Mapping[str, Any]]) -> str:
-    head = "\0".join((_reader_identity(), stem, _fields_signature(step_fields)))
+    int_digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # YAML integers longer than this do not read
+    head = "\0".join((_reader_identity(), str(int_digits), stem, _fields_signature(step_fields)))
     return builtin_sha256_hex(head.encode("utf-8", "surrogateescape") + b"\0" + data)
 
 
 def _reader_identity() -> str:
-    """orch's version, the reading modules' sizes and mtimes, PyYAML's, the Python version and its int limit."""
+    """orch's version, the reading modules' sizes and mtimes, PyYAML's, and the Python version."""
     global _reader
     if _reader is None:
         files = [os.path.join(_CORE, name) for name in _READER_MODULES]
         yaml_file = _yaml_file()
         stamps = [_stamp(f) for f in (*files, *([yaml_file] if yaml_file else []))]
-        int_digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()
         _reader = "\0".join((_MAGIC.decode(), __version__, sys.version, sys.implementation.cache_tag,
-                             str(int_digits), yaml_file or "no yaml", *stamps))
+                             yaml_file or "no yaml", *stamps))
     return _reader
 
 
