@@ -211,19 +211,27 @@ def test_a_cache_that_cannot_be_written_costs_one_debug_line(tmp_path, monkeypat
     assert "cannot write" in caplog.records[0].getMessage()
 
 
-def test_a_folder_others_may_write_is_neither_read_nor_written(tmp_path, monkeypatch, caplog):
+@pytest.mark.parametrize("opened", ["folder", "parent"])
+def test_a_folder_others_may_write_is_neither_read_nor_written(tmp_path, monkeypatch, opened):
     path = tmp_path / "recipe.yaml"
     path.write_text(CHAIN)
     load_recipe(path, FIELDS)
     folder = cache_dir()
     (entry,) = entries()
-    os.chmod(folder, 0o777)
     calls = []
     real = recipe_cache.recipe_from_bytes
     monkeypatch.setattr(recipe_cache, "recipe_from_bytes", lambda *a: calls.append(1) or real(*a))
+    os.chmod(folder if opened == "folder" else folder.parent, 0o777)
+    load_recipe(path, FIELDS)
+    assert calls == [1]  # the entry there is not trusted: read from the file
     entry.unlink()
     load_recipe(path, FIELDS)
-    assert calls == [1] and entries() == []  # read from the file, nothing written
+    assert calls == [1, 1] and entries() == []  # and nothing written
+    if opened == "parent":  # as /tmp: others may write, but not rename what is not theirs
+        os.chmod(folder.parent, 0o1777)
+        load_recipe(path, FIELDS)
+        load_recipe(path, FIELDS)
+        assert calls == [1, 1, 1] and len(entries()) == 1
 
 
 def test_the_folder_is_private_and_pruned(tmp_path, monkeypatch):

@@ -160,15 +160,20 @@ def _fields_signature(step_fields: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def _private(folder: Path) -> bool:
-    """Whether ``folder`` is a folder of this user that nobody else may write."""
+    """Whether ``folder`` is a folder of this user that nobody else may write or swap for another:
+    its parent is this user's or root's, and others may not write it (or only as in ``/tmp``, where
+    the sticky bit keeps them from renaming what is not theirs)."""
     st = os.stat(folder)
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+    if not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022):
+        return False
+    parent = os.stat(folder.parent)
+    return parent.st_uid in (os.geteuid(), 0) and (not parent.st_mode & 0o022 or bool(parent.st_mode & stat.S_ISVTX))
 
 
 def _read_entry(folder: Path, entry: Path, key: str, path: Path) -> Recipe | None:
     try:
         if not _private(folder):
-            logger.debug("recipe cache %s: not used, as it is not a private folder of this user", folder)
+            logger.debug("recipe cache %s: not used, as it (or its parent) is not private to this user", folder)
             return None
         with open(entry, "rb") as file:
             blob = file.read()
