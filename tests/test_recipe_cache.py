@@ -338,3 +338,18 @@ def test_another_reader_reads_afresh(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe_cache, "_reader", identity.replace("recipe/read.py:", "recipe/read.py:1"))
     load_recipe(path, FIELDS)
     assert len(entries()) == 2
+
+
+def test_a_run_with_a_cache_that_cannot_be_written(tmp_path):
+    (tmp_path / "cache_steps.py").write_text(STEPS_MODULE)
+    (tmp_path / "recipe.yaml").write_text(CHAIN)
+    (tmp_path / "a-file").write_text("")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), ORCH_CACHE_DIR=str(tmp_path / "a-file" / "cache"),
+               ORCH_LOG_LEVEL="DEBUG")
+    for _ in range(2):
+        done = subprocess.run([orch_executable(), "run", "recipe.yaml", "--no-progress"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert [json.loads(line)["status"] for line in done.stdout.splitlines()] == ["ok", "ok"]
+        said = [line for line in done.stderr.splitlines() if "recipe cache" in line]
+        assert len(said) == 1 and "cannot write" in said[0] and "Not a directory" in said[0], said
