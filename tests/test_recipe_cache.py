@@ -241,7 +241,7 @@ def test_the_folder_is_private_and_pruned(tmp_path, monkeypatch):
         path = tmp_path / f"r{i}.yaml"
         path.write_text(CHAIN.replace("timeout: 5", f"timeout: {i + 1}"))
         load_recipe(path, FIELDS)
-        for j, entry in enumerate(entries()):  # older than the next one written
+        for entry in entries():  # older than the next one written
             os.utime(entry, ns=(entry.stat().st_mtime_ns - 10**9,) * 2)
     folder = cache_dir()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -249,11 +249,14 @@ def test_the_folder_is_private_and_pruned(tmp_path, monkeypatch):
     kept = entries()
     assert len(kept) == 3 and all(stat.S_IMODE(e.stat().st_mode) == 0o600 for e in kept)
     assert not list(folder.glob("*.tmp"))
-    timeouts = set()
-    for i in range(5):
-        path = tmp_path / f"r{i}.yaml"
-        timeouts.add(load_recipe(path, FIELDS).steps[1].timeout)
-    assert timeouts == {1, 2, 3, 4, 5}
+    read = []
+    real = recipe_cache.recipe_from_bytes
+    monkeypatch.setattr(recipe_cache, "recipe_from_bytes", lambda data, path, *rest: read.append(path.name)
+                        or real(data, path, *rest))
+    assert [load_recipe(tmp_path / f"r{i}.yaml", FIELDS).steps[1].timeout for i in (4, 3, 2)] == [5, 4, 3]
+    assert read == []  # the three newest were kept
+    assert load_recipe(tmp_path / "r0.yaml", FIELDS).steps[1].timeout == 1
+    assert read == ["r0.yaml"]  # the oldest were removed
 
 
 def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
