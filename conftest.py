@@ -26,6 +26,27 @@ def orch_installed_plugins() -> bool:
     return False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_recipe_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Fixtures made once per module or session (a project with recorded runs) run ``orch`` before
+    any test's own folder is set: they keep read recipes here, never in ``~/.cache/orch``."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("orch-cache-session")
+        patch.setenv("ORCH_CACHE_DIR", str(folder))
+        patch.delenv("ORCH_NO_RECIPE_CACHE", raising=False)
+        yield folder
+
+
+@pytest.fixture(autouse=True)
+def private_recipe_cache(session_recipe_cache: Path, tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (and every ``orch`` it starts) keeps read recipes in a folder of its own, never in
+    ``~/.cache/orch``: a test sees no recipe another test read, and leaves nothing behind."""
+    folder = tmp_path_factory.mktemp("orch-cache")
+    monkeypatch.setenv("ORCH_CACHE_DIR", str(folder))
+    return folder
+
+
 # The names the project's tests use for the public fixtures.
 @pytest.fixture
 def register_plugin(orch_register_plugin: Callable[..., Any]) -> Callable[..., Any]:

@@ -33,3 +33,12 @@ def _sha256(data: bytes) -> Any:
 def sha256_hex(text: str) -> str:
     """Hex SHA-256 of ``text`` encoded as UTF-8 (the same value as ``hashlib.sha256``)."""
     return _sha256(text.encode("utf-8")).hexdigest()
+
+
+def builtin_sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data`` by CPython's own module whatever its length.
+
+    For a digest computed to skip work (the key of a cached recipe): there, loading
+    OpenSSL would cost more than the faster hashing of a long text saves.
+    """
+    return (_builtin_sha256(data) if _builtin_sha256 is not None else _sha256(data)).hexdigest()

@@ -65,6 +65,7 @@ def run_suite(tmp_path, conftest: str | None) -> subprocess.CompletedProcess:
     if conftest is not None:
         (tmp_path / "conftest.py").write_text(textwrap.dedent(conftest))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "PYTEST_"))}
+    env["ORCH_CACHE_DIR"] = str(tmp_path / "orch-cache")  # read recipes stay out of ~/.cache/orch
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            "-p", "no:randomly", "-rA"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env=env)

@@ -49,6 +49,7 @@ def prepare_steps(
     prepared: dict[str, PreparedStep] = {}
     executors = set(registry.names("executor"))
     defaults = registry.default_executors()
+    debug = logger.isEnabledFor(logging.DEBUG)  # the message's arguments cost more than the rest of a step here
     for step in recipe.steps:
         try:
             step_type = registry.get("step type", step.type).obj()
@@ -56,8 +57,9 @@ def prepare_steps(
             problems.append(Problem(f"step {step.name!r}: {exc}", filename, step.line_of("type")))
             continue
         found = step_type.validate(step, recipe, registry)
-        problems.extend(Problem(p.message, filename, step.line_of(p.field) if p.field else step.line) for p in found)
         if found:
+            problems.extend(Problem(p.message, filename, step.line_of(p.field) if p.field else step.line)
+                            for p in found)
             continue
         handler = step_type.prepare(step, recipe, registry)
         executor = _choose_executor(step, handler, defaults, default_executor)
@@ -72,8 +74,9 @@ def prepare_steps(
         parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
         capabilities = registry.get("executor", executor).obj.capabilities
         prepared[step.name] = PreparedStep(step, handler, executor, bool(parallel or capabilities.out_of_process))
-        logger.debug("step %r: %s on executor %r%s", step.name, handler.identity, executor,
-                     " (parallel)" if prepared[step.name].parallel else "")
+        if debug:
+            logger.debug("step %r: %s on executor %r%s", step.name, handler.identity, executor,
+                         " (parallel)" if prepared[step.name].parallel else "")
     problems.extend(strategy_problems(recipe, registry, hooks, filename))
     if not problems:
         problems.extend(write_conflicts(recipe, [(p.step, p.handler) for p in prepared.values()], filename))

@@ -8,7 +8,6 @@ exist?) live in :mod:`orchestrator_core.recipe.prepare`.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +16,6 @@ from orchestrator_core.errors import Problem, RecipeError, did_you_mean
 from orchestrator_core.model import RESERVED_PREFIX, Recipe, Step
 from orchestrator_core.recipe.plan import find_cycle
 from orchestrator_core.recipe.values import json_problems, retries_problem, seconds_problem
-from orchestrator_core.recipe.yaml_lines import load_with_lines
 
 NUMBER = (int, float)
 
@@ -29,6 +27,7 @@ STEP_FIELDS: dict[str, Any] = {
     "parallelizable": bool, "executor": str, "cache": bool, "cache_key": str, "files": list, "timeout": NUMBER,
     "retries": int, "retry_delay": NUMBER, "description": str,
 }
+_CORE_KEYS = frozenset(STEP_FIELDS) - {"idx"}  # the keys a Step has a field for; the others go to its options
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                dict: "a mapping", list: "a list"}
 
@@ -54,15 +53,37 @@ def read_recipe(path: str | Path, step_fields: Mapping[str, Mapping[str, Any]] |
         step types); keys no type accepts are reported as unknown.
     """
     path = Path(path)
+    return recipe_from_bytes(read_recipe_bytes(path), path, step_fields)
+
+
+def read_recipe_bytes(path: Path) -> bytes:
+    """The bytes of the recipe file at ``path``; :class:`RecipeError` when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise RecipeError([Problem(f"cannot read recipe: {exc.strerror}", str(path))]) from None
+
+
+def recipe_from_bytes(data: bytes, path: Path, step_fields: Mapping[str, Mapping[str, Any]] | None = None) -> Recipe:
+    """Read and check the recipe whose file at ``path`` holds ``data``.
+
+    The text is what ``path.read_text(encoding="utf-8")`` gives: UTF-8, with ``\\r\\n`` and ``\\r``
+    read as ``\\n`` (universal newlines).
+    """
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise RecipeError([Problem(f"the recipe is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})",
                                    str(path), line)]) from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_recipe(text, str(path), step_fields, default_name=path.stem)
+
+
+def resolved_path(filename: str) -> str | None:
+    """``Recipe.path`` for a recipe read from ``filename``: the absolute path, ``None`` for ``<text>``."""
+    return None if filename.startswith("<") else str(Path(filename).resolve())
 
 
 def parse_recipe(
@@ -73,6 +94,9 @@ def parse_recipe(
     default_name: str = "recipe",
 ) -> Recipe:
     """Parse recipe ``text``; raise :class:`RecipeError` listing every problem found."""
+    # Imported here: PyYAML costs every start ~10 ms, and a recipe read from the cache needs none of it.
+    from orchestrator_core.recipe.yaml_lines import load_with_lines
+
     data, lines = load_with_lines(text, filename)
     problems: list[Problem] = []
 
@@ -98,8 +122,8 @@ def parse_recipe(
 
     merge, merge_keys, merge_lines = _merge_setting(data.get("merge"), lines, problem)
     type_fields = step_fields or {"python": {"module": str, "function": str}}
-    param_lines = _param_lines(lines)
-    steps = [_parse_step(raw, i, type_fields, lines, problem, param_lines.get(i, {})) for i, raw in enumerate(raw_steps)]
+    fields_of: dict[str, dict[str, Any]] = {}  # step type → the keys its steps accept, merged once per type
+    steps = [_parse_step(raw, i, type_fields, fields_of, lines, problem) for i, raw in enumerate(raw_steps)]
     steps = [s for s in steps if s is not None]
     steps = _check_names_and_dependencies(steps, problem)
     unique_names = len({s.name for s in steps}) == len(steps)  # with duplicates, the graph is not known
@@ -110,7 +134,7 @@ def parse_recipe(
     recipe = Recipe(
         name=str(data.get("name") or default_name),
         steps=tuple(steps),
-        path=None if filename.startswith("<") else str(Path(filename).resolve()),
+        path=resolved_path(filename),
         description=data.get("description"),
         merge=merge,
         context=dict(initial) if isinstance(initial, dict) else {},
@@ -160,50 +184,64 @@ def _check_fields(data: dict, fields: Mapping[str, Any], path: tuple, what: str,
     for key, value in data.items():
         if key not in fields:
             problem(f"unknown key {key!r} in {what}{did_you_mean(key, list(fields))}", path + (key, "<key>"))
-        elif value is not None and not _type_ok(value, fields[key]):
+        elif value is not None and type(value) is not fields[key] and not _type_ok(value, fields[key]):
             problem(
                 f"{key!r} must be {_expected(fields[key])}, got {type(value).__name__} {value!r}",
                 path + (key,),
             )
 
 
-def _param_lines(lines: dict) -> dict[int, dict[str, int]]:
-    """Lines of values inside each step's ``params``, keyed ``params/a/0`` (for schema errors)."""
-    found: dict[int, dict[str, int]] = {}
-    for path, line in lines.items():
-        if len(path) > 3 and path[0] == "steps" and path[2] == "params" and path[-1] != "<key>":
-            found.setdefault(path[1], {})["/".join(str(p) for p in path[2:])] = line
-    return found
+def _param_lines(value: Any, path: tuple, label: str, lines: dict, found: dict[str, int]) -> None:
+    """Lines of the values inside a step's ``params`` (``value`` at ``path``), keyed ``params/a/0``
+    (for schema errors). The values read are exactly the paths with a line: this walks them."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = path + (key,)
+        inner = f"{label}/{key}"
+        if key != "<key>" and where in lines:
+            found[inner] = lines[where]
+        _param_lines(item, where, inner, lines, found)
+
+
+def _has_space_or_comma(name: str) -> bool:
+    if name.isascii() and name.isprintable():  # the one ASCII whitespace that is printable is the space
+        return " " in name or "," in name
+    return any(c.isspace() for c in name) or "," in name
 
 
 def _parse_step(
-    raw: Any, i: int, type_fields: Mapping[str, Mapping[str, Any]], lines: dict, problem: Any,
-    param_lines: Mapping[str, int],
+    raw: Any, i: int, type_fields: Mapping[str, Mapping[str, Any]], fields_of: dict[str, dict[str, Any]],
+    lines: dict, problem: Any,
 ) -> Step | None:
     path = ("steps", i)
     if not isinstance(raw, dict):
         problem(f"step {i + 1} must be a mapping (name, uses, ...), got {type(raw).__name__}", path)
         return None
     step_type = raw.get("type") if isinstance(raw.get("type"), str) and raw.get("type") else "python"
-    fields = {**STEP_FIELDS, **type_fields.get(step_type, {})}
+    fields = fields_of.get(step_type)
+    if fields is None:
+        fields = fields_of[step_type] = {**STEP_FIELDS, **type_fields.get(step_type, {})}
     if step_type in type_fields:  # an unknown type is reported once, by the validator
         _check_fields(raw, fields, path, f"step {raw.get('name') or i + 1}", problem)
     name = raw.get("name") or raw.get("uses")
     if not name or not isinstance(name, str):
         problem(f"step {i + 1} needs a 'name' (or 'uses')", path)
         return None
-    if any(c.isspace() for c in name) or "," in name:
+    if _has_space_or_comma(name):
         problem(f"step name {name!r} may not contain spaces or commas", path + ("name",))
     for key in ("timeout", "retry_delay"):
-        if _type_ok(raw.get(key), NUMBER) and seconds_problem(key, raw[key]):
+        if key in raw and _type_ok(raw[key], NUMBER) and seconds_problem(key, raw[key]):
             problem(seconds_problem(key, raw[key]), path + (key,))
             raw = {k: v for k, v in raw.items() if k != key}
     if isinstance(raw.get("files"), list) and not all(isinstance(f, str) and f for f in raw["files"]):
         problem("'files' must be a list of paths or globs (relative to the working directory)", path + ("files",))
-    if _type_ok(raw.get("retries"), int) and retries_problem(raw["retries"]):
+    if "retries" in raw and _type_ok(raw["retries"], int) and retries_problem(raw["retries"]):
         problem(retries_problem(raw["retries"]), path + ("retries",))
-    for where, why in json_problems(raw.get("params"), path + ("params",)):
-        problem(f"params {'.'.join(map(str, where[3:]))!r}: {why}" if len(where) > 3 else f"params: {why}", where)
+    params = raw.get("params")
+    if params:
+        for where, why in json_problems(params, path + ("params",)):
+            problem(f"params {'.'.join(map(str, where[3:]))!r}: {why}" if len(where) > 3 else f"params: {why}",
+                    where)
     deps = raw.get("depends_on", ...)
     if isinstance(deps, str):
         deps = [deps]
@@ -212,15 +250,16 @@ def _parse_step(
         deps = [d for d in deps if isinstance(d, str)]
     elif deps is not ... and not isinstance(deps, list):
         deps = []
-    step_lines = {
-        key: lines.get(path + (key,), lines.get(path))
-        for key in raw
-    }
-    step_lines.update(param_lines)
+    line = lines.get(path)
+    step_lines = {key: lines.get(path + (key,), line) for key in raw}
+    if isinstance(params, (dict, list)):
+        _param_lines(params, path + ("params",), "params", lines, step_lines)
     for j in range(len(deps) if deps is not ... else 0):
         step_lines[f"depends_on[{j}]"] = lines.get(path + ("depends_on", j), step_lines.get("depends_on"))
-    core = set(STEP_FIELDS) - {"idx"}
-    get = lambda key, default=None: raw.get(key) if _type_ok(raw.get(key), fields.get(key, object)) else default  # noqa: E731
+    # The values of the right type (as declared in ``fields``); a wrong one was reported above, and reads as unset.
+    typed = {key: value for key, value in raw.items()
+             if key in _CORE_KEYS and (type(value) is fields[key] or _type_ok(value, fields[key]))}
+    get = typed.get
     return Step(
         name=name,
         index=i,
@@ -237,8 +276,8 @@ def _parse_step(
         retries=get("retries") or 0,
         retry_delay=float(get("retry_delay") or 0.5),
         description=get("description"),
-        options={k: v for k, v in raw.items() if k not in core},
-        line=lines.get(path),
+        options={k: v for k, v in raw.items() if k not in _CORE_KEYS},
+        line=line,
         lines=step_lines,
     )
 
@@ -260,8 +299,9 @@ def _check_names_and_dependencies(steps: list[Step], problem: Any) -> list[Step]
     resolved = []
     for pos, step in enumerate(steps):
         if step.depends_on is None:
-            implicit = (steps[pos - 1].name,) if pos else ()
-            resolved.append(dataclasses.replace(step, depends_on=implicit))
+            # A step made just now and seen by nothing else: filled in place (a copy costs as much as reading it).
+            object.__setattr__(step, "depends_on", (steps[pos - 1].name,) if pos else ())
+            resolved.append(step)
             continue
         for j, dep in enumerate(step.depends_on):
             where = ("steps", step.index, "depends_on", j)

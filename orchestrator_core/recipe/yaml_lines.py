@@ -23,6 +23,7 @@ Path_ = tuple  # a path into the document: ("steps", 2, "timeout")
 # libyaml's loader is ~10x faster on large recipes and keeps the same node marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"  # most scalars of a recipe: taken as they are, without the constructor
+_SCALAR = yaml.ScalarNode
 _COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 # Values reached again through aliases, in all: far above any real recipe's reuse, far below a bomb.
 ALIAS_NODE_BUDGET = 100_000
@@ -47,7 +48,11 @@ class _Walk:
 
 
 def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse ``text``; return the data and a map from each value's path to its line (1-based)."""
+    """Parse ``text``; return the data and a map from each value's path to its line (1-based).
+
+    The line of a mapping's key is at the value's path plus ``"<key>"`` when it is not the
+    value's own line; look it up with a fallback to the value's path.
+    """
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except RecursionError:
@@ -108,7 +113,10 @@ def _build(node: yaml.Node, path: Path_, lines: dict, problems: list, constructo
 
 def _build_collection(node: yaml.Node, path: Path_, lines: dict, problems: list, constructor: Any,
                       walk: _Walk) -> Any:
+    # A plain string seen for the first time (most values of a recipe) is taken here as _build would
+    # take it, without a call per value.
     filename = walk.filename
+    seen = walk.seen
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -122,7 +130,23 @@ def _build_collection(node: yaml.Node, path: Path_, lines: dict, problems: list,
             if key in result:
                 problems.append(Problem(f"key {key!r} is given twice", filename, key_node.start_mark.line + 1))
                 continue
-            result[key] = _build(value_node, path + (key,), lines, problems, constructor, walk)
-            lines.setdefault(path + (key, "<key>"), key_node.start_mark.line + 1)
+            where = path + (key,)
+            if value_node.tag == _STR and type(value_node) is _SCALAR and id(value_node) not in seen:
+                seen.add(id(value_node))
+                lines[where] = value_node.start_mark.line + 1
+                result[key] = value_node.value
+            else:
+                result[key] = _build(value_node, where, lines, problems, constructor, walk)
+            key_line = key_node.start_mark.line + 1
+            if key_line != lines[where]:  # on the value's line (most keys), a key's line is found from its value's
+                lines.setdefault(where + ("<key>",), key_line)
         return result
-    return [_build(item, path + (i,), lines, problems, constructor, walk) for i, item in enumerate(node.value)]
+    items = []
+    for i, item in enumerate(node.value):
+        if item.tag == _STR and type(item) is _SCALAR and id(item) not in seen:
+            seen.add(id(item))
+            lines[path + (i,)] = item.start_mark.line + 1
+            items.append(item.value)
+        else:
+            items.append(_build(item, path + (i,), lines, problems, constructor, walk))
+    return items

@@ -23,7 +23,7 @@ from orchestrator_core.recipe.lookup import find_recipe
 from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, STATUS_INTERRUPTED, STATUS_OK, Recipe, RunResult
 from orchestrator_core.recipe.plan import plan_order, select_steps, split_names
 from orchestrator_core.plugin.manager import OrchPluginManager, create_plugin_manager
-from orchestrator_core.recipe.read import read_recipe
+from orchestrator_core.recipe.cache import load_recipe
 from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run, new_run_id
 from orchestrator_core.state.resume import missing_upstream, recorded_start
@@ -65,7 +65,7 @@ class Session:
         path = find_recipe(reference, self.registry)
         with collection_paused():
             try:
-                return read_recipe(path, step_fields(self.registry))
+                return load_recipe(path, step_fields(self.registry))
             except RecipeError as exc:
                 raise with_plugin_problems(exc, self.registry, self.hooks, self.config.executor) from None
 

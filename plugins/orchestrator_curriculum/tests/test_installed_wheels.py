@@ -57,6 +57,7 @@ def build_sdists_then_wheels(tmp_path: Path) -> tuple[list[Path], list[Path]]:
 
 def orch_in(venv_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "PYTHON", "VIRTUAL_ENV"))}
+    env["ORCH_CACHE_DIR"] = str(venv_dir.parent / "orch-cache")  # read recipes stay out of ~/.cache/orch
     return subprocess.run([str(venv_dir / "bin" / "orch"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
 
