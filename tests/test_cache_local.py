@@ -100,6 +100,30 @@ def test_a_param_change_reruns_the_step_and_only_what_its_output_changes(project
     assert ran == ["b", "plain"]
 
 
+def test_a_hit_leaves_the_recorded_fingerprint_as_it_is_and_a_new_key_replaces_it(project):
+    def recorded() -> dict[str, tuple[str, str]]:
+        with sqlite3.connect(project.path / ".orch" / "state.db") as conn:
+            return {step: (key, run) for step, key, run in conn.execute("SELECT step, key, run FROM fingerprints")}
+
+    def run_id() -> str:
+        return json.loads(project.orch("runs", "show", "latest", "--json").out)["id"]
+
+    project.run()
+    first, first_run = recorded(), run_id()
+    assert set(first) == {"a", "b", "total"} and {run for _, run in first.values()} == {first_run}
+    cache, _, _ = project.run()
+    assert set(cache.values()) == {"hit", None}
+    assert recorded() == first  # the hits found the fingerprints already recorded: no row rewritten
+    project.edit("{values: {t.b_v1: 2}}", "{values: {t.b_v1: 2}, note: same output}")
+    cache, _, _ = project.run()
+    assert cache["b"] == "miss"
+    now = recorded()
+    assert now["b"][0] != first["b"][0] and now["b"][1] == run_id()  # the new key, by the run that found it
+    assert now["a"] == first["a"] and now["total"] == first["total"]
+    out = project.orch("why", "cached.yaml", "b").assert_success().out
+    assert "its fingerprint is in the cache" in out  # orch why compares against the recorded key
+
+
 def test_an_upstream_output_change_reruns_the_dependents(project):
     project.run()
     project.edit("{t.a_v1: 1}", "{t.a_v1: 10}")

@@ -90,6 +90,7 @@ class StateRecorder:
         self._lock: RunLock | None = None  # held while the run runs: how others know it is alive
         self._recorded: list[str] = []  # steps of this run recorded so far
         self._recorded_names: set[str] = set()  # the same, to look up
+        self._fingerprint_keys: dict[str, str] | None = None  # step -> key of its recorded fingerprint
         self._base = 0  # results the run had before its first step finished (none, unless a plugin added some)
 
     @hookimpl
@@ -103,6 +104,7 @@ class StateRecorder:
         self._seen_version = None
         self._recorded = []
         self._recorded_names = set()
+        self._fingerprint_keys = None
         self._base = len(run.results)
         self._release()  # a run before this one that never reached its end (a plugin raised) is over
         self.store = self._connect(StateStore, run.config.state_dir)
@@ -216,7 +218,7 @@ class StateRecorder:
                 writes += self._merged(run, result, last_writer, i)
                 self._written.update(w.key for w in result.delta)
             noted = getattr(result, "fingerprint", None)
-            if result.ok and noted is not None:
+            if result.ok and noted is not None and self._fingerprint_changed(store, run, step.name, noted.key):
                 fingerprints.append((run.recipe.name, step.name, noted.key, _json(noted.inputs), run.id, when))
             finish_events.append(_event(_finish_event(run, step, result, when)) if watched else None)
         names = [step.name for step, _, _ in finished]
@@ -227,11 +229,27 @@ class StateRecorder:
                                    _in_order(journal.take_placed(), finish_events, first))
                 self._recorded += names
                 self._recorded_names.update(names)
+                if self._fingerprint_keys is not None:
+                    self._fingerprint_keys.update((row[1], row[2]) for row in fingerprints)
         except store.Error as exc:
             self._stop(run, f"{_names(names)} could not be recorded in the state store {store.path}: {cause(exc)}")
         if not store.still_there():
             self._stop(run, f"the state store {store.path} was deleted or replaced during the run: "
                             f"{_names(self._recorded)} finished but nothing of the run is recorded")
+
+    def _fingerprint_changed(self, store: StateStore, run: Any, step: str, key: str) -> bool:
+        """Whether ``step``'s fingerprint ``key`` differs from the one recorded (then it is written).
+
+        A cache hit carries the fingerprint it was found by, nearly always the one already
+        recorded: rewriting that row (its inputs as JSON) cost more than the rest of
+        recording the hit. The recorded keys of the recipe are read once a run.
+        """
+        if self._fingerprint_keys is None:
+            try:
+                self._fingerprint_keys = store.fingerprint_keys(run.recipe.name)
+            except StateStoreError:
+                self._fingerprint_keys = {}  # write them all: recording the group reports what is wrong
+        return self._fingerprint_keys.get(step) != key
 
     def _stop(self, run: Any, reason: str) -> None:
         """End the run because recording failed: record it as ``error`` if the store still takes that."""

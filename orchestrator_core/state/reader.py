@@ -189,7 +189,8 @@ class StoreReader:
         return found
 
     def fingerprint(self, recipe: str, step: str) -> dict[str, Any] | None:
-        """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, run."""
+        """The last fingerprint recorded for ``step`` of ``recipe``: key, inputs, and the run that
+        recorded it (the first run with that key: a cache hit does not record it again)."""
         rows = self._rows(
             "SELECT key, inputs, run, recorded FROM fingerprints WHERE recipe = ? AND step = ?", (recipe, step),
         )
@@ -197,6 +198,10 @@ class StoreReader:
             return None
         key, inputs, run, recorded = rows[0]
         return {"key": key, "inputs": self._loads(inputs, "fingerprints"), "run": run, "recorded": recorded}
+
+    def fingerprint_keys(self, recipe: str) -> dict[str, str]:
+        """Step → the key of its last recorded fingerprint, for every step of ``recipe`` that has one."""
+        return dict(self._rows("SELECT step, key FROM fingerprints WHERE recipe = ?", (recipe,)))
 
     # -- context ---------------------------------------------------------------------------
     def context(self, run_id: str) -> dict[str, dict[str, Any]]:
