@@ -54,3 +54,11 @@ class FrozenRecord(Record):
 
     def __hash__(self) -> int:
         return hash(self._values())
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes``, as ``dataclasses.replace`` makes one (``__init__`` takes each slot by name)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        unknown = changes.keys() - fields.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__qualname__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(**{**fields, **changes})

@@ -48,6 +48,16 @@ def test_a_recipe_compares_without_its_merge_lines_and_survives_pickle_and_copy(
         assert again == recipe and again.merge_lines == {"k": 5} and again.step("b").depends_on == ("a",)
 
 
+def test_replace_copies_a_step_with_changes_as_dataclasses_replace_did():
+    step = Step("a", 0, params={"n": 1}, line=3, lines={"params": 4})
+    moved = step.replace(depends_on=("z",), index=5)
+    assert (moved.depends_on, moved.index, moved.params, moved.lines) == (("z",), 5, {"n": 1}, {"params": 4})
+    assert (step.depends_on, step.index) == ((), 0)
+    assert Recipe("r", (step,)).replace(steps=(moved,)).steps == (moved,)
+    with pytest.raises(TypeError, match="no field 'nmae'"):
+        step.replace(nmae="b")
+
+
 def test_frozen_records_hash_by_their_compared_values():
     entry = RecipeEntry("r", Path("/x/r.yaml"), "pack")
     assert hash(entry) == hash(RecipeEntry("r", Path("/x/r.yaml"), "pack"))
