@@ -62,7 +62,8 @@ def assert_same_read(cached, fresh) -> None:
     assert every_field(cached) == every_field(fresh)
     for mine, theirs in zip(cached.steps, fresh.steps, strict=True):
         assert every_field(mine) == every_field(theirs)  # Step's == leaves the lines out
-        assert {k: type(v) for k, v in every_field(mine).items()} == {k: type(v) for k, v in every_field(theirs).items()}
+        types = {k: type(v) for k, v in every_field(theirs).items()}
+        assert {k: type(v) for k, v in every_field(mine).items()} == types
 
 
 @pytest.fixture

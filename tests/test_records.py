@@ -105,8 +105,8 @@ def test_a_one_step_run_imports_no_dataclass(tmp_path: Path, recipe_cache: str):
         env["ORCH_NO_RECIPE_CACHE"] = "1"
     for attempt in range(2):  # the second run takes the recipe from the cache (and the step's result too)
         modules = tmp_path / f"modules-{attempt}.json"
-        done = subprocess.run([sys.executable, "-c", RUN_AND_LIST_MODULES, str(modules), "run", "one.yaml",
-                               "--no-progress"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        command = [sys.executable, "-c", RUN_AND_LIST_MODULES, str(modules), "run", "one.yaml", "--no-progress"]
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["status"] == "ok"
         loaded = json.loads(modules.read_text())

@@ -30,7 +30,8 @@ class Run(Record):
     __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
                  "pid", "notes")
 
-    def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context, id: str | None = None,  # noqa: A002
+    def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context,
+                 id: str | None = None,  # noqa: A002 - the run's id, as the store's column
                  flags: dict[str, Any] | None = None, results: dict[str, StepResult] | None = None,
                  status: str = "running", started: float | None = None, finished: float | None = None,
                  pid: int | None = None, notes: list[str] | None = None):
