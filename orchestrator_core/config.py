@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from orchestrator_core.records import Record
 
 DATA_DIR_ENV = "ORCH_DATA_DIR"
 STATE_DIR_ENV = "ORCH_STATE_DIR"
@@ -47,8 +48,7 @@ class ReadOnlyOptions(dict):
         return self
 
 
-@dataclass
-class Config:
+class Config(Record):
     """Options every part of a run may read; plugins keep their own under ``options``.
 
     ``stdout`` is where the one-JSON-line-per-step contract is written; the command
@@ -62,19 +62,28 @@ class Config:
     later, the settings the run really uses.
     """
 
-    workdir: Path = field(default_factory=Path.cwd)
-    data_dir: Path | None = None
-    state_dir: Path | None = None
-    cache: bool = True
-    workers: int = field(default_factory=default_workers)
-    executor: str | None = None
-    keep_going: bool = False
-    events_path: Path | None = None
-    progress: bool | None = None
-    stdout: TextIO | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    pluginmanager: Any = None
-    _frozen: bool = field(default=False, init=False, repr=False, compare=False)
+    # Compared and shown, as a dataclass's fields; a Config keeps a ``__dict__`` (plugins may add to it until frozen).
+    _fields = ("workdir", "data_dir", "state_dir", "cache", "workers", "executor", "keep_going", "events_path",
+               "progress", "stdout", "options", "pluginmanager")
+
+    def __init__(self, workdir: Path | str | None = None, data_dir: Path | None = None, state_dir: Path | None = None,
+                 cache: bool = True, workers: int | None = None, executor: str | None = None,
+                 keep_going: bool = False, events_path: Path | None = None, progress: bool | None = None,
+                 stdout: TextIO | None = None, options: dict[str, Any] | None = None, pluginmanager: Any = None):
+        self._frozen = False
+        self.workdir = Path.cwd() if workdir is None else workdir
+        self.data_dir = data_dir
+        self.state_dir = state_dir
+        self.cache = cache
+        self.workers = default_workers() if workers is None else workers
+        self.executor = executor
+        self.keep_going = keep_going
+        self.events_path = events_path
+        self.progress = progress
+        self.stdout = stdout
+        self.options = {} if options is None else options
+        self.pluginmanager = pluginmanager
+        self._resolve()
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in _WIRING and getattr(self, "_frozen", False):
@@ -91,7 +100,7 @@ class Config:
     def frozen(self) -> bool:
         return self._frozen
 
-    def __post_init__(self) -> None:
+    def _resolve(self) -> None:
         self.workdir = Path(self.workdir).resolve()
         if self.data_dir is None:
             self.data_dir = Path(os.environ.get(DATA_DIR_ENV) or self.workdir / "Data")

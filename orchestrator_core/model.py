@@ -2,16 +2,14 @@
 
 Everything here is plain data with no behaviour beyond describing itself, so that
 tasks and results can cross a process boundary (pickle) and reach a Dask worker
-unchanged (DESIGN §3.1). ``Step`` and ``Recipe`` are dataclasses; the classes made
-while a recipe runs (writes, tasks, results) are plain classes with the same ``__init__``,
-equality and ``repr`` (:mod:`orchestrator_core.records`: a dataclass compiles its methods
-at every import).
+unchanged (DESIGN §3.1). They are plain classes with the ``__init__``, equality, hash
+and ``repr`` a dataclass would have (:mod:`orchestrator_core.records`: a dataclass compiles
+its methods at every import).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from orchestrator_core.records import FrozenRecord, Record
@@ -30,48 +28,70 @@ METRICS_KEY = RESERVED_PREFIX + "step_metrics_v1"
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step of a recipe, as written (after defaults are filled in)."""
+class Step(FrozenRecord):
+    """One step of a recipe, as written (after defaults are filled in). Never changed once made.
 
-    name: str
-    index: int
-    type: str = "python"
-    uses: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    depends_on: tuple[str, ...] = ()
-    parallelizable: bool | None = None
-    executor: str | None = None
-    cache: bool = False
-    cache_key: str | None = None
-    files: tuple[str, ...] = ()
-    timeout: float | None = None
-    retries: int = 0
-    retry_delay: float = 0.5
-    description: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    line: int | None = None
-    lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
+    ``lines`` (each key's line in the recipe) is left out of equality and ``repr``.
+    """
+
+    __slots__ = ("name", "index", "type", "uses", "params", "depends_on", "parallelizable", "executor", "cache",
+                 "cache_key", "files", "timeout", "retries", "retry_delay", "description", "options", "line",
+                 "lines")
+    _unequal = ("lines",)
+
+    def __init__(self, name: str, index: int, type: str = "python", uses: str | None = None,  # noqa: A002
+                 params: Mapping[str, Any] | None = None, depends_on: tuple[str, ...] = (),
+                 parallelizable: bool | None = None, executor: str | None = None, cache: bool = False,
+                 cache_key: str | None = None, files: tuple[str, ...] = (), timeout: float | None = None,
+                 retries: int = 0, retry_delay: float = 0.5, description: str | None = None,
+                 options: Mapping[str, Any] | None = None, line: int | None = None,
+                 lines: Mapping[str, int] | None = None):
+        self.name = name
+        self.index = index
+        self.type = type
+        self.uses = uses
+        self.params = {} if params is None else params
+        self.depends_on = depends_on
+        self.parallelizable = parallelizable
+        self.executor = executor
+        self.cache = cache
+        self.cache_key = cache_key
+        self.files = files
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.description = description
+        self.options = {} if options is None else options
+        self.line = line
+        self.lines = {} if lines is None else lines
 
     def line_of(self, key: str) -> int | None:
         """Line of ``key`` in this step's mapping, or of the step itself."""
         return self.lines.get(key, self.line)
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """A validated recipe: its steps in file order and the run-wide settings."""
+class Recipe(FrozenRecord):
+    """A validated recipe: its steps in file order and the run-wide settings. Never changed once made.
 
-    name: str
-    steps: tuple[Step, ...]
-    path: str | None = None
-    description: str | None = None
-    merge: str | None = None  # the recipe's strategy for every key; None: the strategy registered as the default
-    context: Mapping[str, Any] = field(default_factory=dict)
-    digest: str = ""
-    # ``merge: {default: ..., keys: {key: strategy}}``: how each named key merges, whichever steps write it
-    merge_keys: Mapping[str, str] = field(default_factory=dict)
-    merge_lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
+    ``merge_lines`` (the line of each key of ``merge:``) is left out of equality and ``repr``.
+    """
+
+    __slots__ = ("name", "steps", "path", "description", "merge", "context", "digest", "merge_keys", "merge_lines")
+    _unequal = ("merge_lines",)
+
+    def __init__(self, name: str, steps: tuple[Step, ...], path: str | None = None, description: str | None = None,
+                 merge: str | None = None, context: Mapping[str, Any] | None = None, digest: str = "",
+                 merge_keys: Mapping[str, str] | None = None, merge_lines: Mapping[str, int] | None = None):
+        self.name = name
+        self.steps = steps
+        self.path = path
+        self.description = description
+        self.merge = merge  # the recipe's strategy for every key; None: the strategy registered as the default
+        self.context = {} if context is None else context
+        self.digest = digest
+        # ``merge: {default: ..., keys: {key: strategy}}``: how each named key merges, whichever steps write it
+        self.merge_keys = {} if merge_keys is None else merge_keys
+        self.merge_lines = {} if merge_lines is None else merge_lines
 
     def step(self, name: str) -> Step:
         for step in self.steps:

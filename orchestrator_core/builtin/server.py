@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import UsageError
 from orchestrator_core.plugin.interfaces import RunOption
+from orchestrator_core.records import Record
 
 logger = logging.getLogger("orchestrator.server")
 
@@ -35,10 +35,12 @@ PORT_OPTION = RunOption(flag="--port", dest="serve_port", type=int, default=0,
                         help="With --serve: the port (default: a free one).")
 
 
-@dataclass
-class _ServedRun:
-    state_dir: Path
-    server: Any = None  # a RunningServer once started
+class _ServedRun(Record):
+    __slots__ = ("state_dir", "server")
+
+    def __init__(self, state_dir: Path, server: Any = None):
+        self.state_dir = state_dir
+        self.server = server  # a RunningServer once started
 
 
 _RUNS: dict[str, _ServedRun] = {}

@@ -37,7 +37,6 @@ import os
 import stat
 import sys
 from contextlib import suppress
-from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,8 +60,8 @@ MAX_BYTES = 64 << 20
 MAX_ENTRY_BYTES = MAX_BYTES // 4  # a recipe bigger than this (~80,000 steps) is read from its file every time
 _SUFFIX = ".recipe"
 _MAGIC = b"orch recipe cache 1\n"  # the entry format: changing the layout below means a new number
-_STEP_FIELDS = tuple(f.name for f in fields(Step))
-_RECIPE_FIELDS = tuple(f.name for f in fields(Recipe) if f.name not in ("steps", "path"))
+_STEP_FIELDS = Step.__slots__  # in the order Step() takes them
+_RECIPE_FIELDS = tuple(name for name in Recipe.__slots__ if name not in ("steps", "path"))
 _CORE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The modules whose code decides what a recipe file reads as.
 _READER_MODULES = ("_markers.py", "model.py", "errors.py", "digest.py", "recipe/read.py", "recipe/yaml_lines.py",
@@ -203,17 +202,8 @@ def _decode(blob: bytes, key: str, path: Path) -> Recipe:
     step_names, recipe_names, recipe_values, steps = marshal.loads(payload)
     if step_names != _STEP_FIELDS or recipe_names != _RECIPE_FIELDS:
         raise ValueError("written for another shape of Recipe or Step")
-    # Frozen dataclasses filled the way pickle fills them: __init__ would cost more than reading.
-    new = object.__new__
-    built = []
-    for values in steps:
-        step = new(Step)
-        vars(step).update(zip(_STEP_FIELDS, values, strict=True))
-        built.append(step)
-    recipe = new(Recipe)
-    vars(recipe).update(zip(_RECIPE_FIELDS, recipe_values, strict=True), steps=tuple(built),
-                        path=resolved_path(str(path)))
-    return recipe
+    return Recipe(steps=tuple(Step(*values) for values in steps), path=resolved_path(str(path)),
+                  **dict(zip(_RECIPE_FIELDS, recipe_values, strict=True)))
 
 
 def _encode(key: str, recipe: Recipe) -> bytes:

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator_core.errors import UsageError, did_you_mean
 from orchestrator_core.plugin.registry import Registry
+from orchestrator_core.records import FrozenRecord
 
 SUFFIXES = (".yaml", ".yml")
 
 logger = logging.getLogger("orchestrator.lookup")
 
 
-@dataclass(frozen=True)
-class RecipeEntry:
-    name: str
-    path: Path
-    pack: str
+class RecipeEntry(FrozenRecord):
+    __slots__ = ("name", "path", "pack")
+
+    def __init__(self, name: str, path: Path, pack: str):
+        self.name = name
+        self.path = path
+        self.pack = pack
 
 
 def list_recipes(registry: Registry) -> list[RecipeEntry]:
@@ -39,11 +41,13 @@ def list_recipes(registry: Registry) -> list[RecipeEntry]:
     return sorted(found.values(), key=lambda e: e.name)
 
 
-@dataclass(frozen=True)
-class ScriptEntry:
-    name: str
-    path: Path
-    pack: str
+class ScriptEntry(FrozenRecord):
+    __slots__ = ("name", "path", "pack")
+
+    def __init__(self, name: str, path: Path, pack: str):
+        self.name = name
+        self.path = path
+        self.pack = pack
 
     @property
     def executable(self) -> bool:

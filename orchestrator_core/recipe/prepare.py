@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 from orchestrator_core.errors import Problem, RecipeError, UsageError, did_you_mean
 from orchestrator_core.plugin.hooks import Hooks
@@ -16,20 +15,23 @@ from orchestrator_core.plugin.interfaces import DEFAULT_PARALLEL, DEFAULT_REQUIR
 from orchestrator_core.plugin.known import install_hint
 from orchestrator_core.recipe.conflicts import strategy_problems, undeclared_outputs_warnings, write_conflicts
 from orchestrator_core.model import Recipe, Step, StepHandler
+from orchestrator_core.records import FrozenRecord
 from orchestrator_core.recipe.read import sorted_problems
 from orchestrator_core.plugin.registry import Registry
 
 logger = logging.getLogger("orchestrator.validation")
 
 
-@dataclass(frozen=True)
-class PreparedStep:
+class PreparedStep(FrozenRecord):
     """A step ready to run: its handler, the executor it goes to, and whether it may overlap."""
 
-    step: Step
-    handler: StepHandler
-    executor: str
-    parallel: bool
+    __slots__ = ("step", "handler", "executor", "parallel")
+
+    def __init__(self, step: Step, handler: StepHandler, executor: str, parallel: bool):
+        self.step = step
+        self.handler = handler
+        self.executor = executor
+        self.parallel = parallel
 
 
 def step_fields(registry: Registry) -> dict[str, dict]:

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from orchestrator_core.run.fingerprint import (
     FingerprintError, Fingerprinter, artifacts, digest, missing_files, upstream_artifacts, upstream_outputs,
 )
 from orchestrator_core.model import STATUS_OK, CachedResult, Fingerprint, Step, StepResult, Write
+from orchestrator_core.records import Record
 
 if TYPE_CHECKING:
     from orchestrator_core.plugin.hooks import Hooks
@@ -92,13 +92,15 @@ def as_entry(stored: Any) -> CachedResult:
     return stored if isinstance(stored, CachedResult) else CachedResult(list(stored))
 
 
-@dataclass
-class Lookup:
+class Lookup(Record):
     """The cache's answer for one step: its fingerprint, the stored result on a hit, why not otherwise."""
 
-    fingerprint: Fingerprint | None
-    entry: CachedResult | None = None
-    reason: str = ""  # why it is a miss when the cache alone knows it (marker, missing file...)
+    __slots__ = ("fingerprint", "entry", "reason")
+
+    def __init__(self, fingerprint: Fingerprint | None, entry: CachedResult | None = None, reason: str = ""):
+        self.fingerprint = fingerprint
+        self.entry = entry
+        self.reason = reason  # why it is a miss when the cache alone knows it (marker, missing file...)
 
 
 def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run) -> Lookup:

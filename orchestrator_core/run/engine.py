@@ -16,7 +16,6 @@ import logging
 import random
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from orchestrator_core.run.caching import RunCache
 from orchestrator_core.errors import ContextError, error_from_exception, error_record
@@ -29,6 +28,7 @@ from orchestrator_core.recipe.values import MAX_SECONDS
 from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run
 from orchestrator_core.recipe.prepare import PreparedStep
+from orchestrator_core.records import Record
 
 logger = logging.getLogger("orchestrator.engine")
 
@@ -60,13 +60,16 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
     return min(base * 2 ** min(attempt - 1, 64) * (rng or random).uniform(0.5, 1.5), MAX_SECONDS)
 
 
-@dataclass
-class _Attempt:
-    prepared: PreparedStep
-    number: int
-    started: float | None  # None while queued in an executor that queues ahead
-    deadline: float | None
-    executor: Executor
+class _Attempt(Record):
+    __slots__ = ("prepared", "number", "started", "deadline", "executor")
+
+    def __init__(self, prepared: PreparedStep, number: int, started: float | None, deadline: float | None,
+                 executor: Executor):
+        self.prepared = prepared
+        self.number = number
+        self.started = started  # None while queued in an executor that queues ahead
+        self.deadline = deadline
+        self.executor = executor
 
 
 class Engine:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
+
+from orchestrator_core.records import Record
 
 try:
     import resource as _resource
@@ -35,14 +36,17 @@ def peak_rss_kb() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak
 
 
-@dataclass
-class Measurement:
+class Measurement(Record):
     """Figures of one measured block; filled in when the block ends."""
 
-    duration_ms: float = 0.0
-    cpu_ms: float = 0.0
-    peak_rss_kb: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("duration_ms", "cpu_ms", "peak_rss_kb", "extra")
+
+    def __init__(self, duration_ms: float = 0.0, cpu_ms: float = 0.0, peak_rss_kb: int = 0,
+                 extra: dict[str, Any] | None = None):
+        self.duration_ms = duration_ms
+        self.cpu_ms = cpu_ms
+        self.peak_rss_kb = peak_rss_kb
+        self.extra = {} if extra is None else extra
 
     def as_dict(self) -> dict[str, Any]:
         figures = {

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator_core.config import Config
 from orchestrator_core.run.context import Context
 from orchestrator_core.model import Recipe, Step, StepResult
+from orchestrator_core.records import Record
 
 
 def new_run_id() -> str:
@@ -18,8 +18,7 @@ def new_run_id() -> str:
     return f"{stamp}-{os.urandom(3).hex()}"
 
 
-@dataclass
-class Run:
+class Run(Record):
     """One run of a recipe: its plan, context and results so far.
 
     ``plan`` lists the steps that will run, in plan order; ``flags`` records how they
@@ -28,15 +27,23 @@ class Run:
     file that changed since the run, see :mod:`orchestrator_core.run.recorded`).
     """
 
-    recipe: Recipe
-    plan: list[Step]
-    config: Config
-    context: Context
-    id: str = field(default_factory=new_run_id)
-    flags: dict[str, Any] = field(default_factory=dict)
-    results: dict[str, StepResult] = field(default_factory=dict)
-    status: str = "running"
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    pid: int = field(default_factory=os.getpid)
-    notes: list[str] = field(default_factory=list)  # remarks for a reader of a run read back (recorded.py)
+    __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
+                 "pid", "notes")
+
+    def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context,
+                 id: str | None = None,  # noqa: A002 - the run's id, as the store's column
+                 flags: dict[str, Any] | None = None, results: dict[str, StepResult] | None = None,
+                 status: str = "running", started: float | None = None, finished: float | None = None,
+                 pid: int | None = None, notes: list[str] | None = None):
+        self.recipe = recipe
+        self.plan = plan
+        self.config = config
+        self.context = context
+        self.id = new_run_id() if id is None else id
+        self.flags = {} if flags is None else flags
+        self.results = {} if results is None else results
+        self.status = status
+        self.started = time.time() if started is None else started
+        self.finished = finished
+        self.pid = os.getpid() if pid is None else pid
+        self.notes = [] if notes is None else notes  # remarks for a reader of a run read back (recorded.py)

@@ -10,34 +10,40 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from orchestrator_core.errors import UsageError
+from orchestrator_core.records import Record
 from orchestrator_core.state.faults import damaged_store, store_error
 from orchestrator_core.state.liveness import pid_alive, run_alive
 
 __all__ = ["RunRecord", "StoreReader", "pid_alive"]
 
 
-@dataclass
-class RunRecord:
+class RunRecord(Record):
     """One row of ``runs``; ``shown_status`` says ``killed`` for a run whose process is gone.
 
     ``state_dir`` is where the run's lock file would be (see :mod:`.liveness`).
     """
 
-    id: str
-    recipe: str
-    recipe_path: str | None
-    recipe_digest: str | None
-    started: float
-    finished: float | None
-    status: str
-    flags: dict[str, Any] = field(default_factory=dict)
-    pid: int | None = None
-    state_dir: Path | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("id", "recipe", "recipe_path", "recipe_digest", "started", "finished", "status", "flags", "pid",
+                 "state_dir")
+    _unequal = ("state_dir",)
+
+    def __init__(self, id: str, recipe: str, recipe_path: str | None, recipe_digest: str | None,  # noqa: A002
+                 started: float, finished: float | None, status: str, flags: dict[str, Any] | None = None,
+                 pid: int | None = None, state_dir: Path | None = None):
+        self.id = id
+        self.recipe = recipe
+        self.recipe_path = recipe_path
+        self.recipe_digest = recipe_digest
+        self.started = started
+        self.finished = finished
+        self.status = status
+        self.flags = {} if flags is None else flags
+        self.pid = pid
+        self.state_dir = state_dir
 
     @property
     def shown_status(self) -> str:
