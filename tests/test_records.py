@@ -112,3 +112,4 @@ def test_a_one_step_run_imports_no_dataclass(tmp_path: Path, recipe_cache: str):
         loaded = json.loads(modules.read_text())
         assert "orchestrator_core.run.engine" in loaded and "orchestrator_core.state.store" in loaded
         assert "dataclasses" not in loaded
+        assert "random" not in loaded  # only a retry's jitter needs it (engine.backoff_delay)

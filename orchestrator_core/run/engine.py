@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import heapq
 import logging
-import random
 import time
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from orchestrator_core.run.caching import RunCache
 from orchestrator_core.errors import ContextError, error_from_exception, error_record
@@ -29,6 +29,9 @@ from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run
 from orchestrator_core.recipe.prepare import PreparedStep
 from orchestrator_core.records import Record
+
+if TYPE_CHECKING:
+    import random
 
 logger = logging.getLogger("orchestrator.engine")
 
@@ -56,8 +59,11 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
 
     The jitter keeps steps that failed together (a flaky service) from retrying in lockstep.
     The delay is capped at a year: a long run of retries must not overflow the clock.
+    ``random`` is imported here, by the first retry: a run without one does not load it.
     """
-    return min(base * 2 ** min(attempt - 1, 64) * (rng or random).uniform(0.5, 1.5), MAX_SECONDS)
+    if rng is None:
+        import random as rng  # type: ignore[no-redef]
+    return min(base * 2 ** min(attempt - 1, 64) * rng.uniform(0.5, 1.5), MAX_SECONDS)
 
 
 class _Attempt(Record):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import sqlite3
 import time
 from pathlib import Path
@@ -72,6 +71,8 @@ def _use_wal(conn: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
+            import random  # only two processes creating one store together get here
+
             time.sleep(0.005 + random.random() * 0.02)
 
 
