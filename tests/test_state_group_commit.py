@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator_core import hookimpl
-from orchestrator_core.run.engine import REPORT_BATCH
+from orchestrator_core.run.reports import REPORT_BATCH
 from orchestrator_core.testing import orch_executable
 
 STEPS = r'''

@@ -23,7 +23,8 @@ from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
 from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.merging import MergePolicy
-from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, Step, StepResult, StepTask
+from orchestrator_core.run.reports import ReportQueue
+from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
 from orchestrator_core.recipe.values import MAX_SECONDS
 from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run
@@ -39,16 +40,6 @@ TIMEOUT_EXIT_CODE = 124
 # Extra time the engine gives a handler that enforces its step's timeout itself
 # (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
 HANDLER_TIMEOUT_GRACE = 5.0
-# Finished steps are recorded and reported in groups (see ``Engine._report``): a group is
-# flushed when it holds REPORT_BATCH steps, when its oldest step finished REPORT_DELAY_S
-# ago, and whenever the runner is about to wait or to run a step that may take a while.
-REPORT_BATCH = 256
-REPORT_DELAY_S = 0.020
-# A handler is "quick" when its last run took less than QUICK_HANDLER_MS and at most one
-# run in QUICK_HANDLER_SLOW_SHARE did not (a loaded machine delays a quick step now and
-# then): a step of it may run on the runner's thread with earlier steps still unreported.
-QUICK_HANDLER_MS = 1.0
-QUICK_HANDLER_SLOW_SHARE = 16
 # How many steps per worker the engine queues in an executor that ``queues_ahead`` (the thread
 # executor): enough that a worker never waits for the runner thread to hand it the next step.
 QUEUE_AHEAD_PER_WORKER = 16
@@ -110,9 +101,7 @@ class Engine:
         self.cache = RunCache(run, hooks)
         metrics = run.context.get(METRICS_KEY)
         self.metrics: dict = metrics if isinstance(metrics, dict) else {}
-        self.unreported: list[tuple[Step, StepResult, float]] = []  # finished steps waiting for their commit
-        self.unreported_since = 0.0  # when the oldest of them finished
-        self.handler_runs: dict[str, tuple[int, int, bool]] = {}  # handler -> runs, slow runs, was the last quick
+        self.reports = ReportQueue(run, hooks)  # finished steps waiting for their group's commit
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -126,10 +115,10 @@ class Engine:
                         continue  # steps that ran inline may have made others ready
                     break
                 self._wait()
-            self._flush_reports()
+            self.reports.flush()
         except BaseException:
             try:
-                self._flush_reports()  # what finished before Ctrl-C or a failure is recorded and reported
+                self.reports.flush()  # what finished before Ctrl-C or a failure is recorded and reported
             finally:
                 self._shutdown(cancel=True)
             raise
@@ -145,7 +134,7 @@ class Engine:
             self.run.context.record(write)
 
     def _wait(self) -> None:
-        self._flush_reports()
+        self.reports.flush()
         now = time.monotonic()
         moments = [a.deadline for a in self.timed.values()] + [t for t, _, _ in self.delayed]
         timeout = max(0.0, min(moments) - now) if moments else None
@@ -272,7 +261,7 @@ class Engine:
             self._track(future, _Attempt(prepared, number, None, None, executor))
             future.add_done_callback(self.handoff.on_done)
             return
-        self._flush_before_running(prepared, executor)
+        self.reports.flush_before(prepared.handler.identity, on_runner_thread=not executor.capabilities.parallel)
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
         attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
@@ -362,10 +351,7 @@ class Engine:
         step = prepared.step
         result.attempts = number
         if result.cache != "hit":  # the handler ran: was it quick?
-            duration = result.metrics.get("duration_ms")
-            quick = duration is not None and duration < QUICK_HANDLER_MS
-            runs, slow, _ = self.handler_runs.get(prepared.handler.identity, (0, 0, True))
-            self.handler_runs[prepared.handler.identity] = (runs + 1, slow + (not quick), quick)
+            self.reports.ran(prepared.handler.identity, result.metrics.get("duration_ms"))
         if result.ok:
             try:
                 self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
@@ -398,70 +384,7 @@ class Engine:
             self._block_dependents(step.name)
             if not self.run.config.keep_going:
                 self.stopping = True
-        self._report(step, result)
-
-    # -- reporting: group commit -----------------------------------------------------------------
-    def _report(self, step: Step, result: StepResult) -> None:
-        """Queue a finished step for recording and reporting; flush the queue when it is due.
-
-        The engine's own bookkeeping (results, dependents made ready, metrics) is done
-        when a step finishes, so the next steps start at once; the hooks that record and
-        report it (``orch_record_steps``, then ``orch_after_step``/``orch_on_step_error``)
-        run for a group of steps at a time: one transaction of the state store per group
-        instead of one per step. No step is reported before the transaction holding it
-        has committed, so every reported step survives a ``kill -9``; one killed before
-        its group was flushed was never reported and runs again on resume, like a step
-        that was still running (docs/state.md, "Group commit").
-        """
-        if not self.unreported:
-            self.unreported_since = time.monotonic()
-        self.unreported.append((step, result, time.time()))
-        if len(self.unreported) >= REPORT_BATCH or time.monotonic() - self.unreported_since >= REPORT_DELAY_S:
-            self._flush_reports()
-
-    def _flush_reports(self) -> None:
-        """Record the finished steps waiting (one ``orch_record_steps`` call), then report each, in finish order.
-
-        When recording raises (a full disk), none of the group is reported; when a
-        reporter raises, the rest of the group is recorded but not reported (its lines
-        are lost, never false). Ctrl-C leaves the group, or the part not yet reported,
-        queued for the flush that ends the run: it is recorded (again: the recorder
-        skips what it committed) and reported there.
-        """
-        if not self.unreported:
-            return
-        finished = self.unreported
-        try:
-            self.hooks.record_steps(run=self.run, finished=finished)
-        except KeyboardInterrupt:
-            raise
-        except BaseException:
-            self.unreported = []
-            raise
-        self.unreported = []
-        for place, (step, result, _) in enumerate(finished):
-            try:
-                if result.ok:
-                    self.hooks.after_step(run=self.run, step=step, result=result)
-                else:
-                    self.hooks.on_step_error(run=self.run, step=step, result=result, error=result.error or {})
-            except KeyboardInterrupt:
-                self.unreported = finished[place + 1:]
-                raise
-
-    def _flush_before_running(self, prepared: PreparedStep, executor: Executor) -> None:
-        """Flush before a step that may run on the runner's own thread, unless its handler is known quick.
-
-        A serial executor (``inline``) runs the step inside ``submit``: the steps waiting
-        would be reported only after it, however long it takes. A chain of quick steps
-        (their handler ran before in this run, the last time and nearly every time under
-        ``QUICK_HANDLER_MS``) still groups its commits.
-        """
-        if not self.unreported or executor.capabilities.parallel:
-            return
-        runs, slow, last_quick = self.handler_runs.get(prepared.handler.identity, (0, 0, False))
-        if not (last_quick and slow * QUICK_HANDLER_SLOW_SHARE <= runs):
-            self._flush_reports()
+        self.reports.add(step, result)
 
     def _note_metrics(self, name: str, entry: dict) -> None:
         """Add ``name``'s figures to the runner's metrics key, keeping its steps in plan order.
