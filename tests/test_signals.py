@@ -149,7 +149,8 @@ def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_en
     send()
     out, err = finish(proc)
     assert proc.returncode == 130, err
-    assert time.monotonic() - sent_again < 1.5  # not the 1 s + 2 s grace periods
+    # Not the 1 s + 2 s grace periods; the margin is for a loaded machine's process teardown.
+    assert time.monotonic() - sent_again < 2.5
     assert "Traceback" not in err and out == ""
     assert f"orch: {signal.Signals(signum).name} again: killed" in err
     assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
