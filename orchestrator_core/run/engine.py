@@ -11,7 +11,6 @@ starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py`
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from concurrent.futures import Future
@@ -23,6 +22,7 @@ from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
 from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.merging import MergePolicy
+from orchestrator_core.run.readiness import Readiness
 from orchestrator_core.run.reports import ReportQueue
 from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
 from orchestrator_core.recipe.values import MAX_SECONDS
@@ -77,16 +77,7 @@ class Engine:
         self.hooks = hooks
         self.registry = registry
         self.steps = [prepared[s.name] for s in run.plan]
-        self.position = {p.step.name: i for i, p in enumerate(self.steps)}
-        self.dependents: dict[str, list[str]] = {name: [] for name in self.position}
-        self.unmet: dict[str, int] = {}
-        for prepared_step in self.steps:
-            deps = [d for d in prepared_step.step.depends_on if d in self.position]
-            self.unmet[prepared_step.step.name] = len(deps)
-            for dep in deps:  # steps outside this run count as met: the recorded context has their keys
-                self.dependents[dep].append(prepared_step.step.name)
-        self.ready = [(i, p.step.name) for i, p in enumerate(self.steps) if not self.unmet[p.step.name]]
-        heapq.heapify(self.ready)
+        self.readiness = Readiness(run.plan)
         self.running: dict[Future, _Attempt] = {}  # submitted attempts, queued or started
         self.timed: dict[Future, _Attempt] = {}  # the started ones with a deadline
         self.alone = 0  # attempts in ``running`` of steps that must run alone
@@ -94,7 +85,6 @@ class Engine:
         self.queued_cancelled = False
         self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
-        self.state: dict[str, str] = {}  # name -> ok | error | blocked
         self.executors: dict[str, Executor] = {}
         self.stopping = False
         self.merging = MergePolicy(run.recipe, hooks, registry)
@@ -190,25 +180,25 @@ class Engine:
         if self.stopping:
             return 0
         started = 0
-        kept: list[tuple[int, str]] = []
+        kept: list[int] = []
         alone_running = self.alone > 0
-        while self.ready and not alone_running:
-            item = heapq.heappop(self.ready)
-            prepared = self.steps[item[0]]
+        while self.readiness and not alone_running:
+            position = self.readiness.pop()
+            prepared = self.steps[position]
             if not prepared.parallel:
                 if self.running or self.delayed:
-                    kept.append(item)
+                    kept.append(position)
                     break  # no overtaking a step that must run alone
                 alone_running = True
             elif len(self.running) >= self._room(prepared):
-                kept.append(item)
+                kept.append(position)
                 break
             started += 1
             self._submit(prepared, 1)
             if self.stopping:
                 break
-        for item in kept:
-            heapq.heappush(self.ready, item)
+        for position in kept:
+            self.readiness.put_back(position)
         if self.stopping:  # a step finished from the cache failed to merge: nothing queued starts
             self._cancel_queued()
         return started
@@ -371,48 +361,14 @@ class Engine:
     def _record(self, step, result: StepResult) -> None:
         self.cache.store(step, result)
         self.run.results[step.name] = result
-        self._note_metrics(step.name, dict(result.metrics, executor=result.executor, attempts=result.attempts,
-                                           status=result.status, cache=result.cache))
+        self.readiness.in_plan_order(self.metrics, step.name, dict(
+            result.metrics, executor=result.executor, attempts=result.attempts, status=result.status,
+            cache=result.cache))
         if result.ok:
-            self.state[step.name] = "ok"
-            for child in self.dependents[step.name]:
-                self.unmet[child] -= 1
-                if not self.unmet[child]:
-                    heapq.heappush(self.ready, (self.position[child], child))
-        else:
-            self.state[step.name] = "error"
-            self._block_dependents(step.name)
-            if not self.run.config.keep_going:
-                self.stopping = True
+            self.readiness.succeeded(step.name)
+        elif not self.run.config.keep_going:
+            self.stopping = True
         self.reports.add(step, result)
-
-    def _note_metrics(self, name: str, entry: dict) -> None:
-        """Add ``name``'s figures to the runner's metrics key, keeping its steps in plan order.
-
-        Readers (reports, ``resource_audit``) list the steps as the key has them, so a
-        step that finished before an earlier one of the plan goes in before it. Only
-        the entries after its place move, so a run finishing in plan order pays nothing.
-        """
-        position = self.position[name]
-        if not self.metrics or self.position.get(next(reversed(self.metrics)), -1) < position:
-            self.metrics[name] = entry  # the usual case: it comes after every step already there
-            return
-        later = []
-        for key in reversed(self.metrics):
-            if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
-                break
-            later.append(key)
-        moved = [(key, self.metrics.pop(key)) for key in reversed(later)]
-        self.metrics[name] = entry
-        self.metrics.update(moved)
-
-    def _block_dependents(self, name: str) -> None:
-        stack = list(self.dependents[name])
-        while stack:
-            child = stack.pop()
-            if self.state.get(child) != "blocked":
-                self.state[child] = "blocked"
-                stack.extend(self.dependents[child])
 
     def _shutdown(self, *, cancel: bool) -> None:
         self.handoff.hold()  # no queued step starts while the others are cancelled
