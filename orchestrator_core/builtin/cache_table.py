@@ -43,12 +43,13 @@ class EntryTable:
         if self._conn is None:
             if not create and not self.path.exists():
                 return None  # nothing stored yet: a miss, and no folder made for it
+            from orchestrator_core.state.store import use_wal  # the store's module, when a table is opened
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(conn)  # two runs creating the table at once: one switches, the other waits
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
             except BaseException:

@@ -24,7 +24,7 @@ from orchestrator_core.state.faults import StateStoreError, damaged_store, store
 from orchestrator_core.state.migrations import CURRENT_VERSION, migrate, newer_version_error, schema_version
 from orchestrator_core.state.reader import _RUN_COLUMNS, RunRecord, StoreReader, pid_alive
 
-__all__ = ["DB_NAME", "EventRow", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive"]
+__all__ = ["DB_NAME", "EventRow", "RunRecord", "StateStore", "StoreReader", "WriteRow", "pid_alive", "use_wal"]
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 30.0
@@ -54,7 +54,7 @@ def _closed_on_failure(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
         raise
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
+def use_wal(conn: sqlite3.Connection) -> None:
     """Put the database in write-ahead-log mode (a lasting property of the file).
 
     Switching needs a moment of exclusive access, and SQLite reports a busy database
@@ -163,7 +163,7 @@ class StateStore(StoreReader):
         except sqlite3.Error as exc:
             raise store_error(exc, path) from None
         with _closed_on_failure(conn, path):
-            _use_wal(conn)
+            use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             migrate(conn, str(path))
