@@ -26,7 +26,6 @@ from orch_test_helpers import Processes
 from orchestrator_core.testing import context_recording_plugin, write_pack
 
 PACK = "orch_dask_testpack"
-BIN = Path(sys.executable).parent
 
 STEPS = '''
 """Scriptlets of a fan-in, a probe of where a step ran, and failures."""
@@ -220,7 +219,7 @@ def running_cluster(testpack: Path, logs: Path, *, workers: int = 1, nanny: bool
 
     def start(*args: str, log: str) -> subprocess.Popen:
         with open(logs / log, "w") as out:
-            started.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=logs, env=env,
+            started.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=logs, env=env,
                                             stdout=out, stderr=subprocess.STDOUT))
         return started[-1]
 
