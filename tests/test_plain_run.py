@@ -11,6 +11,7 @@ into the same run request (``Config`` included), so they cannot drift apart.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -22,11 +23,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator_core import hookimpl
-from orchestrator_core.cli import build_cli
-from orchestrator_core.cli import running
+from orchestrator_core.cli import _click_main, build_cli, running
 from orchestrator_core.cli.holder import SessionHolder
 from orchestrator_core.cli.plain_run import (
-    _OWN_NAMES, CLICK_ENV, RUN_COMMAND_FLAGS, TAKES_VALUE, plain_request, read_plain_args,
+    _OWN_NAMES, CLICK_ENV, RUN_COMMAND_FLAGS, TAKES_VALUE, plain_request, plain_run, read_plain_args,
 )
 from orchestrator_core.plugin.interfaces import RunOption
 from orchestrator_core.plugin.manager import create_plugin_manager
@@ -287,7 +287,8 @@ CLICK_TABLE = [
     ["run", "r.yaml", "--data-dir", "d"], ["run", "r.yaml", "--state-dir", "s"], ["run", "r.yaml", "--resume-from", "a"],
     ["run", "r.yaml", "--process-workers", "2"], ["run", "r.yaml", "--serve"], ["run", "r.yaml", "--port", "1"],
     ["run", "r.yaml", "--no-progress=1"], ["run", "r.yaml", "--"], ["run", "-", "--no-progress"],
-    ["run", "r.yaml", "--traceback"], ["run", "r.yaml", "--keep"],
+    ["run", "r.yaml", "--traceback"], ["run", "r.yaml", "--keep"], ["run", ""], ["run", "", "--no-progress"],
+    ["run", "r.yaml", "--workers", "99999999999999999999"], ["run", "r.yaml", "--workers", "\uff14"],
 ]
 
 
@@ -367,3 +368,26 @@ def test_the_plain_readers_tables_are_the_run_commands():
     assert TAKES_VALUE == {o for p in options if not p.is_flag for o in p.opts}
     assert _OWN_NAMES == {p.name for p in running.run.params}
     assert read_plain_args(["run", "r.yaml", "--no-progress"])["progress"] is False
+
+
+@pytest.fixture
+def root_logger_kept():
+    """The root logger as it was (both paths configure logging before they read the plugins' options)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_ctrl_c_before_the_run_ends_both_paths_as_clicks_abort(clean_env, monkeypatch, capsys, root_logger_kept):
+    """A ``KeyboardInterrupt`` before the signal handlers are in place (here: while the plugins are asked)."""
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SessionHolder, "registry", interrupted)
+    pm = create_plugin_manager()
+    assert plain_run(["run", "r.yaml", "--no-progress"], SessionHolder(pm)) == 130
+    plain_err = capsys.readouterr().err
+    assert _click_main(["run", "--recipe", "r.yaml", "--no-progress"], SessionHolder(pm), False) == 130
+    assert capsys.readouterr().err == plain_err == "\norch: aborted\n"

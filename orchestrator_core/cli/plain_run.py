@@ -53,8 +53,8 @@ class _ClickReads(Exception):
 
 def plain_run(args: Sequence[str], holder: SessionHolder) -> int | None:
     """The exit status of ``orch ARGS`` run on the plain path; ``None``: click is to read ``args``."""
-    options = read_plain_args(args)
-    if options is None or not commands_known(holder):
+    options = _plain_options(args, holder)
+    if options is None:
         return None
     try:
         return exit_status(lambda: _run(options, holder))
@@ -64,10 +64,14 @@ def plain_run(args: Sequence[str], holder: SessionHolder) -> int | None:
 
 def plain_request(args: Sequence[str], holder: SessionHolder) -> RunRequest | None:
     """The run ``orch ARGS`` asks for, read as click would read it; ``None`` when only click can read it."""
+    options = _plain_options(args, holder)
+    return None if options is None else _request(options, holder)
+
+
+def _plain_options(args: Sequence[str], holder: SessionHolder) -> dict[str, Any] | None:
+    """What can be told without the registry: the command line, the environment, the plugins adding commands."""
     options = read_plain_args(args)
-    if options is None or not commands_known(holder):
-        return None
-    return _request(options, holder)
+    return options if options is not None and commands_known(holder) else None
 
 
 def _run(options: dict[str, Any], holder: SessionHolder) -> int:
@@ -119,10 +123,10 @@ def read_plain_args(args: Sequence[str]) -> dict[str, Any] | None:
                 options[flag[2:]].append(value)
             else:
                 options[flag[2:]] = int(value) if flag == "--workers" else value
-        elif options["recipe"] is None:
+        elif options["recipe"] is None and word:
             options["recipe"] = word
         else:
-            return None  # a second recipe: click's error
+            return None  # a second recipe, or an empty one: click's error
     return options if options["recipe"] is not None else None
 
 
