@@ -3,7 +3,8 @@
 The group is built after the plugins are loaded, so plugins can add commands
 (``orch_add_commands``). Everything heavier than click and pluggy is imported
 inside the command that needs it, which keeps ``orch --help`` fast; click itself is
-imported once a command line is built, so ``orch --version`` needs neither it nor a plugin.
+imported once a command line is built, so ``orch --version`` needs neither it nor a plugin,
+and ``orch run RECIPE`` in its plain forms is read without it (:mod:`.plain_run`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from orchestrator_core._markers import __version__
 if TYPE_CHECKING:
     import click
 
+    from orchestrator_core.cli.holder import SessionHolder
     from orchestrator_core.plugin.manager import OrchPluginManager
 
 
@@ -45,12 +47,13 @@ CORE_COMMANDS = {
 }
 
 
-def build_cli(pm: OrchPluginManager) -> click.Group:
-    """The ``orch`` group with the core commands and those plugins add."""
+def build_cli(pm: OrchPluginManager, holder: SessionHolder | None = None) -> click.Group:
+    """The ``orch`` group with the core commands and those plugins add (``holder``: the one its commands get)."""
     import click
 
     from orchestrator_core.plugin.hooks import Hooks
-    from orchestrator_core.cli.common import OrchGroup, SessionHolder
+    from orchestrator_core.cli.common import OrchGroup
+    from orchestrator_core.cli.holder import SessionHolder
 
     @click.group(cls=OrchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
     @click.version_option(__version__, "--version", prog_name="orch", message="%(prog)s %(version)s")
@@ -76,7 +79,8 @@ def build_cli(pm: OrchPluginManager) -> click.Group:
             configure_logging(log_level)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--log-level") from None
-        ctx.obj = SessionHolder(pm, traceback=traceback)
+        ctx.obj = holder if holder is not None else SessionHolder(pm)
+        ctx.obj.traceback = traceback
 
     cli.lazy_commands = CORE_COMMANDS  # type: ignore[attr-defined]
     Hooks(pm).add_commands(cli)
@@ -89,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args == ["--version"]:  # answered before any plugin (or click) is loaded
         sys.stdout.write(f"orch {__version__}\n")
         sys.exit(0)
-    import click
-
-    from orchestrator_core.errors import OrchError, RecipeError
+    from orchestrator_core.cli.exit_status import exit_status, say
+    from orchestrator_core.cli.holder import SessionHolder
+    from orchestrator_core.cli.plain_run import plain_run
     from orchestrator_core.plugin.manager import (
         DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
     )
@@ -101,36 +105,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         sorted(names_from_env(DISABLE_ENV)), spelling=f"{DISABLE_ENV}={{name}}")
     if unknown:
         for message in unknown:
-            click.echo(f"orch: error: {message}", err=True)
+            say(f"error: {message}")
         sys.exit(2)
     pm = create_plugin_manager(blocked=blocked)
     for message in failure_messages(pm):
-        click.echo(f"orch: warning: {message}", err=True)
-    cli = build_cli(pm)
-    traceback = "--traceback" in args or bool(os.environ.get("ORCH_TRACEBACK"))
+        say(f"warning: {message}")
+    holder = SessionHolder(pm)
+    code = plain_run(args, holder)  # ``orch run RECIPE`` in its plain forms, without click
+    if code is None:
+        traceback = "--traceback" in args or bool(os.environ.get("ORCH_TRACEBACK"))
+        code = exit_status(lambda: _click_main(args, holder, traceback), traceback=traceback)
+    sys.exit(code)
+
+
+def _click_main(args: list[str], holder: SessionHolder, traceback: bool) -> int:
+    """The exit status of the command line as click reads it (its own errors reported as click reports them)."""
+    import click
+
+    from orchestrator_core.cli.exit_status import aborted
+
     try:
-        code = cli.main(args, prog_name="orch", standalone_mode=False)
+        code = build_cli(holder.pm, holder).main(args, prog_name="orch", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
-        click.echo("orch: aborted", err=True)
-        sys.exit(130)
+        return aborted()
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except RecipeError as exc:
-        for problem in exc.problems:
-            click.echo(f"orch: error: {problem}", err=True)
-        sys.exit(exc.exit_code)
-    except OrchError as exc:
-        if traceback:
-            raise
-        click.echo(f"orch: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("orch: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    return code if isinstance(code, int) else 0
 
 
 def _cli_for_docs() -> Any:

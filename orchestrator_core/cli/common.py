@@ -1,4 +1,4 @@
-"""Pieces shared by the commands: the lazily built session, JSON output, tables."""
+"""Pieces shared by the click commands: the holder of the session, options, JSON output, tables."""
 
 from __future__ import annotations
 
@@ -9,43 +9,9 @@ from typing import Any, Iterable, Sequence
 
 import click
 
+from orchestrator_core.cli.greedy_args import spread_greedy
+from orchestrator_core.cli.holder import SessionHolder  # noqa: F401 - commands and plugins import it from here
 from orchestrator_core.config import STATE_DIR_ENV
-from orchestrator_core.plugin.manager import OrchPluginManager
-
-
-class SessionHolder:
-    """What the group passes to its commands; builds the registry and the session on first use.
-
-    The registry needs no configuration (``orch run`` reads it to offer the options
-    plugins declare); the session is built once, from the ``Config`` the command made
-    of its options, so ``orch_configure`` sees the settings the command really uses.
-    """
-
-    def __init__(self, pm: OrchPluginManager, *, traceback: bool = False):
-        self.pm = pm
-        self.traceback = traceback
-        self._session: Any = None
-        self._registry: Any = None
-
-    def registry(self) -> Any:
-        if self._registry is None:
-            from orchestrator_core.plugin.hooks import Hooks
-            from orchestrator_core.plugin.registry import Registry
-
-            self._registry = Registry(Hooks(self.pm))
-            for problem in self._registry.problems:
-                click.echo(f"orch: warning: {problem}", err=True)
-        return self._registry
-
-    def session(self, config: Any = None) -> Any:
-        """The session, built with ``config`` (complete: it is read-only once the plugins saw it)."""
-        if self._session is None:
-            from orchestrator_core.run.session import Session
-
-            self._session = Session(config, pm=self.pm, registry=self.registry())
-        elif config is not None and config is not self._session.config:
-            raise RuntimeError("the session is already configured; build the Config before the first session() call")
-        return self._session
 
 
 pass_holder = click.make_pass_decorator(SessionHolder)
@@ -147,48 +113,8 @@ class GreedyCommand(click.Command):
     ``orch run --only a b RECIPE`` works too.
     """
 
-    greedy = ("--only", "--skip")
-
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        rewritten: list[str] = []
-        last: tuple[str, int] | None = None
-        current: str | None = None
-        for arg in args:
-            if arg in self.greedy:
-                current = arg
-                continue
-            if current and not arg.startswith("-"):
-                rewritten += [current, arg]
-                last = (current, len(rewritten) - 1)
-                continue
-            if current and arg.startswith("-") and rewritten[-2:-1] != [current]:
-                rewritten.append(current)  # a greedy option with no words: let click complain
-            current = None
-            rewritten.append(arg)
-        if current and (not rewritten or rewritten[-2:-1] != [current]):
-            rewritten.append(current)
-        positional = _has_positional(rewritten, self)
-        if last and not positional and "--recipe" not in rewritten:
-            index = last[1]
-            recipe = rewritten[index]
-            del rewritten[index - 1:index + 1]
-            rewritten.append(recipe)
-        return super().parse_args(ctx, rewritten)
-
-
-def _has_positional(args: list[str], command: click.Command) -> bool:
-    """Whether ``args`` holds a positional word (not an option or an option's value)."""
-    takes_value = {
-        opt for param in command.params if isinstance(param, click.Option) and not param.is_flag
-        for opt in param.opts
-    }
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        if arg.startswith("-"):
-            skip = arg in takes_value
-            continue
-        return True
-    return False
+        takes_value = {  # the command's own options (not those plugins add): what tells a value from the recipe
+            opt for param in self.params if isinstance(param, click.Option) and not param.is_flag for opt in param.opts
+        }
+        return super().parse_args(ctx, spread_greedy(args, takes_value))

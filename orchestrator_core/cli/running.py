@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import click
 
 from orchestrator_core.errors import RecipeError
-from orchestrator_core.run.interrupts import Interrupts
 from orchestrator_core.recipe.values import MAX_WORKERS
 from orchestrator_core.cli.common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
+from orchestrator_core.cli.run_request import RunRequest, declared_run_options, run_config, start_run
 
 
 class RunCommand(GreedyCommand):
@@ -25,31 +23,13 @@ class RunCommand(GreedyCommand):
         if holder is None:
             return params
         seen = {opt for p in params for opt in getattr(p, "opts", [])}
-        declared = [(option, f"{entry.name} executor") for entry in holder.registry().entries("executor")
-                    for option in entry.obj.options]
-        declared += [(option, f"{name} plugin") for name, plugin in sorted(holder.pm.list_name_plugin())
-                     for option in getattr(plugin, "run_options", ())]
-        for option, owner in declared:
-            if option.flag in seen:
-                continue
-            seen.add(option.flag)
+        for option, owner in declared_run_options(holder, seen):
             params.insert(-1, click.Option(
                 [option.flag, option.dest], type=None if option.is_flag else option.type, default=option.default,
                 is_flag=option.is_flag, envvar=option.env, help=f"{option.help} [{owner}]",
                 show_envvar=bool(option.env),
             ))
         return params
-
-
-def _redirect_stdout_to_stderr() -> Any:
-    """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
-    from orchestrator_core.display.streams import guard
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout, sys.stderr = guard(sys.stdout), guard(sys.stderr)  # progress and logs outlive their reader
-    return os.fdopen(saved, "w", buffering=1, encoding="utf-8")
 
 
 @click.command(cls=RunCommand)
@@ -78,11 +58,7 @@ def _redirect_stdout_to_stderr() -> Any:
               help="Run nothing; say for each step whether it would run or be a cache hit, and why.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print one JSON document.")
 @pass_holder
-def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, only: tuple[str, ...],
-        skip: tuple[str, ...], resume_from: str | None, workers: int | None, executor: str | None,
-        keep_going: bool, events: Path | None, data_dir: Path | None, assignments: tuple[str, ...],
-        progress: bool | None, state_dir: Path | None, no_cache: bool, dry_run: bool, as_json: bool,
-        **plugin_options: Any) -> None:
+def run(holder: SessionHolder, **params: Any) -> None:
     """Run RECIPE (a path, or the name of a recipe an installed pack ships).
 
     stdout carries exactly one JSON line per step; progress and logs go to stderr.
@@ -91,32 +67,32 @@ def run(holder: SessionHolder, recipe_arg: str | None, recipe_opt: str | None, o
     Exit status: 0 all steps ok, 1 a step failed, 2 the command or recipe is wrong
     (nothing ran), 130 interrupted.
     """
-    from orchestrator_core.config import Config, default_workers
-
-    recipe = _one_recipe(recipe_arg, recipe_opt)
-    context = dict(_assignment(a) for a in assignments)
-    config = Config(
-        workers=workers or default_workers(), executor=executor, keep_going=keep_going, events_path=events,
-        progress=progress, data_dir=data_dir, state_dir=state_dir, cache=not no_cache,
-        options={k: v for k, v in plugin_options.items() if v is not None},
-    )
-    if dry_run:
+    request = run_request(params)
+    if params["dry_run"]:
         from orchestrator_core.cli.history import print_explanation
 
-        session = holder.session(config)
-        print_explanation(session.explain(recipe, context=context, only=only, skip=skip, resume_from=resume_from),
-                          as_json)
+        session = holder.session(request.config)
+        print_explanation(session.explain(request.recipe, context=request.context, only=request.only,
+                                          skip=request.skip, resume_from=request.resume_from), params["as_json"])
         return
-    if events is not None:
-        _check_events_file(config.workdir / events)
-    config.stdout = _redirect_stdout_to_stderr()
-    session = holder.session(config)
-    interrupts = Interrupts().install()
-    try:
-        result = session.run(recipe, context=context, only=only, skip=skip, resume_from=resume_from)
-    finally:
-        interrupts.finish()
-    raise click.exceptions.Exit(0 if result.ok else 1)
+    if params["events"] is not None:
+        _check_events_file(request.config.workdir / params["events"])
+    raise click.exceptions.Exit(start_run(holder, request))
+
+
+def run_request(params: Mapping[str, Any]) -> RunRequest:
+    """The run the options of the ``run`` command ask for (``params``: their values by name, as click passes them)."""
+    own = {param.name for param in run.params}
+    recipe = _one_recipe(params["recipe_arg"], params["recipe_opt"])
+    context = dict(_assignment(a) for a in params["assignments"])
+    config = run_config(
+        workers=params["workers"], executor=params["executor"], keep_going=params["keep_going"],
+        events=params["events"], data_dir=params["data_dir"], progress=params["progress"],
+        state_dir=params["state_dir"], no_cache=params["no_cache"],
+        plugin_options={name: value for name, value in params.items() if name not in own},
+    )
+    return RunRequest(recipe, config, context=context,
+                      only=params["only"], skip=params["skip"], resume_from=params["resume_from"])
 
 
 def _check_events_file(path: Path) -> None:

@@ -1,0 +1,45 @@
+"""How a command of ``orch`` ends: the errors orch raises on purpose become a message on stderr and an exit status.
+
+Shared by the click commands and the plain path of ``orch run``, and click-free, so both
+end the same way: a recipe's problems one ``FILE:LINE`` line each (exit 2), any other
+``OrchError`` one line (its own exit status; with ``--traceback`` its traceback), Ctrl-C 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from orchestrator_core.errors import OrchError, RecipeError
+
+INTERRUPTED = 130
+
+
+def say(message: str) -> None:
+    """One line ``orch: MESSAGE`` on stderr (``error: ...``, ``warning: ...``)."""
+    sys.stderr.write(f"orch: {message}\n")
+    sys.stderr.flush()
+
+
+def exit_status(command: Callable[[], int], *, traceback: bool = False) -> int:
+    """The exit status of ``command()``, an error orch raised on purpose reported on stderr."""
+    try:
+        return command()
+    except RecipeError as exc:
+        for problem in exc.problems:
+            say(f"error: {problem}")
+        return exc.exit_code
+    except OrchError as exc:
+        if traceback:
+            raise
+        say(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say("interrupted")
+        return INTERRUPTED
+
+
+def aborted() -> int:
+    """Ctrl-C before a run started (click's ``Abort``): its message and exit status."""
+    say("aborted")
+    return INTERRUPTED
