@@ -38,6 +38,15 @@ class Hooks:
         self.pm = pm
         self._hook = pm.hook
 
+    def for_run(self, run: Run) -> Hooks:
+        """These hooks for ``run``, once ``orch_run_start`` was called: the per-step hooks called
+        directly, without the built-in implementations that are idle for the run (direct_calls.py)."""
+        from orchestrator_core.plugin.direct_calls import DirectHooks, idle_implementations
+
+        hooks = Hooks(self.pm)
+        hooks._hook = DirectHooks(self.pm, idle_implementations(self.pm, run))
+        return hooks
+
     # set-up
     def configure(self, config: Config) -> None:
         self._hook.orch_configure.call_historic(kwargs={"config": config})

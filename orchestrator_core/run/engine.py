@@ -74,6 +74,7 @@ class Engine:
 
     def __init__(self, run: Run, prepared: dict[str, PreparedStep], hooks: Hooks, registry: Registry):
         self.run = run
+        hooks = hooks.for_run(run)  # the per-step hooks without pluggy's per-call work (direct_calls.py)
         self.hooks = hooks
         self.registry = registry
         self.steps = [prepared[s.name] for s in run.plan]
