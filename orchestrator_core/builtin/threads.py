@@ -60,7 +60,8 @@ class DaemonPool:
         with self._lock:
             self._events[future] = event
             self._busy += 1
-            self._grow()
+            if self._workers < self.size and self._workers < self._busy:
+                self._grow()
         self._queue.put((future, task, event, run, on_start))
         return future
 

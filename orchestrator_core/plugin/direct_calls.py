@@ -95,6 +95,10 @@ def direct_caller(pm: Any, hook: Any, idle: dict[int, frozenset[str]]) -> Callab
     calls = tuple((impl.function, tuple(impl.argnames)) for impl in reversed(snapshot)
                   if name not in idle.get(id(impl.plugin), ()))
 
+    def unheard() -> bool:
+        """Whether a call now would reach no implementation (none left, and no plugin came since)."""
+        return not calls and live == snapshot and pm._inner_hookexec is _UNTRACED
+
     if hook.spec.opts.get("firstresult"):
         def call_first(**kwargs: Any) -> Any:
             if live != snapshot or pm._inner_hookexec is not _UNTRACED:
@@ -104,6 +108,7 @@ def direct_caller(pm: Any, hook: Any, idle: dict[int, frozenset[str]]) -> Callab
                 if answer is not None:
                     return answer
             return None
+        call_first.unheard = unheard  # type: ignore[attr-defined]
         return call_first
 
     def call_each(**kwargs: Any) -> list[Any]:
@@ -115,4 +120,5 @@ def direct_caller(pm: Any, hook: Any, idle: dict[int, frozenset[str]]) -> Callab
             if answer is not None:
                 answers.append(answer)
         return answers
+    call_each.unheard = unheard  # type: ignore[attr-defined]
     return call_each

@@ -47,6 +47,12 @@ class Hooks:
         hooks._hook = DirectHooks(self.pm, idle_implementations(self.pm, run))
         return hooks
 
+    def heard(self, hook_name: str) -> bool:
+        """Whether calling ``hook_name`` now may reach an implementation (always, unless :meth:`for_run`
+        found none for the run): the runner skips the work of preparing a call nobody receives."""
+        unheard = getattr(getattr(self._hook, hook_name), "unheard", None)
+        return unheard is None or not unheard()
+
     # set-up
     def configure(self, config: Config) -> None:
         self._hook.orch_configure.call_historic(kwargs={"config": config})

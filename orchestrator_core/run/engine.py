@@ -6,7 +6,8 @@ Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
 context before each step starts and once after the last step finished. An executor that
 queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
-starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``).
+starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``); when it has
+no timeout and no plugin implements ``orch_before_step`` for the run, the runner is not told.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Engine:
         metrics = run.context.get(METRICS_KEY)
         self.metrics: dict = metrics if isinstance(metrics, dict) else {}
         self.reports = ReportQueue(run, hooks)  # finished steps waiting for their group's commit
+        self.places = (str(run.config.workdir), str(run.config.data_dir))  # every task's workdir, data_dir
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -236,19 +238,20 @@ class Engine:
 
     def _submit(self, prepared: PreparedStep, number: int) -> None:
         self._pull_external_writes()
-        if number == 1 and self._from_cache(prepared):
-            return
         step = prepared.step
+        if number == 1 and step.cache and self._from_cache(prepared):
+            return
         executor = self._executor(prepared.executor)
-        config = self.run.config
+        workdir, data_dir = self.places
         task = StepTask(
             step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
-            str(config.workdir), str(config.data_dir), number, step.timeout,
+            workdir, data_dir, number, step.timeout,
         )
         if executor.capabilities.out_of_process:
             task = task.detached()
         if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
-            future = executor.submit_queued(task, self.handoff.on_start)
+            heard = step.timeout or self.hooks.heard("orch_before_step")  # else announced when it finished
+            future = executor.submit_queued(task, self.handoff.on_start if heard else self.handoff.on_start_unheard)
             self._track(future, _Attempt(prepared, number, None, None, executor))
             future.add_done_callback(self.handoff.on_done)
             return
@@ -360,7 +363,8 @@ class Engine:
         self._record(step, result)
 
     def _record(self, step, result: StepResult) -> None:
-        self.cache.store(step, result)
+        if step.cache:
+            self.cache.store(step, result)
         self.run.results[step.name] = result
         self.readiness.in_plan_order(self.metrics, step.name, dict(
             result.metrics, executor=result.executor, attempts=result.attempts, status=result.status,
