@@ -88,6 +88,7 @@ class Engine:
         self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.executors: dict[str, Executor] = {}
+        self.routes: dict[str, tuple[Executor, bool, bool]] = {}  # see _route
         self.stopping = False
         self.merging = MergePolicy(run.recipe, hooks, registry)
         self.cache = RunCache(run, hooks)
@@ -236,20 +237,26 @@ class Engine:
             self.executors[name] = executor
         return executor
 
+    def _route(self, name: str) -> tuple[Executor, bool, bool]:
+        """The executor ``name``, whether its tasks travel detached, whether it queues ahead (once a run)."""
+        executor = self._executor(name)
+        route = self.routes[name] = (executor, executor.capabilities.out_of_process, self._queues_ahead(executor))
+        return route
+
     def _submit(self, prepared: PreparedStep, number: int) -> None:
         self._pull_external_writes()
         step = prepared.step
         if number == 1 and step.cache and self._from_cache(prepared):
             return
-        executor = self._executor(prepared.executor)
+        executor, detached, queued = self.routes.get(prepared.executor) or self._route(prepared.executor)
         workdir, data_dir = self.places
         task = StepTask(
             step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
             workdir, data_dir, number, step.timeout,
         )
-        if executor.capabilities.out_of_process:
+        if detached:
             task = task.detached()
-        if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
+        if queued:  # orch_before_step and the deadline come when it starts
             heard = step.timeout or self.hooks.heard("orch_before_step")  # else announced when it finished
             future = executor.submit_queued(task, self.handoff.on_start if heard else self.handoff.on_start_unheard)
             self._track(future, _Attempt(prepared, number, None, None, executor))
