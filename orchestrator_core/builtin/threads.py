@@ -12,13 +12,14 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures._base import PENDING
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 from typing import Callable
 
 from orchestrator_core.run.execution import execute_task
 from orchestrator_core.model import StepResult, StepTask
 
 _STOP = object()
+_OVER = (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED)  # the states of a future that is done
 
 
 class CancelFlag:
@@ -59,18 +60,20 @@ class PoolFuture(Future):
         self._done_callbacks: list = []
 
     def result(self, timeout: float | None = None) -> StepResult:
-        self._wait(timeout)
+        if self._state not in _OVER:  # read without the lock: a stale answer only means waiting
+            self._wait(timeout)
         return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._wait(timeout)
+        if self._state not in _OVER:
+            self._wait(timeout)
         return super().exception(0)
 
     def _wait(self, timeout: float | None) -> None:
         """Wait until this future is done or ``timeout`` seconds passed, however often the condition is notified."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            while not self.done():
+            while self._state not in _OVER:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return
