@@ -299,3 +299,20 @@ def test_an_installed_plugin_sees_every_step_of_a_real_run(orch_cli, make_pack, 
         assert calls.count(("cache_get", "b")) == 1 and calls.count(("cache_get", "a")) == 0
         assert calls.index(("before", "a")) < calls.index(("cache_get", "b")) < calls.index(("before", "b"))
     assert lines[1]["cache"] == "hit"
+
+
+def test_heard_follows_the_plugins_of_the_run():
+    """The runner skips telling a queued step's start only while no implementation would hear it."""
+    pm = create_plugin_manager(load_entrypoints=False, blocked=("state",))
+    hooks = Hooks(pm).for_run(None)  # progress and events are off until a run turns them on
+    assert not hooks.heard("orch_before_step") and hooks.heard("orch_after_step")
+    assert hooks.impls("orch_before_step") == pm.hook.orch_before_step.get_hookimpls()
+    assert Hooks(pm).heard("orch_before_step"), "hooks not bound to a run always call"
+
+    class Listens:
+        @hookimpl
+        def orch_before_step(self, step):
+            pass
+
+    pm.register(Listens(), name="listens")
+    assert hooks.heard("orch_before_step"), "a plugin registered during the run is heard at once"

@@ -62,7 +62,7 @@ class Hooks:
 
     # registration
     def impls(self, hook_name: str) -> list[Any]:
-        return getattr(self._hook, hook_name).get_hookimpls()
+        return getattr(self.pm.hook, hook_name).get_hookimpls()  # pluggy's, also for a run's hooks (for_run)
 
     def registrations(self, hook_name: str) -> list[Registration]:
         """What each plugin registers through ``hook_name``, in call order (the plugin registered last first).
