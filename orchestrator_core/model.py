@@ -28,6 +28,37 @@ METRICS_KEY = RESERVED_PREFIX + "step_metrics_v1"
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
+def _line_encoder() -> Any:
+    """``_LINE_ENCODER.encode`` for a line, with its C encoder made once instead of at every call.
+
+    ``JSONEncoder.encode`` makes a C encoder for each call (half the cost of a line), since
+    the one it makes keeps the containers being encoded to catch circular references. A
+    line's values never hold a cycle (extras and error details went through JSON, a cached
+    result's were decoded from it), so this one keeps nothing between calls and serves every
+    thread; a cycle would still stop it (``RecursionError`` instead of ``ValueError``). Where
+    the C encoder is missing or differs, ``_LINE_ENCODER.encode`` itself.
+    """
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    encoder = _LINE_ENCODER
+    try:
+        chunks = c_make_encoder(None, encoder.default, encode_basestring_ascii, None, encoder.key_separator,
+                                encoder.item_separator, False, False, True)
+
+        def encode(line: dict[str, Any]) -> str:
+            return "".join(chunks(line, 0))
+
+        probe = {"status": "ok", "outputs": ["a", "é\n"], "n": [1, -2.5, 1e300, None, True, False], "m": {}}
+        if encode(probe) == encoder.encode(probe):
+            return encode
+    except Exception:  # noqa: BLE001 - no C encoder (None is not callable), or another signature
+        pass
+    return encoder.encode
+
+
+_encode_line = _line_encoder()
+
+
 class Step(FrozenRecord):
     """One step of a recipe, as written (after defaults are filled in). Never changed once made.
 
@@ -261,7 +292,7 @@ class StepResult(Record):
         The one place that text is made: ``orch run`` (the ``reporter`` plugin) and
         ``orch step run`` both print this.
         """
-        return _LINE_ENCODER.encode(self.line()) + "\n"
+        return _encode_line(self.line()) + "\n"
 
 
 class RunResult(Record):

@@ -111,6 +111,12 @@ class EventLog:
         if self._file is not None:
             self._emit(run_start_event(run))
 
+    def idle_hooks(self, run: Any) -> set[str]:
+        """The per-step hooks that do nothing in this run (asked once it started: plugin/direct_calls.py)."""
+        if self._file is not None:
+            return set()
+        return {"orch_before_step", "orch_record_steps", "orch_after_step", "orch_on_step_error"}
+
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
         if self._file is None:

@@ -38,6 +38,10 @@ class JsonLinesReporter:
 
     @hookimpl
     def orch_after_step(self, step: Any, result: Any) -> None:
+        if not self._lines and self._next < len(self._order) and self._order[self._next] == step.name:
+            self._next += 1  # the usual case: the line due next, none held back
+            self._write(result.json_line())
+            return
         self._lines[step.name] = result.json_line()
         self._flush(final=False)
 

@@ -99,6 +99,12 @@ class Progress:
             self._stdout_before = run.config.stdout
             run.config.stdout = self._routed
 
+    def idle_hooks(self, run: Any) -> set[str]:
+        """The per-step hooks that do nothing in this run (asked once it started: plugin/direct_calls.py)."""
+        if not self._enabled:
+            return {"orch_before_step", "orch_after_step", "orch_on_step_error"}
+        return {"orch_before_step"} if self.bar is None else set()  # a step's start shows only on the bar
+
     def _start_bar(self) -> None:
         try:
             from rich.console import Console

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 from typing import Callable
 
 from orchestrator_core.run.execution import execute_task
 from orchestrator_core.model import StepResult, StepTask
 
 _STOP = object()
+_OVER = (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED)  # the states of a future that is done
 
 
 class CancelFlag:
@@ -38,6 +41,45 @@ class CancelFlag:
         return self._set
 
 
+class PoolFuture(Future):
+    """A ``Future`` that shares its pool's ``Condition`` instead of making its own.
+
+    A ``Future`` makes a ``Condition`` (and its lock) when it is made: ~1 us of the runner's
+    time for every step of a fan-out, for a condition the runner never waits on (each
+    future tells it when it is done, handoff.py). The futures of one pool share one, so
+    one that is waited on (``result(timeout)``) may be woken when another finishes: it
+    then waits again, until it is done or the time is up.
+    """
+
+    def __init__(self, condition: threading.Condition):  # what Future.__init__ sets, with the shared condition
+        self._condition = condition
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list = []
+        self._done_callbacks: list = []
+
+    def result(self, timeout: float | None = None) -> StepResult:
+        if self._state not in _OVER:  # read without the lock: a stale answer only means waiting
+            self._wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._state not in _OVER:
+            self._wait(timeout)
+        return super().exception(0)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait until this future is done or ``timeout`` seconds passed, however often the condition is notified."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while self._state not in _OVER:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                self._condition.wait(remaining)
+
+
 class DaemonPool:
     """Runs step tasks on up to ``size`` daemon threads, started as the work needs them."""
 
@@ -50,17 +92,19 @@ class DaemonPool:
         self._busy = 0  # tasks submitted and neither finished nor written off
         self._events: dict[Future, CancelFlag] = {}
         self._serial = 0
+        self._futures_condition = threading.Condition()  # shared by the pool's futures (PoolFuture)
 
     def submit(self, task: StepTask, run: Callable[[StepTask, CancelFlag], StepResult] = execute_task,
                on_start: Callable[[Future], None] | None = None) -> Future:
         """Queue ``task``; ``on_start(future)``, when given, is called on the worker right before
         the task starts, which it then does only if the future was not cancelled meanwhile."""
-        future: Future[StepResult] = Future()
+        future: Future[StepResult] = PoolFuture(self._futures_condition)
         event = CancelFlag()
         with self._lock:
             self._events[future] = event
             self._busy += 1
-            self._grow()
+            if self._workers < self.size and self._workers < self._busy:
+                self._grow()
         self._queue.put((future, task, event, run, on_start))
         return future
 

@@ -38,6 +38,21 @@ class Hooks:
         self.pm = pm
         self._hook = pm.hook
 
+    def for_run(self, run: Run) -> Hooks:
+        """These hooks for ``run``, once ``orch_run_start`` was called: the per-step hooks called
+        directly, without the built-in implementations that are idle for the run (direct_calls.py)."""
+        from orchestrator_core.plugin.direct_calls import DirectHooks, idle_implementations
+
+        hooks = Hooks(self.pm)
+        hooks._hook = DirectHooks(self.pm, idle_implementations(self.pm, run))
+        return hooks
+
+    def heard(self, hook_name: str) -> bool:
+        """Whether calling ``hook_name`` now may reach an implementation (always, unless :meth:`for_run`
+        found none for the run): the runner skips the work of preparing a call nobody receives."""
+        unheard = getattr(getattr(self._hook, hook_name), "unheard", None)
+        return unheard is None or not unheard()
+
     # set-up
     def configure(self, config: Config) -> None:
         self._hook.orch_configure.call_historic(kwargs={"config": config})
@@ -47,7 +62,7 @@ class Hooks:
 
     # registration
     def impls(self, hook_name: str) -> list[Any]:
-        return getattr(self._hook, hook_name).get_hookimpls()
+        return getattr(self.pm.hook, hook_name).get_hookimpls()  # pluggy's, also for a run's hooks (for_run)
 
     def registrations(self, hook_name: str) -> list[Registration]:
         """What each plugin registers through ``hook_name``, in call order (the plugin registered last first).

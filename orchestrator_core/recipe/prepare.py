@@ -52,12 +52,18 @@ def prepare_steps(
     executors = set(registry.names("executor"))
     defaults = registry.default_executors()
     debug = logger.isEnabledFor(logging.DEBUG)  # the message's arguments cost more than the rest of a step here
+    # Looked up once per name, not once per step (a recipe of 1,000 steps has a few of each).
+    step_types: dict[str, type] = {}
+    out_of_process_executors: dict[str, bool] = {}  # executor name -> runs its steps out of process
     for step in recipe.steps:
-        try:
-            step_type = registry.get("step type", step.type).obj()
-        except UsageError as exc:
-            problems.append(Problem(f"step {step.name!r}: {exc}", filename, step.line_of("type")))
-            continue
+        step_class = step_types.get(step.type)
+        if step_class is None:
+            try:
+                step_class = step_types[step.type] = registry.get("step type", step.type).obj
+            except UsageError as exc:
+                problems.append(Problem(f"step {step.name!r}: {exc}", filename, step.line_of("type")))
+                continue
+        step_type = step_class()  # one per step, as a step type may keep what validate found for prepare
         found = step_type.validate(step, recipe, registry)
         if found:
             problems.extend(Problem(p.message, filename, step.line_of(p.field) if p.field else step.line)
@@ -74,8 +80,11 @@ def prepare_steps(
             ))
             continue
         parallel = step.parallelizable if step.parallelizable is not None else handler.parallelizable
-        capabilities = registry.get("executor", executor).obj.capabilities
-        prepared[step.name] = PreparedStep(step, handler, executor, bool(parallel or capabilities.out_of_process))
+        out_of_process = out_of_process_executors.get(executor)
+        if out_of_process is None:
+            out_of_process = out_of_process_executors[executor] = (
+                registry.get("executor", executor).obj.capabilities.out_of_process)
+        prepared[step.name] = PreparedStep(step, handler, executor, bool(parallel or out_of_process))
         if debug:
             logger.debug("step %r: %s on executor %r%s", step.name, handler.identity, executor,
                          " (parallel)" if prepared[step.name].parallel else "")

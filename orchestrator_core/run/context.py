@@ -159,6 +159,8 @@ class Context:
         never conflict). Without it every pair may be folded (a context used on its own).
         Nothing is applied when any key fails to merge.
         """
+        if not delta:
+            return  # a step that wrote nothing (most steps of a long chain)
         by_key: dict[str, list[Write]] = {}
         for write in delta:
             by_key.setdefault(write.key, []).append(write)

@@ -6,7 +6,8 @@ Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
 context before each step starts and once after the last step finished. An executor that
 queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
-starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``).
+starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``); when it has
+no timeout and no plugin implements ``orch_before_step`` for the run, the runner is not told.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Engine:
 
     def __init__(self, run: Run, prepared: dict[str, PreparedStep], hooks: Hooks, registry: Registry):
         self.run = run
+        hooks = hooks.for_run(run)  # the per-step hooks without pluggy's per-call work (direct_calls.py)
         self.hooks = hooks
         self.registry = registry
         self.steps = [prepared[s.name] for s in run.plan]
@@ -86,12 +88,14 @@ class Engine:
         self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.executors: dict[str, Executor] = {}
+        self.routes: dict[str, tuple[Executor, bool, bool]] = {}  # see _route
         self.stopping = False
         self.merging = MergePolicy(run.recipe, hooks, registry)
         self.cache = RunCache(run, hooks)
         metrics = run.context.get(METRICS_KEY)
         self.metrics: dict = metrics if isinstance(metrics, dict) else {}
         self.reports = ReportQueue(run, hooks)  # finished steps waiting for their group's commit
+        self.places = (str(run.config.workdir), str(run.config.data_dir))  # every task's workdir, data_dir
 
     # -- the loop ------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -233,21 +237,28 @@ class Engine:
             self.executors[name] = executor
         return executor
 
+    def _route(self, name: str) -> tuple[Executor, bool, bool]:
+        """The executor ``name``, whether its tasks travel detached, whether it queues ahead (once a run)."""
+        executor = self._executor(name)
+        route = self.routes[name] = (executor, executor.capabilities.out_of_process, self._queues_ahead(executor))
+        return route
+
     def _submit(self, prepared: PreparedStep, number: int) -> None:
         self._pull_external_writes()
-        if number == 1 and self._from_cache(prepared):
-            return
         step = prepared.step
-        executor = self._executor(prepared.executor)
-        config = self.run.config
+        if number == 1 and step.cache and self._from_cache(prepared):
+            return
+        executor, detached, queued = self.routes.get(prepared.executor) or self._route(prepared.executor)
+        workdir, data_dir = self.places
         task = StepTask(
             step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
-            str(config.workdir), str(config.data_dir), number, step.timeout,
+            workdir, data_dir, number, step.timeout,
         )
-        if executor.capabilities.out_of_process:
+        if detached:
             task = task.detached()
-        if self._queues_ahead(executor):  # orch_before_step and the deadline come when it starts
-            future = executor.submit_queued(task, self.handoff.on_start)
+        if queued:  # orch_before_step and the deadline come when it starts
+            heard = step.timeout or self.hooks.heard("orch_before_step")  # else announced when it finished
+            future = executor.submit_queued(task, self.handoff.on_start if heard else self.handoff.on_start_unheard)
             self._track(future, _Attempt(prepared, number, None, None, executor))
             future.add_done_callback(self.handoff.on_done)
             return
@@ -359,7 +370,8 @@ class Engine:
         self._record(step, result)
 
     def _record(self, step, result: StepResult) -> None:
-        self.cache.store(step, result)
+        if step.cache:
+            self.cache.store(step, result)
         self.run.results[step.name] = result
         self.readiness.in_plan_order(self.metrics, step.name, dict(
             result.metrics, executor=result.executor, attempts=result.attempts, status=result.status,

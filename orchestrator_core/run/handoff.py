@@ -36,6 +36,12 @@ class Handoff:
             self._may_start.wait()
         self._queue.put((future, time.monotonic()))
 
+    def on_start_unheard(self, future: Future) -> None:
+        """:meth:`on_start` for a step whose start the runner need not hear of (no timeout, and no
+        plugin listens to ``orch_before_step``): the gate only, and nothing for the runner to read."""
+        if not self._may_start.is_set():
+            self._may_start.wait()
+
     def on_done(self, future: Future) -> None:
         """Called where ``future`` finished: a failed attempt holds queued steps back until the runner saw it."""
         try:
