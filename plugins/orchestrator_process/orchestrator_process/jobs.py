@@ -48,9 +48,14 @@ class WorkerHandle:
 
     process: Any
     conn: Connection
+    sentinel: Any = None  # ready when the worker has ended: the process's own, or a pidfd of a forked one
     job: Job | None = None
     kill_at: float | None = None  # asked to stop: SIGKILL its group if it still lives then
     readable: bool = True  # False once its pipe is closed (its death is then near)
+
+    def __post_init__(self) -> None:
+        if self.sentinel is None:
+            self.sentinel = self.process.sentinel
 
     @property
     def idle(self) -> bool:

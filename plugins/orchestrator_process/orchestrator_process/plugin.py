@@ -52,7 +52,7 @@ class ProcessExecutor(Executor):
     def start(self) -> None:
         from . import pool
 
-        self._pool = pool.WorkerPool(self.workers())
+        self._pool = pool.WorkerPool(self.workers(), prestart=self.planned_steps)
 
     def workers(self) -> int:
         """``--process-workers``, else ``ORCH_PROCESS_WORKERS``, else the CPU count."""

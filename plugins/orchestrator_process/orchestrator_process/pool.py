@@ -12,10 +12,17 @@ idle workers, collects results, notices a dead worker (fails its task; a new wor
 is started when work is waiting) and kills the workers that did not stop in time.
 Only the monitor reads results; sends happen under the pool's lock.
 
-Workers start from a ``forkserver`` (``spawn`` where there is none): the parent
-has threads, so a plain ``fork`` is unsafe, and the fork server makes starting a
-replacement cheap. Workers start as work arrives, up to ``size``, and stay for the
-rest of the run, so start-up is paid once per worker, not once per task.
+The workers the run will need (``prestart``: as many as it has steps for the pool,
+up to ``size``) start together when the pool does. While the parent is still
+single-threaded then (the pool starts at the run's first process step, usually
+before any other thread exists) they are forked from it, as the stdlib's pool does:
+a few milliseconds, and each worker starts with every module the run loaded. Every
+other worker (a replacement, or any worker once the parent has threads, where a
+plain ``fork`` is unsafe) comes from a ``forkserver`` (``spawn`` where there is
+none), which first has to start an interpreter and import orch: ~80 ms before the
+first step can start, and one more process to wait for at exit. Beyond those,
+workers start as work arrives, up to ``size``, and stay for the rest of the run, so
+start-up is paid once per worker, not once per task.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -54,11 +62,30 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _fork_context() -> Any:
+    """The ``fork`` context if forking this process is safe now, else None.
+
+    Safe means Linux with this thread the only one, native threads included (counted
+    in ``/proc``), and a pidfd to watch the forked worker by: the pipe ``fork`` gives
+    as sentinel stays open while anything the step forked lives on.
+    """
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return None
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            return None
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):  # no pidfd_open: Python or kernel too old
+        return None
+    return multiprocessing.get_context("fork")
+
+
 class WorkerPool:
     """Runs step tasks on up to ``size`` worker processes; one dying never breaks the others."""
 
-    def __init__(self, size: int, *, grace: float = KILL_GRACE_S):
+    def __init__(self, size: int, *, grace: float = KILL_GRACE_S, prestart: int = 0):
         self.size = max(1, size)
+        self._prestart = min(self.size, max(0, prestart))
         self.grace = grace
         self._mp = _context()
         self._lock = threading.Lock()
@@ -70,6 +97,9 @@ class WorkerPool:
         os.set_blocking(self._wake_w, False)
         # Workers hold the reading end; when the parent dies, the writing end closes and they stop.
         self._alive_r, self._alive_w = self._mp.Pipe(duplex=False)
+        fork = _fork_context() if self._prestart else None
+        if fork is not None:
+            self._fork_workers(fork)  # before the monitor thread exists
         self._monitor = threading.Thread(target=self._watch, name="orch-process-pool", daemon=True)
         self._monitor.start()
         atexit.register(self._kill_all)
@@ -150,6 +180,13 @@ class WorkerPool:
             self._alive_r.close()
 
     def _loop(self) -> None:
+        with self._lock:
+            while len(self._workers) < self._prestart and not self._closing:  # those that could not be forked
+                try:
+                    self._spawn()
+                except Exception:  # noqa: BLE001 - dispatching tries again and fails the step with the reason
+                    logger.debug("could not start a worker process ahead of its step", exc_info=True)
+                    break
         while True:
             with self._lock:
                 self._dispatch()
@@ -157,7 +194,7 @@ class WorkerPool:
                     break
                 waitables: list[Any] = [self._wake_r]
                 for worker in self._workers:
-                    waitables.append(worker.process.sentinel)
+                    waitables.append(worker.sentinel)
                     if worker.job is not None and worker.readable:
                         waitables.append(worker.conn)
                 deadlines = [w.kill_at for w in self._workers if w.kill_at is not None and w.kill_at < math.inf]
@@ -169,7 +206,7 @@ class WorkerPool:
                 for worker in list(self._workers):
                     if worker.conn in ready:
                         self._receive(worker)
-                    if worker.process.sentinel in ready:
+                    if worker.sentinel in ready:
                         self._bury(worker)
                 self._kill_overdue()
 
@@ -199,13 +236,37 @@ class WorkerPool:
                 if worker.idle:
                     self._send_stop(worker)
 
-    def _spawn(self) -> WorkerHandle:
-        parent_end, child_end = self._mp.Pipe()
-        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive_r, self.grace),
-                                   name="orch-process-worker")
-        process.start()
-        child_end.close()
-        worker = WorkerHandle(process, parent_end)
+    def _fork_workers(self, fork: Any) -> None:
+        """Fork the workers the run will need from this (still single-threaded) process."""
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()  # what is buffered is written once, by the parent
+            except (AttributeError, ValueError, OSError):
+                pass
+        while len(self._workers) < self._prestart:
+            try:
+                self._spawn(fork)
+            except Exception:  # noqa: BLE001 - the monitor starts them from the fork server instead
+                logger.debug("could not fork a worker process", exc_info=True)
+                return
+
+    def _spawn(self, fork: Any = None) -> WorkerHandle:
+        """Start one worker: forked from this process with ``fork`` (see ``_fork_workers``), else from ``self._mp``."""
+        context = fork or self._mp
+        parent_end, child_end = context.Pipe()
+        # A forked worker holds copies of the parent's descriptors: it closes the pool's.
+        inherited = (self._alive_w.fileno(), self._wake_r, self._wake_w, parent_end.fileno(),
+                     *(w.conn.fileno() for w in self._workers)) if fork else ()
+        process = context.Process(target=worker_module.main, args=(child_end, self._alive_r, self.grace, inherited),
+                                  name="orch-process-worker")
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        worker = WorkerHandle(process, parent_end, os.pidfd_open(process.pid) if fork else None)
         self._workers.append(worker)
         return worker
 
@@ -233,6 +294,8 @@ class WorkerPool:
         self._workers.remove(worker)
         kill_group(pid)  # whatever the step started in the worker's group goes with it
         worker.conn.close()
+        if worker.sentinel != worker.process.sentinel:
+            os.close(worker.sentinel)  # the pidfd of a forked worker
         if worker.job is not None:
             reason, details, exit_code = death_reason(exitcode)
             worker.job.fail(reason, {**details, "pid": pid}, exit_code)

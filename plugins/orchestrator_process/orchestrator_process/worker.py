@@ -18,7 +18,9 @@ How a worker protects the run:
   own can stop them; then the worker SIGKILLs its whole group, which ends whatever
   they left running.
 - A watchdog thread notices when the parent goes away (its end of a pipe closes)
-  and stops the worker, so a killed ``orch`` leaves no worker behind.
+  and stops the worker, so a killed ``orch`` leaves no worker behind. A worker forked
+  straight from the parent first closes what it inherited of the pool (the parent's
+  end of that pipe above all, else the parent's death would go unnoticed).
 """
 
 from __future__ import annotations
@@ -46,8 +48,16 @@ class WorkerFailure:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
-    """Entry point of a worker process (the ``target`` of its ``Process``)."""
+def main(conn: Connection, parent_alive: Connection, grace: float, inherited: tuple[int, ...] = ()) -> None:
+    """Entry point of a worker process (the ``target`` of its ``Process``).
+
+    ``inherited``: descriptors of the parent's pool a forked worker must close.
+    """
+    for fd in inherited:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     _isolate()
     threading.Thread(target=_watch_parent, args=(parent_alive, grace), name="orch-parent-watch", daemon=True).start()
     try:
