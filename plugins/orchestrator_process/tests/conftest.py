@@ -2,8 +2,8 @@
 
 The pack is what a user of orch would write: a package with scriptlets and an
 ``orchestrator`` entry point in its distribution metadata. It is put on
-``PYTHONPATH`` (not installed), which is how worker processes, started with
-``forkserver``/``spawn``, find it too: scriptlets travel pickled by reference.
+``PYTHONPATH`` (not installed), which is how worker processes, forked or started by the
+fork server, find it too: scriptlets travel pickled by reference.
 """
 
 from __future__ import annotations
@@ -108,6 +108,26 @@ class Stubborn(BaseScriptlet):
         Path(params["pidfile"]).write_text(str(os.getpid()))
         while True:
             time.sleep(0.05)
+
+
+def _parent_of(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # gone meanwhile
+
+
+class Family(BaseScriptlet):
+    """Writes its process id, its parent's and grandparent's, and the processes its parent started."""
+
+    name = "family"
+    outputs = None  # writes probe.{slot}_family_v1
+
+    def run(self, ctx, params):
+        parent = os.getppid()
+        children = sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and _parent_of(p) == parent)
+        ctx.set(f"probe.{params['slot']}_family_v1",
+                {"pid": os.getpid(), "parent": parent, "grandparent": _parent_of(parent), "children": children})
 
 
 class Nap(BaseScriptlet):

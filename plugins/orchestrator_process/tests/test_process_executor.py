@@ -60,6 +60,40 @@ def test_one_worker_serves_every_step_so_start_up_is_paid_once(orch_run):
     assert len(pids) == 1
 
 
+def test_the_workers_a_run_needs_are_forked_from_orch_at_once(orch_run):
+    # Two steps for the pool, the second after the first: both workers start with the pool
+    # (not one per arrival, and not the third --process-workers allows), forked from orch
+    # itself, which is single-threaded then: no fork server or resource tracker runs.
+    outcome, context = orch_run("""
+        steps:
+          - {name: inline, uses: where_am_i, params: {slot: a}}
+          - {name: first, uses: family, executor: process, params: {slot: b}}
+          - {name: second, uses: family, executor: process, params: {slot: c}, depends_on: [first]}
+    """, "--process-workers", "3")
+    outcome.assert_success()
+    orch_pid = context["probe.a_pid_v1"]
+    first, second = context["probe.b_family_v1"], context["probe.c_family_v1"]
+    assert first["parent"] == second["parent"] == orch_pid
+    assert len(first["children"]) == 2 and first["pid"] in first["children"]
+    assert second["children"] == first["children"]  # no worker started since
+
+
+def test_once_orch_has_threads_workers_come_from_the_fork_server(orch_run, tmp_path):
+    # A thread step starts first, so orch has threads when the pool starts: forking it is unsafe.
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    outcome, context = orch_run(f"""
+        steps:
+          - {{name: nap, uses: nap, params: {{pid_dir: "{pid_dir}", seconds: 0.5}}}}
+          - {{name: first, uses: family, executor: process, params: {{slot: b}}, depends_on: []}}
+          - {{name: inline, uses: where_am_i, params: {{slot: a}}, depends_on: [nap, first]}}
+    """, "--workers", "2")
+    outcome.assert_success()
+    orch_pid = context["probe.a_pid_v1"]
+    first = context["probe.b_family_v1"]
+    assert first["parent"] != orch_pid and first["grandparent"] == orch_pid
+
+
 def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
     started = time.monotonic()
     outcome, context = orch_run("""
