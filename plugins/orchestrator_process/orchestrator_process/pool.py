@@ -266,6 +266,11 @@ class WorkerPool:
             raise
         finally:
             child_end.close()
+        if fork:
+            try:
+                os.setpgid(process.pid, 0)  # as the worker does itself: a Ctrl-C cannot reach it meanwhile
+            except OSError:
+                pass  # it has ended already: its sentinel tells
         worker = WorkerHandle(process, parent_end, os.pidfd_open(process.pid) if fork else None)
         self._workers.append(worker)
         return worker
