@@ -241,7 +241,7 @@ class WorkerPool:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
             try:
                 stream.flush()  # what is buffered is written once, by the parent
-            except (AttributeError, ValueError, OSError):
+            except Exception:  # noqa: BLE001 - None, closed, or a stand-in of a test harness
                 pass
         while len(self._workers) < self._prestart:
             try:
@@ -266,12 +266,17 @@ class WorkerPool:
             raise
         finally:
             child_end.close()
+        pidfd = None
         if fork:
             try:
                 os.setpgid(process.pid, 0)  # as the worker does itself: a Ctrl-C cannot reach it meanwhile
             except OSError:
                 pass  # it has ended already: its sentinel tells
-        worker = WorkerHandle(process, parent_end, os.pidfd_open(process.pid) if fork else None)
+            try:
+                pidfd = os.pidfd_open(process.pid)
+            except OSError:  # out of descriptors: the process's own sentinel will do
+                logger.debug("no pidfd for worker %s", process.pid, exc_info=True)
+        worker = WorkerHandle(process, parent_end, pidfd)
         self._workers.append(worker)
         return worker
 
