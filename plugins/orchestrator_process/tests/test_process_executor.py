@@ -71,6 +71,8 @@ def test_the_workers_a_run_needs_are_forked_from_orch_at_once(orch_run):
           - {name: second, uses: family, executor: process, params: {slot: c}, depends_on: [first]}
     """, "--process-workers", "3")
     outcome.assert_success()
+    # Stdout carries each step's line once: the workers forked after the inline step's add none.
+    assert [line["step"] for line in outcome.lines] == ["inline", "first", "second"]
     orch_pid = context["probe.a_pid_v1"]
     first, second = context["probe.b_family_v1"], context["probe.c_family_v1"]
     assert first["parent"] == second["parent"] == orch_pid
