@@ -21,6 +21,7 @@ from orchestrator_core.config import Config
 from orchestrator_core.model import Recipe, Step
 from orchestrator_core.recipe.lookup import RecipeEntry
 from orchestrator_core.state.reader import RunRecord
+from orchestrator_core.testing import interpreter_modules
 
 
 def test_a_step_compares_hashes_and_shows_itself_without_its_line_numbers():
@@ -89,17 +90,6 @@ sys.argv = ["orch", *sys.argv[2:]]
 from orchestrator_core.cli import main
 main()
 """
-
-
-def interpreter_modules(env: dict[str, str]) -> set[str]:
-    """What the bare interpreter has imported before any code of ours runs.
-
-    A site's ``.pth`` files run at start-up and may import anything (``random`` and
-    ``tempfile``, say, for a certificate hook); what orch adds is measured against that.
-    """
-    listing = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
-                             env=env, capture_output=True, text=True, timeout=60, check=True)
-    return set(json.loads(listing.stdout))
 
 
 @pytest.mark.parametrize("recipe_cache", ["miss then hit", "off"])

@@ -29,6 +29,7 @@ fixture's name starts with ``orch_``:
 Helpers for session-scoped packs: :func:`write_pack` (what ``orch_make_pack`` does, to a
 folder of your choice) and :func:`context_recording_plugin` (a plugin module that registers a
 package's scriptlets and writes each run's final context where a test asks).
+:func:`interpreter_modules`: what the bare interpreter imports, to tell what orch adds.
 """
 
 from __future__ import annotations
@@ -221,6 +222,17 @@ def context_recording_plugin(package: str) -> str:
                 with open(target, "w") as out:
                     json.dump(context, out, sort_keys=True)
         '''
+
+
+def interpreter_modules(env: Mapping[str, str]) -> set[str]:
+    """What the bare interpreter has imported before any code of ours runs.
+
+    A site's ``.pth`` files run at start-up and may import anything (``random`` and
+    ``tempfile``, say, for a certificate hook); what orch adds is measured against that.
+    """
+    listing = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
+                             env=dict(env), capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(listing.stdout))
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ Only the monitor reads results; sends happen under the pool's lock.
 The workers the run will need (``prestart``: as many as it has steps for the pool,
 up to ``size``) start together when the pool does. While the parent is still
 single-threaded then (the pool starts at the run's first process step, usually
-before any other thread exists) they are forked from it, as the stdlib's pool does:
-a few milliseconds, and each worker starts with every module the run loaded. Every
+before any other thread exists) they are forked from it, as the stdlib's pool does
+(:mod:`orchestrator_process.forked`, without importing ``multiprocessing``): a few
+milliseconds, and each worker starts with every module the run loaded. Every
 other worker (a replacement, or any worker once the parent has threads, where a
 plain ``fork`` is unsafe) comes from a ``forkserver`` (``spawn`` where there is
 none), which first has to start an interpreter and import orch: ~80 ms before the
@@ -30,7 +31,6 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-import multiprocessing
 import os
 import pickle
 import signal
@@ -39,11 +39,11 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from multiprocessing.connection import wait
 from typing import Any
 
 from orchestrator_core.model import StepResult, StepTask
 
+from . import forked
 from . import worker as worker_module
 from .jobs import Job, WorkerHandle, death_reason, kill_group
 from .worker import STOP, WorkerFailure
@@ -54,6 +54,8 @@ KILL_GRACE_S = 2.0  # between SIGTERM (the step cleans up) and SIGKILL
 
 
 def _context() -> Any:
+    import multiprocessing
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker starts with them loaded.
@@ -62,22 +64,21 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _fork_context() -> Any:
-    """The ``fork`` context if forking this process is safe now, else None.
+def _fork_is_safe() -> bool:
+    """Whether workers may be forked from this process now.
 
     Safe means Linux with this thread the only one, native threads included (counted
-    in ``/proc``), and a pidfd to watch the forked worker by: the pipe ``fork`` gives
-    as sentinel stays open while anything the step forked lives on.
+    in ``/proc``), and a pidfd to watch a forked worker by.
     """
     if not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return None
+        return False
     try:
         if len(os.listdir("/proc/self/task")) != 1:
-            return None
+            return False
         os.close(os.pidfd_open(os.getpid()))
     except (AttributeError, OSError):  # no pidfd_open: Python or kernel too old
-        return None
-    return multiprocessing.get_context("fork")
+        return False
+    return True
 
 
 class WorkerPool:
@@ -87,7 +88,9 @@ class WorkerPool:
         self.size = max(1, size)
         self._prestart = min(self.size, max(0, prestart))
         self.grace = grace
-        self._mp = _context()
+        self._mp: Any = None  # the multiprocessing context of the fork server, made when first needed
+        self._alive: Any = None  # its parent-alive pipe (reading, writing end), made with it
+        self._fork_alive_w = -1  # the writing end of the forked workers' parent-alive pipe
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()
         self._workers: list[WorkerHandle] = []
@@ -95,11 +98,8 @@ class WorkerPool:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        # Workers hold the reading end; when the parent dies, the writing end closes and they stop.
-        self._alive_r, self._alive_w = self._mp.Pipe(duplex=False)
-        fork = _fork_context() if self._prestart else None
-        if fork is not None:
-            self._fork_workers(fork)  # before the monitor thread exists
+        if self._prestart and _fork_is_safe():
+            self._fork_workers()  # before the monitor thread exists
         self._monitor = threading.Thread(target=self._watch, name="orch-process-pool", daemon=True)
         self._monitor.start()
         atexit.register(self._kill_all)
@@ -176,8 +176,13 @@ class WorkerPool:
                         worker.job.fail(f"the process pool failed: {exc!r}")
             self._kill_all()
         finally:
-            self._alive_w.close()
-            self._alive_r.close()
+            # Workers hold the reading ends; when the writing ends close, they stop.
+            if self._alive is not None:
+                for end in self._alive:
+                    end.close()
+            if self._fork_alive_w >= 0:
+                os.close(self._fork_alive_w)
+                self._fork_alive_w = -1
 
     def _loop(self) -> None:
         with self._lock:
@@ -194,19 +199,19 @@ class WorkerPool:
                     break
                 waitables: list[Any] = [self._wake_r]
                 for worker in self._workers:
-                    waitables.append(worker.sentinel)
+                    waitables.append(worker.process.sentinel)
                     if worker.job is not None and worker.readable:
                         waitables.append(worker.conn)
                 deadlines = [w.kill_at for w in self._workers if w.kill_at is not None and w.kill_at < math.inf]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            ready = set(wait(waitables, timeout))
+            ready = forked.ready(waitables, timeout)
             with self._lock:
                 if self._wake_r in ready:
                     self._drain_wake()
                 for worker in list(self._workers):
                     if worker.conn in ready:
                         self._receive(worker)
-                    if worker.sentinel in ready:
+                    if worker.process.sentinel in ready:
                         self._bury(worker)
                 self._kill_overdue()
 
@@ -236,29 +241,36 @@ class WorkerPool:
                 if worker.idle:
                     self._send_stop(worker)
 
-    def _fork_workers(self, fork: Any) -> None:
+    def _fork_workers(self) -> None:
         """Fork the workers the run will need from this (still single-threaded) process."""
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            try:
-                stream.flush()  # what is buffered is written once, by the parent
-            except Exception:  # noqa: BLE001 - None, closed, or a stand-in of a test harness
-                pass
-        while len(self._workers) < self._prestart:
-            try:
-                self._spawn(fork)
-            except Exception:  # noqa: BLE001 - the monitor starts them from the fork server instead
-                logger.debug("could not fork a worker process", exc_info=True)
-                return
+        alive_r, self._fork_alive_w = os.pipe()
+        try:
+            while len(self._workers) < self._prestart:
+                parent_end, child_end = forked.MessagePipe.pair()
+                # Closed in the worker: the pool's descriptors, its siblings' and the parent's ends.
+                inherited = (self._wake_r, self._wake_w, self._fork_alive_w, *parent_end.fds(),
+                             *(fd for w in self._workers for fd in (*w.conn.fds(), w.process.sentinel)))
+                try:
+                    process = forked.fork(worker_module.main, (child_end, forked.MessagePipe(alive_r), self.grace),
+                                          inherited)
+                except Exception:  # noqa: BLE001 - the monitor starts them from the fork server instead
+                    logger.debug("could not fork a worker process", exc_info=True)
+                    parent_end.close()
+                    return
+                finally:
+                    child_end.close()
+                self._workers.append(WorkerHandle(process, parent_end))
+        finally:
+            os.close(alive_r)  # the workers have theirs
 
-    def _spawn(self, fork: Any = None) -> WorkerHandle:
-        """Start one worker: forked from this process with ``fork`` (see ``_fork_workers``), else from ``self._mp``."""
-        context = fork or self._mp
-        parent_end, child_end = context.Pipe()
-        # A forked worker holds copies of the parent's descriptors: it closes the pool's.
-        inherited = (self._alive_w.fileno(), self._wake_r, self._wake_w, parent_end.fileno(),
-                     *(w.conn.fileno() for w in self._workers)) if fork else ()
-        process = context.Process(target=worker_module.main, args=(child_end, self._alive_r, self.grace, inherited),
-                                  name="orch-process-worker")
+    def _spawn(self) -> WorkerHandle:
+        """Start one worker from the fork server (``spawn`` where there is none)."""
+        if self._mp is None:
+            self._mp = _context()
+            self._alive = self._mp.Pipe(duplex=False)
+        parent_end, child_end = self._mp.Pipe()
+        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive[0], self.grace),
+                                   name="orch-process-worker")
         try:
             process.start()
         except BaseException:
@@ -266,17 +278,7 @@ class WorkerPool:
             raise
         finally:
             child_end.close()
-        pidfd = None
-        if fork:
-            try:
-                os.setpgid(process.pid, 0)  # as the worker does itself: a Ctrl-C cannot reach it meanwhile
-            except OSError:
-                pass  # it has ended already: its sentinel tells
-            try:
-                pidfd = os.pidfd_open(process.pid)
-            except OSError:  # out of descriptors: the process's own sentinel will do
-                logger.debug("no pidfd for worker %s", process.pid, exc_info=True)
-        worker = WorkerHandle(process, parent_end, pidfd)
+        worker = WorkerHandle(process, parent_end)
         self._workers.append(worker)
         return worker
 
@@ -304,8 +306,6 @@ class WorkerPool:
         self._workers.remove(worker)
         kill_group(pid)  # whatever the step started in the worker's group goes with it
         worker.conn.close()
-        if worker.sentinel != worker.process.sentinel:
-            os.close(worker.sentinel)  # the pidfd of a forked worker
         if worker.job is not None:
             reason, details, exit_code = death_reason(exitcode)
             worker.job.fail(reason, {**details, "pid": pid}, exit_code)

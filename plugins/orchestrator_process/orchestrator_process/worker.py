@@ -18,9 +18,7 @@ How a worker protects the run:
   own can stop them; then the worker SIGKILLs its whole group, which ends whatever
   they left running.
 - A watchdog thread notices when the parent goes away (its end of a pipe closes)
-  and stops the worker, so a killed ``orch`` leaves no worker behind. A worker forked
-  straight from the parent first closes what it inherited of the pool (the parent's
-  end of that pipe above all, else the parent's death would go unnoticed).
+  and stops the worker, so a killed ``orch`` leaves no worker behind.
 """
 
 from __future__ import annotations
@@ -31,33 +29,32 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator_core.run.execution import execute_task
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 STOP = b"stop"
 
 
-@dataclass
 class WorkerFailure:
     """Sent instead of a result when the worker could not load a task or send its result."""
 
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("reason", "details")
+
+    def __init__(self, reason: str, details: dict[str, Any] | None = None):
+        self.reason = reason
+        self.details = details if details is not None else {}
 
 
-def main(conn: Connection, parent_alive: Connection, grace: float, inherited: tuple[int, ...] = ()) -> None:
-    """Entry point of a worker process (the ``target`` of its ``Process``).
+def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
+    """Entry point of a worker process (the ``target`` of its ``Process``, or of ``forked.fork``).
 
-    ``inherited``: descriptors of the parent's pool a forked worker must close.
+    ``conn`` and ``parent_alive`` are ``multiprocessing`` connections, or the
+    :class:`~orchestrator_process.forked.MessagePipe` ends of a forked worker.
     """
-    for fd in inherited:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
     _isolate()
     threading.Thread(target=_watch_parent, args=(parent_alive, grace), name="orch-parent-watch", daemon=True).start()
     try:

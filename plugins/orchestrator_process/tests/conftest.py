@@ -130,6 +130,18 @@ class Family(BaseScriptlet):
                 {"pid": os.getpid(), "parent": parent, "grandparent": _parent_of(parent), "children": children})
 
 
+class Modules(BaseScriptlet):
+    """Writes the names of the modules its process has imported."""
+
+    name = "modules"
+    outputs = None  # writes probe.{slot}_modules_v1
+
+    def run(self, ctx, params):
+        import sys
+
+        ctx.set(f"probe.{params['slot']}_modules_v1", sorted(sys.modules))
+
+
 class Nap(BaseScriptlet):
     """Writes its pid to ``pid_dir``, then sleeps ``seconds``."""
 

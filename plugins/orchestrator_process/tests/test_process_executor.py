@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+from orchestrator_core.testing import interpreter_modules
 
 ORCH = str(Path(sys.executable).parent / "orch")
 
@@ -78,6 +81,19 @@ def test_the_workers_a_run_needs_are_forked_from_orch_at_once(orch_run):
     assert first["parent"] == second["parent"] == orch_pid
     assert len(first["children"]) == 2 and first["pid"] in first["children"]
     assert second["children"] == first["children"]  # no worker started since
+
+
+def test_forking_the_workers_imports_no_multiprocessing_into_orch(orch_run):
+    # A forked worker has the modules orch had when the pool started, and no more:
+    # multiprocessing (~12 ms to import, before any worker could start) is not among them.
+    outcome, context = orch_run("""
+        steps:
+          - {name: modules, uses: modules, executor: process, params: {slot: a}}
+    """)
+    outcome.assert_success()
+    added = set(context["probe.a_modules_v1"]) - interpreter_modules(os.environ)
+    assert "orchestrator_process.forked" in added  # the list is orch's: the worker was forked from it
+    assert not {name for name in added if name.split(".")[0] == "multiprocessing"}
 
 
 def test_once_orch_has_threads_workers_come_from_the_fork_server(orch_run, tmp_path):
