@@ -130,6 +130,20 @@ class Family(BaseScriptlet):
                 {"pid": os.getpid(), "parent": parent, "grandparent": _parent_of(parent), "children": children})
 
 
+class Orphan(BaseScriptlet):
+    """Forks a child that sleeps (its pid in ``pidfile``), then ends its own process at once."""
+
+    name = "orphan"
+
+    def run(self, ctx, params):
+        child = os.fork()
+        if child == 0:
+            time.sleep(600)
+            os._exit(0)
+        Path(params["pidfile"]).write_text(str(child))
+        os._exit(3)
+
+
 class Modules(BaseScriptlet):
     """Writes the names of the modules its process has imported."""
 

@@ -136,6 +136,24 @@ def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
     assert context["probe.a_pid_v1"] != segv["details"]["pid"]
 
 
+def test_a_worker_that_dies_leaving_a_forked_child_is_noticed_and_the_child_goes_too(orch_run, tmp_path, procs):
+    # The child holds copies of the worker's pipes: only the worker's own end (its pidfd) tells
+    # that it died, and its process group takes the child with it.
+    pidfile = tmp_path / "orphan.pid"
+    started = time.monotonic()
+    outcome, context = orch_run(f"""
+        steps:
+          - {{name: orphan, uses: orphan, executor: process, params: {{pidfile: "{pidfile}"}}}}
+          - {{name: after, uses: where_am_i, executor: process, params: {{slot: a}}, depends_on: []}}
+    """, "--keep-going", timeout=60)
+    assert outcome.exit_code == 1, outcome.err
+    assert time.monotonic() - started < 30  # not the child's 600 s
+    lines = lines_by_step(outcome)
+    assert (lines["orphan"]["reason"], lines["orphan"]["exit_code"]) == ("worker process died (exit code 3)", 3)
+    assert lines["after"]["status"] == "ok"
+    assert procs.wait_until(lambda: not procs.alive(int(pidfile.read_text())), timeout=5)
+
+
 def test_a_step_over_its_timeout_is_killed_with_what_it_started(orch_run, tmp_path, procs):
     pidfile = tmp_path / "hang.pids"
     started = time.monotonic()
