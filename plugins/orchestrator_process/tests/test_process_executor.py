@@ -83,6 +83,17 @@ def test_the_workers_a_run_needs_are_forked_from_orch_at_once(orch_run):
     assert second["children"] == first["children"]  # no worker started since
 
 
+def test_no_more_workers_start_than_steps_can_be_in_flight(orch_run):
+    outcome, context = orch_run("""
+        steps:
+          - {name: first, uses: family, executor: process, params: {slot: b}, depends_on: []}
+          - {name: second, uses: family, executor: process, params: {slot: c}, depends_on: []}
+    """, "--process-workers", "3", "--workers", "1")
+    outcome.assert_success()
+    first, second = context["probe.b_family_v1"], context["probe.c_family_v1"]
+    assert first["children"] == second["children"] == [first["pid"]] == [second["pid"]]
+
+
 def test_forking_the_workers_imports_no_multiprocessing_into_orch(orch_run):
     # A forked worker has the modules orch had when the pool started, and no more:
     # multiprocessing (~12 ms to import, before any worker could start) is not among them.
