@@ -12,7 +12,7 @@ idle workers, collects results, notices a dead worker (fails its task; a new wor
 is started when work is waiting) and kills the workers that did not stop in time.
 Only the monitor reads results; sends happen under the pool's lock.
 
-The workers the run will need (``prestart``: as many as it has steps for the pool,
+The workers the run will need (``prestart``: as many as it can keep busy at once,
 up to ``size``) start together when the pool does. While the parent is still
 single-threaded then (the pool starts at the run's first process step, usually
 before any other thread exists) they are forked from it, as the stdlib's pool does
