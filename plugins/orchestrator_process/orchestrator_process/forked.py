@@ -147,9 +147,9 @@ def _run_child(target: Callable[..., Any], args: tuple, inherited: tuple[int, ..
             except OSError:
                 pass
         os.setpgid(0, 0)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
+        if sys.stdin is not None:  # None: orch started without one, and fd 0 may now be a pipe of ours
+            sys.stdin.close()
+            sys.stdin = open(os.devnull)  # noqa: SIM115 - the worker's stdin until it exits
         target(*args)
         code = 0
     except SystemExit as exc:
