@@ -150,6 +150,9 @@ class Executor:
     capabilities: ClassVar[ExecutorCapabilities] = ExecutorCapabilities()
     options: ClassVar[tuple[ExecutorOption, ...]] = ()
     default_for: ClassVar[frozenset[str]] = frozenset()
+    planned_steps: int = 0
+    """How many steps of the run's plan go to this executor (the runner sets it before
+    :meth:`start`; some may still be cache hits): a pool can start that many workers at once."""
 
     def __init__(self, config: Config):
         self.config = config

@@ -233,6 +233,7 @@ class Engine:
         executor = self.executors.get(name)
         if executor is None:
             executor = self.registry.get("executor", name).obj(self.run.config)
+            executor.planned_steps = sum(1 for prepared in self.steps if prepared.executor == name)
             executor.start()
             self.executors[name] = executor
         return executor

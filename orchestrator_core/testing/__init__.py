@@ -29,6 +29,8 @@ fixture's name starts with ``orch_``:
 Helpers for session-scoped packs: :func:`write_pack` (what ``orch_make_pack`` does, to a
 folder of your choice) and :func:`context_recording_plugin` (a plugin module that registers a
 package's scriptlets and writes each run's final context where a test asks).
+``orchestrator_core.testing.interpreter.interpreter_modules``: what the bare interpreter imports,
+to tell what orch adds.
 """
 
 from __future__ import annotations

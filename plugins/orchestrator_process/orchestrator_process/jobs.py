@@ -12,23 +12,23 @@ import os
 import signal
 import time
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from orchestrator_core.errors import error_record
 from orchestrator_core.model import STATUS_ERROR, StepResult
 
 
-@dataclass(eq=False)
 class Job:
     """One task: its pickled form (made on submit, so a task that cannot travel fails at once)
     and the future the runner waits on; ``started`` is set when a worker gets it."""
 
-    step: str
-    payload: bytes
-    future: Future
-    started: float = 0.0
+    __slots__ = ("step", "payload", "future", "started")
+
+    def __init__(self, step: str, payload: bytes, future: Future):
+        self.step = step
+        self.payload = payload
+        self.future = future
+        self.started = 0.0
 
     def fail(self, reason: str, details: dict[str, Any] | None = None, exit_code: int = 1) -> None:
         duration = (time.perf_counter() - self.started) * 1000 if self.started else 0.0
@@ -42,15 +42,21 @@ class Job:
             pass  # cancelled or already resolved: nobody waits for it any more
 
 
-@dataclass(eq=False)
 class WorkerHandle:
-    """One worker process as the parent sees it; ``idle`` when it has no job and may get one."""
+    """One worker process as the parent sees it; ``idle`` when it has no job and may get one.
 
-    process: Any
-    conn: Connection
-    job: Job | None = None
-    kill_at: float | None = None  # asked to stop: SIGKILL its group if it still lives then
-    readable: bool = True  # False once its pipe is closed (its death is then near)
+    ``process`` is a ``multiprocessing.Process`` or a :class:`~orchestrator_process.forked.ForkedProcess`,
+    ``conn`` the matching ``Connection`` or :class:`~orchestrator_process.forked.MessagePipe`.
+    """
+
+    __slots__ = ("process", "conn", "job", "kill_at", "readable")
+
+    def __init__(self, process: Any, conn: Any):
+        self.process = process
+        self.conn = conn
+        self.job: Job | None = None
+        self.kill_at: float | None = None  # asked to stop: SIGKILL its group if it still lives then
+        self.readable = True  # False once its pipe is closed (its death is then near)
 
     @property
     def idle(self) -> bool:

@@ -52,7 +52,9 @@ class ProcessExecutor(Executor):
     def start(self) -> None:
         from . import pool
 
-        self._pool = pool.WorkerPool(self.workers())
+        # As many workers as can be busy at once start with the pool: no more than the run's
+        # steps for it, nor than it keeps in flight (--workers).
+        self._pool = pool.WorkerPool(self.workers(), prestart=min(self.planned_steps, self.config.workers))
 
     def workers(self) -> int:
         """``--process-workers``, else ``ORCH_PROCESS_WORKERS``, else the CPU count."""

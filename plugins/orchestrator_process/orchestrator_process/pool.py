@@ -12,10 +12,18 @@ idle workers, collects results, notices a dead worker (fails its task; a new wor
 is started when work is waiting) and kills the workers that did not stop in time.
 Only the monitor reads results; sends happen under the pool's lock.
 
-Workers start from a ``forkserver`` (``spawn`` where there is none): the parent
-has threads, so a plain ``fork`` is unsafe, and the fork server makes starting a
-replacement cheap. Workers start as work arrives, up to ``size``, and stay for the
-rest of the run, so start-up is paid once per worker, not once per task.
+The workers the run will need (``prestart``: as many as it can keep busy at once,
+up to ``size``) start together when the pool does. While the parent is still
+single-threaded then (the pool starts at the run's first process step, usually
+before any other thread exists) they are forked from it, as the stdlib's pool does
+(:mod:`orchestrator_process.forked`, without importing ``multiprocessing``): a few
+milliseconds, and each worker starts with every module the run loaded. Every
+other worker (a replacement, or any worker once the parent has threads, where a
+plain ``fork`` is unsafe) comes from a ``forkserver`` (``spawn`` where there is
+none), which first has to start an interpreter and import orch: ~80 ms before the
+first step can start, and one more process to wait for at exit. Beyond those,
+workers start as work arrives, up to ``size``, and stay for the rest of the run, so
+start-up is paid once per worker, not once per task.
 """
 
 from __future__ import annotations
@@ -23,19 +31,19 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from multiprocessing.connection import wait
 from typing import Any
 
 from orchestrator_core.model import StepResult, StepTask
 
+from . import forked
 from . import worker as worker_module
 from .jobs import Job, WorkerHandle, death_reason, kill_group
 from .worker import STOP, WorkerFailure
@@ -46,6 +54,8 @@ KILL_GRACE_S = 2.0  # between SIGTERM (the step cleans up) and SIGKILL
 
 
 def _context() -> Any:
+    import multiprocessing
+
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker starts with them loaded.
@@ -54,13 +64,33 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _fork_is_safe() -> bool:
+    """Whether workers may be forked from this process now.
+
+    Safe means Linux with this thread the only one, native threads included (counted
+    in ``/proc``), and a pidfd to watch a forked worker by.
+    """
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            return False
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):  # no pidfd_open: Python or kernel too old
+        return False
+    return True
+
+
 class WorkerPool:
     """Runs step tasks on up to ``size`` worker processes; one dying never breaks the others."""
 
-    def __init__(self, size: int, *, grace: float = KILL_GRACE_S):
+    def __init__(self, size: int, *, grace: float = KILL_GRACE_S, prestart: int = 0):
         self.size = max(1, size)
+        self._prestart = min(self.size, max(0, prestart))
         self.grace = grace
-        self._mp = _context()
+        self._mp: Any = None  # the multiprocessing context of the fork server, made when first needed
+        self._alive: Any = None  # its parent-alive pipe (reading, writing end), made with it
+        self._fork_alive_w = -1  # the writing end of the forked workers' parent-alive pipe
         self._lock = threading.Lock()
         self._queue: deque[Job] = deque()
         self._workers: list[WorkerHandle] = []
@@ -68,8 +98,8 @@ class WorkerPool:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        # Workers hold the reading end; when the parent dies, the writing end closes and they stop.
-        self._alive_r, self._alive_w = self._mp.Pipe(duplex=False)
+        if self._prestart and _fork_is_safe():
+            self._fork_workers()  # before the monitor thread exists
         self._monitor = threading.Thread(target=self._watch, name="orch-process-pool", daemon=True)
         self._monitor.start()
         atexit.register(self._kill_all)
@@ -146,10 +176,22 @@ class WorkerPool:
                         worker.job.fail(f"the process pool failed: {exc!r}")
             self._kill_all()
         finally:
-            self._alive_w.close()
-            self._alive_r.close()
+            # Workers hold the reading ends; when the writing ends close, they stop.
+            if self._alive is not None:
+                for end in self._alive:
+                    end.close()
+            if self._fork_alive_w >= 0:
+                os.close(self._fork_alive_w)
+                self._fork_alive_w = -1
 
     def _loop(self) -> None:
+        with self._lock:
+            while len(self._workers) < self._prestart and not self._closing:  # those that could not be forked
+                try:
+                    self._spawn()
+                except Exception:  # noqa: BLE001 - dispatching tries again and fails the step with the reason
+                    logger.debug("could not start a worker process ahead of its step", exc_info=True)
+                    break
         while True:
             with self._lock:
                 self._dispatch()
@@ -162,7 +204,7 @@ class WorkerPool:
                         waitables.append(worker.conn)
                 deadlines = [w.kill_at for w in self._workers if w.kill_at is not None and w.kill_at < math.inf]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            ready = set(wait(waitables, timeout))
+            ready = forked.ready(waitables, timeout)
             with self._lock:
                 if self._wake_r in ready:
                     self._drain_wake()
@@ -199,12 +241,43 @@ class WorkerPool:
                 if worker.idle:
                     self._send_stop(worker)
 
+    def _fork_workers(self) -> None:
+        """Fork the workers the run will need from this (still single-threaded) process."""
+        alive_r, self._fork_alive_w = os.pipe()
+        try:
+            while len(self._workers) < self._prestart:
+                parent_end, child_end = forked.MessagePipe.pair()
+                # Closed in the worker: the pool's descriptors, its siblings' and the parent's ends.
+                inherited = (self._wake_r, self._wake_w, self._fork_alive_w, *parent_end.fds(),
+                             *(fd for w in self._workers for fd in (*w.conn.fds(), w.process.sentinel)))
+                try:
+                    process = forked.fork(worker_module.main, (child_end, forked.MessagePipe(alive_r), self.grace),
+                                          inherited)
+                except Exception:  # noqa: BLE001 - the monitor starts them from the fork server instead
+                    logger.debug("could not fork a worker process", exc_info=True)
+                    parent_end.close()
+                    return
+                finally:
+                    child_end.close()
+                self._workers.append(WorkerHandle(process, parent_end))
+        finally:
+            os.close(alive_r)  # the workers have theirs
+
     def _spawn(self) -> WorkerHandle:
+        """Start one worker from the fork server (``spawn`` where there is none)."""
+        if self._mp is None:
+            self._mp = _context()
+            self._alive = self._mp.Pipe(duplex=False)
         parent_end, child_end = self._mp.Pipe()
-        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive_r, self.grace),
+        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive[0], self.grace),
                                    name="orch-process-worker")
-        process.start()
-        child_end.close()
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
         worker = WorkerHandle(process, parent_end)
         self._workers.append(worker)
         return worker

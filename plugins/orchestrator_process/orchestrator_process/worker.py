@@ -29,25 +29,32 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator_core.run.execution import execute_task
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 STOP = b"stop"
 
 
-@dataclass
 class WorkerFailure:
     """Sent instead of a result when the worker could not load a task or send its result."""
 
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("reason", "details")
+
+    def __init__(self, reason: str, details: dict[str, Any] | None = None):
+        self.reason = reason
+        self.details = details if details is not None else {}
 
 
 def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
-    """Entry point of a worker process (the ``target`` of its ``Process``)."""
+    """Entry point of a worker process (the ``target`` of its ``Process``, or of ``forked.fork``).
+
+    ``conn`` and ``parent_alive`` are ``multiprocessing`` connections, or the
+    :class:`~orchestrator_process.forked.MessagePipe` ends of a forked worker.
+    """
     _isolate()
     threading.Thread(target=_watch_parent, args=(parent_alive, grace), name="orch-parent-watch", daemon=True).start()
     try:

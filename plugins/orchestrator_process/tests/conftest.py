@@ -2,8 +2,8 @@
 
 The pack is what a user of orch would write: a package with scriptlets and an
 ``orchestrator`` entry point in its distribution metadata. It is put on
-``PYTHONPATH`` (not installed), which is how worker processes, started with
-``forkserver``/``spawn``, find it too: scriptlets travel pickled by reference.
+``PYTHONPATH`` (not installed), which is how worker processes, forked or started by the
+fork server, find it too: scriptlets travel pickled by reference.
 """
 
 from __future__ import annotations
@@ -108,6 +108,52 @@ class Stubborn(BaseScriptlet):
         Path(params["pidfile"]).write_text(str(os.getpid()))
         while True:
             time.sleep(0.05)
+
+
+def _parent_of(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # gone meanwhile
+
+
+class Family(BaseScriptlet):
+    """Writes its process id, its parent's and grandparent's, and the processes its parent started."""
+
+    name = "family"
+    outputs = None  # writes probe.{slot}_family_v1
+
+    def run(self, ctx, params):
+        parent = os.getppid()
+        children = sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and _parent_of(p) == parent)
+        ctx.set(f"probe.{params['slot']}_family_v1",
+                {"pid": os.getpid(), "parent": parent, "grandparent": _parent_of(parent), "children": children})
+
+
+class Orphan(BaseScriptlet):
+    """Forks a child that sleeps (its pid in ``pidfile``), then ends its own process at once."""
+
+    name = "orphan"
+
+    def run(self, ctx, params):
+        child = os.fork()
+        if child == 0:
+            time.sleep(600)
+            os._exit(0)
+        Path(params["pidfile"]).write_text(str(child))
+        os._exit(3)
+
+
+class Modules(BaseScriptlet):
+    """Writes the names of the modules its process has imported."""
+
+    name = "modules"
+    outputs = None  # writes probe.{slot}_modules_v1
+
+    def run(self, ctx, params):
+        import sys
+
+        ctx.set(f"probe.{params['slot']}_modules_v1", sorted(sys.modules))
 
 
 class Nap(BaseScriptlet):

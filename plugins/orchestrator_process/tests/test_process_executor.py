@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+from orchestrator_core.testing.interpreter import interpreter_modules
 
 ORCH = str(Path(sys.executable).parent / "orch")
 
@@ -60,6 +63,66 @@ def test_one_worker_serves_every_step_so_start_up_is_paid_once(orch_run):
     assert len(pids) == 1
 
 
+def test_the_workers_a_run_needs_are_forked_from_orch_at_once(orch_run):
+    # Two steps for the pool, the second after the first: both workers start with the pool
+    # (not one per arrival, and not the third --process-workers allows), forked from orch
+    # itself, which is single-threaded then: no fork server or resource tracker runs.
+    outcome, context = orch_run("""
+        steps:
+          - {name: inline, uses: where_am_i, params: {slot: a}}
+          - {name: first, uses: family, executor: process, params: {slot: b}}
+          - {name: second, uses: family, executor: process, params: {slot: c}, depends_on: [first]}
+    """, "--process-workers", "3")
+    outcome.assert_success()
+    # Stdout carries each step's line once: the workers forked after the inline step's add none.
+    assert [line["step"] for line in outcome.lines] == ["inline", "first", "second"]
+    orch_pid = context["probe.a_pid_v1"]
+    first, second = context["probe.b_family_v1"], context["probe.c_family_v1"]
+    assert first["parent"] == second["parent"] == orch_pid
+    assert len(first["children"]) == 2 and first["pid"] in first["children"]
+    assert second["children"] == first["children"]  # no worker started since
+
+
+def test_no_more_workers_start_than_steps_can_be_in_flight(orch_run):
+    outcome, context = orch_run("""
+        steps:
+          - {name: first, uses: family, executor: process, params: {slot: b}, depends_on: []}
+          - {name: second, uses: family, executor: process, params: {slot: c}, depends_on: []}
+    """, "--process-workers", "3", "--workers", "1")
+    outcome.assert_success()
+    first, second = context["probe.b_family_v1"], context["probe.c_family_v1"]
+    assert first["children"] == second["children"] == [first["pid"]] == [second["pid"]]
+
+
+def test_forking_the_workers_imports_no_multiprocessing_into_orch(orch_run):
+    # A forked worker has the modules orch had when the pool started, and no more:
+    # multiprocessing (~12 ms to import, before any worker could start) is not among them.
+    outcome, context = orch_run("""
+        steps:
+          - {name: modules, uses: modules, executor: process, params: {slot: a}}
+    """)
+    outcome.assert_success()
+    added = set(context["probe.a_modules_v1"]) - interpreter_modules(os.environ)
+    assert "orchestrator_process.forked" in added  # the list is orch's: the worker was forked from it
+    assert not {name for name in added if name.split(".")[0] == "multiprocessing"}
+
+
+def test_once_orch_has_threads_workers_come_from_the_fork_server(orch_run, tmp_path):
+    # A thread step starts first, so orch has threads when the pool starts: forking it is unsafe.
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    outcome, context = orch_run(f"""
+        steps:
+          - {{name: nap, uses: nap, params: {{pid_dir: "{pid_dir}", seconds: 0.5}}}}
+          - {{name: first, uses: family, executor: process, params: {{slot: b}}, depends_on: []}}
+          - {{name: inline, uses: where_am_i, params: {{slot: a}}, depends_on: [nap, first]}}
+    """, "--workers", "2")
+    outcome.assert_success()
+    orch_pid = context["probe.a_pid_v1"]
+    first = context["probe.b_family_v1"]
+    assert first["parent"] != orch_pid and first["grandparent"] == orch_pid
+
+
 def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
     started = time.monotonic()
     outcome, context = orch_run("""
@@ -82,6 +145,24 @@ def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
     assert (raises["reason"], raises["details"]) == ("asked to fail", {"how": "raise"})
     assert lines["after_a"]["status"] == lines["after_b"]["status"] == "ok"
     assert context["probe.a_pid_v1"] != segv["details"]["pid"]
+
+
+def test_a_worker_that_dies_leaving_a_forked_child_is_noticed_and_the_child_goes_too(orch_run, tmp_path, procs):
+    # The child holds copies of the worker's pipes: only the worker's own end (its pidfd) tells
+    # that it died, and its process group takes the child with it.
+    pidfile = tmp_path / "orphan.pid"
+    started = time.monotonic()
+    outcome, context = orch_run(f"""
+        steps:
+          - {{name: orphan, uses: orphan, executor: process, params: {{pidfile: "{pidfile}"}}}}
+          - {{name: after, uses: where_am_i, executor: process, params: {{slot: a}}, depends_on: []}}
+    """, "--keep-going", timeout=60)
+    assert outcome.exit_code == 1, outcome.err
+    assert time.monotonic() - started < 30  # not the child's 600 s
+    lines = lines_by_step(outcome)
+    assert (lines["orphan"]["reason"], lines["orphan"]["exit_code"]) == ("worker process died (exit code 3)", 3)
+    assert lines["after"]["status"] == "ok"
+    assert procs.wait_until(lambda: not procs.alive(int(pidfile.read_text())), timeout=5)
 
 
 def test_a_step_over_its_timeout_is_killed_with_what_it_started(orch_run, tmp_path, procs):

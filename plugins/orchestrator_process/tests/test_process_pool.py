@@ -123,7 +123,10 @@ def test_shutdown_lets_queued_work_finish_then_stops_every_worker(probes, make_t
     assert not workers.pids and not any(map(procs.alive, pids))
 
 
-def test_workers_stop_when_their_parent_is_killed(tmp_path, marked_env, procs):
+@pytest.mark.parametrize("prestart", [0, 2], ids=["from-the-fork-server", "forked"])
+def test_workers_stop_when_their_parent_is_killed(tmp_path, marked_env, procs, prestart):
+    # Forked workers hold copies of the parent's descriptors: they must close its end of the
+    # pipe whose closing tells them the parent is gone (and their siblings' too).
     marker, env = marked_env
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
@@ -136,12 +139,16 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, marked_env, procs):
         from orch_process_testpack.steps.probes import Nap
 
         if __name__ == "__main__":
-            pool = WorkerPool(2)
+            pool = WorkerPool(2, prestart={prestart})
             for n in range(2):
                 pool.submit(StepTask(f"nap{{n}}", "run", PythonHandler(Nap), {{"pid_dir": {str(pid_dir)!r}}}, {{}},
                                      ".", "Data"))
             while len(os.listdir({str(pid_dir)!r})) < 2:
                 time.sleep(0.05)
+            with open("parents", "w") as parents:  # this process, then each worker's parent
+                parents.write(f"{{os.getpid()}} ")
+                for pid in pool.pids:
+                    parents.write(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1] + " ")
             os.kill(os.getpid(), signal.SIGKILL)
     """))
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -149,5 +156,8 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, marked_env, procs):
     assert proc.returncode == -9, proc.stderr
     workers = [int(p.read_text()) for p in pid_dir.iterdir()]
     assert len(workers) == 2
+    parent, *workers_parents = map(int, (tmp_path / "parents").read_text().split())
+    assert [ppid == parent for ppid in workers_parents] == [bool(prestart)] * 2
     assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
-    assert not any(map(procs.alive, workers))
+    # A process whose memory is already released shows no environment while it is still exiting.
+    assert procs.wait_until(lambda: not any(map(procs.alive, workers)), timeout=5)
