@@ -156,9 +156,11 @@ def both(tmp_path: Path, recipe: str, options: list[str]) -> tuple[dict, dict]:
     return plain, clicked
 
 
-def test_a_plain_run_imports_no_click(tmp_path: Path):
+@pytest.mark.parametrize("options", [["--no-progress"], ["--no-progress", "--process-workers", "2"]],
+                         ids=["plain", "plugin-option"])
+def test_a_plain_run_imports_no_click(tmp_path: Path, options: list[str]):
     root = project(tmp_path / "p")
-    done = finish(root, start(root, ["run", "ok.yaml", "--no-progress"]))
+    done = finish(root, start(root, ["run", "ok.yaml", *options]))
     assert done["exit"] == 0, done["err"]
     loaded = set(json.loads((root / "modules.json").read_text()))
     assert "orchestrator_core.run.engine" in loaded  # it did run
@@ -177,6 +179,8 @@ def test_a_plain_run_imports_no_click(tmp_path: Path):
     pytest.param("missing.yaml", ["--no-progress"], 2, id="missing-recipe"),
     pytest.param("ok.yaml", ["--no-progress", "--executor", "nowhere"], 2, id="unknown-executor"),
     pytest.param("ok.yaml", ["--no-progress", "--only", "nope"], 2, id="unknown-step"),
+    pytest.param("ok.yaml", ["--no-progress", "--executor", "process", "--process-workers", "2"], 0,
+                 id="process-workers"),
 ])
 def test_the_plain_path_ends_as_the_click_path_does(tmp_path: Path, recipe: str, options: list[str], status: int):
     plain, clicked = both(tmp_path, recipe, options)
@@ -194,7 +198,7 @@ def test_the_plain_path_ends_as_the_click_path_does(tmp_path: Path, recipe: str,
     pytest.param(["--workers", "0"], "Invalid value for '--workers': 0 is not in the range 1<=x<=4096.", id="workers-0"),
     pytest.param(["--workers", "x"], "'x' is not a valid integer range", id="workers-x"),
     pytest.param(["--help"], "Usage: orch run [OPTIONS] RECIPE", id="help"),
-    pytest.param(["--process-workers", "2", "--no-progress"], "", id="plugin-option"),
+    pytest.param(["--process-workers", "+2", "--no-progress"], "", id="plugin-option-signed"),
     pytest.param(["--set", "a=1", "--no-progress"], "", id="set"),
 ])
 def test_what_the_plain_path_does_not_read_goes_to_click_unchanged(tmp_path: Path, options: list[str], shown: str):
@@ -273,6 +277,12 @@ PLAIN_TABLE = [
     ["run", "r.yaml", "--only", "a,b", "--only=c", "--skip", "d", "e"],
     ["run", "--skip", "x", "--only", "y", "r.yaml", "--workers", "1"],
     ["run", "dir/r.yaml", "--no-progress", "--workers", "1"],
+    ["run", "r.yaml", "--process-workers", "2"],
+    ["run", "--process-workers=3", "r.yaml", "--workers", "2"],
+    ["run", "r.yaml", "--process-workers", "2", "--process-workers", "007"],
+    ["run", "r.yaml", "--serve", "--port", "8123"],
+    ["run", "r.yaml", "--serve", "--serve", "--port=0"],
+    ["run", "--only", "a", "--process-workers", "2", "r.yaml"],
 ]
 
 CLICK_TABLE = [
@@ -285,7 +295,10 @@ CLICK_TABLE = [
     ["run", "r.yaml", "--executor", "-x"], ["run", "r.yaml", "--only"], ["run", "r.yaml", "--only="],
     ["run", "r.yaml", "--set", "a=1"], ["run", "r.yaml", "--events", "e.jsonl"], ["run", "r.yaml", "--dry-run"],
     ["run", "r.yaml", "--data-dir", "d"], ["run", "r.yaml", "--state-dir", "s"], ["run", "r.yaml", "--resume-from", "a"],
-    ["run", "r.yaml", "--process-workers", "2"], ["run", "r.yaml", "--serve"], ["run", "r.yaml", "--port", "1"],
+    ["run", "r.yaml", "--process-workers", "+2"], ["run", "r.yaml", "--process-workers", " 2"],
+    ["run", "r.yaml", "--process-workers", "1_0"], ["run", "r.yaml", "--process-workers", "2.0"],
+    ["run", "r.yaml", "--process-workers", "-1"], ["run", "r.yaml", "--process-workers", ""],
+    ["run", "r.yaml", "--process-workers"], ["run", "r.yaml", "--serve=1"], ["run", "r.yaml", "--port", "\uff11"],
     ["run", "r.yaml", "--no-progress=1"], ["run", "r.yaml", "--"], ["run", "-", "--no-progress"],
     ["run", "r.yaml", "--traceback"], ["run", "r.yaml", "--keep"], ["run", ""], ["run", "", "--no-progress"],
     ["run", "r.yaml", "--workers", "99999999999999999999"], ["run", "r.yaml", "--workers", "\uff14"],
@@ -298,7 +311,8 @@ def test_both_readers_make_the_same_request(args: list[str], clean_env):
     plain = plain_request(args, holder)
     assert plain is not None
     assert plain == click_request(holder, args)
-    assert plain.config.options == {"serve": False, "serve_port": 0}  # the server plugin's defaults, as click fills them
+    if not any(arg.startswith(("--process-workers", "--serve", "--port")) for arg in args):
+        assert plain.config.options == {"serve": False, "serve_port": 0}  # the server plugin's defaults, as click fills them
 
 
 @pytest.mark.parametrize("args", CLICK_TABLE, ids=" ".join)

@@ -4,10 +4,11 @@ What a short ``orch run`` pays on top of the interpreter is mostly ``import clic
 pulls ``uuid``, ``platform``, ``datetime``, ``gettext``) and building the command line:
 ~15 ms on a quiet machine, as much as orch's own start-up. So :func:`main` first offers
 the command line to this module, which takes it only when it understands all of it exactly
-as click would: ``run RECIPE`` with the options in :data:`FLAGS` and :data:`VALUED`, valid
-values, no environment variable click would read for the command, and no plugin able to
-change the command. Anything else (``--help``, another option, a plugin's option, ``-p``,
-a bad value) is left to click, which reads it as it always did: every message and exit
+as click would: ``run RECIPE`` with the options in :data:`FLAGS` and :data:`VALUED` and the
+options plugins declare (``--process-workers 2``: an on-switch, a whole number, a word),
+valid values, no environment variable click would read for the command, and no plugin able
+to change the command. Anything else (``--help``, another option, ``-p``, a bad value, a
+value click might convert otherwise) is left to click, which reads it as it always did: every message and exit
 status of a wrong command line stays click's own. Once read, the run is the very one
 click's ``run`` starts (:mod:`orchestrator_core.cli.run_request`), and it ends the same
 way (:mod:`orchestrator_core.cli.exit_status`).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from orchestrator_core.cli.exit_status import aborted, exit_status
 from orchestrator_core.cli.greedy_args import spread_greedy
@@ -53,11 +54,10 @@ class _ClickReads(Exception):
 
 def plain_run(args: Sequence[str], holder: SessionHolder) -> int | None:
     """The exit status of ``orch ARGS`` run on the plain path; ``None``: click is to read ``args``."""
-    options = _plain_options(args, holder)
-    if options is None:
+    if not _may_be_plain(args, holder):
         return None
     try:
-        return exit_status(lambda: _run(options, holder))
+        return exit_status(lambda: _run(args, holder))
     except _ClickReads:
         return None
 
@@ -68,14 +68,22 @@ def plain_request(args: Sequence[str], holder: SessionHolder) -> RunRequest | No
     return None if options is None else _request(options, holder)
 
 
+def _may_be_plain(args: Sequence[str], holder: SessionHolder) -> bool:
+    """What can be told without the registry: an ``orch run``, no variable click reads, no plugin adding commands."""
+    return (bool(args) and args[0] == "run" and not any(name in os.environ for name in CLICK_ENV)
+            and commands_known(holder))
+
+
 def _plain_options(args: Sequence[str], holder: SessionHolder) -> dict[str, Any] | None:
-    """What can be told without the registry: the command line, the environment, the plugins adding commands."""
-    options = read_plain_args(args)
-    return options if options is not None and commands_known(holder) else None
+    """The command line's options, when the plain path reads all of it (asks the registry for the plugins' options)."""
+    if not _may_be_plain(args, holder):
+        return None
+    declared = {option.flag: option for option, _ in declared_run_options(holder, set(RUN_COMMAND_FLAGS))}
+    return read_plain_args(args, declared)
 
 
-def _run(options: dict[str, Any], holder: SessionHolder) -> int:
-    """Configure logging, read the plugins' options, run: what the group and ``run`` do for click."""
+def _run(args: Sequence[str], holder: SessionHolder) -> int:
+    """Configure logging, read the command line and the plugins' options, run: what the group and ``run`` do for click."""
     from orchestrator_core.log import LEVEL_ENV, configure_logging
 
     try:
@@ -83,7 +91,8 @@ def _run(options: dict[str, Any], holder: SessionHolder) -> int:
             configure_logging(os.environ.get(LEVEL_ENV) or None)
         except ValueError:  # click's message for it
             raise _ClickReads from None
-        request = _request(options, holder)
+        options = _plain_options(args, holder)
+        request = None if options is None else _request(options, holder)
         if request is None:
             raise _ClickReads
         return start_run(holder, request)
@@ -92,13 +101,18 @@ def _run(options: dict[str, Any], holder: SessionHolder) -> int:
         return aborted()
 
 
-def read_plain_args(args: Sequence[str]) -> dict[str, Any] | None:
-    """The options of ``orch ARGS`` by click's parameter names, when the plain path understands all of it."""
+def read_plain_args(args: Sequence[str], declared: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The options of ``orch ARGS`` by click's parameter names, when the plain path understands all of it.
+
+    ``declared``: the options plugins declare for ``orch run``, by flag; their values go
+    to ``options["plugin"]`` by ``dest``, converted as click would convert them.
+    """
     if not args or args[0] != "run" or any(name in os.environ for name in CLICK_ENV):
         return None
+    declared = declared or {}
     words = spread_greedy(args[1:], TAKES_VALUE)
     options: dict[str, Any] = {"recipe": None, "progress": None, "no_cache": False, "keep_going": False,
-                               "executor": None, "workers": None, "only": [], "skip": [], "flags": set()}
+                               "executor": None, "workers": None, "only": [], "skip": [], "plugin": {}}
     i = 0
     while i < len(words):
         word = words[i]
@@ -106,19 +120,29 @@ def read_plain_args(args: Sequence[str]) -> dict[str, Any] | None:
         if word in FLAGS:
             name, value = FLAGS[word]
             options[name] = value
-            options["flags"].add(word)
         elif word.startswith("-"):
             flag, equals, value = word.partition("=")
-            if flag not in VALUED:
+            option = declared.get(flag)
+            if option is not None and option.is_flag:
+                if equals or click_default(option) is not False:
+                    return None  # a value for a switch, or a switch click turns off: click's reading
+                options["plugin"][option.dest] = True
+                continue
+            if flag not in VALUED and option is None:
                 return None
             if not equals:
                 if i == len(words):
                     return None
                 value = words[i]
                 i += 1
+            if option is not None:
+                converted = _plugin_value(option, value)
+                if converted is _UNSURE:
+                    return None
+                options["plugin"][option.dest] = converted
+                continue
             if not _plain_value(flag, value):
                 return None
-            options["flags"].add(flag)
             if flag in ("--only", "--skip"):
                 options[flag[2:]].append(value)
             else:
@@ -139,6 +163,19 @@ def _plain_value(flag: str, value: str) -> bool:
     return True
 
 
+def _plugin_value(option: Any, value: str) -> Any:
+    """A plugin option's ``value`` as click converts it; ``_UNSURE`` where click might read it otherwise.
+
+    Taken: plain ASCII digits for a whole number, any word for text; click reads every
+    other value (a sign, spaces, a float, a word starting with ``-``) and says what is wrong.
+    """
+    if not value or value.startswith("-"):
+        return _UNSURE
+    if option.type is int:
+        return int(value) if value.isascii() and value.isdigit() else _UNSURE
+    return value if option.type is str else _UNSURE
+
+
 def commands_known(holder: SessionHolder) -> bool:
     """Whether every plugin that adds commands is one of the project's own, so ``orch run`` is the core's."""
     for impl in holder.pm.hook.orch_add_commands.get_hookimpls():
@@ -152,12 +189,14 @@ def _request(options: dict[str, Any], holder: SessionHolder) -> RunRequest | Non
     """The request, with the options plugins declare at their defaults as click fills them (builds the registry)."""
     plugin_options = {}
     for option, _ in declared_run_options(holder, set(RUN_COMMAND_FLAGS)):
-        if option.flag in options["flags"] or (option.env and option.env in os.environ):
+        if (option.env and option.env in os.environ) or option.dest in plugin_options or option.dest in _OWN_NAMES:
             return None
-        default = click_default(option)
-        if default is _UNSURE or option.dest in plugin_options or option.dest in _OWN_NAMES:
+        value = options["plugin"].get(option.dest, _ABSENT)
+        if value is _ABSENT:
+            value = click_default(option)
+        if value is _UNSURE:
             return None
-        plugin_options[option.dest] = default
+        plugin_options[option.dest] = value
     config = run_config(workers=options["workers"], executor=options["executor"], keep_going=options["keep_going"],
                         events=None, data_dir=None, progress=options["progress"], state_dir=None,
                         no_cache=options["no_cache"], plugin_options=plugin_options)
@@ -169,6 +208,7 @@ _OWN_NAMES = frozenset({"recipe_arg", "recipe_opt", "only", "skip", "resume_from
                         "keep_going", "events", "data_dir", "assignments", "progress", "state_dir", "no_cache",
                         "dry_run", "as_json"})
 _UNSURE = object()
+_ABSENT = object()
 
 
 def click_default(option: Any) -> Any:
