@@ -159,7 +159,9 @@ def orch_register_executors() -> list[type]:
     ``parallel``, ``requires_process``), and ``check()`` (refuse a bad configuration
     before the run starts), ``start()``, ``submit(task)`` returning a
     ``concurrent.futures.Future`` of a ``StepResult``, ``cancel(future)`` and
-    ``shutdown(cancel)``. All results are collected; duplicate names are an error.
+    ``shutdown(cancel)``. Before ``start()`` the runner sets ``planned_steps``, how
+    many steps of the plan go to the executor, so a pool can start that many workers
+    at once. All results are collected; duplicate names are an error.
 
     :return: a list of classes.
 
