@@ -64,8 +64,7 @@ def plain_run(args: Sequence[str], holder: SessionHolder) -> int | None:
 
 def plain_request(args: Sequence[str], holder: SessionHolder) -> RunRequest | None:
     """The run ``orch ARGS`` asks for, read as click would read it; ``None`` when only click can read it."""
-    options = _plain_options(args, holder)
-    return None if options is None else _request(options, holder)
+    return _read_request(args, holder) if _may_be_plain(args, holder) else None
 
 
 def _may_be_plain(args: Sequence[str], holder: SessionHolder) -> bool:
@@ -74,12 +73,11 @@ def _may_be_plain(args: Sequence[str], holder: SessionHolder) -> bool:
             and commands_known(holder))
 
 
-def _plain_options(args: Sequence[str], holder: SessionHolder) -> dict[str, Any] | None:
-    """The command line's options, when the plain path reads all of it (asks the registry for the plugins' options)."""
-    if not _may_be_plain(args, holder):
-        return None
-    declared = {option.flag: option for option, _ in declared_run_options(holder, set(RUN_COMMAND_FLAGS))}
-    return read_plain_args(args, declared)
+def _read_request(args: Sequence[str], holder: SessionHolder) -> RunRequest | None:
+    """The request, when the plain path reads all of the command line (asks the registry for the plugins' options)."""
+    declared = [option for option, _ in declared_run_options(holder, set(RUN_COMMAND_FLAGS))]
+    options = read_plain_args(args, {option.flag: option for option in declared})
+    return None if options is None else _request(options, declared)
 
 
 def _run(args: Sequence[str], holder: SessionHolder) -> int:
@@ -91,8 +89,7 @@ def _run(args: Sequence[str], holder: SessionHolder) -> int:
             configure_logging(os.environ.get(LEVEL_ENV) or None)
         except ValueError:  # click's message for it
             raise _ClickReads from None
-        options = _plain_options(args, holder)
-        request = None if options is None else _request(options, holder)
+        request = _read_request(args, holder)
         if request is None:
             raise _ClickReads
         return start_run(holder, request)
@@ -185,10 +182,10 @@ def commands_known(holder: SessionHolder) -> bool:
     return True
 
 
-def _request(options: dict[str, Any], holder: SessionHolder) -> RunRequest | None:
-    """The request, with the options plugins declare at their defaults as click fills them (builds the registry)."""
+def _request(options: dict[str, Any], declared: list[Any]) -> RunRequest | None:
+    """The request, the ``declared`` plugin options left off the command line at their defaults as click fills them."""
     plugin_options = {}
-    for option, _ in declared_run_options(holder, set(RUN_COMMAND_FLAGS)):
+    for option in declared:
         if (option.env and option.env in os.environ) or option.dest in plugin_options or option.dest in _OWN_NAMES:
             return None
         value = options["plugin"].get(option.dest, _ABSENT)
