@@ -32,14 +32,13 @@ class Handoff:
         Waits while a failed attempt the runner has not seen yet holds queued steps back
         (without ``--keep-going`` the run stops, and its queued steps are cancelled).
         """
-        if not self._may_start.is_set():  # reading the flag takes no lock; waiting does
-            self._may_start.wait()
+        self.on_start_unheard(future)
         self._queue.put((future, time.monotonic()))
 
     def on_start_unheard(self, future: Future) -> None:
         """:meth:`on_start` for a step whose start the runner need not hear of (no timeout, and no
         plugin listens to ``orch_before_step``): the gate only, and nothing for the runner to read."""
-        if not self._may_start.is_set():
+        if not self._may_start.is_set():  # reading the flag takes no lock; waiting does
             self._may_start.wait()
 
     def on_done(self, future: Future) -> None:
