@@ -13,7 +13,7 @@ from orchestrator_core.run.execution import execute_task
 from orchestrator_core.plugin.interfaces import DEFAULT_SERIAL, Executor, ExecutorCapabilities
 from orchestrator_core.model import StepResult, StepTask
 
-from orchestrator_core.builtin.threads import DaemonPool
+from orchestrator_core.builtin.threads import DaemonPool, finished_future
 
 
 class InlineExecutor(Executor):
@@ -27,9 +27,7 @@ class InlineExecutor(Executor):
     def submit(self, task: StepTask) -> Future[StepResult]:
         if task.timeout:
             return self._timed.submit(task)
-        future: Future[StepResult] = Future()
-        future.set_result(execute_task(task))
-        return future
+        return finished_future(execute_task(task))
 
     def cancel(self, future: Future[StepResult]) -> None:
         self._timed.cancel(future)
