@@ -40,3 +40,14 @@ def test_error_lines_are_json_dumps_text(details, reason):
     result = StepResult("s", STATUS_ERROR, error={"status": "error", "reason": reason, "details": details,
                                                   "exit_code": 1, "step": "s"})
     assert result.json_line() == reference(result)
+
+
+@settings(max_examples=500, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=10), max_size=4), step=st.text(min_size=1, max_size=20),
+       duration=st.floats() | st.integers() | st.booleans() | st.none())
+def test_the_usual_line_put_together_from_its_parts_is_json_dumps_text(keys, step, duration):
+    """A step that succeeded with no extras and no cache answer: its line is built without a dict
+    (any float, including -0.0, the tiniest and the largest; other types take the encoder)."""
+    metrics = {} if duration is None else {"duration_ms": duration}
+    result = StepResult(step, STATUS_OK, delta=[Write(key, 1, "w") for key in keys], metrics=metrics)
+    assert result.json_line() == reference(result)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator_core.config import Config
-from orchestrator_core.model import Recipe, Step
+from orchestrator_core.model import Recipe, RunResult, Step
 from orchestrator_core.recipe.lookup import RecipeEntry
 from orchestrator_core.state.reader import RunRecord
 from orchestrator_core.testing.interpreter import interpreter_modules
@@ -115,3 +115,20 @@ def test_a_one_step_run_imports_no_dataclass(tmp_path: Path, recipe_cache: str):
         added = set(loaded) - interpreter_modules(env)
         assert "dataclasses" not in added
         assert "random" not in added  # only a retry's jitter needs it (engine.backoff_delay)
+
+
+def test_a_run_result_copies_the_context_when_first_read_and_pickles_with_it():
+    copies = []
+
+    def snapshot():
+        copies.append(1)
+        return {"t.a_v1": [1, 2]}
+
+    result = RunResult("r1", "demo", "ok", {}, snapshot)
+    assert copies == []  # nothing copied until somebody reads it
+    assert result.context == {"t.a_v1": [1, 2]} and result.context is result.context and copies == [1]
+    assert result == RunResult("r1", "demo", "ok", {}, {"t.a_v1": [1, 2]})
+    assert "context={'t.a_v1': [1, 2]}" in repr(result)
+    unread = RunResult("r2", "demo", "ok", {}, lambda: {"t.b_v1": 3})
+    again = pickle.loads(pickle.dumps(unread))
+    assert again.context == {"t.b_v1": 3} and again.run_id == "r2" and again.not_run == []

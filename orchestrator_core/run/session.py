@@ -205,6 +205,6 @@ class Session:
         steps = {s.name: run.results[s.name] for s in run.plan if s.name in run.results}
         return RunResult(
             run_id=run.id, recipe=run.recipe.name, status=run.status, steps=steps,
-            context=run.context.to_dict(), not_run=[s.name for s in run.plan if s.name not in run.results],
+            context=run.context.to_dict, not_run=[s.name for s in run.plan if s.name not in run.results],
             duration_ms=round(((run.finished or time.time()) - run.started) * 1000, 3),
         )
