@@ -42,31 +42,47 @@ def _kept_from_base(cls: type, name: str) -> bool:
 
 
 class PythonHandler(FrozenRecord):
-    """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere."""
+    """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere.
 
-    __slots__ = ("cls",)
+    What every run of the step reads from the class (its identity, name, outputs and
+    accumulated keys) is worked out once, at the first read, not at each run of the step.
+    """
+
+    __slots__ = ("cls", "_facts")
+    _unequal = ("_facts",)
 
     def __init__(self, cls: type):
         self.cls = cls
 
+    def _read(self) -> tuple[str, str, frozenset[str] | None, frozenset[str]]:
+        try:
+            return self._facts
+        except AttributeError:
+            cls = self.cls
+            accumulates = frozenset(cls.accumulates or ())
+            outputs = None if cls.outputs is None and not accumulates else frozenset(cls.outputs or ()) | accumulates
+            self._facts = (f"{cls.__module__}:{cls.__qualname__}", scriptlet_name(cls), outputs, accumulates)
+            return self._facts
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        return None, {"cls": self.cls}  # what it worked out is worked out again where it lands
+
     @property
     def identity(self) -> str:
-        return f"{self.cls.__module__}:{self.cls.__qualname__}"
+        return self._read()[0]
 
     @property
     def who(self) -> str:
-        return scriptlet_name(self.cls)
+        return self._read()[1]
 
     @property
     def outputs(self) -> frozenset[str] | None:
         """Declared outputs and accumulated keys; ``None`` when the scriptlet declares neither."""
-        if self.cls.outputs is None and not self.cls.accumulates:
-            return None
-        return frozenset(self.cls.outputs or ()) | frozenset(self.cls.accumulates)
+        return self._read()[2]
 
     @property
     def accumulates(self) -> frozenset[str]:
-        return frozenset(self.cls.accumulates or ())
+        return self._read()[3]
 
     @property
     def inputs(self) -> tuple[str, ...] | None:
