@@ -162,7 +162,11 @@ def test_resume_after_a_failed_run_uses_the_recorded_context(project):
     (project.path / "fail.flag").unlink()
     resumed = project.run("failing.yaml", "--resume-from", "f").assert_success()
     assert [line["step"] for line in resumed.lines] == ["f", "g"]
-    assert project.json("context", "show")["t.sum_v1"] == 5  # t.a_v1 came from the failed run
+    context = project.json("context", "show")
+    assert context["t.sum_v1"] == 5  # t.a_v1 came from the failed run
+    metrics = context["_runner.step_metrics_v1"]  # the failed run's entries, f's replaced by its run here
+    assert list(metrics) == ["a", "f", "g"] and [m["status"] for m in metrics.values()] == ["ok", "ok", "ok"]
+    assert metrics["f"]["duration_ms"] == resumed.lines[0]["metrics"]["duration_ms"]
     assert project.calls() == ["a", "f", "f", "g"]
 
     again = project.run("failing.yaml", "--resume-from", "g").assert_success()  # from a resumed run

@@ -4,7 +4,8 @@ It holds no default behaviour of its own: where steps run is an executor's job,
 how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
 Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
-context before each step starts and once after the last step finished. An executor that
+context before steps start (once for the steps started together) and once after the last
+step finished. An executor that
 queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
 starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``); when it has
 no timeout and no plugin implements ``orch_before_step`` for the run, the runner is not told.
@@ -44,6 +45,10 @@ HANDLER_TIMEOUT_GRACE = 5.0
 # How many steps per worker the engine queues in an executor that ``queues_ahead`` (the thread
 # executor): enough that a worker never waits for the runner thread to hand it the next step.
 QUEUE_AHEAD_PER_WORKER = 16
+# The executor of the steps the runner runs on its own thread, and how many runs of a handler
+# must have been quick before a step of it may run there while its own executor is full.
+RUNNER_THREAD_EXECUTOR = "inline"
+CALLER_RUNS_AFTER = 8
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -117,6 +122,7 @@ class Engine:
                 self._shutdown(cancel=True)
             raise
         finally:
+            self.readiness.settle(self.metrics)
             self.cache.close()
         self._shutdown(cancel=False)
         self._pull_external_writes()
@@ -155,6 +161,8 @@ class Engine:
                     metrics={"duration_ms": round((now - attempt.started) * 1000, 3)}))
         due = [d for d in self.delayed if d[0] <= now]
         self.delayed = [d for d in self.delayed if d[0] > now]
+        if due:
+            self._pull_external_writes()
         for _, prepared, number in due:
             self._submit(prepared, number)
         self._release_queued()
@@ -183,9 +191,12 @@ class Engine:
         """Start ready steps in plan order; a step that must run alone waits for an empty field."""
         if self.stopping:
             return 0
+        self.readiness.settle(self.metrics)  # a step that starts sees every finished step's entry
         started = 0
         kept: list[int] = []
         alone_running = self.alone > 0
+        if self.readiness and not alone_running:
+            self._pull_external_writes()  # once for the steps started together here
         while self.readiness and not alone_running:
             position = self.readiness.pop()
             prepared = self.steps[position]
@@ -194,6 +205,12 @@ class Engine:
                     kept.append(position)
                     break  # no overtaking a step that must run alone
                 alone_running = True
+            elif len(self.running) >= self.run.config.workers and self._may_run_here(prepared):
+                started += 1
+                self._submit(prepared, 1, here=True)
+                if self.stopping:
+                    break
+                continue
             elif len(self.running) >= self._room(prepared):
                 kept.append(position)
                 break
@@ -221,6 +238,24 @@ class Engine:
             room = self.rooms[prepared.executor] = workers * QUEUE_AHEAD_PER_WORKER if queues_ahead else workers
         return room
 
+    def _may_run_here(self, prepared: PreparedStep) -> bool:
+        """Whether ``prepared``, a parallel step that would wait in its executor's queue (as many
+        steps in flight as ``--workers``), runs on the runner's own thread instead (the
+        caller-runs policy of a saturated pool).
+
+        Only a step of an in-process executor that queues ahead (the thread executor), of a handler known quick (``CALLER_RUNS_AFTER``
+        runs, nearly all under ``QUICK_HANDLER_MS``, as for the group commit), without a timeout,
+        while no running step has one: under the GIL such a step costs less here than
+        through the pool, the workers stay as busy, and the runner is away for under a
+        millisecond, so no deadline is missed meanwhile. It runs on the ``inline`` executor,
+        and its metrics say so.
+        """
+        if prepared.step.timeout or self.timed:
+            return False
+        route = self.routes.get(prepared.executor)
+        return (route is not None and route[2]
+                and self.reports.known_quick(prepared.handler.identity, runs_at_least=CALLER_RUNS_AFTER))
+
     @staticmethod
     def _queues_ahead(executor: Executor) -> bool:
         """Whether steps are queued in ``executor`` before a worker is free (in-process ones only:
@@ -244,12 +279,14 @@ class Engine:
         route = self.routes[name] = (executor, executor.capabilities.out_of_process, self._queues_ahead(executor))
         return route
 
-    def _submit(self, prepared: PreparedStep, number: int) -> None:
-        self._pull_external_writes()
+    def _submit(self, prepared: PreparedStep, number: int, *, here: bool = False) -> None:
+        """Start one attempt of ``prepared`` (the caller pulled the external writes just before);
+        ``here``: on the runner's own thread (the ``inline`` executor), see :meth:`_may_run_here`."""
         step = prepared.step
         if number == 1 and step.cache and self._from_cache(prepared):
             return
-        executor, detached, queued = self.routes.get(prepared.executor) or self._route(prepared.executor)
+        name = RUNNER_THREAD_EXECUTOR if here else prepared.executor
+        executor, detached, queued = self.routes.get(name) or self._route(name)
         workdir, data_dir = self.places
         task = StepTask(
             step.name, self.run.id, prepared.handler, dict(step.params), self.run.context,
@@ -268,10 +305,10 @@ class Engine:
         now = time.monotonic()
         attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)
         future = executor.submit(task)
-        self._track(future, attempt)
-        if future.done():
-            self._collect(future)
+        if future.done():  # ran on the spot (inline): nothing to track while it runs
+            self._collect_attempt(attempt, future)
         else:
+            self._track(future, attempt)
             future.add_done_callback(self.handoff.on_done)
 
     def _track(self, future: Future, attempt: _Attempt) -> None:
@@ -335,8 +372,10 @@ class Engine:
 
     def _collect(self, future: Future) -> None:
         attempt = self._drop(future)
-        if attempt is None:
-            return  # already written off (timed out)
+        if attempt is not None:  # else already written off (timed out)
+            self._collect_attempt(attempt, future)
+
+    def _collect_attempt(self, attempt: _Attempt, future: Future) -> None:
         if attempt.started is None:  # finished (an executor's own failure) without saying it started
             self._announce(attempt, time.monotonic())
         try:
@@ -346,7 +385,7 @@ class Engine:
                 raise
             result = StepResult(attempt.prepared.step.name, STATUS_ERROR,
                                 error=error_from_exception(attempt.prepared.step.name, exc))
-        result.executor = attempt.prepared.executor
+        result.executor = attempt.executor.name or attempt.prepared.executor
         self._finish(attempt.prepared, attempt.number, result)
 
     def _finish(self, prepared: PreparedStep, number: int, result: StepResult) -> None:

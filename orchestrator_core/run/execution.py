@@ -45,7 +45,8 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
     with measure() as figures, capture_status_line() as printed:
         try:
             returned = handler.execute(ctx, dict(task.params))
-            extras = _extras(task.step, returned)
+            if returned is not None:
+                extras = _extras(task.step, returned)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
             if code:
@@ -54,8 +55,9 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
             error = error_from_exception(task.step, exc)
             if not isinstance(exc, ContextError) and "type" in error["details"]:
                 error["details"]["where"] = _where(exc)
-    figures.extra.update(ctx.metrics)
-    if error is None and isinstance(extras, int):
+    if ctx.metrics:
+        figures.extra.update(ctx.metrics)
+    if error is None and type(extras) is not dict:
         code, extras = extras, {}
         error = error_record(task.step, f"scriptlet returned exit code {code}", exit_code=code)
     if printed.status is not None:

@@ -4,11 +4,12 @@ The engine asks for the next ready step and says which steps succeeded: a step t
 failed never makes its dependents ready, so they, and what depends on them, never start.
 Dependencies outside the plan (``--only``, ``--resume-from``) count as met: the recorded
 context has their keys. Positions in the plan also order the runner's metrics key
-(:meth:`Readiness.in_plan_order`).
+(:meth:`Readiness.in_plan_order`, :meth:`Readiness.settle`).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from typing import Any, Sequence
 
@@ -25,6 +26,7 @@ class Readiness:
             self.unmet[step.name] = len(deps)
             for dep in deps:
                 self.dependents[dep].append(step.name)
+        self._late: list[tuple[int, str, Any]] = []  # metrics entries waiting for settle()
         self._heap = [i for i, step in enumerate(plan) if not self.unmet[step.name]]
         heapq.heapify(self._heap)
 
@@ -49,19 +51,40 @@ class Readiness:
         """Add ``name``'s ``entry`` to ``entries`` (step name -> entry), keeping its steps in plan order.
 
         Readers of the runner's metrics key (reports, ``resource_audit``) list the steps as
-        the key has them, so a step that finished before an earlier one of the plan goes in
-        before it. Only the entries after its place move, so a run finishing in plan order
-        pays nothing.
+        the key has them: entries of steps outside the plan (earlier runs, on resume) first,
+        then the plan's, in plan order. An entry that comes after every one there is added at
+        once (a run finishing in plan order pays nothing more); one that goes before some (a
+        step that finished after later ones of the plan) waits for :meth:`settle`, which puts
+        all that waited in their places in one pass. A step's entry from an earlier run is replaced.
         """
         position = self.position[name]
-        if not entries or self.position.get(next(reversed(entries)), -1) < position:
-            entries[name] = entry  # the usual case: it comes after every step already there
+        if name not in entries and (not entries or self.position.get(next(reversed(entries)), -1) < position):
+            entries[name] = entry
+        else:
+            self._late.append((position, name, entry))
+
+    def settle(self, entries: dict[str, Any]) -> None:
+        """Put the entries :meth:`in_plan_order` held back in their places in ``entries``.
+
+        One rebuild of the dict however many there are (moving the later entries once for
+        each would cost a fan-out's steps a pass over the others each); where each goes is
+        found by bisection, ``entries`` being in the order this class keeps.
+        """
+        if not self._late:
             return
-        later = []
-        for key in reversed(entries):
-            if self.position.get(key, -1) < position:  # steps of earlier runs (resume) stay in front
-                break
-            later.append(key)
-        moved = [(key, entries.pop(key)) for key in reversed(later)]
-        entries[name] = entry
-        entries.update(moved)
+        late, self._late = sorted(self._late, key=lambda item: item[0]), []
+        for _, name, _ in late:
+            entries.pop(name, None)
+        keys = list(entries)
+        items = list(entries.items())
+        placed: list[tuple[str, Any]] = []
+        done = 0
+        where = self.position.get
+        for position, name, entry in late:
+            cut = bisect.bisect_right(keys, position, lo=done, key=lambda key: where(key, -1))
+            placed.extend(items[done:cut])
+            placed.append((name, entry))
+            done = cut
+        placed.extend(items[done:])
+        entries.clear()
+        entries.update(placed)

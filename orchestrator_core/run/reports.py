@@ -96,6 +96,11 @@ class ReportQueue:
         """
         if not self.waiting or not on_runner_thread:
             return
-        runs, slow, last_quick = self.handler_runs.get(handler, (0, 0, False))
-        if not (last_quick and slow * QUICK_HANDLER_SLOW_SHARE <= runs):
+        if not self.known_quick(handler):
             self.flush()
+
+    def known_quick(self, handler: str, *, runs_at_least: int = 1) -> bool:
+        """Whether ``handler``'s last run, and nearly every run before (all but one in
+        ``QUICK_HANDLER_SLOW_SHARE``), took less than ``QUICK_HANDLER_MS``, over at least ``runs_at_least`` runs."""
+        runs, slow, last_quick = self.handler_runs.get(handler, (0, 0, False))
+        return last_quick and runs >= runs_at_least and slow * QUICK_HANDLER_SLOW_SHARE <= runs

@@ -1,0 +1,134 @@
+"""A saturated thread pool: quick steps run on the runner's own thread, and nothing else changes.
+
+When as many steps are in flight as ``--workers``, a ready parallel step of a handler known
+quick (``CALLER_RUNS_AFTER`` runs, nearly all under a millisecond) and without a timeout runs on
+the runner's thread instead of waiting in the queue (engine.py, ``_may_run_here``). What users
+see must not change: every step runs once and succeeds, the JSON lines and the metrics key are in
+plan order, and each step's metrics say truthfully where it ran.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from orchestrator_core import BaseScriptlet, hookimpl
+from orchestrator_core.model import METRICS_KEY
+from orchestrator_core.run.engine import CALLER_RUNS_AFTER
+from orchestrator_core.run.readiness import Readiness
+
+
+class WhereAmI(BaseScriptlet):
+    """Write the name of the thread the step ran on to ``t.<step>_thread_v1``."""
+
+    name = "where_am_i"
+    outputs = None
+    parallelizable = True
+
+    def run(self, ctx, params):
+        ctx.set(f"t.{ctx.step}_thread_v1", threading.current_thread().name)
+
+
+class WhereAmIPlugin:
+    @hookimpl
+    def orch_register_scriptlets(self):
+        return [WhereAmI]
+
+
+def fan_out(width: int, extra: str = "") -> str:
+    steps = ["  - {name: root, uses: noop}"]
+    steps += [f"  - {{name: p{i:03d}, uses: where_am_i, depends_on: [root]{extra}}}" for i in range(width)]
+    steps.append(f"  - {{name: last, uses: noop, depends_on: [{', '.join(f'p{i:03d}' for i in range(width))}]}}")
+    return "steps:\n" + "\n".join(steps) + "\n"
+
+
+@pytest.fixture
+def where_pm(sample_pm, register_plugin):
+    register_plugin(WhereAmIPlugin(), "where")
+    return sample_pm
+
+
+def executors(outcome) -> dict[str, str]:
+    return {name: figures["executor"] for name, figures in outcome.context[METRICS_KEY].items()}
+
+
+def test_a_saturated_pool_runs_quick_steps_on_the_runner_thread_and_says_so(where_pm, run_orch_recipe):
+    width = 300
+    outcome = run_orch_recipe(fan_out(width), config={"executor": "thread", "workers": 2})
+    assert outcome.error is None and outcome.result.ok
+    names = ["root"] + [f"p{i:03d}" for i in range(width)] + ["last"]
+    assert [line["step"] for line in outcome.lines] == names  # printed in plan order
+    assert list(outcome.context[METRICS_KEY]) == names  # recorded in plan order
+    assert all(line["status"] == "ok" for line in outcome.lines)
+    ran_on = executors(outcome)
+    here = [name for name in names[1:-1] if ran_on[name] == "inline"]
+    pooled = [name for name in names[1:-1] if ran_on[name] == "thread"]
+    assert len(here) + len(pooled) == width
+    assert here, "a pool with every worker busy lets the runner run known-quick steps"
+    assert len(pooled) >= CALLER_RUNS_AFTER, "a handler is known quick only after it ran on the pool"
+    main = threading.main_thread().name
+    for name in here:
+        assert outcome.context[f"t.{name}_thread_v1"] == main
+    for name in pooled:
+        assert outcome.context[f"t.{name}_thread_v1"].startswith("orch-thread-")
+
+
+def test_steps_with_a_timeout_always_run_on_the_pool(where_pm, run_orch_recipe):
+    outcome = run_orch_recipe(fan_out(120, ", timeout: 60"), config={"executor": "thread", "workers": 2})
+    assert outcome.result.ok
+    ran_on = executors(outcome)
+    assert {ran_on[f"p{i:03d}"] for i in range(120)} == {"thread"}
+
+
+def test_steps_of_a_handler_that_is_not_quick_always_run_on_the_pool(sample_pm, run_orch_recipe):
+    steps = ["  - {name: root, uses: noop}"]
+    steps += [f"  - {{name: n{i:02d}, uses: sleepy, params: {{seconds: 0.002}}, parallelizable: true, "
+              f"depends_on: [root]}}" for i in range(40)]
+    outcome = run_orch_recipe("merge: {keys: {t.slept_v1: last_write_wins}}\nsteps:\n" + "\n".join(steps),
+                              config={"executor": "thread", "workers": 2})
+    assert outcome.result.ok
+    ran_on = executors(outcome)
+    assert {ran_on[f"n{i:02d}"] for i in range(40)} == {"thread"}
+
+
+def test_a_pool_with_a_free_worker_runs_every_step_itself(where_pm, run_orch_recipe):
+    """Never more ready steps than workers: nothing for the runner to help with."""
+    outcome = run_orch_recipe(fan_out(3), config={"executor": "thread", "workers": 4})
+    assert outcome.result.ok and set(executors(outcome).values()) == {"thread"}
+
+
+class Step:
+    def __init__(self, name: str, depends_on: tuple[str, ...] = ()):
+        self.name = name
+        self.depends_on = depends_on
+
+
+def test_metrics_entries_settle_in_plan_order_whatever_order_they_come_in():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        width = rng.randrange(1, 60)
+        readiness = Readiness([Step(f"s{i}") for i in range(width)])
+        entries = {"earlier": 0}  # a step outside the plan (an earlier run's, on resume) stays in front
+        finished = list(range(width))
+        rng.shuffle(finished)
+        for i in finished:
+            readiness.in_plan_order(entries, f"s{i}", i)
+            if rng.random() < 0.25:
+                readiness.settle(entries)
+        readiness.settle(entries)
+        assert list(entries) == ["earlier"] + [f"s{i}" for i in range(width)]
+        assert all(entries[f"s{i}"] == i for i in range(width))
+
+
+def test_a_step_run_again_replaces_its_entry_from_an_earlier_run():
+    readiness = Readiness([Step("b"), Step("c")])
+    entries = {"a": "earlier a", "b": "earlier b"}
+    readiness.in_plan_order(entries, "b", "this run's b")
+    readiness.settle(entries)
+    readiness.in_plan_order(entries, "c", "this run's c")
+    readiness.settle(entries)
+    assert entries == {"a": "earlier a", "b": "this run's b", "c": "this run's c"}
+    assert list(entries) == ["a", "b", "c"]
