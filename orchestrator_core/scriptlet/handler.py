@@ -44,57 +44,32 @@ def _kept_from_base(cls: type, name: str) -> bool:
 class PythonHandler(FrozenRecord):
     """Runs one scriptlet class; pickles by reference to the class, so it travels anywhere.
 
-    What every run of the step reads from the class (its identity, name, outputs and
-    accumulated keys) is worked out once, at the first read, not at each run of the step.
+    What the runner reads of the class at every run of a step (its identity, name, declared
+    outputs, accumulated and input keys, whether it may overlap or needs a process) is read
+    once, when the handler is made: plain attributes, not properties. The ``python`` step type
+    makes one handler per class for the process (the steps of one scriptlet share it): a class's
+    declarations are read once, as a class statement states them (a reloaded module makes new classes).
     """
 
-    __slots__ = ("cls", "_facts")
-    _unequal = ("_facts",)
+    __slots__ = ("cls", "identity", "who", "outputs", "accumulates", "inputs", "parallelizable", "requires_process")
+    _fields = ("cls",)
 
     def __init__(self, cls: type):
         self.cls = cls
+        self.identity = f"{cls.__module__}:{cls.__qualname__}"
+        self.who = scriptlet_name(cls)
+        accumulates = getattr(cls, "accumulates", None)
+        self.accumulates = frozenset(accumulates or ())
+        outputs = getattr(cls, "outputs", None)
+        # declared outputs and accumulated keys; None when the scriptlet declares neither
+        self.outputs = None if outputs is None and not self.accumulates else frozenset(outputs or ()) | self.accumulates
+        inputs = getattr(cls, "inputs", None)
+        self.inputs = tuple(inputs) if inputs is not None else None
+        self.parallelizable = bool(getattr(cls, "parallelizable", False))
+        self.requires_process = bool(getattr(cls, "requires_process", False))
 
-    def _read(self) -> tuple[str, str, frozenset[str] | None, frozenset[str]]:
-        try:
-            return self._facts
-        except AttributeError:
-            cls = self.cls
-            accumulates = frozenset(cls.accumulates or ())
-            outputs = None if cls.outputs is None and not accumulates else frozenset(cls.outputs or ()) | accumulates
-            self._facts = (f"{cls.__module__}:{cls.__qualname__}", scriptlet_name(cls), outputs, accumulates)
-            return self._facts
-
-    def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        return None, {"cls": self.cls}  # what it worked out is worked out again where it lands
-
-    @property
-    def identity(self) -> str:
-        return self._read()[0]
-
-    @property
-    def who(self) -> str:
-        return self._read()[1]
-
-    @property
-    def outputs(self) -> frozenset[str] | None:
-        """Declared outputs and accumulated keys; ``None`` when the scriptlet declares neither."""
-        return self._read()[2]
-
-    @property
-    def accumulates(self) -> frozenset[str]:
-        return self._read()[3]
-
-    @property
-    def inputs(self) -> tuple[str, ...] | None:
-        return tuple(self.cls.inputs) if self.cls.inputs is not None else None
-
-    @property
-    def parallelizable(self) -> bool:
-        return bool(self.cls.parallelizable)
-
-    @property
-    def requires_process(self) -> bool:
-        return bool(self.cls.requires_process)
+    def __reduce__(self) -> tuple[type, tuple[type]]:
+        return PythonHandler, (self.cls,)  # what it read is read again where it lands
 
     def source_digest(self) -> str:
         """Digest of the scriptlet's module source: editing the scriptlet changes it."""
