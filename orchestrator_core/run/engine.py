@@ -26,7 +26,7 @@ from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.run.readiness import Readiness
 from orchestrator_core.run.reports import ReportQueue
-from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, StepResult, StepTask
+from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask
 from orchestrator_core.recipe.values import MAX_SECONDS
 from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run
@@ -49,6 +49,8 @@ QUEUE_AHEAD_PER_WORKER = 16
 # must have been quick before a step of it may run there while its own executor is full.
 RUNNER_THREAD_EXECUTOR = "inline"
 CALLER_RUNS_AFTER = 8
+# How many steps per worker are queued ahead while the scriptlet has run fewer than CALLER_RUNS_AFTER times.
+QUEUE_AHEAD_UNKNOWN = 2
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -230,12 +232,17 @@ class Engine:
         ``--workers`` steps run at once. An executor that queues ahead (and runs at most
         ``--workers`` steps itself) gets more, so its workers never wait for the runner;
         other executors get a step only while fewer than ``--workers`` are in flight.
+        Until its scriptlet has run ``CALLER_RUNS_AFTER`` times in the run, a step is queued
+        only ``QUEUE_AHEAD_UNKNOWN`` deep a worker: if the scriptlet proves quick, the
+        runner runs the next ones itself (:meth:`_may_run_here`) rather than through a full queue.
         """
         room = self.rooms.get(prepared.executor)
         if room is None:
             workers = self.run.config.workers
             queues_ahead = self._queues_ahead(self._executor(prepared.executor))
             room = self.rooms[prepared.executor] = workers * QUEUE_AHEAD_PER_WORKER if queues_ahead else workers
+        if room > self.run.config.workers and self.reports.runs(prepared.handler.identity) < CALLER_RUNS_AFTER:
+            return self.run.config.workers * QUEUE_AHEAD_UNKNOWN
         return room
 
     def _may_run_here(self, prepared: PreparedStep) -> bool:
@@ -393,30 +400,32 @@ class Engine:
         result.attempts = number
         if result.cache != "hit":  # the handler ran: was it quick?
             self.reports.ran(prepared.handler.identity, result.metrics.get("duration_ms"))
-        if result.ok:
+        ok = result.status == STATUS_OK
+        if ok and result.delta:  # most steps of a long chain or a fan-out write nothing
             try:
                 self.run.context.apply(result.delta, position=step.index, merge=self.merging.merge,
                                        mergeable=self.merging.mergeable)
             except ContextError as exc:
+                ok = False
                 result = StepResult(step.name, STATUS_ERROR, error=error_record(
                     step.name, str(exc), details={"type": type(exc).__name__}), metrics=result.metrics,
                     attempts=number, executor=result.executor)
-        if not result.ok and number <= step.retries and not self.stopping:
+        if not ok and number <= step.retries and not self.stopping:
             delay = backoff_delay(step.retry_delay, number)
             logger.warning("step %r failed (%s); retry %d of %d in %.2f s", step.name,
                            result.error.get("reason") if result.error else "?", number, step.retries, delay)
             self.delayed.append((time.monotonic() + delay, prepared, number + 1))
             return
-        self._record(step, result)
+        self._record(step, result, ok)
 
-    def _record(self, step, result: StepResult) -> None:
+    def _record(self, step, result: StepResult, ok: bool) -> None:
         if step.cache:
             self.cache.store(step, result)
         self.run.results[step.name] = result
         self.readiness.in_plan_order(self.metrics, step.name, dict(
             result.metrics, executor=result.executor, attempts=result.attempts, status=result.status,
             cache=result.cache))
-        if result.ok:
+        if ok:
             self.readiness.succeeded(step.name)
         elif not self.run.config.keep_going:
             self.stopping = True

@@ -99,6 +99,11 @@ class ReportQueue:
         if not self.known_quick(handler):
             self.flush()
 
+    def runs(self, handler: str) -> int:
+        """How many times ``handler`` ran so far in the run."""
+        entry = self.handler_runs.get(handler)
+        return entry[0] if entry is not None else 0
+
     def known_quick(self, handler: str, *, runs_at_least: int = 1) -> bool:
         """Whether ``handler``'s last run, and nearly every run before (all but one in
         ``QUICK_HANDLER_SLOW_SHARE``), took less than ``QUICK_HANDLER_MS``, over at least ``runs_at_least`` runs."""
