@@ -132,3 +132,85 @@ def test_a_step_run_again_replaces_its_entry_from_an_earlier_run():
     readiness.settle(entries)
     assert entries == {"a": "earlier a", "b": "this run's b", "c": "this run's c"}
     assert list(entries) == ["a", "b", "c"]
+
+
+def test_no_step_runs_on_the_runner_thread_while_a_step_with_a_timeout_is_in_flight(where_pm, run_orch_recipe):
+    """The runner watches deadlines: it never runs a step itself while one it would have to stop is out."""
+    watched = ("  - {name: watched, uses: sleepy, params: {seconds: 1.5}, timeout: 60, parallelizable: true, "
+               "depends_on: [root]}\n")
+    head, rest = fan_out(150).split("\n", 2)[:2], fan_out(150).split("\n", 2)[2]
+    recipe = "\n".join(head) + "\n" + watched + rest  # started first: in flight while the others run
+    outcome = run_orch_recipe(recipe, config={"executor": "thread", "workers": 2})
+    assert outcome.result.ok
+    ran_on = executors(outcome)
+    assert {ran_on[f"p{i:03d}"] for i in range(150)} == {"thread"}, "the 150 quick steps end within the 1.5 s"
+
+
+QUICK = '''
+from orchestrator_core import BaseScriptlet
+
+
+class Quick(BaseScriptlet):
+    outputs = ()
+    parallelizable = True
+
+    def run(self, ctx, params):
+        return None
+'''
+
+
+def test_ctrl_c_while_the_runner_runs_steps_itself_ends_the_run_interrupted_and_recorded(tmp_path, orch_cli):
+    import json
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from orchestrator_core.testing import orch_executable
+
+    (tmp_path / "quick.py").write_text(QUICK)
+    width = 20000
+    lines = ["name: wide", "steps:", "  - {name: root, module: quick, function: Quick, parallelizable: false}"]
+    lines += [f"  - {{name: q{i}, module: quick, function: Quick, depends_on: [root]}}" for i in range(width)]
+    (tmp_path / "wide.yaml").write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out_file, err_file = (tmp_path / "out.txt").open("w"), (tmp_path / "err.txt").open("w")  # a pipe would fill
+    proc = subprocess.Popen([orch_executable(), "run", "wide.yaml", "--executor", "thread", "--workers", "2",
+                             "--no-progress"], cwd=tmp_path, env=env, stdout=out_file, stderr=err_file,
+                            start_new_session=True)
+    db = tmp_path / ".orch" / "state.db"
+
+    def recorded() -> int:
+        if not db.exists():
+            return 0
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM step_results").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
+
+    try:
+        deadline = time.monotonic() + 60
+        while recorded() < 2000 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run must still be going when Ctrl-C comes"
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out_file.close()
+        err_file.close()
+    out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    assert proc.returncode == 130, err[-2000:]
+    printed = [json.loads(line) for line in out.splitlines()]
+    assert 2000 <= len(printed) < width + 1 and all(line["status"] == "ok" for line in printed)
+    run = json.loads(orch_cli("runs", "show", "latest", "--json").assert_success().out)
+    assert run["status"] == "interrupted"
+    assert recorded() == len(printed), "every step recorded is printed, and only those"
+    metrics = json.loads(orch_cli("context", "show", "--json").assert_success().out)["_runner.step_metrics_v1"]
+    assert "inline" in {entry["executor"] for name, entry in metrics.items() if name != "root"}

@@ -195,3 +195,44 @@ def test_two_ctrl_c_at_a_terminal(tmp_path, marked_env, procs, orch_cli):
     assert "interrupted" in screen
     assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
     assert run_status(orch_cli) == "interrupted"
+
+
+@pytest.fixture
+def orch_signal_handlers():
+    """``Interrupts`` installed in this process; the handlers it replaced given back afterwards
+    (after a signal it keeps its own, as ``orch run`` does until it exits)."""
+    from orchestrator_core.run.interrupts import SIGNALS, Interrupts
+
+    saved = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    yield Interrupts().install()
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_a_signal_during_a_deferred_block_interrupts_when_the_block_ends(orch_signal_handlers):
+    from orchestrator_core.run.interrupts import deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes: it has run by now
+                pass
+            done.append("the block ran to its end")
+    assert done == ["the block ran to its end"] and orch_signal_handlers.received == signal.SIGINT
+    with deferred():  # held back once: nothing pending afterwards
+        pass
+
+
+def test_a_second_signal_during_a_deferred_block_interrupts_at_once(orch_signal_handlers, monkeypatch):
+    from orchestrator_core.run import interrupts
+
+    monkeypatch.setattr(interrupts, "signal_descendants", lambda signum: 0)  # nothing of ours to kill here
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("held back")
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("not reached")
+    assert reached == ["held back"]

@@ -90,6 +90,7 @@ class Engine:
         self.running: dict[Future, _Attempt] = {}  # submitted attempts, queued or started
         self.timed: dict[Future, _Attempt] = {}  # the started ones with a deadline
         self.alone = 0  # attempts in ``running`` of steps that must run alone
+        self.timeouts = 0  # attempts in ``running`` of steps with a timeout, queued or started
         self.handoff = Handoff()  # finished futures and start notices from the executors' threads
         self.queued_cancelled = False
         self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
@@ -250,14 +251,15 @@ class Engine:
         steps in flight as ``--workers``), runs on the runner's own thread instead (the
         caller-runs policy of a saturated pool).
 
-        Only a step of an in-process executor that queues ahead (the thread executor), of a handler known quick (``CALLER_RUNS_AFTER``
-        runs, nearly all under ``QUICK_HANDLER_MS``, as for the group commit), without a timeout,
-        while no running step has one: under the GIL such a step costs less here than
-        through the pool, the workers stay as busy, and the runner is away for under a
-        millisecond, so no deadline is missed meanwhile. It runs on the ``inline`` executor,
+        Only a step of an in-process executor that queues ahead (the thread executor), of a
+        handler known quick (``CALLER_RUNS_AFTER`` runs, nearly all under ``QUICK_HANDLER_MS``, as
+        for the group commit), without a timeout, while no step in flight (queued or started)
+        has one: under the GIL such a step costs less here than through the pool, the workers
+        stay as busy, and the runner is away for under a millisecond, with no deadline to
+        watch meanwhile. It runs on the ``inline`` executor,
         and its metrics say so.
         """
-        if prepared.step.timeout or self.timed:
+        if prepared.step.timeout or self.timeouts:
             return False
         route = self.routes.get(prepared.executor)
         return (route is not None and route[2]
@@ -324,6 +326,8 @@ class Engine:
             self.timed[future] = attempt
         if not attempt.prepared.parallel:
             self.alone += 1
+        if attempt.prepared.step.timeout:
+            self.timeouts += 1
 
     def _drop(self, future: Future) -> _Attempt | None:
         """Stop tracking ``future``; its attempt, or None when it was already written off."""
@@ -332,6 +336,8 @@ class Engine:
             self.timed.pop(future, None)
             if not attempt.prepared.parallel:
                 self.alone -= 1
+            if attempt.prepared.step.timeout:
+                self.timeouts -= 1
         return attempt
 
     def _started(self, future: Future, at: float) -> None:
@@ -439,7 +445,7 @@ class Engine:
             attempt.executor.cancel(future)
         self.running.clear()
         self.timed.clear()
-        self.alone = 0
+        self.alone = self.timeouts = 0
         self.handoff.release()  # a worker holding a cancelled queued step lets it go
         for executor in self.executors.values():
             try:

@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,15 +67,57 @@ class Interrupts:
         for other in SIGNALS:
             signal.signal(other, self._again)
         become_subreaper()
-        raise KeyboardInterrupt
+        _interrupt()
 
     def _again(self, signum: int, frame: Any) -> None:
+        if _held.pending:
+            _interrupt()  # the first is still held back (a step being recorded and reported): now, at once
         killed = signal_descendants(signal.SIGKILL)
         try:
             os.write(2, f"orch: {signal.Signals(signum).name} again: killed {killed} process(es) "
                         "the run had started\n".encode())
         except OSError:
             pass
+
+
+class _Held(threading.local):
+    """Per thread: how many :class:`deferred` blocks run, and whether a signal came meanwhile (signal
+    handlers run on the main thread, so only its blocks hold a signal back)."""
+
+    depth = 0
+    pending = False
+
+
+_held = _Held()
+
+
+def _interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` now, or once the :class:`deferred` blocks running end."""
+    if _held.depth and not _held.pending:
+        _held.pending = True
+        return
+    _held.pending = False
+    raise KeyboardInterrupt
+
+
+class deferred:  # noqa: N801 - used like a function: ``with deferred():``
+    """A block the first signal does not cut short: its ``KeyboardInterrupt`` comes when the block ends.
+
+    Recording a group of finished steps and printing their lines is such a block (reports.py):
+    an interrupt in the middle of a line would leave a step recorded and never reported, or
+    reported twice. It takes well under a second; a second signal meanwhile interrupts at once.
+    Only the signals ``orch run`` handles (:class:`Interrupts`) are held back.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _held.depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        _held.depth -= 1
+        if not _held.depth and _held.pending and kind is None:
+            _interrupt()
 
 
 def become_subreaper() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from orchestrator_core.run.interrupts import deferred
+
 if TYPE_CHECKING:
     from orchestrator_core.model import Step, StepResult
     from orchestrator_core.plugin.hooks import Hooks
@@ -61,12 +63,18 @@ class ReportQueue:
 
         When recording raises (a full disk), none of the group is reported; when a
         reporter raises, the rest of the group is recorded but not reported (its lines
-        are lost, never false). Ctrl-C leaves the group, or the part not yet reported,
-        queued for the flush that ends the run: it is recorded (again: the recorder
-        skips what it committed) and reported there.
+        are lost, never false). The signal ``orch run`` turns into Ctrl-C waits until the
+        group is recorded and reported whole (``interrupts.deferred``). A ``KeyboardInterrupt``
+        raised otherwise (in-process runs) leaves the group, or the part not yet reported,
+        queued for the flush that ends the run: it is recorded (again: the recorder skips
+        what it committed) and reported there.
         """
         if not self.waiting:
             return
+        with deferred():  # a Ctrl-C meanwhile comes once the group is recorded and reported whole
+            self._record_and_report()
+
+    def _record_and_report(self) -> None:
         finished = self.waiting
         try:
             self.hooks.record_steps(run=self.run, finished=finished)
