@@ -55,11 +55,12 @@ class Readiness:
         then the plan's, in plan order. An entry that comes after every one there is added at
         once (a run finishing in plan order pays nothing more); one that goes before some (a
         step that finished after later ones of the plan) waits for :meth:`settle`, which puts
-        all that waited in their places in one pass. A step's entry from an earlier run is replaced.
+        all that waited in their places in one pass. A step's entry from an earlier run (a resumed
+        run starts from its context) is replaced where it is, the earlier run's plan order.
         """
         position = self.position[name]
-        if name not in entries and (not entries or self.position.get(next(reversed(entries)), -1) < position):
-            entries[name] = entry
+        if name in entries or not entries or self.position.get(next(reversed(entries)), -1) < position:
+            entries[name] = entry  # after every entry there, or in place of the step's own from an earlier run
         else:
             self._late.append((position, name, entry))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from orchestrator_core.errors import UsageError
 from orchestrator_core.records import Record
@@ -66,6 +66,12 @@ class RunRecord(Record):
 _RUN_COLUMNS = "id, recipe, recipe_path, recipe_digest, started, finished, status, flags, pid"
 
 
+# Up to how many steps, and how many keys, step_writes names in its query (SQLite takes 999
+# parameters before 3.32; a long IN list also costs it more than reading the run's writes)
+_LISTED = 200
+_SCAN = json.JSONDecoder().scan_once  # what json.loads runs on a text, without its Python layers
+
+
 class StoreReader:
     """Queries over one connection to a state database.
 
@@ -90,6 +96,19 @@ class StoreReader:
             return json.loads(text)
         except (ValueError, TypeError) as exc:
             raise damaged_store(self.path, f"a row of table {table} holds invalid JSON ({exc})") from None
+
+    def _loads_all(self, texts: Sequence[str], table: str) -> list[Any]:
+        """Each text decoded as :meth:`_loads` would, through the decoder's own scanner called
+        directly (a resumed run's start decodes a value per upstream key: a third of the cost);
+        a text it does not take whole goes to :meth:`_loads`, which decodes it or names the damage."""
+        values = []
+        for text in texts:
+            try:
+                value, end = _SCAN(text, 0)
+            except (StopIteration, ValueError, TypeError):
+                end = -1
+            values.append(value if end == len(text) else self._loads(text, table))
+        return values
 
     def _run_record(self, row: Sequence[Any]) -> RunRecord:
         values = list(row)
@@ -178,17 +197,20 @@ class StoreReader:
         )
         return rows[0][0] if rows else None
 
-    def last_successes(self, recipe: str, steps: Sequence[str]) -> dict[str, str]:
+    def last_successes(self, recipe: str, steps: Sequence[str], *, looked_at: str | None = None) -> dict[str, str]:
         """Step → the latest run of ``recipe`` in which it finished ok, for those of ``steps`` that ever did.
 
         Walks the runs newest first and stops as soon as every step is found, so steps
-        that succeeded recently cost a run or two, not a query each.
+        that succeeded recently cost a run or two, not a query each. ``looked_at``: a run the
+        caller knows none of ``steps`` succeeded in (it asked already), skipped.
         """
         missing, found = set(steps), {}
         for (run_id,) in self._rows("SELECT id FROM runs WHERE recipe = ? ORDER BY started DESC, rowid DESC",
                                      (recipe,)):
             if not missing:
                 break
+            if run_id == looked_at:
+                continue
             for step in self.succeeded_steps(run_id) & missing:
                 found[step] = run_id
             missing -= found.keys()
@@ -216,10 +238,10 @@ class StoreReader:
             "SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN"
             " (SELECT MAX(id) FROM context_writes WHERE run = ? GROUP BY key) ORDER BY key", (run_id,),
         )
+        values = self._loads_all([row[1] for row in rows], "context_writes")
         return {
-            key: {"value": self._loads(value, "context_writes"), "who": who, "step": step, "ts": ts,
-                  "run": source_run or run_id}
-            for key, value, who, step, ts, source_run in rows
+            key: {"value": value, "who": who, "step": step, "ts": ts, "run": source_run or run_id}
+            for (key, _, who, step, ts, source_run), value in zip(rows, values)
         }
 
     def writes(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
@@ -235,21 +257,29 @@ class StoreReader:
             for k, v, who, step, ts, source_run in self._rows(sql + " ORDER BY id", args)
         ]
 
-    def step_writes(self, run_id: str, steps: Sequence[str]) -> list[dict[str, Any]]:
-        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order.
+    def step_writes(self, run_id: str, steps: Sequence[str], *,
+                    except_keys: Collection[str] = ()) -> list[dict[str, Any]]:
+        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order;
+        none of a key in ``except_keys``.
 
-        Only those rows' values are decoded, however many other writes the run holds.
+        Only those rows' values are decoded, however many other writes the run holds. The query
+        names the steps and the keys left out while they are few (SQLite takes 999 parameters
+        before 3.32); past that the run's own writes are read in one pass and picked here.
         """
-        found: list[tuple] = []
-        steps = list(steps)
-        for chunk in range(0, len(steps), 500):
-            names = steps[chunk:chunk + 500]
-            found += self._rows(
-                "SELECT id, key, value, who, step, ts FROM context_writes WHERE run = ? AND source_run IS NULL"
-                f" AND step IN ({', '.join('?' * len(names))})", (run_id, *names),
-            )
-        return [{"key": k, "value": self._loads(v, "context_writes"), "who": who, "step": step, "ts": ts,
-                 "run": run_id, "carried": False} for _, k, v, who, step, ts in sorted(found)]
+        steps, skipped = list(steps), list(except_keys)
+        sql = "SELECT id, key, value, who, step, ts FROM context_writes WHERE run = ? AND source_run IS NULL"
+        args: list[Any] = [run_id]
+        if len(steps) <= _LISTED:
+            sql += f" AND step IN ({', '.join('?' * len(steps))})"
+            args += steps
+        if 0 < len(skipped) <= _LISTED:
+            sql += f" AND key NOT IN ({', '.join('?' * len(skipped))})"
+            args += skipped
+        wanted, unwanted = set(steps), set(skipped)
+        found = sorted(row for row in self._rows(sql, args) if row[4] in wanted and row[1] not in unwanted)
+        values = self._loads_all([row[2] for row in found], "context_writes")
+        return [{"key": k, "value": value, "who": who, "step": step, "ts": ts, "run": run_id, "carried": False}
+                for (_, k, _, who, step, ts), value in zip(found, values)]
 
     def key_history(self, key: str, *, recipe: str, until: float) -> list[dict[str, Any]]:
         """Every original write of ``key`` in runs of ``recipe`` started by ``until``, oldest first.

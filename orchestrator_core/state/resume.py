@@ -71,13 +71,15 @@ def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], cont
     selected = {s.name for s in plan}
     present = {entry["step"] for entry in context.values()}
     settled = store.succeeded_steps(latest)
-    wanted = [s.name for s in recipe.steps if s.name not in selected | present | settled]
+    known = selected | present | settled
+    wanted = [s.name for s in recipe.steps if s.name not in known]
     by_run: dict[str, list[str]] = {}
-    for step, run_id in store.last_successes(recipe.name, wanted).items():
+    for step, run_id in store.last_successes(recipe.name, wanted, looked_at=latest).items():
         by_run.setdefault(run_id, []).append(step)
     last_writes: dict[str, dict[str, Any]] = {}  # step -> key -> its last write there
+    known_keys = set(context)  # kept as they are: their writes are not even decoded
     for run_id, steps in by_run.items():
-        for write in store.step_writes(run_id, steps):
+        for write in store.step_writes(run_id, steps, except_keys=known_keys):
             last_writes.setdefault(write["step"], {})[write["key"]] = write
     for step in recipe.steps:  # in recipe order: where two steps wrote a key, the first one's write is kept
         for key, write in last_writes.get(step.name, {}).items():
