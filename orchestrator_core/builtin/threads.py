@@ -86,24 +86,20 @@ class PoolFuture(Future):
         return super().set_running_or_notify_cancel()  # cancelled (or misused): as Future does
 
     def set_result(self, result: StepResult) -> None:
-        with self._shared.lock:
-            if self._state in _OVER:
-                raise InvalidStateError(f"{self._state}: {self!r}")
-            self._result = result
-            self._state = FINISHED
-            for waiter in self._waiters:
-                waiter.add_result(self)
-            self._notify()
-        self._invoke_callbacks()
+        self._settle("_result", result, "add_result")
 
     def set_exception(self, exception: BaseException | None) -> None:
+        self._settle("_exception", exception, "add_exception")
+
+    def _settle(self, slot: str, value: object, tell: str) -> None:
+        """Finish with ``value`` in ``slot``, telling the waiters (``tell``) and the callbacks, as ``Future`` does."""
         with self._shared.lock:
             if self._state in _OVER:
                 raise InvalidStateError(f"{self._state}: {self!r}")
-            self._exception = exception
+            setattr(self, slot, value)
             self._state = FINISHED
             for waiter in self._waiters:
-                waiter.add_exception(self)
+                getattr(waiter, tell)(self)
             self._notify()
         self._invoke_callbacks()
 

@@ -256,8 +256,7 @@ class Engine:
         for the group commit), without a timeout, while no step in flight (queued or started)
         has one: under the GIL such a step costs less here than through the pool, the workers
         stay as busy, and the runner is away for under a millisecond, with no deadline to
-        watch meanwhile. It runs on the ``inline`` executor,
-        and its metrics say so.
+        watch meanwhile. It runs on the ``inline`` executor, and its metrics say so.
         """
         if prepared.step.timeout or self.timeouts:
             return False
