@@ -265,12 +265,12 @@ def orch_before_step(run: Run, step: Step) -> None:
 def orch_external_writes(run: Run) -> list[Write] | None:
     """Return the writes made to the run from outside it since the last call.
 
-    Called by the runner before each step starts (before ``orch_before_step``, and
-    before its cache lookup) and once more when the last step has finished; the writes
-    are recorded in the run's context in the order given, as they are (no merge hook:
-    a later step's write of the same key replaces them). The built-in ``state`` plugin
-    answers with what clients wrote to the run through ``orch serve``. All results are
-    collected.
+    Called by the runner before steps start (once for the steps it starts together:
+    before their ``orch_before_step`` and cache lookups) and once more when the last step
+    has finished; the writes are recorded in the run's context in the order given, as
+    they are (no merge hook: a later step's write of the same key replaces them). The
+    built-in ``state`` plugin answers with what clients wrote to the run through
+    ``orch serve``. All results are collected.
 
     :param run: the run.
     :return: the new writes (``Write`` with ``step=None`` and the writer as ``who``),
