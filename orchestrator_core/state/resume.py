@@ -81,6 +81,8 @@ def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], cont
     for run_id, steps in by_run.items():
         for write in store.step_writes(run_id, steps, except_keys=known_keys):
             last_writes.setdefault(write["step"], {})[write["key"]] = write
+    if not last_writes:
+        return  # every key the upstream steps wrote is in the context already
     for step in recipe.steps:  # in recipe order: where two steps wrote a key, the first one's write is kept
         for key, write in last_writes.get(step.name, {}).items():
             context.setdefault(key, write)
