@@ -100,8 +100,8 @@ class Engine:
         self.stopping = False
         self.merging = MergePolicy(run.recipe, hooks, registry)
         self.cache = RunCache(run, hooks)
-        metrics = run.context.get(METRICS_KEY)
-        self.metrics: dict = metrics if isinstance(metrics, dict) else {}
+        metrics = run.context.runner_value(METRICS_KEY)  # an earlier run's entries, on resume
+        self.metrics: dict = dict(metrics) if isinstance(metrics, dict) else {}  # its own dict: changed in place
         self.reports = ReportQueue(run, hooks)  # finished steps waiting for their group's commit
         self.places = (str(run.config.workdir), str(run.config.data_dir))  # every task's workdir, data_dir
 
