@@ -7,6 +7,7 @@ judge the screen a user would look at, not the byte stream.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -110,6 +111,56 @@ def test_a_run_on_a_terminal_keeps_json_lines_and_the_bar_apart(tmp_path):
     assert bars and "12/12" in bars[-1], f"the bar did not reach its final count: {bars}"
     assert SUMMARY.match(screen[-1]), f"the screen does not end with the summary: {screen[-3:]}"
     assert " 12 ok, 0 failed in " in screen[-1]
+
+
+WIDE_STEPS = '''
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class Quick(BaseScriptlet):
+    outputs = ()
+    parallelizable = True
+
+    def run(self, ctx, params):
+        return None
+
+
+class Nap(BaseScriptlet):
+    outputs = ()
+
+    def run(self, ctx, params):
+        time.sleep(params["seconds"])
+'''
+
+
+def test_many_quick_steps_on_a_terminal_print_every_line_in_order_and_soon(tmp_path):
+    """The lines above the bar go out a few at a time (each print redraws the bar), in order, and
+    without waiting for the next step: the fan's lines are on screen while a long step runs."""
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "wide_steps.py").write_text(WIDE_STEPS)
+    width = 600
+    steps = ["  - {name: root, module: wide_steps, function: Quick, parallelizable: false}"]
+    steps += [f"  - {{name: q{i}, module: wide_steps, function: Quick, depends_on: [root]}}" for i in range(width)]
+    steps.append("  - {name: nap, module: wide_steps, function: Nap, params: {seconds: 3}, depends_on: ["
+                 + ", ".join(f"q{i}" for i in range(width)) + "]}")
+    (tmp_path / "wide.yaml").write_text("steps:\n" + "\n".join(steps) + "\n")
+    seen = io.StringIO()
+    child = pexpect.spawn(orch_executable(), ["run", "wide.yaml", "--executor", "thread", "--workers", "4"],
+                          cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                          dimensions=(50, 140), encoding="utf-8", timeout=60)
+    child.logfile_read = seen
+    try:
+        child.expect(rf"\[{width + 1}/{width + 2}\] ok ", timeout=2.5)  # the nap (3 s) still sleeps
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    screen = [line for line in screen_of(seen.getvalue()) if line.strip()]
+    counts = [int(m.group(1)) for line in screen if (m := re.match(r"orch: \[ *(\d+)/\d+\] ok ", line))]
+    assert counts == list(range(1, width + 3)), "every step's line, once, in order"
+    assert SUMMARY.match(screen[-1]) and f" {width + 2} ok, 0 failed in " in screen[-1]
 
 
 def test_a_failed_step_ends_the_output_with_its_reason_and_hint(orch_cli, tmp_path):

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.display.durations import format_duration
+
+
+# Lines printed above the live bar wait up to this long for others, to go out in one print.
+ABOVE_THE_BAR_S = 0.05
 
 
 def same_terminal(a: Any, b: Any) -> bool:
@@ -46,13 +51,12 @@ class _AboveTheBar:
         self._pending = ""
 
     def write(self, text: str) -> int:
-        bar = self._progress.bar
-        if bar is None:
+        if self._progress.bar is None:
             return self.stream.write(text)
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            bar.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+            self._progress.print_above(line)
         return len(text)
 
     def flush(self) -> None:
@@ -76,13 +80,43 @@ class Progress:
         self._routed: _AboveTheBar | None = None
         self._stdout_before: TextIO | None = None
         self._failures: list[tuple[str, dict[str, Any]]] = []
+        self._above: list[str] = []  # lines waiting to be printed above the bar
+        self._above_lock = threading.Lock()
+        self._printing = threading.Lock()  # held while lines are printed above the bar, in order
+        self._timer: threading.Timer | None = None
 
     def _write(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+            self.print_above(text)
         else:
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
+
+    def print_above(self, line: str) -> None:
+        """Print ``line`` above the live bar, with the others of the next ``ABOVE_THE_BAR_S``.
+
+        Each print above a live bar redraws the bar (~1 ms: a 3,000-step run spent 2.5 s of its
+        2.7 s there), so the lines of a moment go out in one print, at most ``ABOVE_THE_BAR_S``
+        after the first of them, in the order they came (the steps' lines and the JSON lines alike).
+        """
+        with self._above_lock:
+            self._above.append(line)
+            if self._timer is None:
+                self._timer = threading.Timer(ABOVE_THE_BAR_S, self._print_waiting)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _print_waiting(self) -> None:
+        """Print the lines waiting above the bar (from the timer, or at the run's end)."""
+        with self._printing:
+            with self._above_lock:
+                lines, self._above = self._above, []
+                timer, self._timer = self._timer, None
+            if timer is not None and timer is not threading.current_thread():
+                timer.cancel()
+            bar = self.bar
+            if lines and bar is not None:
+                bar.console.print("\n".join(lines), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     @hookimpl(tryfirst=True)  # before the JSON-lines reporter takes config.output
     def orch_run_start(self, run: Any) -> None:
@@ -153,6 +187,7 @@ class Progress:
         if not self._enabled:
             return
         if self.bar is not None:
+            self._print_waiting()
             self._running = []
             self._update()
             self.bar.stop()
