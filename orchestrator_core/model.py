@@ -298,7 +298,7 @@ class StepResult(Record):
         The one place that text is made: ``orch run`` (the ``reporter`` plugin) and
         ``orch step run`` both print this. The line of a step that ran and succeeded with
         no extra fields (most steps) is put together from its parts, without the dict
-        :meth:`line` builds for the encoder: the same text (tests/test_model.py), a third of the cost.
+        :meth:`line` builds for the encoder: the same text (tests/test_json_line.py), a third of the cost.
         """
         if (self.error is None and self.status == STATUS_OK and not self.extras and self.cache is None
                 and _FLOAT_TEXT is not None):
