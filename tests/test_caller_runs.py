@@ -2,7 +2,7 @@
 
 When as many steps are in flight as ``--workers``, a ready parallel step of a handler known
 quick (``CALLER_RUNS_AFTER`` runs, nearly all under a millisecond) and without a timeout runs on
-the runner's thread instead of waiting in the queue (engine.py, ``_may_run_here``). What users
+the runner's thread instead of waiting in the queue (``run/admission.py``). What users
 see must not change: every step runs once and succeeds, the JSON lines and the metrics key are in
 plan order, and each step's metrics say truthfully where it ran.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator_core import BaseScriptlet, hookimpl
 from orchestrator_core.model import METRICS_KEY
-from orchestrator_core.run.engine import CALLER_RUNS_AFTER
+from orchestrator_core.run.admission import CALLER_RUNS_AFTER
 from orchestrator_core.run.readiness import Readiness
 
 

@@ -6,7 +6,7 @@ Suits steps that wait on I/O or release the GIL; CPU-bound Python belongs on the
 for the runner thread. A step that overruns its timeout is asked to stop
 (``ctx.cancelled``) and abandoned; its thread cannot be killed. While ``--workers`` steps are
 in flight, the runner runs ready steps of scriptlets it knows to be quick on its own thread
-instead of queuing them here (the engine's ``_may_run_here``).
+instead of queuing them here (``run/admission.py``).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ how a key merges is ``orch_merge_context``'s, what is printed is the reporters'.
 Results are applied to the context in recipe order (see ``Context.apply``).
 Writes made to the run from outside (``orch_external_writes``) are pulled into the
 context before steps start (once for the steps started together) and once after the last
-step finished. An executor that
-queues ahead (the thread executor) gets ready steps beyond its free workers; such a step
-starts, for the hooks and its timeout, when a worker takes it (see ``handoff.py``); when it has
-no timeout and no plugin implements ``orch_before_step`` for the run, the runner is not told.
+step finished. How many steps an executor gets, and when the runner runs a quick step itself,
+is ``admission.py``'s policy. An executor that queues ahead (the thread executor) gets ready
+steps beyond its free workers; such a step starts, for the hooks and its timeout, when a worker
+takes it (see ``handoff.py``); when it has no timeout and no plugin implements
+``orch_before_step`` for the run, the runner is not told.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from orchestrator_core.run.admission import RUNNER_THREAD_EXECUTOR, Admission, queues_ahead
 from orchestrator_core.run.caching import RunCache
 from orchestrator_core.errors import ContextError, error_from_exception, error_record
 from orchestrator_core.plugin.hooks import Hooks
@@ -42,15 +44,6 @@ TIMEOUT_EXIT_CODE = 124
 # Extra time the engine gives a handler that enforces its step's timeout itself
 # (``enforces_timeout``) before cancelling it: a backstop, not the timeout.
 HANDLER_TIMEOUT_GRACE = 5.0
-# How many steps per worker the engine queues in an executor that ``queues_ahead`` (the thread
-# executor): enough that a worker never waits for the runner thread to hand it the next step.
-QUEUE_AHEAD_PER_WORKER = 16
-# The executor of the steps the runner runs on its own thread, and how many runs of a handler
-# must have been quick before a step of it may run there while its own executor is full.
-RUNNER_THREAD_EXECUTOR = "inline"
-CALLER_RUNS_AFTER = 8
-# How many steps per worker are queued ahead while the scriptlet has run fewer than CALLER_RUNS_AFTER times.
-QUEUE_AHEAD_UNKNOWN = 2
 
 
 def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -> float:
@@ -93,7 +86,6 @@ class Engine:
         self.timeouts = 0  # attempts in ``running`` of steps with a timeout, queued or started
         self.handoff = Handoff()  # finished futures and start notices from the executors' threads
         self.queued_cancelled = False
-        self.rooms: dict[str, int] = {}  # executor name -> attempts that may be in flight (``_room``)
         self.delayed: list[tuple[float, PreparedStep, int]] = []
         self.executors: dict[str, Executor] = {}
         self.routes: dict[str, tuple[Executor, bool, bool]] = {}  # see _route
@@ -103,6 +95,7 @@ class Engine:
         metrics = run.context.runner_value(METRICS_KEY)  # an earlier run's entries, on resume
         self.metrics: dict = dict(metrics) if isinstance(metrics, dict) else {}  # its own dict: changed in place
         self.reports = ReportQueue(run, hooks)  # finished steps waiting for their group's commit
+        self.admission = Admission(run.config.workers, self.reports)  # how deep queues go; caller runs
         self.places = (str(run.config.workdir), str(run.config.data_dir))  # every task's workdir, data_dir
 
     # -- the loop ------------------------------------------------------------------------------
@@ -208,7 +201,7 @@ class Engine:
                     kept.append(position)
                     break  # no overtaking a step that must run alone
                 alone_running = True
-            elif len(self.running) >= self.run.config.workers and self._may_run_here(prepared):
+            elif self._runs_here(prepared):
                 started += 1
                 self._submit(prepared, 1, here=True)
                 if self.stopping:
@@ -227,49 +220,18 @@ class Engine:
             self._cancel_queued()
         return started
 
-    def _room(self, prepared: PreparedStep) -> int:
-        """How many attempts may be in flight when ``prepared`` is submitted.
-
-        ``--workers`` steps run at once. An executor that queues ahead (and runs at most
-        ``--workers`` steps itself) gets more, so its workers never wait for the runner;
-        other executors get a step only while fewer than ``--workers`` are in flight.
-        Until its scriptlet has run ``CALLER_RUNS_AFTER`` times in the run, a step is queued
-        only ``QUEUE_AHEAD_UNKNOWN`` deep a worker: if the scriptlet proves quick, the
-        runner runs the next ones itself (:meth:`_may_run_here`) rather than through a full queue.
-        """
-        room = self.rooms.get(prepared.executor)
-        if room is None:
-            workers = self.run.config.workers
-            queues_ahead = self._queues_ahead(self._executor(prepared.executor))
-            room = self.rooms[prepared.executor] = workers * QUEUE_AHEAD_PER_WORKER if queues_ahead else workers
-        if room > self.run.config.workers and self.reports.runs(prepared.handler.identity) < CALLER_RUNS_AFTER:
-            return self.run.config.workers * QUEUE_AHEAD_UNKNOWN
-        return room
-
-    def _may_run_here(self, prepared: PreparedStep) -> bool:
-        """Whether ``prepared``, a parallel step that would wait in its executor's queue (as many
-        steps in flight as ``--workers``), runs on the runner's own thread instead (the
-        caller-runs policy of a saturated pool).
-
-        Only a step of an in-process executor that queues ahead (the thread executor), of a
-        handler known quick (``CALLER_RUNS_AFTER`` runs, nearly all under ``QUICK_HANDLER_MS``, as
-        for the group commit), without a timeout, while no step in flight (queued or started)
-        has one: under the GIL such a step costs less here than through the pool, the workers
-        stay as busy, and the runner is away for under a millisecond, with no deadline to
-        watch meanwhile. It runs on the ``inline`` executor, and its metrics say so.
-        """
-        if prepared.step.timeout or self.timeouts:
+    def _runs_here(self, prepared: PreparedStep) -> bool:
+        """Whether the parallel step ``prepared`` runs on the runner's thread: ``--workers`` steps in
+        flight already, and the policy allows it (``Admission.runs_here``)."""
+        if len(self.running) < self.run.config.workers:
             return False
         route = self.routes.get(prepared.executor)
-        return (route is not None and route[2]
-                and self.reports.known_quick(prepared.handler.identity, runs_at_least=CALLER_RUNS_AFTER))
+        return self.admission.runs_here(prepared, route is not None and route[2], self.timeouts)
 
-    @staticmethod
-    def _queues_ahead(executor: Executor) -> bool:
-        """Whether steps are queued in ``executor`` before a worker is free (in-process ones only:
-        an out-of-process task carries a snapshot of the context taken when it is submitted)."""
-        capabilities = executor.capabilities
-        return capabilities.queues_ahead and not capabilities.out_of_process
+    def _room(self, prepared: PreparedStep) -> int:
+        """How many attempts may be in flight when ``prepared`` is submitted (``Admission.room``)."""
+        route = self.routes.get(prepared.executor) or self._route(prepared.executor)
+        return self.admission.room(prepared, route[2])
 
     # -- one attempt ---------------------------------------------------------------------------
     def _executor(self, name: str) -> Executor:
@@ -284,12 +246,12 @@ class Engine:
     def _route(self, name: str) -> tuple[Executor, bool, bool]:
         """The executor ``name``, whether its tasks travel detached, whether it queues ahead (once a run)."""
         executor = self._executor(name)
-        route = self.routes[name] = (executor, executor.capabilities.out_of_process, self._queues_ahead(executor))
+        route = self.routes[name] = (executor, executor.capabilities.out_of_process, queues_ahead(executor))
         return route
 
     def _submit(self, prepared: PreparedStep, number: int, *, here: bool = False) -> None:
         """Start one attempt of ``prepared`` (the caller pulled the external writes just before);
-        ``here``: on the runner's own thread (the ``inline`` executor), see :meth:`_may_run_here`."""
+        ``here``: on the runner's own thread (``Admission.runs_here``)."""
         step = prepared.step
         if number == 1 and step.cache and self._from_cache(prepared):
             return
