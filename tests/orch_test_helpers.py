@@ -105,3 +105,40 @@ class Processes:
 
         assert cls.wait_until(ready, timeout), f"{path} was not written"
         return [int(p) for p in path.read_text().split()]
+
+
+WIDE_STEPS = '''
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class Quick(BaseScriptlet):
+    outputs = ()
+    parallelizable = True
+
+    def run(self, ctx, params):
+        return None
+
+
+class Nap(BaseScriptlet):
+    outputs = ()
+
+    def run(self, ctx, params):
+        time.sleep(params["seconds"])
+'''
+
+
+def write_wide_fan(folder: Path, width: int, *, nap_after: float | None = None) -> Path:
+    """``wide.yaml`` in ``folder`` (its scriptlets in ``wide_steps.py``, for ``PYTHONPATH``): a serial
+    ``root``, then ``width`` quick parallel steps ``q0``, ``q1``..., then, when ``nap_after`` is given,
+    a step ``nap`` sleeping that many seconds once they all finished."""
+    (folder / "wide_steps.py").write_text(WIDE_STEPS)
+    steps = ["  - {name: root, module: wide_steps, function: Quick, parallelizable: false}"]
+    steps += [f"  - {{name: q{i}, module: wide_steps, function: Quick, depends_on: [root]}}" for i in range(width)]
+    if nap_after is not None:
+        steps.append(f"  - {{name: nap, module: wide_steps, function: Nap, params: {{seconds: {nap_after}}}, "
+                     f"depends_on: [{', '.join(f'q{i}' for i in range(width))}]}}")
+    recipe = folder / "wide.yaml"
+    recipe.write_text("name: wide\nsteps:\n" + "\n".join(steps) + "\n")
+    return recipe

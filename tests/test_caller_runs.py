@@ -17,6 +17,7 @@ from orchestrator_core import BaseScriptlet, hookimpl
 from orchestrator_core.model import METRICS_KEY
 from orchestrator_core.run.admission import CALLER_RUNS_AFTER
 from orchestrator_core.run.readiness import Readiness
+from orch_test_helpers import write_wide_fan
 
 
 class WhereAmI(BaseScriptlet):
@@ -36,8 +37,9 @@ class WhereAmIPlugin:
         return [WhereAmI]
 
 
-def fan_out(width: int, extra: str = "") -> str:
-    steps = ["  - {name: root, uses: noop}"]
+def fan_out(width: int, extra: str = "", first: str = "") -> str:
+    """root, then ``first`` (a step's line, started before the fan), ``width`` parallel steps, and last."""
+    steps = ["  - {name: root, uses: noop}"] + ([first] if first else [])
     steps += [f"  - {{name: p{i:03d}, uses: where_am_i, depends_on: [root]{extra}}}" for i in range(width)]
     steps.append(f"  - {{name: last, uses: noop, depends_on: [{', '.join(f'p{i:03d}' for i in range(width))}]}}")
     return "steps:\n" + "\n".join(steps) + "\n"
@@ -137,26 +139,11 @@ def test_a_step_run_again_replaces_its_entry_from_an_earlier_run():
 def test_no_step_runs_on_the_runner_thread_while_a_step_with_a_timeout_is_in_flight(where_pm, run_orch_recipe):
     """The runner watches deadlines: it never runs a step itself while one it would have to stop is out."""
     watched = ("  - {name: watched, uses: sleepy, params: {seconds: 1.5}, timeout: 60, parallelizable: true, "
-               "depends_on: [root]}\n")
-    head, rest = fan_out(150).split("\n", 2)[:2], fan_out(150).split("\n", 2)[2]
-    recipe = "\n".join(head) + "\n" + watched + rest  # started first: in flight while the others run
-    outcome = run_orch_recipe(recipe, config={"executor": "thread", "workers": 2})
+               "depends_on: [root]}")  # started first: in flight while the others run
+    outcome = run_orch_recipe(fan_out(150, first=watched), config={"executor": "thread", "workers": 2})
     assert outcome.result.ok
     ran_on = executors(outcome)
     assert {ran_on[f"p{i:03d}"] for i in range(150)} == {"thread"}, "the 150 quick steps end within the 1.5 s"
-
-
-QUICK = '''
-from orchestrator_core import BaseScriptlet
-
-
-class Quick(BaseScriptlet):
-    outputs = ()
-    parallelizable = True
-
-    def run(self, ctx, params):
-        return None
-'''
 
 
 def test_ctrl_c_while_the_runner_runs_steps_itself_ends_the_run_interrupted_and_recorded(tmp_path, orch_cli):
@@ -169,11 +156,8 @@ def test_ctrl_c_while_the_runner_runs_steps_itself_ends_the_run_interrupted_and_
 
     from orchestrator_core.testing import orch_executable
 
-    (tmp_path / "quick.py").write_text(QUICK)
     width = 20000
-    lines = ["name: wide", "steps:", "  - {name: root, module: quick, function: Quick, parallelizable: false}"]
-    lines += [f"  - {{name: q{i}, module: quick, function: Quick, depends_on: [root]}}" for i in range(width)]
-    (tmp_path / "wide.yaml").write_text("\n".join(lines) + "\n")
+    write_wide_fan(tmp_path, width)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     out_file, err_file = (tmp_path / "out.txt").open("w"), (tmp_path / "err.txt").open("w")  # a pipe would fill
     proc = subprocess.Popen([orch_executable(), "run", "wide.yaml", "--executor", "thread", "--workers", "2",

@@ -17,6 +17,7 @@ import pytest
 
 from orchestrator_core.display.durations import format_duration
 from orchestrator_core.testing import orch_executable
+from orch_test_helpers import write_wide_fan
 
 SUMMARY = re.compile(r"^orch: run \S+ (ok|error): (\d+) ok, (\d+) failed(, \d+ not run)? in [0-9.]+ (ms|s)$")
 
@@ -113,39 +114,12 @@ def test_a_run_on_a_terminal_keeps_json_lines_and_the_bar_apart(tmp_path):
     assert " 12 ok, 0 failed in " in screen[-1]
 
 
-WIDE_STEPS = '''
-import time
-
-from orchestrator_core import BaseScriptlet
-
-
-class Quick(BaseScriptlet):
-    outputs = ()
-    parallelizable = True
-
-    def run(self, ctx, params):
-        return None
-
-
-class Nap(BaseScriptlet):
-    outputs = ()
-
-    def run(self, ctx, params):
-        time.sleep(params["seconds"])
-'''
-
-
 def test_many_quick_steps_on_a_terminal_print_every_line_in_order_and_soon(tmp_path):
     """The lines above the bar go out a few at a time (each print redraws the bar), in order, and
     without waiting for the next step: the fan's lines are on screen while a long step runs."""
     pexpect = pytest.importorskip("pexpect")
-    (tmp_path / "wide_steps.py").write_text(WIDE_STEPS)
     width = 600
-    steps = ["  - {name: root, module: wide_steps, function: Quick, parallelizable: false}"]
-    steps += [f"  - {{name: q{i}, module: wide_steps, function: Quick, depends_on: [root]}}" for i in range(width)]
-    steps.append("  - {name: nap, module: wide_steps, function: Nap, params: {seconds: 3}, depends_on: ["
-                 + ", ".join(f"q{i}" for i in range(width)) + "]}")
-    (tmp_path / "wide.yaml").write_text("steps:\n" + "\n".join(steps) + "\n")
+    write_wide_fan(tmp_path, width, nap_after=3)
     seen = io.StringIO()
     child = pexpect.spawn(orch_executable(), ["run", "wide.yaml", "--executor", "thread", "--workers", "4"],
                           cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": str(tmp_path)},
