@@ -92,7 +92,7 @@ def start_ratio(workdir: Path, runs: int, repeats: int) -> dict:
 
 
 def main(quick: bool = False) -> dict:
-    repeats = 3 if quick else 7
+    repeats = 7 if quick else 25
     with tempfile.TemporaryDirectory(prefix="orch-bench-resume-") as tmp:
         short = start_ratio(Path(tmp) / "short", RUNS // 10, repeats)
         long = start_ratio(Path(tmp) / "long", RUNS, repeats)

@@ -110,7 +110,8 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
-    missing = [name for name in TABLES if name not in _tables(conn)]
+    present = _tables(conn)
+    missing = [name for name in TABLES if name not in present]
     if missing:
         raise damaged_store(path, f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing")
 
