@@ -380,7 +380,9 @@ def orch_cache_key(step: Step, inputs: dict[str, Any], run: Run) -> str | None:
     :param inputs: what the fingerprint covers: ``identity`` (the scriptlet's
         ``module:Class``), ``source`` (a digest of its source, or ``None``),
         ``params``, ``cache_key`` (the recipe's, or ``None``), ``upstream``
-        (dependency name → digest of the values that step wrote) and, when the step
+        (dependency name → digest of the values that step and every step before it
+        wrote), ``context`` when the run started with values no step wrote (a digest
+        of the recipe's ``context:`` and ``--set``) and, when the step
         reads files, ``files`` (path → SHA-256 of its content, ``None`` when it is
         missing; glob → ``{matched file: SHA-256}``): the recipe's ``files:``, the
         scriptlet's ``files()`` and the upstream steps' ``artifact`` files, hashed

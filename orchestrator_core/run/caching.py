@@ -5,8 +5,9 @@ engine) and the dry run (``orch why``, ``orch run --dry-run``), so what they say
 what a run does. A cacheable step is a hit only when all of these hold:
 
 * the cache hooks (``orch_cache_key``, ``orch_cache_get``) answer with a stored result
-  for its fingerprint, which covers its code, params, ``cache_key``, upstream values and
-  the content of the files it reads (fingerprint.py);
+  for its fingerprint, which covers its code, params, ``cache_key``, everything written
+  upstream of it, the values the run started with and the content of the files it reads
+  (fingerprint.py);
 * every file it declares exists (a missing one is a miss, and the result is not stored);
 * for a step with ``cache_key: K``, the guide's marker ``.cache/K.done`` exists under
   the working directory (the runner writes it after storing a successful miss);
@@ -31,7 +32,8 @@ from orchestrator_core.run.context import StepContext
 from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.run.fingerprint import (
-    FingerprintError, Fingerprinter, artifacts, digest, missing_files, upstream_artifacts, upstream_outputs,
+    FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, digest, last_values, missing_files,
+    starting_values, upstream_artifacts,
 )
 from orchestrator_core.model import STATUS_OK, CachedResult, Fingerprint, Step, StepResult, Write
 from orchestrator_core.records import Record
@@ -161,6 +163,24 @@ class RunCache:
         self.digests = FileDigests(config.state_dir)
         self.fingerprinter = Fingerprinter(self.digests, config.workdir, config.data_dir)
         self.misses: dict[str, Fingerprint | None] = {}  # step -> fingerprint, until its result is known
+        self.lineage = Lineage({s.name: s.depends_on for s in run.recipe.steps}, self._outputs)
+        self._carried: dict[str, dict[str, Any]] | None = None  # what steps outside this run wrote
+        self._starting: tuple[str | None] | None = None  # the digest of the values the run started with
+
+    def _outputs(self, name: str) -> dict[str, Any]:
+        """What step ``name`` wrote: in this run, or as the run's context carries it (not run here)."""
+        result = self.run.results.get(name)
+        if result is not None and result.ok:
+            return last_values(result.delta)
+        if self._carried is None:
+            self._carried = carried_outputs(self.run.context)
+        return self._carried.get(name, {})
+
+    def _starting_digest(self) -> str | None:
+        if self._starting is None:
+            values = starting_values(self.run.context)
+            self._starting = (digest(values) if values else None,)
+        return self._starting[0]
 
     def hit(self, prepared: PreparedStep) -> StepResult | None:
         """The result of ``prepared`` from the cache, or ``None`` when it must run."""
@@ -171,11 +191,10 @@ class RunCache:
             self.misses[step.name] = None
             return None
         started = time.monotonic()
-        results = self.run.results
-        upstream = upstream_outputs(step.depends_on, results, self.run.context)
         try:
-            inputs = self.fingerprinter.inputs(step, prepared.handler, upstream,
-                                               upstream_artifacts(step.depends_on, results))
+            inputs = self.fingerprinter.inputs(step, prepared.handler, self.lineage,
+                                               upstream_artifacts(step.depends_on, self.run.results),
+                                               self._starting_digest())
         except FingerprintError as exc:
             logger.warning("step %r is a cache miss and is not stored: %s", step.name, exc)
             self.misses[step.name] = None

@@ -19,7 +19,9 @@ from typing import Any
 
 from orchestrator_core.run.caching import lookup, replay
 from orchestrator_core.run.file_digests import FileDigests
-from orchestrator_core.run.fingerprint import FingerprintError, Fingerprinter, artifacts, changes, last_values, upstream_outputs
+from orchestrator_core.run.fingerprint import (
+    FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, changes, digest, last_values, starting_values,
+)
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.run.state import Run
 from orchestrator_core.recipe.prepare import PreparedStep
@@ -55,6 +57,17 @@ class _Explainer:
         self.outputs: dict[str, dict[str, Any] | None] = {}  # None: unknown (never ran)
         self.artifacts: dict[str, list[str]] = {}  # artifacts of the steps that would be hits
         self.assumed: dict[str, set[str]] = {}
+        self.carried = carried_outputs(run.context)  # what steps outside the plan wrote
+        self.depends_on = {s.name: s.depends_on for s in run.recipe.steps}
+        self.lineage = Lineage(self.depends_on, self._outputs)
+        starting = starting_values(run.context)
+        self.starting = digest(starting) if starting else None
+
+    def _outputs(self, name: str) -> dict[str, Any]:
+        """What step ``name`` wrote or is expected to write (``{}`` when that is not known)."""
+        if name in self.outputs:
+            return self.outputs[name] or {}
+        return self.carried.get(name, {})
 
     def walk(self) -> list[dict[str, Any]]:
         try:
@@ -78,21 +91,18 @@ class _Explainer:
         return entry
 
     def _cacheable(self, step: Any, entry: dict[str, Any]) -> None:
-        upstream: dict[str, dict[str, Any]] = {}
-        outside = [d for d in step.depends_on if d not in self.outputs]
-        upstream.update(upstream_outputs(outside, {}, self.run.context))
         assumes: set[str] = set()
         unknown = []
         for dep in step.depends_on:
             if dep in self.outputs:
                 if self.outputs[dep] is None:
                     unknown.append(dep)
-                upstream[dep] = self.outputs[dep] or {}
                 assumes |= self.assumed.get(dep, set())
         handler = self.prepared[step.name].handler
         previous = self.store.fingerprint(self.recipe, step.name) if self.store else None
         try:
-            inputs = self.fingerprinter.inputs(step, handler, upstream, self._artifacts(step, handler, previous))
+            inputs = self.fingerprinter.inputs(step, handler, self.lineage, self._artifacts(step, handler, previous),
+                                               self.starting)
         except FingerprintError as exc:
             entry["reason"] = str(exc)
             return
@@ -119,7 +129,7 @@ class _Explainer:
         if previous is None:
             entry["reason"] = found.reason or "never run (no fingerprint recorded for this step)"
             return
-        changed = changes(previous["inputs"], inputs)
+        changed = changes(previous["inputs"], inputs, self.depends_on)
         entry["changed"] = [part for part, _ in changed]
         messages = [message for _, message in changed]
         if found.reason and not (changed and "is missing" in found.reason):

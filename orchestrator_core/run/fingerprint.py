@@ -1,12 +1,14 @@
 """The cache fingerprint of a step: what it covers, its digest, and what changed between two.
 
 A step's fingerprint inputs are the scriptlet's identity and a digest of its source,
-its params, the ``cache_key`` the recipe gives it, for each step it depends on a
-digest of the values that step wrote, and the content of the files it reads: those
-the recipe lists in ``files:`` (paths and globs), those its scriptlet declares
-(``BaseScriptlet.files``) and the ``artifact`` files of the steps it depends on.
-Changing any of them changes the fingerprint, so the step runs again; nothing else
-does. The inputs are kept whole (not just their digest) so ``orch why`` can say
+its params, the ``cache_key`` the recipe gives it, for each step it depends on the
+lineage of that step (a digest of the values it wrote and of the lineage of the steps
+it depends on: everything written upstream, however far), the values the run started
+with (the recipe's ``context:`` and ``--set``), and the content of the files it
+reads: those the recipe lists in ``files:`` (paths and globs), those its scriptlet
+declares (``BaseScriptlet.files``) and the ``artifact`` files of the steps it depends
+on. Changing any of them changes the fingerprint, so the step runs again; nothing
+else does. The inputs are kept whole (not just their digest) so ``orch why`` can say
 which part changed, down to the file.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from orchestrator_core.digest import sha256_hex
 from orchestrator_core.run.file_digests import FileDigests
@@ -49,29 +51,62 @@ def last_values(writes: Iterable[Any]) -> dict[str, Any]:
     return {w.key: w.value for w in writes}
 
 
-def upstream_outputs(deps: Iterable[str], results: Mapping[str, StepResult], context: Any) -> dict[str, dict]:
-    """Dependency → key → the last value it wrote.
-
-    A dependency that ran in this run is read from its result; one that did not (a
-    resumed or ``--only`` run) from the writes the run's context carries, which keep
-    the name of the step that made them.
-    """
-    found: dict[str, dict] = {}
-    missing = set()
-    for dep in deps:
-        result = results.get(dep)
-        if result is not None and result.ok:
-            found[dep] = last_values(result.delta)
-        else:
-            missing.add(dep)
-    if missing:
-        for dep in missing:
-            found[dep] = {}
-        for key in context.keys():
-            for write in context.history(key):
-                if write["step"] in missing:
-                    found[write["step"]][key] = write["value"]
+def carried_outputs(context: Any) -> dict[str, dict[str, Any]]:
+    """Step → key → the last value the run's context holds from that step's writes."""
+    found: dict[str, dict[str, Any]] = {}
+    for key in context.keys():
+        for write in context.history(key):
+            if write["step"] is not None:
+                found.setdefault(write["step"], {})[key] = write["value"]
     return found
+
+
+def starting_values(context: Any) -> dict[str, Any]:
+    """Key → the value the run started with that no step wrote: the recipe's ``context:`` and
+    ``--set`` (and, on resume, what the run carries of an earlier run's)."""
+    found: dict[str, Any] = {}
+    for key in context.keys():
+        for write in context.history(key):
+            if write["step"] is None and write["who"] == "initial":
+                found[key] = write["value"]
+    return found
+
+
+class Lineage:
+    """A digest per step of what it wrote together with what every step before it wrote.
+
+    A step may read any key its ancestors wrote, not only what its dependencies wrote
+    (in a chain ``a → b → c``, ``c`` may read ``a``'s key while ``b`` writes the same as
+    before), so the fingerprint's part for a dependency is its lineage: the digest of its
+    own outputs with the lineage of each of its dependencies. A dependency that has none
+    keeps the digest of its outputs alone. Each step's lineage is computed once, without
+    recursion (a chain may be 10,000 steps long); ``outputs(step)`` gives what a step
+    wrote (``None``: nothing known) and is asked only once the step is settled.
+    """
+
+    def __init__(self, depends_on: Mapping[str, Sequence[str]], outputs: Callable[[str], Mapping[str, Any] | None]):
+        self._depends_on = depends_on
+        self._outputs = outputs
+        self._known: dict[str, str] = {}
+
+    def of(self, name: str) -> str:
+        known = self._known
+        pending = [name]
+        while pending:
+            current = pending[-1]
+            if current in known:
+                pending.pop()
+                continue
+            deps = self._depends_on.get(current, ())
+            unknown = [dep for dep in deps if dep not in known]
+            if unknown:
+                pending.extend(unknown)
+                continue
+            pending.pop()
+            outputs = self._outputs(current)
+            own = digest(outputs) if outputs else EMPTY_DIGEST
+            known[current] = digest({"outputs": own, "before": {dep: known[dep] for dep in deps}}) if deps else own
+        return known[name]
 
 
 def artifacts(extras: Mapping[str, Any]) -> list[str]:
@@ -147,12 +182,14 @@ class Fingerprinter:
             self._sources[identity] = method() if callable(method) else None
         return self._sources[identity]
 
-    def inputs(self, step: Step, handler: StepHandler, upstream: Mapping[str, Mapping[str, Any]],
-               artifacts: Iterable[str] = ()) -> dict[str, Any]:
+    def inputs(self, step: Step, handler: StepHandler, lineage: Lineage, artifacts: Iterable[str] = (),
+               starting: str | None = None) -> dict[str, Any]:
         """What the fingerprint of ``step`` covers (the ``inputs`` of ``orch_cache_key``).
 
-        ``artifacts`` are the files upstream steps reported. ``inputs["files"]`` maps
-        each declared file to its digest (``None`` when it is missing) and each glob to
+        ``lineage`` gives each dependency's part; ``starting`` is the digest of
+        :func:`starting_values` (``None`` when the run started with none). ``artifacts``
+        are the files upstream steps reported. ``inputs["files"]`` maps each declared
+        file to its digest (``None`` when it is missing) and each glob to
         ``{matched file: digest}``.
         """
         params = step.params
@@ -161,9 +198,10 @@ class Fingerprinter:
             "source": self.source(handler),
             "params": json.loads(canonical(dict(params))) if params else {},
             "cache_key": step.cache_key,
-            "upstream": {dep: digest(outputs) if (outputs := upstream.get(dep)) else EMPTY_DIGEST
-                         for dep in step.depends_on},
+            "upstream": {dep: lineage.of(dep) for dep in step.depends_on},
         }
+        if starting is not None:
+            found["context"] = starting
         declared = self.declared(step, handler, artifacts)
         if declared:
             files = self.files(declared)
@@ -221,10 +259,14 @@ def fingerprint_key(inputs: Mapping[str, Any]) -> str:
     return digest(inputs)
 
 
-def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
+def changes(old: Mapping[str, Any], new: Mapping[str, Any],
+            depends_on: Mapping[str, Sequence[str]] | None = None) -> list[tuple[str, str]]:
     """What differs between two fingerprint inputs, as ``(part, message)`` pairs.
 
-    ``part`` is ``identity``, ``source``, ``params``, ``cache_key``,
+    ``depends_on`` (step → its dependencies) tells a dependency whose part covers only
+    its own output (it has none) from one whose part covers the steps before it too.
+
+    ``part`` is ``identity``, ``source``, ``params``, ``cache_key``, ``context``,
     ``file:<path or glob>`` or ``upstream:<step>``.
     """
     found: list[tuple[str, str]] = []
@@ -236,6 +278,8 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, s
         found.append(("params", f"params changed: {_dict_changes(old.get('params') or {}, new.get('params') or {})}"))
     if old.get("cache_key") != new.get("cache_key"):
         found.append(("cache_key", f"cache_key changed: {old.get('cache_key')!r} → {new.get('cache_key')!r}"))
+    if old.get("context") != new.get("context"):
+        found.append(("context", "the values the run starts with (the recipe's context: or --set) changed"))
     found.extend(_file_changes(old.get("files") or {}, new.get("files") or {}))
     before, after = old.get("upstream") or {}, new.get("upstream") or {}
     for dep in sorted(set(before) | set(after)):
@@ -244,7 +288,8 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, s
         elif dep not in after:
             found.append((f"upstream:{dep}", f"no longer depends on {dep!r}"))
         elif before[dep] != after[dep]:
-            found.append((f"upstream:{dep}", f"output of upstream step {dep!r} changed"))
+            before_it = "" if depends_on is not None and not depends_on.get(dep) else " or of a step before it"
+            found.append((f"upstream:{dep}", f"output of upstream step {dep!r}{before_it} changed"))
     return found
 
 

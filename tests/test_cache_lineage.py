@@ -1,0 +1,120 @@
+"""A cached step's fingerprint covers everything written upstream of it, and what the run started with.
+
+A step may read what any step before it wrote, not only its direct dependencies, and
+what the recipe's ``context:`` or ``--set`` gave the run: a change in any of these is a
+miss, so a hit never returns an answer computed from other values.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from orchestrator_core.run.fingerprint import EMPTY_DIGEST, Lineage, changes, digest
+
+STEPS = textwrap.dedent('''
+    from pathlib import Path
+
+    from orchestrator_core import BaseScriptlet
+
+
+    class Read(BaseScriptlet):
+        name = "lineage_read"
+
+        def run(self, ctx, params):
+            ctx.set("data.text", Path("in.txt").read_text())
+
+
+    class Length(BaseScriptlet):
+        name = "lineage_length"
+
+        def run(self, ctx, params):
+            ctx.set("data.len", len(ctx.get("data.text")))
+
+
+    class Upper(BaseScriptlet):
+        name = "lineage_upper"
+
+        def run(self, ctx, params):
+            ctx.set("data.upper", ctx.get("data.text").upper() + ctx.get("suffix", ""))
+''')
+
+# c depends on b only, and reads what a wrote: b's output stays the same when in.txt keeps its length.
+RECIPE = textwrap.dedent('''
+    name: lineage
+    steps:
+      - {name: a, type: python, module: lineage_steps, function: Read, cache: true, files: [in.txt]}
+      - {name: b, type: python, module: lineage_steps, function: Length, cache: true, depends_on: [a]}
+      - {name: c, type: python, module: lineage_steps, function: Upper, cache: true, depends_on: [b]}
+''')
+
+
+def _project(tmp_path, orch_cli):
+    (tmp_path / "lineage_steps.py").write_text(STEPS)
+    (tmp_path / "lineage.yaml").write_text(RECIPE)
+
+    def run(*args):
+        outcome = orch_cli("run", "lineage.yaml", "--no-progress", *args, pythonpath=[tmp_path]).assert_success()
+        return {line["step"]: line.get("cache") for line in outcome.lines}
+
+    def value(key):
+        return json.loads(orch_cli("context", "show", key, pythonpath=[tmp_path]).assert_success().out)
+
+    return run, value
+
+
+def test_a_change_two_steps_upstream_is_a_miss_though_the_step_between_wrote_the_same(tmp_path, orch_cli):
+    run, value = _project(tmp_path, orch_cli)
+    (tmp_path / "in.txt").write_text("hello")
+    assert run() == {"a": "miss", "b": "miss", "c": "miss"}
+    assert run() == {"a": "hit", "b": "hit", "c": "hit"}
+    (tmp_path / "in.txt").write_text("world")  # the same length: b runs again and writes what it wrote before
+    assert run() == {"a": "miss", "b": "miss", "c": "miss"}
+    assert value("data.upper") == "WORLD"
+    why = json.loads(orch_cli("why", "lineage.yaml", "c", "--json", pythonpath=[tmp_path]).out)
+    assert why["would"] == "hit"
+
+
+def test_orch_why_names_the_dependency_through_which_an_earlier_change_came(tmp_path, orch_cli):
+    run, _ = _project(tmp_path, orch_cli)
+    (tmp_path / "in.txt").write_text("hello")
+    run()
+    (tmp_path / "in.txt").write_text("world")
+    orch_cli("run", "lineage.yaml", "--only", "a", "b", pythonpath=[tmp_path]).assert_success()
+    why = json.loads(orch_cli("why", "lineage.yaml", "c", "--json", pythonpath=[tmp_path]).assert_success().out)
+    assert why["would"] == "run" and why["changed"] == ["upstream:b"]
+    assert why["reason"] == "output of upstream step 'b' or of a step before it changed"
+
+
+def test_the_values_a_run_starts_with_are_part_of_the_fingerprint(tmp_path, orch_cli):
+    run, value = _project(tmp_path, orch_cli)
+    (tmp_path / "in.txt").write_text("hello")
+    assert run("--set", "suffix=!") == {"a": "miss", "b": "miss", "c": "miss"}
+    assert run("--set", "suffix=!") == {"a": "hit", "b": "hit", "c": "hit"}
+    assert run("--set", "suffix=?") == {"a": "miss", "b": "miss", "c": "miss"}
+    assert value("data.upper") == "HELLO?"
+    plan = json.loads(orch_cli("run", "lineage.yaml", "--dry-run", "--json", "--set", "suffix=#",
+                               pythonpath=[tmp_path]).assert_success().out)
+    assert [entry["would"] for entry in plan] == ["run", "run", "run"]
+    assert all(entry["changed"] == ["context"] and "--set" in entry["reason"] for entry in plan)
+
+
+def test_lineage_covers_every_step_before_and_a_long_chain_does_not_recurse():
+    steps = 20_000
+    depends_on = {f"s{i}": [f"s{i - 1}"] if i else [] for i in range(steps)}
+    outputs = {name: {"k": 1} for name in depends_on}
+    last = f"s{steps - 1}"
+    before = Lineage(depends_on, outputs.get).of(last)
+    outputs["s0"] = {"k": 2}  # the first step of the chain wrote something else
+    assert Lineage(depends_on, outputs.get).of(last) != before
+    # a step with no dependencies keeps the digest of its outputs alone
+    assert Lineage(depends_on, outputs.get).of("s0") == digest({"k": 2})
+    assert Lineage({"x": []}, lambda name: None).of("x") == EMPTY_DIGEST
+
+
+def test_changes_says_whether_a_dependency_part_covers_the_steps_before_it():
+    old = {"upstream": {"a": "1", "b": "2"}}
+    new = {"upstream": {"a": "3", "b": "4"}}
+    found = dict(changes(old, new, {"a": [], "b": ["a"]}))
+    assert found["upstream:a"] == "output of upstream step 'a' changed"
+    assert found["upstream:b"] == "output of upstream step 'b' or of a step before it changed"
