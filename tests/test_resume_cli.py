@@ -237,3 +237,102 @@ def test_resume_takes_each_upstream_key_from_the_newest_run_where_its_step_succe
     # and from a latest run that ran g alone: what it carried is what the next one starts from
     project.run("failing.yaml", "--resume-from", "g").assert_success()
     assert project.json("context", "show")["t.sum_v1"] == 8
+
+
+OVERWRITING_STEPS = '''
+from orchestrator_core import BaseScriptlet
+
+
+class SetK(BaseScriptlet):
+    name = "resume_set_k"
+
+    def run(self, ctx, params):
+        ctx.set("k", params["v"])
+
+
+class Times(BaseScriptlet):
+    name = "resume_times"
+
+    def run(self, ctx, params):
+        ctx.set("out", ctx.get("k") * 10)
+
+
+class Collect(BaseScriptlet):
+    name = "resume_collect"
+
+    def run(self, ctx, params):
+        ctx.append("seen", params["item"])
+'''
+
+# a sets k, b reads it, c sets it again: a step run again must read a's k, not c's.
+OVERWRITING = """
+name: overwriting
+steps:
+  - {name: a, module: resume_steps, function: SetK, params: {v: 1}}
+  - {name: b, module: resume_steps, function: Times, depends_on: [a], cache: true}
+  - {name: c, module: resume_steps, function: SetK, params: {v: 2}, depends_on: [b]}
+"""
+
+COLLECTING = """
+name: collecting
+steps:
+  - {name: a, module: resume_steps, function: Collect, params: {item: a}}
+  - {name: b, module: resume_steps, function: Collect, params: {item: b}, depends_on: [a]}
+"""
+
+
+@pytest.fixture
+def overwriting(tmp_path, orch_cli):
+    (tmp_path / "resume_steps.py").write_text(OVERWRITING_STEPS)
+    (tmp_path / "overwriting.yaml").write_text(OVERWRITING)
+    (tmp_path / "collecting.yaml").write_text(COLLECTING)
+
+    def orch(*args):
+        return orch_cli(*args, pythonpath=[tmp_path])
+
+    return orch
+
+
+def _value(orch, key):
+    return json.loads(orch("context", "show", key).assert_success().out)
+
+
+def test_a_step_run_again_reads_what_its_upstream_wrote_not_what_a_later_step_wrote_over_it(overwriting):
+    orch = overwriting
+    orch("run", "overwriting.yaml", "--no-progress").assert_success()
+    assert (_value(orch, "out"), _value(orch, "k")) == (10, 2)
+    for selection in (["--resume-from", "b"], ["--only", "b"]):
+        outcome = orch("run", "overwriting.yaml", "--no-progress", *selection).assert_success()
+        assert _value(orch, "out") == 10, selection  # b read a's k (1), not c's (2)
+        assert outcome.lines[0]["step"] == "b" and outcome.lines[0]["cache"] == "hit"
+
+
+def test_a_resumed_cached_step_is_fingerprinted_with_what_its_upstream_wrote(tmp_path, overwriting):
+    orch = overwriting
+    recipe = tmp_path / "overwriting.yaml"
+    orch("run", "overwriting.yaml", "--no-progress").assert_success()
+    recipe.write_text(OVERWRITING.replace("{v: 1}", "{v: 5}"))
+    orch("run", "overwriting.yaml", "--no-progress").assert_success()
+    recipe.write_text(OVERWRITING.replace("{v: 1}", "{v: 5}").replace("{v: 2}", "{v: 3}"))
+    orch("run", "overwriting.yaml", "--no-progress").assert_success()
+    assert (_value(orch, "out"), _value(orch, "k")) == (50, 3)
+    outcome = orch("run", "overwriting.yaml", "--no-progress", "--resume-from", "b").assert_success()
+    assert outcome.lines[0]["cache"] == "hit"  # a's k is 5, as when b last ran: the stored 50 is right
+    assert _value(orch, "out") == 50
+
+
+def test_a_merged_key_a_step_run_again_contributed_to_is_named_in_a_warning(overwriting):
+    orch = overwriting
+    orch("run", "collecting.yaml", "--no-progress").assert_success()
+    assert _value(orch, "seen") == ["a", "b"]
+    outcome = orch("run", "collecting.yaml", "--no-progress", "--resume-from", "b").assert_success()
+    assert "'seen'" in outcome.err and "contributions included" in outcome.err
+    assert _value(orch, "seen") == ["a", "b", "b"]  # what the warning announced
+
+
+def test_resume_from_names_an_upstream_step_that_never_succeeded(project):
+    (project.path / "fail.flag").write_text("")
+    assert project.run("failing.yaml").exit_code == 1
+    outcome = project.run("failing.yaml", "--resume-from", "g")
+    assert "depends on 'f', which has never succeeded" in outcome.err
+    assert "starts without what 'f' writes" in outcome.err

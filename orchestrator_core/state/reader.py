@@ -244,6 +244,42 @@ class StoreReader:
             for (key, _, who, step, ts, source_run), value in zip(rows, values)
         }
 
+    def context_without(self, run_id: str, steps: Collection[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """:meth:`context`, but each key's last write in ``run_id`` not made by one of ``steps``;
+        and the keys whose value could not be told apart from those steps' writes.
+
+        A key only ``steps`` wrote is left out. A key whose writes were merged (``ctx.append``,
+        ``ctx.update``, a merge strategy) holds the contributions of every writer in one value:
+        when one of ``steps`` contributed, its last value is kept and the key is named in the
+        second list, so the caller can say so. Only the chosen rows' values are read.
+        """
+        chosen: dict[str, int] = {}  # key -> id of the write kept
+        merged: set[str] = set()
+        touched: set[str] = set()  # keys one of ``steps`` wrote
+        for row_id, key, who, step in self._rows(
+                "SELECT id, key, who, step FROM context_writes WHERE run = ? ORDER BY id", (run_id,)):
+            if step is not None and step in steps:
+                touched.add(key)
+                continue
+            if step is None and who == "merge":
+                merged.add(key)
+            chosen[key] = row_id
+        mixed = sorted(touched & merged)
+        for key in mixed:
+            chosen[key] = self._rows("SELECT MAX(id) FROM context_writes WHERE run = ? AND key = ?",
+                                     (run_id, key))[0][0]
+        ids = sorted(chosen.values())
+        rows: list[tuple] = []
+        for start in range(0, len(ids), _LISTED):
+            part = ids[start:start + _LISTED]
+            rows += self._rows("SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN "
+                               f"({', '.join('?' * len(part))})", part)
+        rows.sort(key=lambda row: row[0])
+        values = self._loads_all([row[1] for row in rows], "context_writes")
+        entries = {key: {"value": value, "who": who, "step": step, "ts": ts, "run": source_run or run_id}
+                   for (key, _, who, step, ts, source_run), value in zip(rows, values)}
+        return entries, mixed
+
     def writes(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
         """Every write recorded in ``run_id`` (of ``key`` only, when given), in order."""
         sql = "SELECT key, value, who, step, ts, source_run FROM context_writes WHERE run = ?"

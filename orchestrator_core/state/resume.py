@@ -2,11 +2,17 @@
 
 Such a run starts from the latest recorded run of the same recipe (by name): the
 last value of each key in that run, which includes what that run itself carried
-over from the run it resumed. When that run stopped early (it failed, or was
-interrupted) before an upstream step of the selection ran, the keys that step wrote
-in the latest run where it succeeded are added, where the context lacks them. The
-writes keep the step and run that made them, so the cache can still tell what an
-upstream step wrote.
+over from the run it resumed, leaving out what the steps the run will run again
+wrote, and what the steps after them wrote. A step run again so reads what its
+upstream steps wrote, as it did when the whole recipe ran, not what it or a later
+step wrote over it (``a`` sets ``k``, ``b`` reads it, ``c`` sets it again:
+``--resume-from b`` gives ``b`` the ``k`` of ``a``). A key that merges the writes of
+several steps (``ctx.append``, ``ctx.update``, a merge strategy) cannot be taken
+apart: when a step run again contributed to it, it keeps its last value and a warning
+says so. When the latest run stopped early (it failed, or was interrupted) before an
+upstream step of the selection ran, the keys that step wrote in the latest run where
+it succeeded are added, where the context lacks them. The writes keep the step and
+run that made them, so the cache can still tell what an upstream step wrote.
 
 ``--only`` also checks that every step it depends on outside the selection has
 succeeded in some recorded run of the recipe; otherwise the keys it would read were
@@ -45,11 +51,15 @@ def recorded_start(
         if resume_from and latest is None:
             logger.warning("--resume-from %s: no recorded run of recipe %r in %s; starting from an empty context "
                            "(plus the recipe's context and --set)", resume_from, recipe.name, where)
-        if only:
-            _check_dependencies(store, recipe, plan)
+        if only or latest is not None:
+            _check_dependencies(store, recipe, plan, refuse=bool(only))
         if latest is None:
             return None, []
-        context = store.context(latest.id)
+        context, mixed = store.context_without(latest.id, _run_again_and_after(recipe, plan))
+        if mixed:
+            logger.warning("context keys that merge the writes of steps this run runs again start with the value "
+                           "the latest run ended with, those steps' contributions included: %s",
+                           ", ".join(map(repr, mixed)))
         _add_missing_upstream(store, recipe, plan, context, latest.id)
     finally:
         if store is not None:
@@ -88,7 +98,29 @@ def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], cont
             context.setdefault(key, write)
 
 
-def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step]) -> None:
+def _run_again_and_after(recipe: Recipe, plan: Sequence[Step]) -> set[str]:
+    """The steps of ``plan`` and every step that depends on one of them, however far."""
+    after: dict[str, list[str]] = {}
+    for step in recipe.steps:
+        for dep in step.depends_on:
+            after.setdefault(dep, []).append(step.name)
+    found = {s.name for s in plan}
+    pending = list(found)
+    while pending:
+        for name in after.get(pending.pop(), ()):
+            if name not in found:
+                found.add(name)
+                pending.append(name)
+    return found
+
+
+def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step], *, refuse: bool) -> None:
+    """Name the steps the selection depends on that never succeeded in a recorded run.
+
+    ``--only`` (``refuse``) stops with a :class:`UsageError`: what those steps write was
+    never written. ``--resume-from`` starts anyway, as the guide defines it ("assumes prior
+    context is reproducible or not needed"), with a warning naming them.
+    """
     selected = {s.name for s in plan}
     missing: list[tuple[str, str]] = []  # (step, dependency that never succeeded)
     known: dict[str, bool] = {}
@@ -105,6 +137,10 @@ def _check_dependencies(store: Any, recipe: Recipe, plan: Sequence[Step]) -> Non
     reasons = "; ".join(f"step {step!r} depends on {dep!r}, which has never succeeded in a recorded run "
                         f"of {recipe.name!r}" for step, dep in missing)
     deps = list(dict.fromkeys(dep for _, dep in missing))
+    if not refuse:
+        logger.warning("--resume-from: %s; the run starts without what %s writes", reasons,
+                       ", ".join(map(repr, deps)))
+        return
     names = " ".join([*deps, *(s.name for s in plan)])
     raise UsageError(f"--only: {reasons}; run {', '.join(map(repr, deps))} first, "
                      f"or select {'it' if len(deps) == 1 else 'them'} too (--only {names})")
