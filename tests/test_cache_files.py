@@ -245,6 +245,32 @@ def test_an_upstream_artifact_is_in_the_fingerprint_and_replayed_on_a_hit(projec
     assert project.run("s.yaml")[:2] == ({"make": "miss"}, ["make"])
 
 
+def test_a_hit_needs_its_artifacts_as_they_were_when_its_result_was_stored(project):
+    project.recipe("s.yaml", """
+        steps:
+          - {name: make, module: cf_steps, function: WriteArtifact, params: {text: three}, cache: true}
+    """)
+    artifact = project.path / "Data" / "a.txt"
+    assert project.run("s.yaml")[0] == {"make": "miss"}
+    _, ran, outcome = project.run("s.yaml")
+    assert ran == [] and outcome.lines[0]["cache"] == "hit"
+    assert set(outcome.lines[0]) == {"status", "outputs", "artifact", "cache", "step", "metrics"}  # no digests
+    # the same step with other params rewrites the artifact; back to the first params, the stored
+    # result describes a file that is no longer there
+    (project.path / "s.yaml").write_text((project.path / "s.yaml").read_text().replace("three", "four"))
+    assert project.run("s.yaml")[0] == {"make": "miss"}
+    assert artifact.read_text() == "four"
+    (project.path / "s.yaml").write_text((project.path / "s.yaml").read_text().replace("four", "three"))
+    assert project.why("s.yaml", "make")["reason"].endswith("its artifact Data/a.txt changed since the result was stored")
+    assert project.run("s.yaml")[:2] == ({"make": "miss"}, ["make"])
+    assert artifact.read_text() == "three"
+    # an artifact edited by hand is a miss too, and the step writes it again
+    artifact.write_text("edited")
+    assert project.run("s.yaml")[:2] == ({"make": "miss"}, ["make"])
+    assert artifact.read_text() == "three"
+    assert project.run("s.yaml")[:2] == ({"make": "hit"}, [])
+
+
 CACHED_NUMBERS = """
     steps:
       - {name: cache_numbers, uses: cache_numbers, cache_key: numbers, params: {path: numbers.csv}}

@@ -438,7 +438,10 @@ def orch_cache_put(key: str, delta: list[Write], run: Run, step: Step, result: S
     :param delta: the step's writes.
     :param run: the run.
     :param step: the step.
-    :param result: the step's result (``result.extras``: its extra JSON-line fields).
+    :param result: the step's result (``result.extras``: its extra JSON-line fields and,
+        when it reported artifacts, ``_orch_artifact_sha256``: each artifact's digest, which
+        the runner checks on a hit; store the extras whole and return them from
+        ``orch_cache_get``).
     :return: ``True`` once stored.
 
     .. versionadded:: 0.1

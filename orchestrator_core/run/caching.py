@@ -11,7 +11,9 @@ what a run does. A cacheable step is a hit only when all of these hold:
 * every file it declares exists (a missing one is a miss, and the result is not stored);
 * for a step with ``cache_key: K``, the guide's marker ``.cache/K.done`` exists under
   the working directory (the runner writes it after storing a successful miss);
-* the files the stored result reported as ``artifact`` still exist.
+* the files the stored result reported as ``artifact`` still exist, with the content they
+  had when it was stored (their digests are kept in the stored extras under
+  :data:`ARTIFACT_DIGESTS`, which a hit's JSON line does not show).
 
 On a hit the step does not run: its stored writes are replayed, then its handler's
 ``on_cache_hit`` may add writes of its own (``BaseScriptlet.on_cache_hit``), in this
@@ -21,6 +23,7 @@ process, so a scriptlet can say it was a hit in the same run.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import re
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("orchestrator.cache")
 
 MARKER_DIR = ".cache"
+# In a stored result's extras: artifact → SHA-256 of its content when the result was stored.
+ARTIFACT_DIGESTS = "_orch_artifact_sha256"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
@@ -105,8 +110,11 @@ class Lookup(Record):
         self.reason = reason  # why it is a miss when the cache alone knows it (marker, missing file...)
 
 
-def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run) -> Lookup:
-    """Decide hit or miss for ``step`` with fingerprint ``inputs``; nothing is run or written."""
+def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run, digests: FileDigests) -> Lookup:
+    """Decide hit or miss for ``step`` with fingerprint ``inputs``; nothing is run or written.
+
+    ``digests`` hashes the stored result's artifacts, to tell one changed since it was stored.
+    """
     key = hooks.cache_key(step=step, inputs=inputs, run=run)
     if not key:
         return Lookup(None, reason="no cache plugin gave it a fingerprint")
@@ -122,10 +130,22 @@ def lookup(step: Step, inputs: dict[str, Any], hooks: Hooks, run: Run) -> Lookup
         return Lookup(fingerprint, reason=f"the marker {MARKER_DIR}/{marker_name(step.cache_key)} is gone")
     entry = as_entry(stored)
     if entry.extras:
-        gone = [name for name in artifacts(entry.extras) if not (Path(workdir) / name).exists()]
+        names = artifacts(entry.extras)
+        gone = [name for name in names if not (Path(workdir) / name).exists()]
         if gone:
             return Lookup(fingerprint, reason=f"its artifact {gone[0]} is gone")
+        expected = entry.extras.get(ARTIFACT_DIGESTS)
+        if isinstance(expected, dict):
+            changed = [name for name in names if name in expected
+                       and digests.digest(str(Path(workdir) / name)) != expected[name]]
+            if changed:
+                return Lookup(fingerprint, reason=f"its artifact {changed[0]} changed since the result was stored")
     return Lookup(fingerprint, entry)
+
+
+def shown_extras(entry: CachedResult) -> dict[str, Any]:
+    """The extra JSON-line fields a hit reports: the stored ones, without the artifacts' digests."""
+    return {name: value for name, value in entry.extras.items() if name != ARTIFACT_DIGESTS}
 
 
 def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write] | None:
@@ -199,7 +219,7 @@ class RunCache:
             logger.warning("step %r is a cache miss and is not stored: %s", step.name, exc)
             self.misses[step.name] = None
             return None
-        found = lookup(step, inputs, self.hooks, self.run)
+        found = lookup(step, inputs, self.hooks, self.run, self.digests)
         self.misses[step.name] = found.fingerprint
         if found.entry is None:
             if found.reason:
@@ -209,7 +229,7 @@ class RunCache:
         if delta is None:
             return None
         del self.misses[step.name]
-        return StepResult(step.name, STATUS_OK, delta=delta, extras=dict(found.entry.extras), cache="hit",
+        return StepResult(step.name, STATUS_OK, delta=delta, extras=shown_extras(found.entry), cache="hit",
                           fingerprint=found.fingerprint,
                           metrics={"duration_ms": round((time.monotonic() - started) * 1000, 3)})
 
@@ -231,12 +251,28 @@ class RunCache:
         if missing_files(fingerprint.inputs):
             return  # its inputs were not all there: nothing to trust next time
         stored = self.hooks.cache_put(key=fingerprint.key, delta=result.delta, run=self.run, step=step,
-                                      result=result)
+                                      result=self._with_artifact_digests(result))
         if stored and step.cache_key:
             try:
                 write_marker(marker_path(self.run.config.workdir, step.cache_key), step, self.run, fingerprint.key)
             except OSError as exc:
                 logger.warning("could not write the cache marker of step %r: %s", step.name, exc)
+
+    def _with_artifact_digests(self, result: StepResult) -> StepResult:
+        """``result`` as the cache stores it: with the digest of each artifact it reported, so a
+        later hit can tell an artifact rewritten since (by another run of the step with other
+        params, or by hand) from the one this result describes."""
+        names = artifacts(result.extras)
+        if not names:
+            return result
+        workdir = Path(self.run.config.workdir)
+        found = {name: self.digests.digest(str(workdir / name)) for name in names}
+        kept = {name: value for name, value in found.items() if value is not None}
+        if not kept:
+            return result
+        stored = copy.copy(result)  # the step's own result, and its JSON line, stay as they are
+        stored.extras = {**result.extras, ARTIFACT_DIGESTS: kept}
+        return stored
 
     def close(self) -> None:
         self.digests.close()

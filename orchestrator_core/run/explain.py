@@ -106,7 +106,7 @@ class _Explainer:
         except FingerprintError as exc:
             entry["reason"] = str(exc)
             return
-        found = lookup(step, inputs, self.hooks, self.run)
+        found = lookup(step, inputs, self.hooks, self.run, self.fingerprinter.digests)
         key = found.fingerprint.key if found.fingerprint else None
         entry.update(key=key, previous_key=previous["key"] if previous else None, assumes=sorted(assumes))
         if unknown:
