@@ -118,3 +118,42 @@ def test_changes_says_whether_a_dependency_part_covers_the_steps_before_it():
     found = dict(changes(old, new, {"a": [], "b": ["a"]}))
     assert found["upstream:a"] == "output of upstream step 'a' changed"
     assert found["upstream:b"] == "output of upstream step 'b' or of a step before it changed"
+
+
+def test_a_process_that_runs_again_after_an_edit_fingerprints_the_code_it_runs(tmp_path, monkeypatch):
+    """In one process the imported module keeps running after its file is edited: its results
+    must not be stored under the edited source's fingerprint, or a new process would be a hit
+    with the old code's answer."""
+    import io
+    import sys
+
+    from orchestrator_core.config import Config
+    from orchestrator_core.run.session import Session
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "pinned_steps.py"
+    module.write_text(textwrap.dedent('''
+        from orchestrator_core import BaseScriptlet
+
+        class Version(BaseScriptlet):
+            name = "pinned_version"
+
+            def run(self, ctx, params):
+                ctx.set("ver", 1)
+    '''))
+    (tmp_path / "pinned.yaml").write_text(
+        "name: pinned\nsteps:\n  - {name: v, type: python, module: pinned_steps, function: Version, cache: true}\n")
+
+    def run():
+        session = Session(Config(workdir=tmp_path, progress=False, stdout=io.StringIO()))
+        result = session.run("pinned.yaml")
+        return result.steps["v"].cache, result.context["ver"]
+
+    try:
+        assert run() == ("miss", 1)
+        module.write_text(module.read_text().replace('ctx.set("ver", 1)', 'ctx.set("ver", 2)'))
+        assert run() == ("hit", 1)  # the code that runs is still the imported one, and so is its key
+    finally:
+        sys.modules.pop("pinned_steps", None)
+    assert run() == ("miss", 2)  # imported again: the edited code, under its own key

@@ -16,7 +16,7 @@ from orchestrator_core.errors import UsageError, did_you_mean
 from orchestrator_core.plugin.interfaces import StepProblem, StepType
 from orchestrator_core.recipe.params import surely_valid
 from orchestrator_core.scriptlet.base import BaseScriptlet
-from orchestrator_core.scriptlet.handler import PythonHandler
+from orchestrator_core.scriptlet.handler import PythonHandler, pin_source
 
 __all__ = ["PythonHandler", "PythonStepType", "import_scriptlet", "params_problems"]  # PythonHandler: its old home
 
@@ -35,6 +35,7 @@ def import_scriptlet(module: str, attribute: str) -> type:
         mod = importlib.import_module(module)
     except ImportError as exc:
         raise UsageError(f"cannot import module {module!r}: {exc}") from None
+    pin_source(mod)  # the cache fingerprint is of the code imported now, whatever the file says later
     cls = getattr(mod, attribute, None)
     if cls is None:
         raise UsageError(f"module {module!r} has no {attribute!r}")

@@ -17,7 +17,31 @@ from typing import Any
 from orchestrator_core.digest import sha256_hex
 from orchestrator_core.records import FrozenRecord
 
-__all__ = ["PythonHandler", "scriptlet_name"]
+__all__ = ["PythonHandler", "pin_source", "scriptlet_name"]
+
+# Module name → (the module object, the digest of its source when first read). A process
+# that runs recipes again and again (a notebook, a test session, ``run_recipe`` in a loop)
+# keeps running the code it imported, whatever the file says later: the fingerprint must
+# be that code's, or a result of the old code would be stored under the new source's key.
+_PINNED: dict[str, tuple[Any, str]] = {}
+
+
+def pin_source(module: Any) -> str | None:
+    """The digest of ``module``'s source as this process first read it (``None``: no source).
+
+    Called right after the python step type imports a scriptlet's module, so the digest is
+    of the code that runs; a module reloaded (a new module object) is read again.
+    """
+    known = _PINNED.get(module.__name__)
+    if known is not None and known[0] is module:
+        return known[1]
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return None
+    value = sha256_hex(source)
+    _PINNED[module.__name__] = (module, value)
+    return value
 
 
 def scriptlet_name(cls: type) -> str:
@@ -72,9 +96,14 @@ class PythonHandler(FrozenRecord):
         return PythonHandler, (self.cls,)  # what it read is read again where it lands
 
     def source_digest(self) -> str:
-        """Digest of the scriptlet's module source: editing the scriptlet changes it."""
+        """Digest of the scriptlet's module source as this process imported it (:func:`pin_source`):
+        editing the scriptlet changes it for the next process that imports it."""
+        module = inspect.getmodule(self.cls)
+        pinned = pin_source(module) if module is not None else None
+        if pinned is not None:
+            return pinned
         try:
-            source = inspect.getsource(inspect.getmodule(self.cls) or self.cls)
+            source = inspect.getsource(self.cls)
         except (OSError, TypeError):
             source = self.identity
         return sha256_hex(source)
