@@ -34,6 +34,17 @@ def test_run_by_name_from_any_directory(orch):
     assert "orch: run" in outcome.err and "3 ok, 0 failed" in outcome.err
 
 
+def test_a_folder_or_a_device_given_as_the_recipe_is_named_as_such(orch, tmp_path):
+    (tmp_path / "steps.yaml").mkdir()
+    for reference, kind in (("steps.yaml", "a directory"), (".", "a directory"), ("/dev/null", "not a regular file")):
+        outcome = orch("run", reference)
+        assert outcome.exit_code == 2
+        assert f"recipe {reference} is {kind}; give the recipe's YAML file" in outcome.err
+    assert "recipe file not found: nothere.yaml" in orch("run", "nothere.yaml").err
+    (tmp_path / "sample_chain").mkdir()  # a folder named as a pack's recipe does not hide the recipe
+    orch("run", "sample_chain").assert_success()
+
+
 def test_run_by_path_and_recipe_option(orch, tmp_path):
     (tmp_path / "chain.yaml").write_text(CHAIN)
     assert len(orch("run", "chain.yaml").assert_success().lines) == 3

@@ -45,6 +45,17 @@ def test_yaml_syntax_error_names_the_line(check):
     assert problem.file.endswith("bad.yaml")
 
 
+def test_a_tab_in_the_indentation_is_named(check):
+    problem = only_problem(check("steps:\n\t- {name: a, uses: noop}\n"))
+    assert problem.line == 2
+    assert problem.message.endswith("YAML indents with spaces, not tabs")
+    problem = only_problem(check("steps:\n  - name: a\n\tuses: noop\n"))
+    assert problem.line == 3 and "not tabs" in problem.message
+    # a tab inside a quoted value is no problem, and a plain syntax error does not speak of tabs
+    assert check('steps:\n  - {name: a, uses: noop, params: {x: "a\tb"}}\n') == []
+    assert "tabs" not in only_problem(check("steps:\n  - {name: a, uses: noop, params: {x: [1, 2}\n")).message
+
+
 def test_unknown_key_with_suggestion(check):
     problem = only_problem(check("""
         steps:

@@ -92,6 +92,9 @@ def find_recipe(reference: str | Path, registry: Registry) -> Path:
             if entry.name == text:
                 logger.debug("recipe %r is %s (from pack %r)", text, entry.path, entry.pack)
                 return entry.path
+    if path.exists():  # a folder of that name is not a pack's recipe either
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise UsageError(f"recipe {text} is {kind}; give the recipe's YAML file")
     names = [e.name for e in list_recipes(registry)]
     if looks_like_path:
         raise UsageError(f"recipe file not found: {text}")

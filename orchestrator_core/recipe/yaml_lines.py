@@ -62,6 +62,8 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path_, int]]:
         what = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         message = f"YAML syntax error: {what}" + (f" ({context})" if context else "")
+        if mark is not None and _tab_at(text, mark):
+            message += "; YAML indents with spaces, not tabs"
         raise RecipeError([Problem(message, filename, mark.line + 1 if mark else None)]) from None
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
@@ -75,6 +77,16 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path_, int]]:
     if problems:
         raise RecipeError(problems)
     return data, lines
+
+
+def _tab_at(text: str, mark: Any) -> bool:
+    """Whether the parser stopped at a tab in the line's indentation (PyYAML then speaks of a
+    character that "cannot start any token", which does not say what to change)."""
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return False
+    line = lines[mark.line]
+    return "\t" in line[:len(line) - len(line.lstrip())] or line[mark.column:mark.column + 1] == "\t"
 
 
 def _build(node: yaml.Node, path: Path_, lines: dict, problems: list, constructor: Any, walk: _Walk) -> Any:
