@@ -109,7 +109,7 @@ def test_a_full_disk_stops_the_run_and_every_step_printed_ok_is_recorded(project
         mkdir -p .orch
         mount -t tmpfs -o size=2m tmpfs .orch
         set +e
-        {orch_bin} run {recipe} --no-progress > out.jsonl 2> err.txt
+        {orch_bin} run {recipe} > out.jsonl 2> err.txt
         echo $? > status.txt
         cp .orch/state.db* . 2>/dev/null
         {orch_bin} runs list --json > runs.json 2> runs-err.txt
@@ -128,6 +128,10 @@ def test_a_full_disk_stops_the_run_and_every_step_printed_ok_is_recorded(project
     (run,) = json.loads((project / "runs.json").read_text())
     assert run["status"] == "error"
     assert steps_in(project / "state.db", run["id"]) == printed_ok
+    # the summary counts as ok only what was recorded; the group the store refused is named apart
+    summary = [text for text in stderr.splitlines() if text.startswith(f"orch: run {run['id']} error: ")]
+    assert len(summary) == 1, stderr
+    assert f"error: {len(printed_ok)} ok, 0 failed, " in summary[0] and "finished but not recorded" in summary[0]
 
 
 def test_a_store_deleted_mid_run_stops_the_run_and_says_nothing_is_recorded(project):

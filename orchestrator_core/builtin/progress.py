@@ -202,13 +202,17 @@ class Progress:
 
 
 def summary_line(run: Any) -> str:
-    """``12 ok, 0 failed in 710 ms`` (plus ``, 3 not run`` when some steps never ran)."""
+    """``12 ok, 0 failed in 710 ms`` (plus ``, 1 finished but not recorded`` when the store
+    refused a group of finished steps, and ``, 3 not run`` when some steps never ran)."""
     counts: dict[str, int] = {}
     for result in run.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
-    not_run = len(run.plan) - len(run.results)
+    unrecorded = len(getattr(run, "unrecorded", ()))
+    not_run = len(run.plan) - len(run.results) - unrecorded
     finished = run.finished if run.finished is not None else time.time()
     summary = f"{counts.get('ok', 0)} ok, {counts.get('error', 0)} failed"
+    if unrecorded:
+        summary += f", {unrecorded} finished but not recorded"
     if not_run:
         summary += f", {not_run} not run"
     return f"{summary} in {format_duration((finished - run.started) * 1000)}"

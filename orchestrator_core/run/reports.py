@@ -82,6 +82,9 @@ class ReportQueue:
             raise
         except BaseException:
             self.waiting = []
+            for step, _, _ in finished:  # finished, but nothing says so: not counted as done
+                if self.run.results.pop(step.name, None) is not None:
+                    self.run.unrecorded.append(step.name)
             raise
         self.waiting = []
         for place, (step, result, _) in enumerate(finished):

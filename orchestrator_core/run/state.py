@@ -25,10 +25,13 @@ class Run(Record):
     were selected (``only``, ``skip``, ``resume_from``) for the state store and reports.
     ``notes`` are remarks for a reader of a run read back from the store (a recipe
     file that changed since the run, see :mod:`orchestrator_core.run.recorded`).
+    ``unrecorded`` names the steps that finished but whose group the store refused (a
+    full disk): they are not in ``results``, and the summary counts them apart.
     """
 
     __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
-                 "pid", "notes")
+                 "pid", "notes", "unrecorded")
+    _unequal = ("unrecorded",)
 
     def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context,
                  id: str | None = None,  # noqa: A002 - the run's id, as the store's column
@@ -47,3 +50,4 @@ class Run(Record):
         self.finished = finished
         self.pid = os.getpid() if pid is None else pid
         self.notes = [] if notes is None else notes  # remarks for a reader of a run read back (recorded.py)
+        self.unrecorded: list[str] = []
