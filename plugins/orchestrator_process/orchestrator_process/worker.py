@@ -78,7 +78,12 @@ def _isolate() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+_stopping = False  # set once the parent (or the watchdog) asked this worker to stop
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    global _stopping
+    _stopping = True
     raise KeyboardInterrupt
 
 
@@ -96,7 +101,17 @@ def _serve(conn: Connection) -> None:
             _reply(conn, WorkerFailure(f"the step could not be loaded in the worker process: {exc}",
                                        {"type": type(exc).__name__}))
             continue
-        _reply(conn, execute_task(task))
+        try:
+            result = execute_task(task)
+        except KeyboardInterrupt:
+            if _stopping:
+                raise
+            # Not the parent's stop: a SIGINT sent to this worker, or raised by the step. The
+            # step fails saying so, and the worker serves on (dying here would read as a kill
+            # from outside, the out-of-memory killer's way).
+            result = WorkerFailure("the step was interrupted in its worker process (KeyboardInterrupt: a SIGINT "
+                                   "sent to the worker, or raised by the step)", {"type": "KeyboardInterrupt"})
+        _reply(conn, result)
 
 
 def _reply(conn: Connection, message: Any) -> None:

@@ -63,7 +63,8 @@ class SeeKeys(BaseScriptlet):
 
 
 class Crash(BaseScriptlet):
-    """Ends its process (``exit``, ``segv``) or fails the ordinary way (``raise``)."""
+    """Ends its process (``exit``, ``segv``), is interrupted (``interrupt``: a SIGINT sent to
+    its own process) or fails the ordinary way (``raise``)."""
 
     name = "crash"
 
@@ -71,6 +72,9 @@ class Crash(BaseScriptlet):
         how = params["how"]
         if how == "exit":
             os._exit(3)
+        if how == "interrupt":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
         if how == "segv":
             os.kill(os.getpid(), signal.SIGSEGV)
             time.sleep(5)

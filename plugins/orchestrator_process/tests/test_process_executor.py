@@ -147,6 +147,20 @@ def test_crashed_workers_fail_only_their_steps_and_the_run_goes_on(orch_run):
     assert context["probe.a_pid_v1"] != segv["details"]["pid"]
 
 
+def test_a_step_interrupted_in_its_worker_fails_saying_so_and_the_worker_serves_on(orch_run):
+    outcome, context = orch_run("""
+        steps:
+          - {name: interrupted, uses: crash, params: {how: interrupt}}
+          - {name: after, uses: where_am_i, params: {slot: a}, depends_on: []}
+    """, "--executor", "process", "--process-workers", "1", "--workers", "1", "--keep-going", timeout=30)
+    assert outcome.exit_code == 1, outcome.err
+    lines = lines_by_step(outcome)
+    interrupted = lines["interrupted"]
+    assert interrupted["status"] == "error" and "interrupted in its worker process" in interrupted["reason"]
+    assert "signal 9" not in interrupted["reason"] and "out-of-memory" not in json.dumps(interrupted)
+    assert lines["after"]["status"] == "ok"
+
+
 def test_a_worker_that_dies_leaving_a_forked_child_is_noticed_and_the_child_goes_too(orch_run, tmp_path, procs):
     # The child holds copies of the worker's pipes: only the worker's own end (its pidfd) tells
     # that it died, and its process group takes the child with it.
