@@ -305,6 +305,10 @@ def test_non_loopback_needs_a_token_and_then_every_request_does(project, env, or
     response = connection.getresponse()
     response.read()
     assert response.getheader("Location") == "/attacker.example/?run=x"  # never a redirect to another host
+    connection.request("GET", "/\\attacker.example/?token=s3cret-token")  # '/\\host' is '//host' to a browser
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Location") == "/attacker.example/"
     connection.close()
 
 

@@ -325,7 +325,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         rest = urlencode({k: v for k, v in self.query.items() if k != TOKEN_PARAMETER})
         name, value = cookie_name(self.server.server_address[1]), cookie_value(self.server.app.token)
-        location = "/" + path.lstrip("/")  # never '//host': a redirect stays on this server
+        location = "/" + path.lstrip("/\\")  # never '//host' nor '/\\host' (browsers read both as another host)
         self._extra_headers = [("Location", location + (f"?{rest}" if rest else "")),
                                ("Set-Cookie", f"{name}={value}; HttpOnly; SameSite=Strict; Path=/")]
         self.send_json(303, {"status": 303, "message": "signed in: the token is kept in a cookie"})
