@@ -89,6 +89,9 @@ def build_cli(pm: OrchPluginManager, holder: SessionHolder | None = None) -> cli
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``orch`` console script."""
+    from orchestrator_core.display.streams import open_standard_descriptors
+
+    open_standard_descriptors()  # before anything opens a file that would take a closed fd 1 or 2
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:  # answered before any plugin (or click) is loaded
         sys.stdout.write(f"orch {__version__}\n")

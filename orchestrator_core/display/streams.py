@@ -1,4 +1,4 @@
-"""Standard streams that outlive their reader.
+"""Standard streams that outlive their reader, and exist at all.
 
 ``orch run R 2>&1 | head -2`` closes the pipe behind stderr after two lines, while
 the run still has steps to run. A write to a closed pipe raises ``BrokenPipeError``
@@ -8,12 +8,42 @@ reader is gone they have nowhere to go, and the run must go on and be recorded a
 usual. :class:`ReaderlessStream` wraps a text stream so that, on the first broken
 pipe, its file descriptor is pointed at ``/dev/null`` (child processes started
 afterwards inherit a harmless descriptor too) and every later write is dropped.
+
+A command started with a standard descriptor closed (``orch run R >&-``, as cron and
+daemons may) would otherwise find ``sys.stdout`` or ``sys.stderr`` to be ``None``, and
+the first file it opens would take the free descriptor: the JSON lines, or a child's
+output, would land in the state store or the events file.
+:func:`open_standard_descriptors` points each closed one at ``/dev/null`` first.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, TextIO
+
+
+def open_standard_descriptors() -> None:
+    """Point each closed descriptor among 0, 1 and 2 at ``/dev/null``, and give Python a stream on it.
+
+    Call before anything opens a file. What is written to a stream that was closed is
+    discarded, as the one who closed it asked.
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        devnull = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: ``fd`` itself
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        if getattr(sys, name) is None:
+            stream = open(fd, "r" if fd == 0 else "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
+                          closefd=False)
+            setattr(sys, name, stream)
+            setattr(sys, f"__{name}__", stream)
 
 
 class ReaderlessStream:
