@@ -101,6 +101,20 @@ class StepFailedError(OrchError, RuntimeError):
         super().__init__(f"step {self.step!r} failed: {first.get('reason', 'unknown error')}")
 
 
+class OutputError(OrchError):
+    """An output the command was asked for (its stdout, ``--events FILE``) could not be written.
+
+    A full disk or a device error, not a reader that went away (a closed pipe is the
+    reader's choice, and the command goes on without it). Exit status 1: the command
+    did not do all it was asked.
+    """
+
+    @classmethod
+    def writing(cls, what: str, exc: OSError) -> OutputError:
+        """``cannot write to WHAT: No space left on device``."""
+        return cls(f"cannot write to {what}: {exc.strerror or exc}")
+
+
 class RunStopped(OrchError):
     """The run started but could not go on (a plugin or an executor refused mid-run); recorded as ``error``."""
 

@@ -1,8 +1,10 @@
 """Outputs that cannot be written, through real ``orch`` processes: nothing reports success, nothing
 prints a traceback.
 
-Standard descriptors closed at start (``>&-``, as cron and daemons may leave them) are written
-to ``/dev/null``: the run works and its JSON lines land in no file that happened to take fd 1.
+stdout on a full device (``/dev/full``) is one ``orch: error:`` line and exit status 1 on every
+command, and stops a run, recorded as ``error`` with that reason. Standard descriptors closed
+at start (``>&-``, as cron and daemons may leave them) are written to ``/dev/null``: the run
+works and its JSON lines land in no file that happened to take fd 1.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import pytest
 
 from orchestrator_core.testing import orch_executable
 
+pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full is a Linux device")
+
 RECIPE = "06_parallel_fan_in"  # six steps: a chain, a fan of three, their aggregate
+NO_SPACE = "orch: error: cannot write to stdout: No space left on device"
 
 
 def environment() -> dict[str, str]:
@@ -31,6 +36,11 @@ def orch(cwd: Path, *args: str, stdout: object = subprocess.PIPE) -> subprocess.
     """``orch ARGS`` in ``cwd``, its stdout where ``stdout`` says (a pipe by default)."""
     return subprocess.run([orch_executable(), *args], cwd=cwd, env=environment(), stdout=stdout,
                           stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def to_full_device(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    with open("/dev/full", "w") as full:
+        return orch(cwd, *args, stdout=full)
 
 
 def with_closed(cwd: Path, redirections: str, *args: str) -> subprocess.CompletedProcess:
@@ -56,12 +66,53 @@ def event_lines(path: Path) -> list[dict]:
     return records
 
 
+# -- stdout on a full device ---------------------------------------------------------------------
+def test_a_run_whose_stdout_is_full_stops_and_is_recorded_as_error_with_the_reason(tmp_path):
+    done = to_full_device(tmp_path, "run", RECIPE)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == NO_SPACE, done.stderr
+    assert "error: 1 ok, 0 failed, 5 not run" in done.stderr  # the summary: the run stopped at its first line
+    run = shown(tmp_path)
+    assert run["status"] == "error"
+    assert run["reason"] == "cannot write to stdout: No space left on device"
+    assert [s["step"] for s in run["steps"]] == ["load_numbers"] and len(run["not_run"]) == 5
+    text = orch(tmp_path, "runs", "show").stdout
+    assert "reason    cannot write to stdout: No space left on device" in text
+
+
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:
     """A folder where the recipe ran once (so the listings, context and report have something to show)."""
     where = tmp_path_factory.mktemp("recorded")
     assert orch(where, "run", RECIPE, "--no-progress").returncode == 0
     return where
+
+
+@pytest.mark.parametrize("command", [
+    ("runs", "list"), ("runs", "list", "--json"), ("runs", "show"), ("recipes", "list"), ("steps", "list"),
+    ("plugins", "list"), ("context", "show", "metrics.aggregate_v1"), ("graph", RECIPE), ("validate", RECIPE),
+    ("step", "run", "load_numbers", "--params", "{}"), ("report",), ("why", RECIPE, "compute_mean"),
+    ("run", RECIPE, "--dry-run"), ("--version",), ("--help",),
+], ids=" ".join)
+def test_every_command_says_in_one_line_that_stdout_could_not_be_written(recorded, command):
+    done = to_full_device(recorded, *command)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == NO_SPACE, done.stderr
+    assert done.stderr.count("orch: error:") == 1, done.stderr
+
+
+def test_a_reader_that_goes_away_still_does_not_stop_the_run(tmp_path):
+    proc = subprocess.Popen([orch_executable(), "run", RECIPE, "--no-progress"], cwd=tmp_path, env=environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader leaves before the first line
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert "stdout was closed by its reader" in err and "orch: error" not in err
+    run = shown(tmp_path)
+    assert run["status"] == "ok" and run["reason"] is None and len(run["steps"]) == 6
 
 
 # -- standard descriptors closed at start ----------------------------------------------------------

@@ -61,7 +61,7 @@ def run_finish_event(run: Any) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for result in run.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
-    return event_record(run, "run_finish", status=run.status, counts=counts)
+    return event_record(run, "run_finish", status=run.status, counts=counts, reason=getattr(run, "reason", None))
 
 
 class EventLog:

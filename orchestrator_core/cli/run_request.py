@@ -81,10 +81,11 @@ def start_run(holder: SessionHolder, request: RunRequest) -> int:
 
 def redirect_stdout_to_stderr() -> Any:
     """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
-    from orchestrator_core.display.streams import guard
+    from orchestrator_core.display.streams import guard, unchecked
 
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
-    sys.stdout, sys.stderr = guard(sys.stdout), guard(sys.stderr)  # progress and logs outlive their reader
+    # Progress and logs outlive their reader; fd 1 is stderr from here on, so its failures are not stdout's.
+    sys.stdout, sys.stderr = guard(unchecked(sys.stdout)), guard(sys.stderr)
     return os.fdopen(saved, "w", buffering=1, encoding="utf-8")

@@ -25,10 +25,14 @@ class Run(Record):
     were selected (``only``, ``skip``, ``resume_from``) for the state store and reports.
     ``notes`` are remarks for a reader of a run read back from the store (a recipe
     file that changed since the run, see :mod:`orchestrator_core.run.recorded`).
+    ``reason`` says why the run is not ok when no step's failure does: the error that
+    stopped it (stdout or the state store could not be written), or an output a plugin
+    could not write. A run with a reason ends as ``error``; the reason is in its
+    ``run_finish`` event (``orch runs show``).
     """
 
     __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
-                 "pid", "notes")
+                 "pid", "notes", "reason")
 
     def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context,
                  id: str | None = None,  # noqa: A002 - the run's id, as the store's column
@@ -47,3 +51,4 @@ class Run(Record):
         self.finished = finished
         self.pid = os.getpid() if pid is None else pid
         self.notes = [] if notes is None else notes  # remarks for a reader of a run read back (recorded.py)
+        self.reason: str | None = None  # why the run is not ok, beyond its steps' own failures
