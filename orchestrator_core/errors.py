@@ -98,6 +98,9 @@ class StepFailedError(OrchError, RuntimeError):
         first = failed[0].error if failed else {}
         self.step = first.get("step")
         self.error = first
+        if not failed and getattr(result, "reason", None):  # every step ok, an output not written
+            super().__init__(f"the run failed: {result.reason}")
+            return
         super().__init__(f"step {self.step!r} failed: {first.get('reason', 'unknown error')}")
 
 

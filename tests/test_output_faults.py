@@ -4,7 +4,10 @@ prints a traceback.
 stdout on a full device (``/dev/full``) is one ``orch: error:`` line and exit status 1 on every
 command, and stops a run, recorded as ``error`` with that reason. Standard descriptors closed
 at start (``>&-``, as cron and daemons may leave them) are written to ``/dev/null``: the run
-works and its JSON lines land in no file that happened to take fd 1.
+works and its JSON lines land in no file that happened to take fd 1. An ``--events`` file on a
+full disk (a 4 kB tmpfs in a mount namespace of its own, as the state store's full-disk tests
+do) lets the steps finish, ends the run as ``error`` (exit 1) with the reason, and keeps only
+whole lines.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from orch_test_helpers import in_mount_namespace
 from orchestrator_core.testing import orch_executable
 
 pytestmark = pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full is a Linux device")
@@ -150,3 +154,30 @@ def test_a_listing_with_a_closed_descriptor_ends_cleanly(recorded, redirections)
     assert "Traceback" not in done.stderr
     if redirections == "2>&-":
         assert RECIPE in done.stdout
+
+
+# -- an events file on a full disk -----------------------------------------------------------------
+def test_an_events_file_on_a_full_disk_ends_the_run_as_error_and_keeps_whole_lines(tmp_path):
+    orch_bin = shlex.quote(orch_executable())
+    done = in_mount_namespace(f"""
+        mkdir -p full
+        mount -t tmpfs -o size=4k tmpfs full
+        set +e
+        {orch_bin} run 12_advanced_full --events full/ev.jsonl > out.jsonl 2> err.txt
+        echo $? > status.txt
+        cp full/ev.jsonl ev.jsonl
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    stderr = (tmp_path / "err.txt").read_text()
+    assert int((tmp_path / "status.txt").read_text()) == 1, stderr
+    assert "Traceback" not in stderr
+    reason = ("the events file full/ev.jsonl could not be written (No space left on device): "
+              "it ends with the last event written whole")
+    assert stderr.splitlines()[-1] == f"orch: error: {reason}", stderr
+    assert "error: 12 ok, 0 failed" in stderr  # every step ran: the log, not the run, ran out of room
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 12
+    written = event_lines(tmp_path / "ev.jsonl")  # whole lines only, though the disk filled mid-line
+    assert written[0]["event"] == "run_start" and written[-1]["event"] != "run_finish"
+    assert len((tmp_path / "ev.jsonl").read_bytes()) <= 4096
+    run = shown(tmp_path)
+    assert run["status"] == "error" and run["reason"] == reason and len(run["steps"]) == 12

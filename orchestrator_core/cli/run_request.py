@@ -64,7 +64,12 @@ def declared_run_options(holder: SessionHolder, taken: set[str]) -> list[tuple[A
 
 
 def start_run(holder: SessionHolder, request: RunRequest) -> int:
-    """Run the request: 0 when every step is ok, 1 when one failed; Ctrl-C ends it as ``interrupted``."""
+    """Run the request: 0 when every step is ok, 1 when one failed; Ctrl-C ends it as ``interrupted``.
+
+    A run not ok for a reason no step gives (an ``--events`` file that could not be
+    written) ends with that reason, as the one line an error that stops a run gets.
+    """
+    from orchestrator_core.cli.exit_status import say
     from orchestrator_core.run.interrupts import Interrupts
 
     config = request.config
@@ -76,6 +81,8 @@ def start_run(holder: SessionHolder, request: RunRequest) -> int:
                              resume_from=request.resume_from)
     finally:
         interrupts.finish()
+    if not result.ok and result.reason:
+        say(f"error: {result.reason}")
     return 0 if result.ok else 1
 
 

@@ -212,5 +212,5 @@ class Session:
         return RunResult(
             run_id=run.id, recipe=run.recipe.name, status=run.status, steps=steps,
             context=run.context.to_dict, not_run=[s.name for s in run.plan if s.name not in run.results],
-            duration_ms=round(((run.finished or time.time()) - run.started) * 1000, 3),
+            duration_ms=round(((run.finished or time.time()) - run.started) * 1000, 3), reason=run.reason,
         )

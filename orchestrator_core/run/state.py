@@ -27,8 +27,8 @@ class Run(Record):
     file that changed since the run, see :mod:`orchestrator_core.run.recorded`).
     ``reason`` says why the run is not ok when no step's failure does: the error that
     stopped it (stdout or the state store could not be written), or an output a plugin
-    could not write. A run with a reason ends as ``error``; the reason is in its
-    ``run_finish`` event (``orch runs show``).
+    could not write (``--events FILE`` on a full disk). A run with a reason ends as
+    ``error``; the reason is in its ``run_finish`` event (``orch runs show``).
     """
 
     __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
