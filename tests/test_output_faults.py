@@ -7,7 +7,7 @@ at start (``>&-``, as cron and daemons may leave them) are written to ``/dev/nul
 works and its JSON lines land in no file that happened to take fd 1. An ``--events`` file on a
 full disk (a 4 kB tmpfs in a mount namespace of its own, as the state store's full-disk tests
 do) lets the steps finish, ends the run as ``error`` (exit 1) with the reason, and keeps only
-whole lines.
+whole lines; ``run_recipe`` raises with that reason in-process.
 """
 
 from __future__ import annotations
@@ -181,3 +181,25 @@ def test_an_events_file_on_a_full_disk_ends_the_run_as_error_and_keeps_whole_lin
     assert len((tmp_path / "ev.jsonl").read_bytes()) <= 4096
     run = shown(tmp_path)
     assert run["status"] == "error" and run["reason"] == reason and len(run["steps"]) == 12
+
+
+@pytest.mark.parametrize("target, reason", [
+    ("/dev/full", "the events file /dev/full could not be written (No space left on device): "
+                  "it ends with the last event written whole"),
+    ("missing/ev.jsonl", "the events file {tmp}/missing/ev.jsonl could not be opened (No such file or directory)"),
+])
+def test_run_recipe_with_an_events_file_it_cannot_write_raises_with_the_reason(tmp_path, monkeypatch, target, reason):
+    import io
+
+    from orchestrator_core import StepFailedError, run_recipe
+
+    monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
+    lines = io.StringIO()
+    events = target if target.startswith("/") else tmp_path / target
+    with pytest.raises(StepFailedError) as caught:
+        run_recipe(RECIPE, workdir=tmp_path, events=events, stdout=lines)
+    result = caught.value.result
+    assert result.status == "error" and result.reason == reason.format(tmp=tmp_path)
+    assert len(result.steps) == 6 and all(step.ok for step in result.steps.values())  # every step still ran
+    assert str(caught.value) == f"the run failed: {result.reason}"
+    assert len(lines.getvalue().splitlines()) == 6
