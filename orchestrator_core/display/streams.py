@@ -72,18 +72,33 @@ def discard_buffered(stream: Any) -> None:
         pass
 
 
-class ReaderlessStream:
+class WrappedStream:
+    """A text stream seen through a wrapper: what the wrapper does not define is the stream's own."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer...
+        return getattr(self.stream, name)
+
+    @classmethod
+    def around(cls, stream: TextIO) -> TextIO:
+        """``stream`` wrapped in this class (once)."""
+        return stream if isinstance(stream, cls) else cls(stream)  # type: ignore[return-value]
+
+
+class ReaderlessStream(WrappedStream):
     """A text stream whose writes never fail because its reader went away."""
 
     def __init__(self, stream: TextIO):
-        self._stream = stream
+        super().__init__(stream)
         self.reader_gone = False
 
     def write(self, text: str) -> int:
         if self.reader_gone:
             return len(text)
         try:
-            return self._stream.write(text)
+            return self.stream.write(text)
         except BrokenPipeError:
             self._drop_reader()
             return len(text)
@@ -92,26 +107,19 @@ class ReaderlessStream:
         if self.reader_gone:
             return
         try:
-            self._stream.flush()
+            self.stream.flush()
         except BrokenPipeError:
             self._drop_reader()
 
     def _drop_reader(self) -> None:
         self.reader_gone = True
-        discard_buffered(self._stream)
-
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer...
-        return getattr(self._stream, name)
+        discard_buffered(self.stream)
 
 
-def guard(stream: TextIO) -> TextIO:
-    """``stream`` wrapped in a :class:`ReaderlessStream` (once)."""
-    if isinstance(stream, ReaderlessStream):
-        return stream  # type: ignore[return-value]
-    return ReaderlessStream(stream)  # type: ignore[return-value]
+guard = ReaderlessStream.around
 
 
-class CheckedOutput:
+class CheckedOutput(WrappedStream):
     """stdout of a command: a write that fails, but for a closed pipe, raises :class:`OutputError`.
 
     Once one failed, every later write raises it again, and :func:`check_written`
@@ -123,7 +131,7 @@ class CheckedOutput:
     """
 
     def __init__(self, stream: TextIO):
-        self.stream = stream
+        super().__init__(stream)
         self.failure: str | None = None  # why the stream failed, once it did
 
     def write(self, text: str) -> int:
@@ -151,15 +159,8 @@ class CheckedOutput:
         self.failure = str(OutputError.writing("stdout", exc))
         discard_buffered(self.stream)
 
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer...
-        return getattr(self.stream, name)
 
-
-def checked(stream: TextIO) -> TextIO:
-    """``stream`` wrapped in a :class:`CheckedOutput` (once)."""
-    if isinstance(stream, CheckedOutput):
-        return stream  # type: ignore[return-value]
-    return CheckedOutput(stream)  # type: ignore[return-value]
+checked = CheckedOutput.around
 
 
 def check_written(stream: TextIO) -> None:
