@@ -98,7 +98,24 @@ class StepFailedError(OrchError, RuntimeError):
         first = failed[0].error if failed else {}
         self.step = first.get("step")
         self.error = first
+        if not failed and getattr(result, "reason", None):  # every step ok, an output not written
+            super().__init__(f"the run failed: {result.reason}")
+            return
         super().__init__(f"step {self.step!r} failed: {first.get('reason', 'unknown error')}")
+
+
+class OutputError(OrchError):
+    """An output the command was asked for (its stdout, ``--events FILE``) could not be written.
+
+    A full disk or a device error, not a reader that went away (a closed pipe is the
+    reader's choice, and the command goes on without it). Exit status 1: the command
+    did not do all it was asked.
+    """
+
+    @classmethod
+    def writing(cls, what: str, exc: OSError) -> OutputError:
+        """``cannot write to WHAT: No space left on device``."""
+        return cls(f"cannot write to {what}: {exc.strerror or exc}")
 
 
 class RunStopped(OrchError):

@@ -311,14 +311,17 @@ class StepResult(Record):
 
 
 class RunResult(Record):
-    """The outcome of a run: its status, each step's result (plan order) and the final context."""
+    """The outcome of a run: its status, each step's result (plan order) and the final context.
 
-    __slots__ = ("run_id", "recipe", "status", "steps", "_context", "not_run", "duration_ms")
-    _fields = ("run_id", "recipe", "status", "steps", "context", "not_run", "duration_ms")
+    ``reason`` says why the run is not ok when no step's failure does (``Run.reason``).
+    """
+
+    __slots__ = ("run_id", "recipe", "status", "steps", "_context", "not_run", "duration_ms", "reason")
+    _fields = ("run_id", "recipe", "status", "steps", "context", "not_run", "duration_ms", "reason")
 
     def __init__(self, run_id: str, recipe: str, status: str, steps: dict[str, StepResult],
                  context: dict[str, Any] | Callable[[], dict[str, Any]], not_run: list[str] | None = None,
-                 duration_ms: float = 0.0):
+                 duration_ms: float = 0.0, reason: str | None = None):
         """``context`` is the final context, or what makes a copy of it when it is first read."""
         self.run_id = run_id
         self.recipe = recipe
@@ -327,6 +330,7 @@ class RunResult(Record):
         self._context = context
         self.not_run = [] if not_run is None else not_run
         self.duration_ms = duration_ms
+        self.reason = reason
 
     @property
     def context(self) -> dict[str, Any]:

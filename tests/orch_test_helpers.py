@@ -1,7 +1,8 @@
 """The project's own test helpers, shared by ``tests/`` and ``plugins/*/tests`` (not shipped).
 
-Looking at processes through ``/proc`` so tests can prove nothing was left running, and a
-running ``orch serve``. The fixtures built on them live in the repository's ``conftest.py``.
+Looking at processes through ``/proc`` so tests can prove nothing was left running, a
+running ``orch serve``, and a mount namespace of its own for a script that mounts a full
+disk. The fixtures built on them live in the repository's ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,32 @@ def wait_for_url(log: Path, process: subprocess.Popen, timeout: float = 30) -> s
             raise AssertionError(f"the process exited {process.returncode} before printing its URL:\n{text}")
         time.sleep(0.02)
     raise AssertionError(f"no URL printed within {timeout} s:\n{log.read_text() if log.exists() else ''}")
+
+
+def mount_namespaces_allowed() -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+def in_mount_namespace(script: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a shell ``script`` in a new mount namespace (mounts made there vanish with it).
+
+    Mounting needs root, as in CI (``.ci/run``): without it the test is skipped, unless
+    ``ORCH_REQUIRE_MOUNT_NAMESPACE`` is set, which makes it fail.
+    """
+    import pytest
+
+    if not mount_namespaces_allowed():
+        if os.environ.get("ORCH_REQUIRE_MOUNT_NAMESPACE"):
+            pytest.fail("ORCH_REQUIRE_MOUNT_NAMESPACE is set but unshare -m is not permitted here")
+        pytest.skip("unshare -m is not permitted here (it needs root); .ci/run as root requires this test")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")]))
+    env.pop("ORCH_STATE_DIR", None)
+    return subprocess.run(["unshare", "-m", "sh", "-ec", script], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 class Processes:

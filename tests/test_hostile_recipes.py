@@ -185,15 +185,17 @@ def test_an_events_file_that_cannot_be_opened_stops_the_run_before_it_starts(orc
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full is a Linux device")
-def test_an_events_file_on_a_full_disk_fails_the_log_not_the_run(orch_cli, tmp_path):
+def test_an_events_file_on_a_full_disk_lets_the_steps_run_but_fails_the_run(orch_cli, tmp_path):
     write(tmp_path / "ok.sh", "#!/bin/sh\necho '{\"status\":\"ok\",\"outputs\":[]}'\n").chmod(0o755)
     write(tmp_path / "r.yaml", "steps: [{name: a, type: shell, script: ok.sh}]\n")
     outcome = orch_cli("run", "r.yaml", "--no-progress", "--events", "/dev/full")
-    assert_clean(outcome, 0)
-    assert "the events file /dev/full cannot be written (No space left on device)" in outcome.err
+    assert_clean(outcome, 1)
+    assert outcome.err.splitlines()[-1] == (
+        "orch: error: the events file /dev/full could not be written (No space left on device): "
+        "it ends with the last event written whole")
     assert [line["step"] for line in outcome.lines] == ["a"]
     listed = orch_cli("runs", "list").out.splitlines()
-    assert len(listed) == 2 and " ok " in listed[1], listed  # recorded as finished, not left "killed"
+    assert len(listed) == 2 and " error " in listed[1] and "1 ok" in listed[1], listed  # ended, not "killed"
 
 
 HOSTILE_STEPS = '''

@@ -222,6 +222,56 @@ def test_structure_names_cycles_and_params_in_one_pass_sorted_by_line(orch_cli, 
     assert "unknown param 'tiems' (did you mean 'times'?); known: times, who" in outcome.err
 
 
+WRITER = """
+from orchestrator_core import BaseScriptlet
+
+
+class Put(BaseScriptlet):
+    outputs = ("t.value_v1",)
+
+    def run(self, ctx, params):
+        ctx.set("t.value_v1", 1)
+"""
+
+# Steps writing one key whose dependencies plan order cannot follow: the writers are not compared,
+# the graph's problem is reported (it used to be a KeyError from the conflict check).
+UNORDERABLE_WRITERS = {
+    "cycle.yaml": ("steps:\n  - {name: a, module: writer, function: Put, depends_on: [b]}\n"
+                   "  - {name: b, module: writer, function: Put, depends_on: [a]}\n",
+                   ["cycle.yaml:2: dependency cycle: a → b → a"]),
+    "self.yaml": ("steps:\n  - {name: a, module: writer, function: Put, depends_on: [a]}\n"
+                  "  - {name: b, module: writer, function: Put, depends_on: []}\n",
+                  ["self.yaml:2: step 'a' depends on itself", "self.yaml:2: dependency cycle: a → a"]),
+    "unknown.yaml": ("steps:\n  - {name: a, module: writer, function: Put, depends_on: [nosuch]}\n"
+                     "  - {name: b, module: writer, function: Put, depends_on: []}\n",
+                     ["unknown.yaml:2: step 'a' depends on unknown step 'nosuch'"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNORDERABLE_WRITERS))
+@pytest.mark.parametrize("command", [("validate",), ("run", "--no-progress"), ("run", "--dry-run"), ("graph",),
+                                     ("why", "{recipe}", "a")])
+def test_writers_of_one_key_in_a_broken_graph_get_the_graphs_problem(orch_cli, tmp_path, name, command):
+    (tmp_path / "writer.py").write_text(WRITER)
+    text, expected = UNORDERABLE_WRITERS[name]
+    (tmp_path / name).write_text(text)
+    args = [arg.format(recipe=name) for arg in command] + ([] if "{recipe}" in command else [name])
+    outcome = orch_cli(*args, pythonpath=[tmp_path])
+    assert outcome.exit_code == 2, outcome.err
+    assert "Traceback" not in outcome.err and outcome.out == ""
+    assert [line.removeprefix("orch: error: ") for line in outcome.err.splitlines()] == expected
+
+
+def test_validate_goes_on_to_the_next_recipe_after_a_cycle(orch_cli, tmp_path):
+    (tmp_path / "writer.py").write_text(WRITER)
+    (tmp_path / "cycle.yaml").write_text(UNORDERABLE_WRITERS["cycle.yaml"][0])
+    (tmp_path / "fine.yaml").write_text("steps:\n  - {name: a, module: writer, function: Put}\n")
+    outcome = orch_cli("validate", "cycle.yaml", "fine.yaml", pythonpath=[tmp_path])
+    assert outcome.exit_code == 2 and "Traceback" not in outcome.err
+    assert outcome.err.splitlines() == ["cycle.yaml:2: dependency cycle: a → b → a"]
+    assert outcome.out == f"ok: {tmp_path / 'fine.yaml'} (1 steps)\n"
+
+
 def test_step_needs_something_to_run(check):
     problem = only_problem(check("""
         steps:

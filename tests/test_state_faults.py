@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from orch_test_helpers import in_mount_namespace
 from orchestrator_core.testing import orch_executable
 
 SCRIPTLETS = Path(__file__).with_name("test_state_scriptlets.py")
@@ -47,24 +48,6 @@ steps:
   - {name: g, module: steps, function: Gate, params: {gate: gate.flag, value: 3}, depends_on: [a]}
   - {name: total, module: steps, function: Sum, params: {keys: [t.a_v1, t.c_v1]}, depends_on: [g]}
 """
-
-
-def mount_namespaces_allowed() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
-
-
-def in_mount_namespace(script: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a shell ``script`` in a new mount namespace (mounts made there vanish with it)."""
-    if not mount_namespaces_allowed():
-        if os.environ.get("ORCH_REQUIRE_MOUNT_NAMESPACE"):
-            pytest.fail("ORCH_REQUIRE_MOUNT_NAMESPACE is set but unshare -m is not permitted here")
-        pytest.skip("unshare -m is not permitted here (it needs root); .ci/run as root requires this test")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")]))
-    env.pop("ORCH_STATE_DIR", None)
-    return subprocess.run(["unshare", "-m", "sh", "-ec", script], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.fixture

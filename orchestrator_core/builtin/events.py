@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, TextIO
+import os
+from typing import Any
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import utc_timestamp
+from orchestrator_core.model import STATUS_ERROR, STATUS_OK
 
 SCHEMA = "orch.event/1"
 
@@ -61,11 +63,61 @@ def run_finish_event(run: Any) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for result in run.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
-    return event_record(run, "run_finish", status=run.status, counts=counts)
+    return event_record(run, "run_finish", status=run.status, counts=counts, reason=getattr(run, "reason", None))
+
+
+class WholeLines:
+    """An append-only file of lines that is never left ending in a cut line.
+
+    Each line goes out in one ``write`` of its own (``O_APPEND``), so a reader following
+    the file sees whole lines. When one cannot be written whole (a full disk), the file
+    is cut back to the end of the last line written whole, and closed.
+    """
+
+    def __init__(self, path: Any):
+        self.path = path
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._end = os.lseek(self._fd, 0, os.SEEK_END)  # where the last whole line ends
+        self.cut_back = True  # after a failed write: does the file end with a whole line?
+
+    def write(self, line: str) -> None:
+        """Append ``line`` (ending in a newline); on ``OSError``, cut back and close, then raise it."""
+        data = memoryview(line.encode("utf-8"))
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])  # type: ignore[arg-type]
+        except OSError:
+            self.cut_back = self._cut_back(written)
+            self.close()
+            raise
+        self._end += written
+
+    def _cut_back(self, written: int) -> bool:
+        """Take off the part of a line that was written: whether the file now ends with a whole line."""
+        if not written:
+            return True
+        try:
+            os.ftruncate(self._fd, self._end)  # type: ignore[arg-type]
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 class EventLog:
-    """Writes the events; a file that stops taking them (a full disk) ends the log, not the run.
+    """Writes the events; a file that stops taking them (a full disk) ends the log, and the run is not ok.
+
+    The steps go on, as they would had no log been asked for (the state store records
+    them, and journals these same events): the file is a view of the run, and what the
+    run computed is not thrown away because a view of it failed. But the log the user
+    asked for is incomplete, so the run ends as ``error`` with that reason
+    (:attr:`Run.reason`: ``orch runs show`` says it, ``orch run`` exits 1), and the file
+    ends with its last whole event, not a cut line.
 
     Finished steps are reported in groups, once recorded (``orch_record_steps``), so a
     step may start while steps that finished before it are not yet reported: its
@@ -74,38 +126,47 @@ class EventLog:
     """
 
     def __init__(self) -> None:
-        self._file: TextIO | None = None
+        self._file: WholeLines | None = None
+        self._run: Any = None  # the run being logged, whose reason a failure sets
         self._base = 0  # results the run had when it started (none, unless a plugin added some)
         self._reported = 0  # steps of the run whose finish was written
         self._held: list[tuple[int, dict[str, Any]]] = []  # (steps finished before it, a step_start)
         self._finished_at: dict[str, float] = {}  # step -> when it finished, for its step_finish
+        self._failed = False  # the file of this run could not be written
 
     def _emit(self, record: dict[str, Any]) -> None:
         if self._file is None:
             return
         try:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
         except OSError as exc:
-            logger.error("the events file %s cannot be written (%s): the run goes on without it",
-                         self._file.name, exc.strerror)
-            self._close()
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        file, self._file = self._file, None
+        self._failed = True
+        assert file is not None
+        ending = "it ends with the last event written whole" if file.cut_back else "its last line may be cut"
+        reason = f"the events file {file.path} could not be written ({exc.strerror or exc}): {ending}"
+        logger.error("%s; the run goes on, and ends as error", reason)
+        if self._run is not None:
+            self._run.reason = self._run.reason or reason
 
     def _close(self) -> None:
         file, self._file = self._file, None
-        try:
-            file.close()  # type: ignore[union-attr]
-        except OSError:
-            pass  # what could not be written is lost either way
+        if file is not None:
+            file.close()
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
         path = run.config.events_path
+        self._run, self._failed = run, False
         try:
-            self._file = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
-        except OSError as exc:
-            logger.error("the events file %s cannot be opened (%s): the run goes on without it", path, exc.strerror)
-            self._file = None
+            self._file = WholeLines(path) if path else None
+        except OSError as exc:  # ``orch run`` checks before the run starts; a call from Python may not
+            self._file, self._failed = None, True
+            run.reason = run.reason or f"the events file {path} could not be opened ({exc.strerror or exc})"
+            logger.error("%s; the run goes on, and ends as error", run.reason)
         self._reported, self._held, self._finished_at = 0, [], {}
         self._base = len(run.results)  # results the run had before its first step finished
         if self._file is not None:
@@ -152,12 +213,14 @@ class EventLog:
         while self._held and self._held[0][0] <= self._reported:
             self._emit(self._held.pop(0)[1])
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # before the state recorder records how the run ended: a last line lost changes it
     def orch_run_finish(self, run: Any) -> None:
         for _, start in self._held:
             self._emit(start)
         self._held = []
         if self._file is not None:
             self._emit(run_finish_event(run))
-        if self._file is not None:
-            self._close()
+        self._close()
+        if self._failed and run.status == STATUS_OK:
+            run.status = STATUS_ERROR  # the run's last lines are what failed: its steps had all gone well
+        self._run = None

@@ -4,8 +4,12 @@ Lines come out in plan order, whatever order parallel steps finish in, so the
 output of a run is the same every time. When the reader of stdout goes away
 (``orch run R | head -1``), the lines stop with one warning and the run goes on to
 its end, recorded in the state store as usual: a pipeline is not cut short, or left
-half-recorded, by whoever was reading its log. Registered as the built-in plugin ``reporter``, so
-another plugin can look it up, wrap it or replace it.
+half-recorded, by whoever was reading its log. A line that cannot be written for any
+other reason (a full disk behind ``> out.jsonl``) is output the user asked for and
+lost: the run stops with an :class:`~orchestrator_core.errors.OutputError`, recorded
+as ``error`` with that reason, as when the state store cannot record a step.
+Registered as the built-in plugin ``reporter``, so another plugin can look it up, wrap
+it or replace it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import logging
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
+from orchestrator_core.display.streams import discard_buffered
+from orchestrator_core.errors import OutputError
 
 logger = logging.getLogger("orchestrator.reporter")
 
@@ -26,7 +32,7 @@ class JsonLinesReporter:
         self._next = 0
         self._lines: dict[str, str] = {}
         self._stream: Any = None
-        self._closed = False  # the reader of stdout went away
+        self._closed = False  # the reader of stdout went away, or stdout failed: nothing more is written
 
     @hookimpl
     def orch_run_start(self, run: Any) -> None:
@@ -76,4 +82,8 @@ class JsonLinesReporter:
         except BrokenPipeError:
             self._closed = True
             logger.warning("stdout was closed by its reader: the run goes on without printing its JSON lines")
+        except OSError as exc:
+            self._closed = True
+            discard_buffered(self._stream)  # the line is not written again when the stream is closed
+            raise OutputError.writing("stdout", exc) from None
 

@@ -89,11 +89,15 @@ def build_cli(pm: OrchPluginManager, holder: SessionHolder | None = None) -> cli
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``orch`` console script."""
+    from orchestrator_core.display.streams import checked, open_standard_descriptors
+
+    open_standard_descriptors()  # before anything opens a file that would take a closed fd 1 or 2
+    sys.stdout = checked(sys.stdout)  # a full disk behind stdout is an error line, not a traceback
+    from orchestrator_core.cli.exit_status import exit_status, say
+
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:  # answered before any plugin (or click) is loaded
-        sys.stdout.write(f"orch {__version__}\n")
-        sys.exit(0)
-    from orchestrator_core.cli.exit_status import exit_status, say
+        sys.exit(exit_status(_print_version))
     from orchestrator_core.cli.holder import SessionHolder
     from orchestrator_core.cli.plain_run import plain_run
     from orchestrator_core.plugin.manager import (
@@ -116,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         traceback = "--traceback" in args or bool(os.environ.get("ORCH_TRACEBACK"))
         code = exit_status(lambda: _click_main(args, holder, traceback), traceback=traceback)
     sys.exit(code)
+
+
+def _print_version() -> int:
+    sys.stdout.write(f"orch {__version__}\n")
+    return 0
 
 
 def _click_main(args: list[str], holder: SessionHolder, traceback: bool) -> int:

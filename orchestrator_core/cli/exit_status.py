@@ -3,6 +3,8 @@
 Shared by the click commands and the plain path of ``orch run``, and click-free, so both
 end the same way: a recipe's problems one ``FILE:LINE`` line each (exit 2), any other
 ``OrchError`` one line (its own exit status; with ``--traceback`` its traceback), Ctrl-C 130.
+stdout is flushed before the command counts as done, so output that cannot be written (a
+full disk) is an ``OutputError`` reported here rather than lost when Python exits.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from orchestrator_core.display.streams import check_written
 from orchestrator_core.errors import OrchError, RecipeError
 
 INTERRUPTED = 130
@@ -24,7 +27,9 @@ def say(message: str) -> None:
 def exit_status(command: Callable[[], int], *, traceback: bool = False) -> int:
     """The exit status of ``command()``, an error orch raised on purpose reported on stderr."""
     try:
-        return command()
+        code = command()
+        check_written(sys.stdout)  # what is still buffered fails here, where it is reported, not at exit
+        return code
     except RecipeError as exc:
         for problem in exc.problems:
             say(f"error: {problem}")

@@ -83,23 +83,26 @@ def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
     """One run: its recipe, flags, status, and each step's status, timings, memory and error.
 
     Steps of the plan that did not finish (blocked by a failure, or running when the
-    run was killed) are listed as 'not run'.
+    run was killed) are listed as 'not run'. A run that is not ok though no step failed
+    shows why (its ``run_finish`` event's reason): what stopped it, or an output it could not write.
     """
     store = open_store(state_dir)
     try:
         record = store.get_run(run_ref)
         steps = store.step_results(record.id)
+        reason = next((e.get("reason") for e in reversed(store.run_events(record.id, names=("run_finish",)))), None)
     finally:
         store.close()
     finished = {s["step"] for s in steps}
     not_run = [name for name in record.flags.get("plan", []) if name not in finished]
-    document = dict(record.to_dict(), steps=steps, not_run=not_run)
+    document = dict(record.to_dict(), reason=reason, steps=steps, not_run=not_run)
     if as_json:
         print_json(document)
         return
     flags = {k: v for k, v in record.flags.items() if v not in (None, [], False) and k != "plan"}
     click.echo(f"run       {record.id}\nrecipe    {record.recipe} ({record.recipe_path or '-'})\n"
-               f"status    {record.shown_status}\nstarted   {_when(record.started)}\n"
+               f"status    {record.shown_status}\n" + (f"reason    {reason}\n" if reason else "")
+               + f"started   {_when(record.started)}\n"
                f"duration  {_ms(record.duration_ms)}\nflags     {json.dumps(flags, default=str)}\n")
     print_table(
         ["STEP", "STATUS", "DURATION", "CPU", "PEAK RSS", "CACHE", "ATTEMPTS", "EXECUTOR", "ERROR"],

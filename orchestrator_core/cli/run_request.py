@@ -64,7 +64,12 @@ def declared_run_options(holder: SessionHolder, taken: set[str]) -> list[tuple[A
 
 
 def start_run(holder: SessionHolder, request: RunRequest) -> int:
-    """Run the request: 0 when every step is ok, 1 when one failed; Ctrl-C ends it as ``interrupted``."""
+    """Run the request: 0 when every step is ok, 1 when one failed; Ctrl-C ends it as ``interrupted``.
+
+    A run not ok for a reason no step gives (an ``--events`` file that could not be
+    written) ends with that reason, as the one line an error that stops a run gets.
+    """
+    from orchestrator_core.cli.exit_status import say
     from orchestrator_core.run.interrupts import Interrupts
 
     config = request.config
@@ -76,15 +81,18 @@ def start_run(holder: SessionHolder, request: RunRequest) -> int:
                              resume_from=request.resume_from)
     finally:
         interrupts.finish()
+    if not result.ok and result.reason:
+        say(f"error: {result.reason}")
     return 0 if result.ok else 1
 
 
 def redirect_stdout_to_stderr() -> Any:
     """Keep the real stdout for the JSON lines; send fd 1 (prints, child processes) to stderr."""
-    from orchestrator_core.display.streams import guard
+    from orchestrator_core.display.streams import guard, unchecked
 
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
-    sys.stdout, sys.stderr = guard(sys.stdout), guard(sys.stderr)  # progress and logs outlive their reader
+    # Progress and logs outlive their reader; fd 1 is stderr from here on, so its failures are not stdout's.
+    sys.stdout, sys.stderr = guard(unchecked(sys.stdout)), guard(sys.stderr)
     return os.fdopen(saved, "w", buffering=1, encoding="utf-8")

@@ -46,7 +46,8 @@ class RunCommand(GreedyCommand):
 @click.option("--executor", metavar="NAME", help="Default executor of the run: inline, thread, process, dask...")
 @click.option("--keep-going", is_flag=True, help="After a failure, still run every step that does not depend on it.")
 @click.option("--events", "events", type=click.Path(dir_okay=False, path_type=Path),
-              help="Append every event of the run to FILE as JSON lines (schema orch.event/1).")
+              help="Append every event of the run to FILE as JSON lines (schema orch.event/1). When FILE "
+                   "cannot be written (a full disk) the steps go on, but the run ends as error, exit 1.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="ORCH_DATA_DIR",
               help="Where steps write artifacts (default: ./Data).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=JSON",
@@ -64,8 +65,8 @@ def run(holder: SessionHolder, **params: Any) -> None:
     stdout carries exactly one JSON line per step; progress and logs go to stderr.
     Every run is recorded in the state store (.orch/state.db), so --resume-from and
     --only start from the context of the recipe's latest recorded run.
-    Exit status: 0 all steps ok, 1 a step failed, 2 the command or recipe is wrong
-    (nothing ran), 130 interrupted.
+    Exit status: 0 all steps ok, 1 a step failed or an output could not be written
+    (stdout, --events FILE), 2 the command or recipe is wrong (nothing ran), 130 interrupted.
     """
     request = run_request(params)
     if params["dry_run"]:

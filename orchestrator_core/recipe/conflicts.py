@@ -116,7 +116,8 @@ def write_conflicts(recipe: Recipe, handlers: Iterable[tuple[Step, Any]], filena
     order = StepOrder(recipe)
     pairs: dict[tuple[str, str], tuple[Step, Step, list[str]]] = {}
     for key, steps in sorted(shared.items()):
-        steps.sort(key=lambda s: order.rank[s[0].name])
+        # A step plan order leaves out (in a dependency cycle: the loader reports it) is not compared.
+        steps = sorted((s for s in steps if s[0].name in order.rank), key=lambda s: order.rank[s[0].name])
         # In plan order, when each writer is ordered before the next, all of them are.
         if all(order.before(a.name, b.name) for (a, _), (b, _) in zip(steps, steps[1:])):
             continue

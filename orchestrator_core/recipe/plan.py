@@ -41,14 +41,20 @@ def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
 def plan_order(recipe: Recipe) -> list[Step]:
     """Steps in an order that respects dependencies, otherwise the recipe's own order.
 
-    The recipe must be acyclic (the recipe loader checks).
+    A run's recipe is acyclic (the recipe loader checks). The checks that go on reading a
+    recipe with problems (:func:`~orchestrator_core.recipe.prepare.with_plugin_problems`)
+    may ask for the order of one that is not: a step in a dependency cycle, or depending on
+    an unknown step, never becomes ready, so it is left out, with every step after it.
     """
     by_name = {s.name: s for s in recipe.steps}
     waiting = {s.name: len(s.depends_on) for s in recipe.steps}
     dependents: dict[str, list[str]] = {s.name: [] for s in recipe.steps}
     for step in recipe.steps:
         for dep in step.depends_on:
-            dependents[dep].append(step.name)
+            try:
+                dependents[dep].append(step.name)
+            except KeyError:
+                pass  # an unknown step (the loader reports it): ``step`` waits for it forever
     ready = [(s.index, s.name) for s in recipe.steps if not s.depends_on]
     heapq.heapify(ready)
     order: list[Step] = []

@@ -152,6 +152,8 @@ class Session:
         raised as :class:`RunInterrupted`). So a run is never left recorded as running
         and a server started for it is stopped. Exit status 2 means nothing ran, so an
         ``OrchError`` of status 2 raised once the run started is re-raised as status 1.
+        What stopped the run is its ``reason`` (recorded with its end); a run a plugin
+        gave a reason (an output it could not write) is not ok either.
         """
         status = STATUS_ERROR
         try:
@@ -159,12 +161,16 @@ class Session:
             Engine(run, prepared, self.hooks, self.registry).execute()
             # ok only when every planned step has an ok result: a step the engine never ran is no success
             done = all(step.name in run.results and run.results[step.name].ok for step in run.plan)
-            status = STATUS_OK if done else STATUS_ERROR
+            status = STATUS_OK if done and run.reason is None else STATUS_ERROR
         except KeyboardInterrupt:
             status = STATUS_INTERRUPTED
         except OrchError as exc:
+            run.reason = run.reason or str(exc)
             if exc.exit_code == 2 and run.results:
                 raise RunStopped(f"the run stopped after {len(run.results)} step(s): {exc}") from exc
+            raise
+        except Exception as exc:
+            run.reason = run.reason or f"{type(exc).__name__}: {exc}"
             raise
         finally:
             self._finish(run, status)
@@ -206,5 +212,5 @@ class Session:
         return RunResult(
             run_id=run.id, recipe=run.recipe.name, status=run.status, steps=steps,
             context=run.context.to_dict, not_run=[s.name for s in run.plan if s.name not in run.results],
-            duration_ms=round(((run.finished or time.time()) - run.started) * 1000, 3),
+            duration_ms=round(((run.finished or time.time()) - run.started) * 1000, 3), reason=run.reason,
         )

@@ -25,12 +25,16 @@ class Run(Record):
     were selected (``only``, ``skip``, ``resume_from``) for the state store and reports.
     ``notes`` are remarks for a reader of a run read back from the store (a recipe
     file that changed since the run, see :mod:`orchestrator_core.run.recorded`).
+    ``reason`` says why the run is not ok when no step's failure does: the error that
+    stopped it (stdout or the state store could not be written), or an output a plugin
+    could not write (``--events FILE`` on a full disk). A run with a reason ends as
+    ``error``; the reason is in its ``run_finish`` event (``orch runs show``).
     ``unrecorded`` names the steps that finished but whose group the store refused (a
     full disk): they are not in ``results``, and the summary counts them apart.
     """
 
     __slots__ = ("recipe", "plan", "config", "context", "id", "flags", "results", "status", "started", "finished",
-                 "pid", "notes", "unrecorded")
+                 "pid", "notes", "reason", "unrecorded")
     _unequal = ("unrecorded",)
 
     def __init__(self, recipe: Recipe, plan: list[Step], config: Config, context: Context,
@@ -50,4 +54,5 @@ class Run(Record):
         self.finished = finished
         self.pid = os.getpid() if pid is None else pid
         self.notes = [] if notes is None else notes  # remarks for a reader of a run read back (recorded.py)
+        self.reason: str | None = None  # why the run is not ok, beyond its steps' own failures
         self.unrecorded: list[str] = []
