@@ -184,6 +184,32 @@ steps:
     assert finish["event"] == "run_finish" and finish["status"] == "interrupted"
 
 
+def test_ctrl_c_while_orch_loads_its_plugins_is_a_clean_abort(orch_make_pack, tmp_path):
+    """A pack whose import takes a while: Ctrl-C then comes before any command catches it."""
+    marker = tmp_path / "loading"
+    pack = orch_make_pack("slow-pack", {"slow_pack/__init__.py": f"""
+        import pathlib
+        import time
+
+        pathlib.Path({str(marker)!r}).write_text("loading")
+        time.sleep(30)
+    """})
+    env = dict(os.environ, PYTHONPATH=str(pack))
+    proc = subprocess.Popen([orch_executable(), "steps", "list"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "orch: aborted" and out == ""
+
+
 def test_validate_warns_about_unversioned_output_keys(orch_cli, sample_pack_path, tmp_path):
     (tmp_path / "loose_steps.py").write_text(
         "from orchestrator_core import BaseScriptlet\n\n"

@@ -93,6 +93,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     open_standard_descriptors()  # before anything opens a file that would take a closed fd 1 or 2
     sys.stdout = checked(sys.stdout)  # a full disk behind stdout is an error line, not a traceback
+    from orchestrator_core.cli.exit_status import aborted
+
+    try:
+        _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while orch starts (imports, plugins), before a command catches it
+        sys.exit(aborted())
+
+
+def _main(argv: Sequence[str] | None) -> None:
     from orchestrator_core.cli.exit_status import exit_status, say
 
     args = list(sys.argv[1:] if argv is None else argv)
