@@ -228,7 +228,8 @@ def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str
 
 def unknown_plugin_names(names: Iterable[str], spelling: str = "-p no:{name}") -> list[str]:
     """One message per name in ``names`` that no built-in or installed plugin has, with the
-    closest known name: ``-p no:NAME`` with a typo must not silently block nothing.
+    closest known name: ``-p no:NAME`` with a typo must not silently block nothing, nor a typo
+    in ``$ORCH_LOAD_PLUGINS`` silently load no installed plugin at all.
     ``spelling`` is how the user wrote the name (``ORCH_DISABLE_PLUGINS={name}``)."""
     names = list(names)
     if not names:
