@@ -138,3 +138,10 @@ def test_one_distribution_seen_twice_on_sys_path_is_one_plugin_and_no_warning(or
     (row,) = weather_rows(listed)
     assert (row["distribution"], row["error"]) == ("orchestrator-weather", None)
     assert "warning" not in listed.err
+
+    # A distribution that declares its name twice claims it once.
+    (installed,) = first.glob("*.dist-info")
+    with open(installed / "entry_points.txt", "a", encoding="utf-8") as entry_points:
+        entry_points.write("weather = orchestrator_weather\n")
+    listed = orch_cli("plugins", "list", "--json", pythonpath=[first])
+    assert [r["error"] for r in weather_rows(listed)] == [None] and "warning" not in listed.err
