@@ -14,40 +14,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
-from test_server_hostile import EventStream, open_stream, port_of
-
-STEPS = '''
-from orchestrator_core import BaseScriptlet
-
-class Note(BaseScriptlet):
-    name = "note"
-    outputs = ("note.text_v1",)
-    def run(self, ctx, params):
-        ctx.set("note.text_v1", params.get("text", "hello"))
-'''
-
-QUICK = """
-name: quick
-steps:
-  - {name: first, module: journal_steps, function: Note, params: {text: one}}
-  - {name: second, module: journal_steps, function: Note, params: {text: two}}
-"""
+# The hostile tests' project (their scriptlets and quick recipe), their stream reader and helpers.
+from test_server_hostile import EventStream, env, open_stream, port_of, project  # noqa: F401 - fixtures
 
 FINISH = b'"event":"run_finish"'
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    (tmp_path / "journal_steps.py").write_text(STEPS)
-    (tmp_path / "quick.yaml").write_text(QUICK)
-    return tmp_path
-
-
-@pytest.fixture
-def env(project: Path) -> dict[str, str]:
-    return {"PYTHONPATH": str(project), "ORCH_LOG_LEVEL": "WARNING"}
 
 
 def journal(project: Path) -> list[int]:
