@@ -1,8 +1,9 @@
 """How ``orch`` is started and sized: ``python -m orchestrator_core``, ``-p no:NAME`` checked
-against the plugins there are, and the default number of steps in flight."""
+against the plugins there are (so are `$ORCH_DISABLE_PLUGINS` and `$ORCH_LOAD_PLUGINS`), and the default number of steps in flight."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,6 +70,35 @@ def test_an_unknown_name_in_orch_disable_plugins_is_an_error_too(orch_cli):
     blocked = orch_cli("plugins", "list", "--json", env={"ORCH_DISABLE_PLUGINS": "thread, events"}).assert_success()
     assert '"thread"' not in blocked.out and '"events"' not in blocked.out
 
+
+WEATHER = {"weather_pack/__init__.py": '''
+    from orchestrator_core import BaseScriptlet, hookimpl
+
+
+    class Hello(BaseScriptlet):
+        name = "weather_hello"
+
+        def run(self, ctx, params):
+            pass
+
+
+    @hookimpl
+    def orch_register_scriptlets():
+        return [Hello]
+'''}
+
+
+def test_an_unknown_name_in_orch_load_plugins_is_an_error_not_an_empty_allow_list(orch_cli, make_pack, tmp_path):
+    pack = make_pack("orchestrator-weather", WEATHER, {"weather": "weather_pack"})
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: a, uses: weather_hello}\n")
+    for args in (("plugins", "list"), ("run", "r.yaml")):
+        typo = orch_cli(*args, pythonpath=[pack], env={"ORCH_LOAD_PLUGINS": "weathr"})
+        assert typo.exit_code == 2 and typo.out == "", args
+        assert "ORCH_LOAD_PLUGINS=weathr: no plugin is named 'weathr' (did you mean 'weather'?)" in typo.err
+        assert "Traceback" not in typo.err
+    allowed = orch_cli("plugins", "list", "--json", pythonpath=[pack], env={"ORCH_LOAD_PLUGINS": " weather "})
+    assert "weather" in {p["name"] for p in json.loads(allowed.assert_success().out)}
+    orch_cli("run", "r.yaml", "--no-progress", pythonpath=[pack], env={"ORCH_LOAD_PLUGINS": "weather"}).assert_success()
 
 def test_thread_steps_default_to_more_in_flight_than_cpus(orch_cli, make_pack, tmp_path):
     pack = make_pack("orch-rendezvous", RENDEZVOUS, {"rendezvous": "rendezvous_pack"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -200,3 +201,87 @@ def test_every_form_of_hook_implementation_is_found_whatever_it_is_named():
     assert sorted(c.name for c in pm.get_hookcallers(instance)) == [
         "orch_after_step", "orch_before_step", "orch_cache_get", "orch_run_finish", "orch_run_start"]
     assert [c.name for c in pm.get_hookcallers(module)] == ["orch_validate_recipe"]
+
+
+# A pack as `orch new pack` writes one: every module of steps/ registered by discover_scriptlets.
+HALF_BROKEN = {
+    "badstep_pack/__init__.py": """
+        from orchestrator_core import discover_scriptlets, hookimpl
+
+        @hookimpl
+        def orch_register_scriptlets():
+            return discover_scriptlets(f"{__name__}.steps")
+    """,
+    "badstep_pack/steps/__init__.py": "",
+    "badstep_pack/steps/bad.py": '''
+        """Needs a library that is not installed."""
+        from orchestrator_core import BaseScriptlet
+        import zzz_missing
+
+        class Lost(BaseScriptlet):
+            name = "lost_one"
+    ''',
+    "badstep_pack/steps/good.py": """
+        from orchestrator_core import BaseScriptlet
+
+        class GoodOne(BaseScriptlet):
+            name = "good_one"
+            outputs = ("good.done_v1",)
+
+            def run(self, ctx, params):
+                ctx.set("good.done_v1", True)
+    """,
+    "badstep_pack/steps/typo.py": """
+        from orchestrator_core import BaseScriptlet
+
+        class Typo(BaseScriptlet)
+            name = "typo_one"
+    """,
+}
+
+
+def test_one_module_of_a_pack_that_does_not_import_costs_that_module_only(orch_cli, make_pack, tmp_path):
+    pack = make_pack("orchestrator-badstep", HALF_BROKEN, {"badstep": "badstep_pack"}, version="0.3")
+    steps_dir = pack / "badstep_pack" / "steps"
+    bad = f"scriptlet module {steps_dir / 'bad.py'}:4 of orchestrator-badstep cannot be imported, so its " \
+          f"scriptlets are left out: ModuleNotFoundError: No module named 'zzz_missing'"
+    typo = f"scriptlet module {steps_dir / 'typo.py'}:4 of orchestrator-badstep cannot be imported, so its " \
+           f"scriptlets are left out: SyntaxError: expected ':'"
+
+    steps = orch_cli("steps", "list", "--json", pythonpath=[pack]).assert_success()
+    names = {s["name"] for s in json.loads(steps.out)}
+    assert "good_one" in names and not {"lost_one", "typo_one"} & names
+    assert f"orch: warning: plugin 'badstep': {bad}\n" in steps.err
+    assert f"plugin 'badstep': {typo}" in steps.err and "Traceback" not in steps.err
+    assert "orch_register_scriptlets failed" not in steps.err
+
+    listed = orch_cli("plugins", "list", "--json", pythonpath=[pack]).assert_success()
+    (row,) = [p for p in json.loads(listed.out) if p["name"] == "badstep"]
+    assert row["error"] is None and row["hooks"] == ["orch_register_scriptlets"]
+    assert [p.split(" (")[0] for p in row["problems"]] == [bad, typo.split(" (")[0]]
+    assert all(not p["problems"] for p in json.loads(listed.out) if p["name"] != "badstep")
+    table = orch_cli("plugins", "list", pythonpath=[pack]).assert_success().out
+    (line,) = [line for line in table.splitlines() if line.startswith("badstep ")]
+    assert line.endswith(f"register_scriptlets; PROBLEM: {bad}; PROBLEM: {row['problems'][1]}")
+
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: a, uses: good_one}\n")
+    ran = orch_cli("run", "r.yaml", "--no-progress", pythonpath=[pack]).assert_success()
+    assert ran.lines[0]["outputs"] == ["good.done_v1"] and bad in ran.err
+
+
+def test_discover_scriptlets_puts_what_it_could_not_import_in_the_modules_place(monkeypatch, make_pack):
+    from orchestrator_core.scriptlet.base import UnimportableModule, discover_scriptlets
+
+    pack = make_pack("orchestrator-badstep", HALF_BROKEN, {"badstep": "badstep_pack"})
+    monkeypatch.syspath_prepend(str(pack))
+    try:
+        found = discover_scriptlets("badstep_pack.steps")
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "badstep_pack"]:
+            del sys.modules[name]
+    lost, good, typo = found
+    assert isinstance(lost, UnimportableModule) and isinstance(typo, UnimportableModule)
+    assert good.name == "good_one"
+    assert (lost.module, lost.path) == ("badstep_pack.steps.bad", str(pack / "badstep_pack/steps/bad.py") + ":4")
+    assert lost.error == "ModuleNotFoundError: No module named 'zzz_missing'"
+    assert typo.path.endswith("typo.py:4") and typo.error.startswith("SyntaxError: expected ':'")

@@ -312,6 +312,17 @@ def test_non_loopback_needs_a_token_and_then_every_request_does(project, env, or
     connection.close()
 
 
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_a_token_some_clients_could_not_send_as_typed_is_refused_at_start(project, env, orch_cli, where):
+    """A non-ASCII token is sent as UTF-8 by curl and as Latin-1 by Python's http.client: it cannot work."""
+    for token, culprit in (("pässwörd", "character 2 is 'ä'"), ("two words", "character 4 is ' '"),
+                           ("tab\tbed", "character 4 is '\\t'")):
+        args, extra = (("--token", token), {}) if where == "option" else ((), {"ORCH_TOKEN": token})
+        refused = orch_cli("serve", "--port", "0", *args, env={**env, **extra}, timeout=30)
+        assert refused.exit_code == 2, refused.err
+        assert "--token (or $ORCH_TOKEN) must be printable ASCII without spaces" in refused.err
+        assert culprit in refused.err and "Traceback" not in refused.err and "listening" not in refused.err
+
 def test_sse_streams_the_events_of_a_real_run_in_order_and_resumes_by_id(project, env, orch_server):
     url = orch_server(env=env).url
     stream = EventReader(url + "api/events")

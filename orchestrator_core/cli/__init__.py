@@ -110,12 +110,14 @@ def _main(argv: Sequence[str] | None) -> None:
     from orchestrator_core.cli.holder import SessionHolder
     from orchestrator_core.cli.plain_run import plain_run
     from orchestrator_core.plugin.manager import (
-        DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
+        ALLOW_ENV, DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
     )
 
     blocked = _blocked_from_argv(args)
-    unknown = unknown_plugin_names(blocked) + unknown_plugin_names(
-        sorted(names_from_env(DISABLE_ENV)), spelling=f"{DISABLE_ENV}={{name}}")
+    # A misspelt name in any of the three would block nothing, or (the allow-list) every pack.
+    unknown = unknown_plugin_names(blocked) + [
+        message for var in (DISABLE_ENV, ALLOW_ENV)
+        for message in unknown_plugin_names(sorted(names_from_env(var)), spelling=f"{var}={{name}}")]
     if unknown:
         for message in unknown:
             say(f"error: {message}")

@@ -31,20 +31,33 @@ def plugins() -> None:
 @click.option("--hook", "hooks", multiple=True, metavar="NAME", help="Only plugins implementing this hook.")
 @pass_holder
 def plugins_list(holder: SessionHolder, as_json: bool, hooks: tuple[str, ...]) -> None:
-    """Every plugin: name, version, distribution, source and the hooks it implements."""
+    """Every plugin: name, version, distribution, source and the hooks it implements.
+
+    A plugin that could not be loaded shows its error instead of hooks; one that loaded
+    but registered something broken (a scriptlet module that does not import) shows each
+    problem after its hooks (``--json``: ``error`` and ``problems``).
+    """
     session = holder.session()  # registers the helper objects built-ins add on configure
     _warn_broken_scriptlets(session.registry)
     infos = holder.pm.plugin_infos()
     if hooks:
         infos = [i for i in infos if set(hooks) & set(i.hooks)]
+    rows = [(i, [] if i.error else session.registry.problems_of(i.name)) for i in infos]
     if as_json:
-        print_json([i.as_dict() for i in infos])
+        print_json([{**i.as_dict(), "problems": problems} for i, problems in rows])
         return
     print_table(
         ["NAME", "VERSION", "DISTRIBUTION", "SOURCE", "HOOKS"],
-        [[i.name, i.version or "-", i.distribution or "-", i.source,
-          f"ERROR: {i.error}" if i.error else ", ".join(h.removeprefix("orch_") for h in i.hooks)] for i in infos],
+        [[i.name, i.version or "-", i.distribution or "-", i.source, _hooks_cell(i, problems)] for i, problems in rows],
     )
+
+
+def _hooks_cell(info, problems: list[str]) -> str:
+    """The hooks a plugin implements; its error when it did not load, or its problems after the hooks."""
+    if info.error:
+        return f"ERROR: {info.error}"
+    hooks = ", ".join(h.removeprefix("orch_") for h in info.hooks)
+    return "; ".join([hooks, *(f"PROBLEM: {problem}" for problem in problems)])
 
 
 @click.group()

@@ -24,8 +24,8 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port to listen on; 0 picks a free one (the URL is printed on stderr).")
 @click.option("--token", envvar="ORCH_TOKEN", default=None, metavar="TOKEN",
-              help="Every request must send 'Authorization: Bearer TOKEN' (also $ORCH_TOKEN); "
-                   "a browser opens /?token=TOKEN once.")
+              help="Every request must send 'Authorization: Bearer TOKEN' (also $ORCH_TOKEN; printable "
+                   "ASCII, no spaces); a browser opens /?token=TOKEN once.")
 @click.option("--max-connections", type=click.IntRange(min=0), default=0, metavar="N",
               help="Connections served at once; one more is answered 503 (default: what the open-files "
                    "limit allows, at most 1000).")

@@ -3,6 +3,12 @@
 Built-in plugins are registered through the same call as entry points, so a plugin
 can block or replace any of them. A plugin that fails to load is reported with its
 distribution and the error, and everything else keeps working.
+
+A plugin name that two distributions declare is not settled by which one's folder comes
+first on disk (which silently hid the other): it belongs to the distribution the naming
+rule gives it (``orchestrator-<name>``, :func:`~orchestrator_core.plugin.known.owner_of`);
+the others are not loaded and are reported, as a failure to load is. When none of them
+is that distribution, none is loaded: orch cannot know which one the user meant.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, Iterable
 import pluggy
 
 from orchestrator_core.plugin import hookspecs
-from orchestrator_core.plugin.entrypoints import entry_points
+from orchestrator_core.plugin.entrypoints import EntryPoint, entry_points
 from orchestrator_core._markers import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PROJECT_NAME, __version__
 from orchestrator_core.records import Record
 
@@ -76,6 +82,8 @@ class OrchPluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__(PROJECT_NAME)
         self.infos: dict[str, PluginInfo] = {}
+        # Distributions not loaded because another declares the same plugin name (see the module's doc).
+        self.passed_over: list[PluginInfo] = []
         self.configured = False  # orch_configure has been called
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
@@ -94,7 +102,7 @@ class OrchPluginManager(pluggy.PluginManager):
 
     @property
     def failures(self) -> list[PluginInfo]:
-        return [info for info in self.infos.values() if info.error]
+        return [info for info in self.infos.values() if info.error] + self.passed_over
 
     def register_plugin(self, plugin: Any, info: PluginInfo) -> bool:
         """Register ``plugin``; on a bad hook, record the error instead of raising."""
@@ -109,12 +117,15 @@ class OrchPluginManager(pluggy.PluginManager):
         return info.error is None
 
     def plugin_infos(self) -> list[PluginInfo]:
-        """Every plugin known, sorted by name, with the hooks it implements."""
+        """Every plugin known, sorted by name, with the hooks it implements (a distribution passed
+        over for a name another one has is listed after it, with why)."""
         for name, info in self.infos.items():
             plugin = self.get_plugin(name)
             callers = self.get_hookcallers(plugin) if plugin is not None else None
             info.hooks = sorted({c.name for c in callers or []})
-        return sorted(self.infos.values(), key=lambda i: i.name)
+        ranked = [(info.name, 0, "", info) for info in self.infos.values()]
+        ranked += [(info.name, 1, info.distribution or "", info) for info in self.passed_over]
+        return [info for *_, info in sorted(ranked, key=lambda r: r[:3])]
 
 
 _IMPL_MARK = PROJECT_NAME + "_impl"  # the attribute HookimplMarker sets on what it marks
@@ -210,25 +221,74 @@ def create_plugin_manager(
 
 
 def _load_entrypoints(pm: OrchPluginManager, blocked: set[str], allowed: set[str]) -> None:
-    seen: set[str] = set()
-    for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if ep.name in seen or ep.name in blocked or (allowed and ep.name not in allowed):
+    for name, claims in _claims(entry_points(ENTRY_POINT_GROUP)).items():
+        if name in blocked or (allowed and name not in allowed):
             continue
-        seen.add(ep.name)
-        info = PluginInfo(ep.name, "entrypoint", ep.value, version=ep.version, distribution=ep.distribution)
-        try:
-            plugin = ep.load()
-        except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
-            info.error = _first_line(exc)
-            pm.infos[info.name] = info
-            logger.debug("loading plugin %s failed", ep.name, exc_info=True)
-            continue
-        pm.register_plugin(plugin, info)
+        chosen = _owning(name, claims)
+        if chosen is not None:
+            _load_entrypoint(pm, chosen)
+        for ep in claims:
+            if ep is not chosen:
+                pm.passed_over.append(PluginInfo(ep.name, "entrypoint", ep.value, version=ep.version,
+                                                 distribution=ep.distribution, error=_passed_over(pm, ep, claims, chosen)))
+
+
+def _claims(found: list[EntryPoint]) -> dict[str, list[EntryPoint]]:
+    """The entry points of each plugin name, by name, one per distribution.
+
+    One distribution can show up twice (declaring a name twice, or found in two ``sys.path``
+    folders under two spellings of its name): its first entry point is the one Python would
+    import, and the others are no second claim to the name.
+    """
+    from orchestrator_core.plugin.known import same_distribution
+
+    claims: dict[str, list[EntryPoint]] = {}
+    for ep in sorted(found, key=lambda e: e.name):
+        others = claims.setdefault(ep.name, [])
+        if not any(same_distribution(ep.distribution, other.distribution) for other in others):
+            others.append(ep)
+    return claims
+
+
+def _owning(name: str, claims: list[EntryPoint]) -> EntryPoint | None:
+    """The entry point to load for ``name``: the only claim, else the naming rule's owner's, else none."""
+    if len(claims) == 1:
+        return claims[0]
+    from orchestrator_core.plugin.known import owner_of, same_distribution
+
+    return next((ep for ep in claims if same_distribution(ep.distribution, owner_of(name))), None)
+
+
+def _passed_over(pm: OrchPluginManager, ep: EntryPoint, claims: list[EntryPoint], chosen: EntryPoint | None) -> str:
+    """Why ``ep`` was not loaded, naming the other distributions that declare its name and which one is used."""
+    from orchestrator_core.plugin.known import owner_of
+
+    others = " and ".join(f"{o.distribution} {o.version}" for o in claims if o is not ep)
+    claim = f"{others} {'declares' if len(claims) == 2 else 'declare'} the plugin name {ep.name!r} too"
+    rule = f"of distributions that share a plugin name, orch loads {owner_of(ep.name)}"
+    if chosen is None:
+        return (f"{claim}, so none of them is loaded ({rule}, and it is not one of them); uninstall "
+                f"{'one' if len(claims) == 2 else 'all but one'} of them")
+    used = "is used" if not pm.infos[chosen.name].error else "was chosen, and failed to load"
+    return f"{claim}, and {chosen.distribution} {used} ({rule}); to use this one instead, uninstall {chosen.distribution}"
+
+
+def _load_entrypoint(pm: OrchPluginManager, ep: EntryPoint) -> None:
+    info = PluginInfo(ep.name, "entrypoint", ep.value, version=ep.version, distribution=ep.distribution)
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
+        info.error = _first_line(exc)
+        pm.infos[info.name] = info
+        logger.debug("loading plugin %s failed", ep.name, exc_info=True)
+        return
+    pm.register_plugin(plugin, info)
 
 
 def unknown_plugin_names(names: Iterable[str], spelling: str = "-p no:{name}") -> list[str]:
     """One message per name in ``names`` that no built-in or installed plugin has, with the
-    closest known name: ``-p no:NAME`` with a typo must not silently block nothing.
+    closest known name: ``-p no:NAME`` with a typo must not silently block nothing, nor a typo
+    in ``$ORCH_LOAD_PLUGINS`` silently load no installed plugin at all.
     ``spelling`` is how the user wrote the name (``ORCH_DISABLE_PLUGINS={name}``)."""
     names = list(names)
     if not names:

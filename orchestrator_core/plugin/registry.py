@@ -19,7 +19,7 @@ from orchestrator_core.errors import PluginError, UsageError, did_you_mean
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor, MergeStrategy, StepType
 from orchestrator_core.plugin.known import install_hint
-from orchestrator_core.scriptlet.base import BaseScriptlet, LazyScriptlet, scriptlet_name
+from orchestrator_core.scriptlet.base import BaseScriptlet, LazyScriptlet, UnimportableModule, scriptlet_name
 
 
 logger = logging.getLogger("orchestrator.registry")
@@ -115,6 +115,7 @@ class Registry:
     def __init__(self, hooks: Hooks):
         self.hooks = hooks
         self.problems: list[str] = []
+        self._problems_by_plugin: dict[str, list[str]] = {}  # the same, without the "plugin 'x': " they start with
         self._conflicts: dict[tuple[str, str], list[Registered]] = {}
         self._by_kind: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
         self._qualified: dict[str, dict[str, Registered]] = {kind: {} for kind in _KINDS}
@@ -125,29 +126,46 @@ class Registry:
                 info = infos.get(registration.plugin)
                 dist = info.distribution if info else None
                 if registration.error is not None:
-                    self.problems.append(f"plugin {registration.plugin!r}: {hook_name} failed: {registration.error}")
+                    self._problem(registration.plugin, f"{hook_name} failed: {registration.error}")
                     continue
                 for obj in registration.provided:
                     self._add(kind, base, obj, registration.plugin, dist)
 
+    def _problem(self, plugin: str, text: str) -> None:
+        self.problems.append(f"plugin {plugin!r}: {text}")
+        self._problems_by_plugin.setdefault(plugin, []).append(text)
+
+    def problems_of(self, plugin: str, kind: str = "scriptlet") -> list[str]:
+        """What is wrong with what ``plugin`` registers: the problems found while collecting, and those
+        of its lazy entries of ``kind`` (imported to find out), each without the plugin's name."""
+        prefix = f"plugin {plugin!r}: "
+        lazy = [entry.problem() for entry in self._qualified[kind].values() if entry.plugin == plugin]
+        return [*self._problems_by_plugin.get(plugin, ()),
+                *(problem.removeprefix(prefix) for problem in lazy if problem is not None)]
+
     def _add(self, kind: str, base: type, obj: Any, plugin: str, dist: str | None) -> None:
+        if kind == "scriptlet" and isinstance(obj, UnimportableModule):
+            of = f" of {dist}" if dist else ""
+            self._problem(plugin, f"scriptlet module {obj.path}{of} cannot be imported, so its scriptlets are "
+                                  f"left out: {obj.error}")
+            return
         if kind == "scriptlet" and isinstance(obj, LazyScriptlet):
             problem = obj.problem()
             if problem is not None:
-                self.problems.append(f"plugin {plugin!r}: {problem}")
+                self._problem(plugin, problem)
                 return
             entry = Registered(obj.name, None, plugin, dist, lazy=obj)
         else:
             try:
                 name = _check_class(kind, base, obj)
             except PluginError as exc:
-                self.problems.append(f"plugin {plugin!r}: {exc}")
+                self._problem(plugin, str(exc))
                 return
             entry = Registered(name, obj, plugin, dist)
         name = entry.name
         table = self._by_kind[kind]
         if entry.qualified in self._qualified[kind]:
-            self.problems.append(f"plugin {plugin!r}: {kind} {name!r} is registered twice; the first is used")
+            self._problem(plugin, f"{kind} {name!r} is registered twice; the first is used")
             return
         self._qualified[kind][entry.qualified] = entry
         if (kind, name) in self._conflicts:

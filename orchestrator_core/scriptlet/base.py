@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 from orchestrator_core.errors import ScriptletError
 from orchestrator_core.scriptlet.handler import scriptlet_name
 
-__all__ = ["BaseScriptlet", "LazyScriptlet", "ScriptletError", "discover_scriptlets", "scriptlet_name"]
+__all__ = ["BaseScriptlet", "LazyScriptlet", "ScriptletError", "UnimportableModule", "discover_scriptlets",
+           "scriptlet_name"]
 
 
 class BaseScriptlet:
@@ -106,7 +107,7 @@ class BaseScriptlet:
         main(cls, argv)
 
 
-def discover_scriptlets(package: str) -> list[type]:
+def discover_scriptlets(package: str) -> list[Any]:
     """Every scriptlet class defined in the modules of ``package`` (a dotted name).
 
     Lets a pack register all of ``mypack.steps`` from one line, so adding a scriptlet
@@ -114,19 +115,75 @@ def discover_scriptlets(package: str) -> list[type]:
     ``return discover_scriptlets("mypack.steps")`` in ``orch_register_scriptlets``.
     It imports every module of the package at every start of ``orch``; a pack of many
     scriptlets registers them as :class:`LazyScriptlet` entries instead.
+
+    A module that cannot be imported (a missing dependency, a syntax error) is listed as an
+    :class:`UnimportableModule` in its place, so one broken file costs the pack that file's
+    scriptlets only, and the registry reports it, naming the file and the pack; code of
+    its own that reads the list takes the classes (``isinstance(entry, type)``).
     """
     import importlib
     import pkgutil
 
     root = importlib.import_module(package)
-    found: list[type] = []
+    found: list[Any] = []
     for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package}.{info.name}")
+        name = f"{package}.{info.name}"
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - the other modules of the pack still register
+            found.append(UnimportableModule.of(name, exc))
+            continue
         found += [
             obj for obj in vars(module).values()
             if isinstance(obj, type) and issubclass(obj, BaseScriptlet) and obj.__module__ == module.__name__
         ]
     return found
+
+
+class UnimportableModule:
+    """A module of a scriptlet package that :func:`discover_scriptlets` could not import, and why.
+
+    Returned in the module's place rather than raised: the registry reports it (the file,
+    the line that failed, the plugin and its distribution) and registers every other
+    scriptlet of the pack, where an exception from the hook lost them all.
+    """
+
+    __slots__ = ("module", "path", "error")
+
+    def __init__(self, module: str, path: str, error: str):
+        self.module = module
+        self.path = path  # the file, with the line that failed when it is known (``steps/bad.py:3``)
+        self.error = error
+
+    @classmethod
+    def of(cls, module: str, exc: BaseException) -> UnimportableModule:
+        """The record of ``exc``, raised by importing ``module``."""
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(module)
+            path = spec.origin if spec is not None and spec.origin else module
+        except Exception:  # noqa: BLE001 - the dotted name still says which module
+            path = module
+        line = exc.lineno if isinstance(exc, SyntaxError) and exc.filename == path else None
+        trace = exc.__traceback__
+        while trace is not None:  # the last line of the module itself that the import ran
+            if trace.tb_frame.f_code.co_filename == path:
+                line = trace.tb_lineno
+            trace = trace.tb_next
+        message = " ".join(str(exc).split())
+        return cls(module, f"{path}:{line}" if line else path, f"{type(exc).__name__}: {message}".rstrip(": "))
+
+    def __repr__(self) -> str:
+        return f"UnimportableModule({self.module!r}, {self.path!r}, {self.error!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UnimportableModule):
+            return NotImplemented
+        return (self.module, self.path, self.error) == (other.module, other.path, other.error)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.path, self.error))
 
 
 class LazyScriptlet:

@@ -63,6 +63,25 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+def check_token_text(token: str | None) -> None:
+    """Refuse a token that some clients could not send as typed (a :class:`UsageError`, exit 2).
+
+    HTTP carries header values as bytes with no declared encoding: curl sends a typed
+    ``ä`` as UTF-8, Python's ``http.client`` as Latin-1 (and cannot send ``€`` at all), and
+    the server reads them as Latin-1. A token outside printable ASCII would then be accepted
+    from some clients and refused from others, and one with a space is cut where the header is
+    read. Printable ASCII means the same bytes to every client.
+    """
+    if not token:
+        return
+    for position, char in enumerate(token, 1):
+        if not "!" <= char <= "~":
+            raise UsageError(
+                f"--token (or ${TOKEN_ENV}) must be printable ASCII without spaces, since HTTP clients send "
+                f"other characters in encodings of their own; character {position} is {char!r}"
+            )
+
+
 def check_host_header(value: str | None, *, loopback: bool) -> None:
     """On a loopback server, the ``Host`` a client named must be loopback too."""
     if not loopback or value is None:

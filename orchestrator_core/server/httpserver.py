@@ -200,13 +200,14 @@ def start_server(state_dir: Any, *, host: str = "127.0.0.1", port: int = 0, toke
     ``limits``: the connection cap and timeouts (:class:`~.connections.Limits`; its defaults otherwise).
 
     Raises :class:`~orchestrator_core.errors.UsageError` for a non-loopback host without a
-    token and for an address that cannot be bound.
+    token, for a token that is not printable ASCII, and for an address that cannot be bound.
     """
     from orchestrator_core.errors import UsageError
-    from orchestrator_core.server.access import check_binding, is_loopback
+    from orchestrator_core.server.access import check_binding, check_token_text, is_loopback
     from orchestrator_core.server.api import Api, RequestHandler
 
     check_binding(host, token)
+    check_token_text(token)
     limits = limits or Limits()
     app = Api(Path(state_dir), token=token, loopback=is_loopback(host), limits=limits)
     try:

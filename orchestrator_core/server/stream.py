@@ -15,11 +15,17 @@ is closed at once. So 600 open dashboards cost one thread, one query every 20 ms
 one socket each, where a thread per stream polling on its own cost 600 of each. A
 stream that starts further back than the hub has read (a replay from ``after=0``)
 is first read forward from the store, a batch at a time, by the same thread.
+
+One thread serves every stream, so nothing may end it but a stop: a journal row that is
+not an event (its data not a JSON object: another program wrote the store) is skipped and
+logged once, and an unexpected error in a round is logged and the next round goes on, with
+every stream still open.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import selectors
 import socket
@@ -31,12 +37,15 @@ from typing import Any, Callable
 from orchestrator_core.server.access import HttpError
 from orchestrator_core.server.pool import StorePool
 
+logger = logging.getLogger("orchestrator.server")
+
 POLL_S = 0.02
 HEARTBEAT_S = 15.0
 BATCH = 500
 RETRY_MS = 1000
 MAX_PENDING_BYTES = 4 * 1024 * 1024  # a client this far behind is dropped (it reconnects from its last id)
 FINAL_FLUSH_S = 1.0  # at stop, how long the last events may take to be sent
+MAX_LOGGED = 100  # distinct skipped rows and errors logged, at most (a journal of bad rows must not flood the log)
 
 
 @dataclass(eq=False)
@@ -52,8 +61,9 @@ class Stream:
     stalled_since: float | None = None  # when a send last could not take everything
     quiet_since: float = field(default_factory=time.monotonic)
 
-    def queue(self, rows: list[tuple[int, str]]) -> None:
-        for event_id, data in rows:
+    def queue(self, events: list[tuple[int, str, str | None]]) -> None:
+        """Queue ``(id, data, run)`` events (as :meth:`EventHub._readable` gives them) not sent yet."""
+        for event_id, data, _run in events:
             if event_id > self.after:
                 self.pending += f"id: {event_id}\ndata: {data}\n\n".encode()
                 self.after = event_id
@@ -75,6 +85,8 @@ class EventHub:
         self._selector: selectors.BaseSelector | None = None
         self._streams: dict[socket.socket, Stream] = {}
         self._cursor: int | None = None  # the journal id the hub has read up to (None: not read yet)
+        self._next_poll = self._next_check = 0.0
+        self._logged: set[int | str] = set()  # journal ids skipped and errors, each logged once
 
     @property
     def streams(self) -> int:
@@ -127,33 +139,18 @@ class EventHub:
     def _run(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._cursor = None
-        next_poll = next_check = time.monotonic()
+        self._next_poll = self._next_check = time.monotonic()
         try:
             while True:
-                self._take_arrivals()
-                with self._lock:
-                    stopping, idle = self._stopping, self._count == 0
-                    if idle:
-                        self._wakeup.clear()
-                if stopping:
-                    break
-                if idle:  # nobody listens: the journal is not followed, the thread sleeps until a stream comes
-                    self._cursor = None
-                    self._wakeup.wait()
-                    continue
-                timeout = max(0.0, next_poll - time.monotonic())
-                for key, events in self._selector.select(timeout):
-                    stream = self._streams.get(key.fileobj)  # type: ignore[arg-type]
-                    if stream is not None:
-                        self._on_ready(stream, events)
-                now = time.monotonic()
-                if now >= next_poll:
-                    self._poll()
-                    self._catch_up()
-                    next_poll = now + self._poll_s
-                if now >= next_check:
-                    self._check(now)
-                    next_check = now + 1.0
+                try:
+                    if self._round():
+                        break
+                except Exception as exc:  # noqa: BLE001 - a bug must not end every stream
+                    self._log_once(f"{type(exc).__name__}: {exc}", logging.ERROR,
+                                   "event streams: unexpected error (the streams stay open): %s: %s",
+                                   type(exc).__name__, exc, exc_info=True)
+                    self._drop_closed()  # a socket closed under the hub would fail every round
+                    time.sleep(self._poll_s)  # the next round comes no sooner than a poll would
             self._take_arrivals()
             self._poll()
             self._finish()
@@ -163,6 +160,45 @@ class EventHub:
             self._selector.close()
             with self._lock:
                 self._thread = None
+
+    def _round(self) -> bool:
+        """One turn of the hub: take new streams, serve the ready sockets, poll when due; ``True`` at stop."""
+        self._take_arrivals()
+        with self._lock:
+            stopping, idle = self._stopping, self._count == 0
+            if idle:
+                self._wakeup.clear()
+        if stopping:
+            return True
+        if idle:  # nobody listens: the journal is not followed, the thread sleeps until a stream comes
+            self._cursor = None
+            self._wakeup.wait()
+            return False
+        timeout = max(0.0, self._next_poll - time.monotonic())
+        for key, events in self._selector.select(timeout):  # type: ignore[union-attr]
+            stream = self._streams.get(key.fileobj)  # type: ignore[arg-type]
+            if stream is not None:
+                self._on_ready(stream, events)
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + self._poll_s  # first: a poll that fails is not retried at once
+            self._poll()
+            self._catch_up()
+        if now >= self._next_check:
+            self._next_check = now + 1.0
+            self._check(now)
+        return False
+
+    def _log_once(self, key: int | str, level: int, message: str, *args: Any, exc_info: bool = False) -> None:
+        """Log ``message`` unless ``key`` (a journal id, an error) was logged already, or ``MAX_LOGGED`` keys were."""
+        if key in self._logged or len(self._logged) >= MAX_LOGGED:
+            return
+        self._logged.add(key)
+        logger.log(level, message, *args, exc_info=exc_info)
+
+    def _drop_closed(self) -> None:
+        for stream in [s for s in self._streams.values() if s.sock.fileno() < 0]:
+            self._drop(stream)
 
     def _take_arrivals(self) -> None:
         while True:
@@ -202,13 +238,35 @@ class EventHub:
             return  # the store is busy or failing: the next poll tries again
 
     def _deliver(self, rows: list[tuple[int, str]]) -> None:
-        by_run: dict[str | None, list[tuple[int, str]]] = {}
-        for row in rows:
-            by_run.setdefault(json.loads(row[1]).get("run"), []).append(row)
+        events = self._readable(rows)
+        by_run: dict[str | None, list[tuple[int, str, str | None]]] = {}
+        for event in events:
+            by_run.setdefault(event[2], []).append(event)
         for stream in list(self._streams.values()):
             if stream.live:
-                stream.queue(rows if stream.run_id is None else by_run.get(stream.run_id, []))
+                stream.queue(events if stream.run_id is None else by_run.get(stream.run_id, []))
                 self._flush(stream)
+
+    def _readable(self, rows: list[tuple[int, str]]) -> list[tuple[int, str, str | None]]:
+        """The journal rows a client can read, as ``(id, data, run)``; a row whose data is not a JSON
+        object (written by something else than orch) is skipped, and logged the first time it is met."""
+        events = []
+        for event_id, data in rows:
+            try:
+                record = json.loads(data)
+            except (TypeError, ValueError) as exc:
+                record, why = None, f"not JSON ({exc})"
+            else:
+                why = f"JSON, but not an object ({type(record).__name__})"
+            if not isinstance(record, dict):
+                self._log_once(event_id, logging.WARNING, "event streams: journal row %d of %s is skipped: its data "
+                               "is %s", event_id, self._pool.path, why)
+                continue
+            if "\n" in data or "\r" in data:  # one event is one data: line
+                data = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+            run = record.get("run")
+            events.append((event_id, data, run if isinstance(run, str) else None))
+        return events
 
     def _catch_up(self) -> None:
         """Read one batch from the store for each stream that started behind the hub."""
@@ -220,7 +278,9 @@ class EventHub:
                     rows = store.events_after(stream.after, run_id=stream.run_id, limit=BATCH) if store else []
             except HttpError:
                 return  # the store is busy or failing: the next round tries again
-            stream.queue(rows)
+            stream.queue(self._readable(rows))
+            if rows:  # past skipped rows too, or a batch of them would be read again at every round
+                stream.after = max(stream.after, rows[-1][0])
             if len(rows) < BATCH:  # the query saw everything up to the hub's cursor
                 stream.after = max(stream.after, self._cursor)
                 stream.live = True
