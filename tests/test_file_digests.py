@@ -1,12 +1,33 @@
-"""The stat fast path without a run: the signature a remembered digest is trusted at (the runs
-are in test_cache_files.py)."""
+"""The stat fast path's two decisions, without a run: the signature a remembered digest is
+trusted at, and when a digest may be remembered at all (the runs are in test_cache_files.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 from types import SimpleNamespace
 
-from orchestrator_core.run.file_digests import signature
+import pytest
+
+from orchestrator_core.run.file_digests import settled, signature
+
+SECOND = 1_000_000_000
+NOW = 1_800_000_000 * SECOND + 400_000_000  # when the file is read
+
+
+@pytest.mark.parametrize("mtime, ctime, remembered", [
+    (NOW - 50_000_000 - 7, NOW - 50_000_000 - 7, False),  # fine stamps, written 50 ms ago
+    (NOW - 200_000_000 - 7, NOW - 200_000_000 - 7, True),  # fine stamps, 200 ms ago
+    (NOW - 200_000_000 - 7, NOW - 50_000_000 - 7, False),  # its ctime is recent
+    # touch -d @1700000000: a whole-second mtime, but the kernel's ctime has nanoseconds
+    (1_700_000_000 * SECOND, NOW - 200_000_000 - 7, True),
+    # a file system keeping seconds: both stamps whole, so they must be more than 3 s old
+    (NOW // SECOND * SECOND - SECOND, NOW // SECOND * SECOND - SECOND, False),  # 1.4 s ago
+    (NOW // SECOND * SECOND - 2 * SECOND, NOW // SECOND * SECOND - 2 * SECOND, False),  # 2.4 s ago
+    (NOW // SECOND * SECOND - 4 * SECOND, NOW // SECOND * SECOND - 4 * SECOND, True),  # 4.4 s ago
+    (1_700_000_000 * SECOND, NOW // SECOND * SECOND - SECOND, False),  # an old mtime, a recent ctime
+])
+def test_a_digest_is_remembered_only_once_a_later_write_would_change_the_stamps(mtime, ctime, remembered):
+    assert settled(mtime, ctime, NOW) is remembered
 
 
 def test_the_signature_names_the_file_and_fits_in_sqlite_whatever_its_inode():

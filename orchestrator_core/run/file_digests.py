@@ -11,7 +11,7 @@ with the same size and times (a symlink pointed elsewhere, ``mv data.new data`` 
 folder) is read again because that file is another inode.
 
 A digest is remembered only for a file whose mtime and ctime are older than the
-clock's granularity at the moment it was read (:data:`RACY_WINDOW_NS`): a file written
+clock's granularity at the moment it was read (:func:`settled`): a file written
 again within the same clock tick would otherwise keep its stat and its stale digest
 (the "racy git" problem). Such a file is simply read again next time.
 
@@ -37,6 +37,12 @@ logger = logging.getLogger("orchestrator.fingerprint")
 CHUNK = 1 << 20
 # Linux stamps files from a coarse clock (one tick, a few ms); 100 ms is well beyond it.
 RACY_WINDOW_NS = 100_000_000
+# Some file systems keep whole seconds only: 1 s (ext4 with 128-byte inodes, HFS+, many NFS
+# and SMB mounts) or 2 s (FAT). There a file rewritten with the same size within the tick
+# of its timestamp keeps its stat, so 100 ms is no protection: 2 s covers the coarsest
+# tick, 1 s more a timestamp rounded up and a file server's clock a little ahead of ours.
+COARSE_WINDOW_NS = 3_000_000_000
+SECOND_NS = 1_000_000_000
 # A memory of fewer files than this is read in one query when first needed; a larger one
 # is asked a step's files at a time.
 LOAD_ALL_BELOW = 20_000
@@ -56,6 +62,20 @@ def signature(found: os.stat_result) -> Signature:
 
 def _signed64(number: int) -> int:
     return number - (1 << 64) if number >= 1 << 63 else number
+
+
+def settled(mtime_ns: int, ctime_ns: int, started_ns: int) -> bool:
+    """Whether a file stamped ``mtime_ns``/``ctime_ns``, read from ``started_ns`` on, may be remembered.
+
+    It may when any later write would change its stamps: when both are older than the
+    file system's timestamp granularity. A fine-grained file system stamps nanoseconds,
+    and its ctime (set by the kernel, never by ``touch -d``) falls on a whole second once
+    in a billion; so when both stamps are whole seconds the file system keeps only
+    seconds, and the window must cover the coarsest of those (:data:`COARSE_WINDOW_NS`).
+    """
+    coarse = mtime_ns % SECOND_NS == 0 and ctime_ns % SECOND_NS == 0
+    window = COARSE_WINDOW_NS if coarse else RACY_WINDOW_NS
+    return max(mtime_ns, ctime_ns) < started_ns - window
 
 
 def sha256_file(path: str | Path) -> str:
@@ -116,7 +136,7 @@ class FileDigests:
             return None
         self.hashed += 1
         logger.debug("hashed %s (%d bytes) for the cache fingerprint", path, found.st_size)
-        if max(found.st_mtime_ns, found.st_ctime_ns) < started - RACY_WINDOW_NS:
+        if settled(found.st_mtime_ns, found.st_ctime_ns, started):
             self._known[name] = (*current, value)
             self._new.append((name, *current, value, time.time()))
         else:
