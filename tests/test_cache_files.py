@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 STEPS = textwrap.dedent('''
+    import os
     from pathlib import Path
 
     from orchestrator_core import BaseScriptlet
@@ -47,6 +48,16 @@ STEPS = textwrap.dedent('''
         def run(self, ctx, params):
             called(ctx)
             ctx.set("f.count_v1", len(list((Path(ctx.workdir) / "in").glob("*.csv"))))
+
+
+    class ListFiles(BaseScriptlet):
+        """Write the names in ``in/`` as ``os.listdir`` gives them, whatever their encoding."""
+
+        outputs = ("f.names_v1",)
+
+        def run(self, ctx, params):
+            called(ctx)
+            ctx.set("f.names_v1", sorted(os.listdir(Path(ctx.workdir) / "in")))
 
 
     class WriteArtifact(BaseScriptlet):
@@ -308,6 +319,56 @@ def test_a_file_added_to_a_glob_is_a_miss_and_a_removed_one_too(project):
     (project.path / "in" / "a.csv").unlink()
     assert project.why("r.yaml", "count")["reason"] == "in/ removed a.csv"
     assert project.run("r.yaml")[0] == {"count": "miss"} and project.context()["f.count_v1"] == 1
+
+
+# stdout as under a UTF-8 locale other than C.UTF-8, where Python refuses to print a lone surrogate
+STRICT_STDOUT = {"PYTHONIOENCODING": "utf-8:strict"}
+
+
+def latin1_name(folder: Path) -> Path:
+    """``folder/café.csv`` with its name in Latin-1 (the byte 0xE9: not UTF-8), as Python sees it."""
+    path = folder / os.fsdecode(b"caf\xe9.csv")
+    try:
+        path.write_text("1\n")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return path
+
+
+def test_a_file_name_that_is_not_utf8_is_fingerprinted_and_shown(project):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, files: ["in/*.csv"]}
+    """)
+    (project.path / "in").mkdir()
+    latin = latin1_name(project.path / "in")
+    cache, ran, outcome = project.run("r.yaml", env=STRICT_STDOUT)
+    assert (cache, ran) == ({"count": "miss"}, ["count"]) and "Traceback" not in outcome.err
+    assert project.run("r.yaml", env=STRICT_STDOUT)[:2] == ({"count": "hit"}, [])
+    latin.write_text("1\n2\n")
+    assert project.why("r.yaml", "count")["reason"].startswith(f"in/ {latin.name} changed (sha256 ")
+    why = project.orch("why", "r.yaml", "count", env=STRICT_STDOUT).assert_success().out
+    assert "would run: in/ caf\\udce9.csv changed (sha256 " in why  # escaped, as stderr shows it
+    table = project.orch("run", "r.yaml", "--dry-run", env=STRICT_STDOUT).assert_success().out
+    assert "in/ caf\\udce9.csv changed (sha256 " in table
+    assert project.run("r.yaml", env=STRICT_STDOUT)[:2] == ({"count": "miss"}, ["count"])
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+def test_a_name_that_is_not_utf8_in_the_context_reaches_a_cached_step(project, executor):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: names, module: cf_steps, function: ListFiles}
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, depends_on: [names]}
+    """)
+    (project.path / "in").mkdir()
+    latin = latin1_name(project.path / "in")
+    run = ("r.yaml", "--executor", executor)
+    assert project.run(*run)[:2] == ({"names": None, "count": "miss"}, ["names", "count"])
+    assert project.run(*run)[:2] == ({"names": None, "count": "hit"}, ["names"])
+    assert project.context()["f.names_v1"] == [latin.name]
+    shown = project.orch("context", "show", env=STRICT_STDOUT).assert_success().out
+    assert '["caf\\udce9.csv"]' in shown
 
 
 def test_a_missing_declared_file_is_a_miss_with_a_reason_not_a_crash(project):

@@ -3,12 +3,15 @@ trusted at, and when a digest may be remembered at all (the runs are in test_cac
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from types import SimpleNamespace
 
 import pytest
 
 from orchestrator_core.run.file_digests import settled, signature
+from orchestrator_core.state.digests import DigestTable
+from orchestrator_core.state.store import StateStore
 
 SECOND = 1_000_000_000
 NOW = 1_800_000_000 * SECOND + 400_000_000  # when the file is read
@@ -42,3 +45,17 @@ def test_the_signature_names_the_file_and_fits_in_sqlite_whatever_its_inode():
     conn.execute("CREATE TABLE t (ino INTEGER, dev INTEGER)")
     conn.execute("INSERT INTO t VALUES (?, ?)", top[3:])
     assert conn.execute("SELECT ino, dev FROM t").fetchone() == top[3:]
+
+
+def test_a_path_that_is_not_utf8_is_neither_remembered_nor_looked_up(tmp_path):
+    # SQLite's text cannot hold it; the file is read at every run instead of failing the run.
+    latin = os.fsdecode(b"/in/caf\xe9.csv")
+    StateStore.open(tmp_path).close()
+    table = DigestTable.open(tmp_path)
+    try:
+        table.remember([(latin, 1, 2, 3, 4, 5, "d1", 1.0), ("/in/cafe.csv", 1, 2, 3, 4, 5, "d2", 1.0)])
+        assert table.get(latin) is None and table.get("/in/cafe.csv") == (1, 2, 3, 4, 5, "d2")
+        assert table.get_many([latin, "/in/cafe.csv"]) == {"/in/cafe.csv": (1, 2, 3, 4, 5, "d2")}
+        assert table.all_if_fewer_than(10) == {"/in/cafe.csv": (1, 2, 3, 4, 5, "d2")}
+    finally:
+        table.close()

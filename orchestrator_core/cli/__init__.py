@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
     )
 
+    _escape_unprintable_output()
+
     blocked = _blocked_from_argv(args)
     unknown = unknown_plugin_names(blocked) + unknown_plugin_names(
         sorted(names_from_env(DISABLE_ENV)), spelling=f"{DISABLE_ENV}={{name}}")
@@ -116,6 +118,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         traceback = "--traceback" in args or bool(os.environ.get("ORCH_TRACEBACK"))
         code = exit_status(lambda: _click_main(args, holder, traceback), traceback=traceback)
     sys.exit(code)
+
+
+def _escape_unprintable_output() -> None:
+    """Let stdout print a name that is not UTF-8 backslash-escaped, as stderr does, instead of failing.
+
+    Such a name holds lone surrogates (PEP 383: a file matched by a glob, a value a step
+    wrote), and ``orch why`` or a table shows it. Python's stdout refuses them under
+    most UTF-8 locales (``strict``); under C.UTF-8 it writes their bytes already.
+    """
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _click_main(args: list[str], holder: SessionHolder, traceback: bool) -> int:

@@ -2,7 +2,9 @@
 
 A connection of its own to the state store, opened by the runner when a cached step
 declares files (the recorder's connection belongs to the recorder's thread of work).
-Failing to read or write it is never an error: the file is read again instead.
+Failing to read or write it is never an error: the file is read again instead. A path
+that is not UTF-8 (surrogates.py) is neither looked up nor remembered, since SQLite's
+text cannot hold it: such a file is read at every run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+
+from orchestrator_core.surrogates import is_utf8
 
 logger = logging.getLogger("orchestrator.fingerprint")
 
@@ -38,6 +42,8 @@ class DigestTable:
         return cls(store) if store is not None else None
 
     def get(self, path: str) -> Remembered | None:
+        if not is_utf8(path):
+            return None
         try:
             row = self._store.conn.execute(  # type: ignore[attr-defined]
                 f"SELECT {_COLUMNS} FROM file_digests WHERE path = ?", (path,)).fetchone()
@@ -61,6 +67,7 @@ class DigestTable:
     def get_many(self, paths: list[str]) -> dict[str, Remembered]:
         """Path → (size, mtime_ns, ctime_ns, ino, dev, digest) for those of ``paths`` remembered."""
         found: dict[str, Remembered] = {}
+        paths = [path for path in paths if is_utf8(path)]
         try:
             for start in range(0, len(paths), 500):
                 chunk = paths[start:start + 500]
@@ -74,6 +81,7 @@ class DigestTable:
         return found
 
     def remember(self, rows: list[tuple[str, int, int, int, int, int, str, float]]) -> None:
+        rows = [row for row in rows if is_utf8(row[0])]
         try:
             with self._store.transaction() as conn:  # type: ignore[attr-defined]
                 conn.executemany(f"INSERT OR REPLACE INTO file_digests (path, {_COLUMNS}, recorded) "
