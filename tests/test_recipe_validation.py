@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -378,3 +379,18 @@ def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
          "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')", 1),
         ("step 'w': 'write_keys' declares no outputs, so its writes are allowed and recorded but not checked "
          "for conflicts before the run; declare them (outputs = (...)) to enable the check", 1)]
+
+
+def test_a_recipe_whose_path_is_not_utf8_is_refused_with_its_reason(orch_cli, tmp_path):
+    # Its runs could not be recorded: the state store keeps a recipe's name and path as UTF-8 text.
+    name = os.fsdecode(b"r\xe9.yaml")  # a Latin-1 file name, as Python sees it
+    try:
+        (tmp_path / name).write_text("steps: [{name: a, module: steps, function: Noop}]\n")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    for command in (("run", name), ("run", name, "--dry-run"), ("why", name, "a"), ("validate", name)):
+        outcome = orch_cli(*command)
+        assert outcome.exit_code == 2, command
+        assert "r\\udce9.yaml:1: the recipe's path is not UTF-8 text" in outcome.err, command
+        assert "Traceback" not in outcome.err and outcome.out == "", command
+    assert not (tmp_path / ".orch" / "state.db").exists()
