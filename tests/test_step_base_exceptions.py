@@ -4,6 +4,8 @@ A ``BaseException`` of the scriptlet's own, or a ``GeneratorExit``, is the step'
 any other: its error line, the step recorded as failed, the run's exit status 1. Two keep
 their meaning: ``KeyboardInterrupt`` is Ctrl-C and interrupts the run, and ``sys.exit(code)``
 (how a guide-style scriptlet ends) makes the step fail with that code, or succeed with 0.
+Raised by the scriptlet's ``files()`` or ``on_cache_hit``, it is what any exception there
+is: the step runs uncached, or runs instead of being a hit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,24 @@ STEPS = textwrap.dedent('''
                 sys.exit(params["code"])
             raise {"MyStop": MyStop, "GeneratorExit": GeneratorExit,
                    "KeyboardInterrupt": KeyboardInterrupt}[kind](f"raised by {ctx.step}")
+
+
+    class BadHooks(BaseScriptlet):
+        """A cacheable scriptlet whose files() or on_cache_hit raises MyStop."""
+
+        outputs = ("t.marked_v1",)
+
+        @classmethod
+        def files(cls, params, workdir, data_dir):
+            if params["in"] == "files":
+                raise MyStop("files() stopped")
+            return []
+
+        def on_cache_hit(self, ctx, params):
+            raise MyStop("on_cache_hit stopped")
+
+        def run(self, ctx, params):
+            ctx.set("t.marked_v1", ctx.step)
 
 
     class Mark(BaseScriptlet):
@@ -97,3 +117,17 @@ def test_sys_exit_in_a_step_is_its_exit_code(orch, executor):
     assert (lines["three"]["reason"], lines["three"]["exit_code"]) == ("scriptlet exited with code 3", 3)
     assert lines["zero"]["status"] == "ok"
     assert orch.recorded() == {"three": "error", "zero": "ok"}
+
+
+@pytest.mark.parametrize("failing", ["files", "on_cache_hit"])
+def test_a_base_exception_from_files_or_on_cache_hit_makes_the_step_run(orch, failing):
+    recipe = f"""
+        steps:
+          - {{name: cached, module: bx_steps, function: BadHooks, params: {{in: {failing}}}, cache: true}}
+    """
+    for expected in ("miss", "miss"):  # files(): never stored; on_cache_hit: the hit runs instead
+        outcome = orch(recipe)
+        assert outcome.exit_code == 0 and "Traceback" not in outcome.err
+        assert [(line["step"], line["cache"]) for line in outcome.lines] == [("cached", expected)]
+    assert f"{failing}() stopped" in outcome.err or f"{failing} stopped" in outcome.err
+    assert orch.recorded() == {"cached": "ok"}
