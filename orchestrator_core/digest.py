@@ -31,8 +31,14 @@ def _sha256(data: bytes) -> Any:
 
 
 def sha256_hex(text: str) -> str:
-    """Hex SHA-256 of ``text`` encoded as UTF-8 (the same value as ``hashlib.sha256``)."""
-    return _sha256(text.encode("utf-8")).hexdigest()
+    """Hex SHA-256 of ``text`` encoded as UTF-8 (the same value as ``hashlib.sha256``).
+
+    A lone surrogate, which strict UTF-8 refuses, is encoded as its three bytes
+    (``surrogatepass``): a file name that is not UTF-8 holds them (surrogates.py), in a
+    fingerprint's files or in a context value. Every valid text keeps its bytes, so its
+    digest (a cache key, a recipe's digest) is the one it always had.
+    """
+    return _sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def builtin_sha256_hex(data: bytes) -> str:

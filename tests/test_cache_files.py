@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 STEPS = textwrap.dedent('''
+    import os
     from pathlib import Path
 
     from orchestrator_core import BaseScriptlet
@@ -49,6 +50,16 @@ STEPS = textwrap.dedent('''
             ctx.set("f.count_v1", len(list((Path(ctx.workdir) / "in").glob("*.csv"))))
 
 
+    class ListFiles(BaseScriptlet):
+        """Write the names in ``in/`` as ``os.listdir`` gives them, whatever their encoding."""
+
+        outputs = ("f.names_v1",)
+
+        def run(self, ctx, params):
+            called(ctx)
+            ctx.set("f.names_v1", sorted(os.listdir(Path(ctx.workdir) / "in")))
+
+
     class WriteArtifact(BaseScriptlet):
         """Write ``Data/a.txt`` with param ``text`` and report it as the step's artifact."""
 
@@ -75,6 +86,16 @@ STEPS = textwrap.dedent('''
         def run(self, ctx, params):
             called(ctx)
             ctx.set("f.bad_v1", 1)
+
+
+    class ReadText(BaseScriptlet):
+        """Copy the text of the file named by param ``path`` (the recipe declares it with ``files:``)."""
+
+        outputs = ("f.read_v1",)
+
+        def run(self, ctx, params):
+            called(ctx)
+            ctx.set("f.read_v1", (Path(ctx.workdir) / params["path"]).read_text())
 
 
     class UseArtifact(BaseScriptlet):
@@ -179,6 +200,107 @@ def test_touching_a_file_rereads_it_once_and_stays_a_hit_an_unchanged_file_is_no
     assert project.why("r.yaml", "size")["would"] == "hit"
 
 
+STAMP_NS = 1_700_000_000_123_456_789  # an mtime in the past, not a whole second
+
+
+def give_one_stat(*paths: Path) -> None:
+    """Give ``paths`` (files of one size) one mtime and, as the kernel's clock ticks allow, one ctime."""
+    for _ in range(100):
+        for path in paths:
+            os.utime(path, ns=(STAMP_NS, STAMP_NS))
+        if len({(p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in paths}) == 1:
+            time.sleep(0.2)  # the ctime leaves the racy window (file_digests.RACY_WINDOW_NS)
+            return
+    pytest.skip("this file system gave two files changed together different ctimes")
+
+
+@pytest.mark.parametrize("swap", ["symlink", "folder"])
+def test_a_path_that_names_another_file_with_the_same_stat_is_read_again(project, swap):
+    # Size, mtime and ctime alike: only the inode tells the files apart (the step then
+    # reads the new file, so a stale digest would be a hit replaying the old text).
+    for folder, text in (("v1", "one\n"), ("v2", "two\n")):
+        (project.path / folder).mkdir()
+        (project.path / folder / "in.txt").write_text(text)
+    give_one_stat(project.path / "v1" / "in.txt", project.path / "v2" / "in.txt")
+    path = "in.txt" if swap == "symlink" else "data/in.txt"
+    project.recipe("r.yaml", f"""
+        steps:
+          - {{name: read, module: cf_steps, function: ReadText, params: {{path: {path}}}, cache: true,
+              files: [{path}]}}
+    """)
+    if swap == "symlink":
+        (project.path / "in.txt").symlink_to("v1/in.txt")
+    else:
+        (project.path / "v1").rename(project.path / "data")
+    assert project.run("r.yaml")[:2] == ({"read": "miss"}, ["read"])
+    assert project.run("r.yaml")[:2] == ({"read": "hit"}, [])
+    if swap == "symlink":  # ln -sfn v2/in.txt in.txt
+        (project.path / "next").symlink_to("v2/in.txt")
+        (project.path / "next").replace(project.path / "in.txt")
+    else:  # mv data data.old; mv data.new data
+        (project.path / "data").rename(project.path / "data.old")
+        (project.path / "v2").rename(project.path / "data")
+    why = project.why("r.yaml", "read")
+    assert why["would"] == "run" and why["changed"] == [f"file:{path}"]
+    assert project.run("r.yaml")[:2] == ({"read": "miss"}, ["read"])
+    assert project.context()["f.read_v1"] == "two\n"
+
+
+COARSE_FS = '''
+    """A file system keeping whole seconds, as FAT does: every ``os.stat`` of this process
+    reports the mtime cut to its second, and (as Linux's vfat) the ctime equal to it."""
+    import os
+
+    SECOND = 1_000_000_000
+    real_stat = os.stat
+
+
+    class CoarseStat:
+        def __init__(self, found):
+            self._found = found
+            self.st_mtime_ns = self.st_ctime_ns = found.st_mtime_ns // SECOND * SECOND
+            self.st_mtime = self.st_ctime = self.st_mtime_ns // SECOND
+
+        def __getattr__(self, name):
+            return getattr(self._found, name)
+
+
+    def coarse_stat(path, *args, **kwargs):
+        return CoarseStat(real_stat(path, *args, **kwargs))
+
+
+    os.stat = coarse_stat
+'''
+
+
+def test_a_file_rewritten_within_its_second_on_a_coarse_file_system_is_read_again(project):
+    # Written, hashed 0.5-1.5 s later, rewritten with the same size in the same second: on a
+    # file system keeping seconds the stat is unchanged, so the first digest must not be kept.
+    from orchestrator_core.run.file_digests import COARSE_WINDOW_NS
+    from orchestrator_core.testing import write_pack
+
+    write_pack(project.path, "orch-coarse-fs", {"coarse_fs.py": COARSE_FS})
+    project.recipe("r.yaml", """
+        steps:
+          - {name: read, module: cf_steps, function: ReadText, params: {path: in.txt}, cache: true, files: [in.txt]}
+    """)
+    source = project.path / "in.txt"
+    for _ in range(3):
+        second = (time.time_ns() - 500_000_000) // 1_000_000_000 * 1_000_000_000
+        source.write_text("aaa")
+        os.utime(source, ns=(second, second))
+        assert project.run("r.yaml")[:2] == ({"read": "miss"}, ["read"])
+        if time.time_ns() < second + COARSE_WINDOW_NS:
+            break
+        shutil.rmtree(project.path / ".orch")  # that run was too slow to tell: its digest may be kept
+    else:
+        pytest.skip("orch took too long to start three times in a row")
+    source.write_text("bbb")
+    os.utime(source, ns=(second, second))
+    assert project.run("r.yaml")[:2] == ({"read": "miss"}, ["read"])
+    assert project.context()["f.read_v1"] == "bbb"
+
+
 def test_a_file_added_to_a_glob_is_a_miss_and_a_removed_one_too(project):
     project.recipe("r.yaml", """
         steps:
@@ -197,6 +319,56 @@ def test_a_file_added_to_a_glob_is_a_miss_and_a_removed_one_too(project):
     (project.path / "in" / "a.csv").unlink()
     assert project.why("r.yaml", "count")["reason"] == "in/ removed a.csv"
     assert project.run("r.yaml")[0] == {"count": "miss"} and project.context()["f.count_v1"] == 1
+
+
+# stdout as under a UTF-8 locale other than C.UTF-8, where Python refuses to print a lone surrogate
+STRICT_STDOUT = {"PYTHONIOENCODING": "utf-8:strict"}
+
+
+def latin1_name(folder: Path) -> Path:
+    """``folder/café.csv`` with its name in Latin-1 (the byte 0xE9: not UTF-8), as Python sees it."""
+    path = folder / os.fsdecode(b"caf\xe9.csv")
+    try:
+        path.write_text("1\n")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    return path
+
+
+def test_a_file_name_that_is_not_utf8_is_fingerprinted_and_shown(project):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, files: ["in/*.csv"]}
+    """)
+    (project.path / "in").mkdir()
+    latin = latin1_name(project.path / "in")
+    cache, ran, outcome = project.run("r.yaml", env=STRICT_STDOUT)
+    assert (cache, ran) == ({"count": "miss"}, ["count"]) and "Traceback" not in outcome.err
+    assert project.run("r.yaml", env=STRICT_STDOUT)[:2] == ({"count": "hit"}, [])
+    latin.write_text("1\n2\n")
+    assert project.why("r.yaml", "count")["reason"].startswith(f"in/ {latin.name} changed (sha256 ")
+    why = project.orch("why", "r.yaml", "count", env=STRICT_STDOUT).assert_success().out
+    assert "would run: in/ caf\\udce9.csv changed (sha256 " in why  # escaped, as stderr shows it
+    table = project.orch("run", "r.yaml", "--dry-run", env=STRICT_STDOUT).assert_success().out
+    assert "in/ caf\\udce9.csv changed (sha256 " in table
+    assert project.run("r.yaml", env=STRICT_STDOUT)[:2] == ({"count": "miss"}, ["count"])
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+def test_a_name_that_is_not_utf8_in_the_context_reaches_a_cached_step(project, executor):
+    project.recipe("r.yaml", """
+        steps:
+          - {name: names, module: cf_steps, function: ListFiles}
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, depends_on: [names]}
+    """)
+    (project.path / "in").mkdir()
+    latin = latin1_name(project.path / "in")
+    run = ("r.yaml", "--executor", executor)
+    assert project.run(*run)[:2] == ({"names": None, "count": "miss"}, ["names", "count"])
+    assert project.run(*run)[:2] == ({"names": None, "count": "hit"}, ["names"])
+    assert project.context()["f.names_v1"] == [latin.name]
+    shown = project.orch("context", "show", env=STRICT_STDOUT).assert_success().out
+    assert '["caf\\udce9.csv"]' in shown
 
 
 def test_a_missing_declared_file_is_a_miss_with_a_reason_not_a_crash(project):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -34,6 +35,16 @@ def test_non_json_value_is_refused_naming_key_and_step(value):
         view.set("numbers.raw_v1", value)
     assert "'numbers.raw_v1'" in str(info.value) and "'load'" in str(info.value)
     assert view.delta == []
+
+
+def test_a_key_that_is_not_utf8_is_refused_a_value_may_hold_such_a_name():
+    name = os.fsdecode(b"caf\xe9.csv")  # a Latin-1 file name, as os.listdir gives it
+    view = StepContext({}, step="list", who="list")
+    view.set("names_v1", [name])
+    assert view.get("names_v1") == [name]
+    with pytest.raises(ContextError, match=r"context key 'caf\\udce9.csv_v1' is not UTF-8 text"):
+        view.set(f"{name}_v1", 1)
+    assert [w.key for w in view.delta] == ["names_v1"]
 
 
 def test_history_records_who_step_run_and_time():

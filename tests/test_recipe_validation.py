@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -439,3 +440,25 @@ def test_unversioned_output_keys_are_warned_about(sample_pm, tmp_path):
          "(name it like 'metrics.summary_v1' so a later shape can be 'metrics.summary_v2')", 1),
         ("step 'w': 'write_keys' declares no outputs, so its writes are allowed and recorded but not checked "
          "for conflicts before the run; declare them (outputs = (...)) to enable the check", 1)]
+
+
+@pytest.mark.parametrize("latin1", ["file", "folder"])
+def test_a_recipe_whose_path_is_not_utf8_is_refused_with_its_reason(orch_cli, tmp_path, latin1):
+    # Its runs could not be recorded: the state store keeps a recipe's name and path as UTF-8 text.
+    # The same bytes under a UTF-8 path are read (and kept in the recipe cache) first.
+    text = "steps: [{name: a, module: steps, function: Noop}]\n"
+    (tmp_path / "r.yaml").write_text(text)
+    assert orch_cli("validate", "r.yaml").exit_code == 2  # no module steps: read, then found wanting
+    latin = os.fsdecode(b"r\xe9.yaml" if latin1 == "file" else b"d\xe9")  # as Python sees Latin-1 names
+    try:
+        where, name = (tmp_path, latin) if latin1 == "file" else ((tmp_path / latin), "r.yaml")
+        where.mkdir(exist_ok=True)
+        (where / name).write_text(text)
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    for command in (("run", name), ("run", name, "--dry-run"), ("why", name, "a"), ("validate", name)):
+        outcome = orch_cli(*command, cwd=where)
+        assert outcome.exit_code == 2, command
+        assert f"{ascii(name)[1:-1]}:1: the recipe's path is not UTF-8 text" in outcome.err, command
+        assert "Traceback" not in outcome.err and outcome.out == "", command
+    assert not (where / ".orch" / "state.db").exists()

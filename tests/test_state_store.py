@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -257,6 +259,33 @@ def test_a_database_of_schema_version_1_opens_and_is_brought_up_to_date(project)
     assert project.json("context", "show", "t.sum_v1") == 47  # 41 + 5 + 1
     assert query(project.db, "SELECT source_run FROM context_writes WHERE key = 't.a_v1' ORDER BY id") == [
         (None,), ("20250101T000000-0a0a0a",)]
+
+
+def test_a_file_digest_remembered_by_schema_version_4_is_never_trusted_again(project):
+    # Version 4 remembered no inode: its digests are read once more, then remembered whole.
+    from orchestrator_core.state.migrations import MIGRATIONS
+
+    source = project.path / "in.txt"
+    source.write_text("new text")
+    found = source.stat()
+    project.db.parent.mkdir()
+    conn = sqlite3.connect(project.db)
+    for statement in (s for version in MIGRATIONS[:4] for s in version):
+        conn.execute(statement)
+    conn.execute("INSERT INTO file_digests VALUES (?, ?, ?, ?, ?, 1.0)",
+                 (str(source), found.st_size, found.st_mtime_ns, found.st_ctime_ns, "0" * 64))
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    (project.path / "digests.yaml").write_text(
+        "steps: [{name: a, module: steps, function: Emit, params: {values: {t.a_v1: 1}}, cache: true, "
+        "files: [in.txt]}]\n")
+    time.sleep(0.2)  # the file leaves the racy window (file_digests.RACY_WINDOW_NS), to be remembered
+    outcome = project.orch("--log-level", "DEBUG", "run", "digests.yaml", "--no-progress").assert_success()
+    assert f"hashed {source}" in outcome.err
+    assert query(project.db, "PRAGMA user_version") == [(CURRENT_VERSION,)]
+    assert query(project.db, "SELECT digest, ino, dev FROM file_digests") == [
+        (hashlib.sha256(b"new text").hexdigest(), found.st_ino, found.st_dev)]
 
 
 def test_a_database_from_a_newer_orch_is_refused_with_a_clear_message(project):

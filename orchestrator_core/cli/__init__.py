@@ -113,6 +113,8 @@ def _main(argv: Sequence[str] | None) -> None:
         ALLOW_ENV, DISABLE_ENV, create_plugin_manager, failure_messages, names_from_env, unknown_plugin_names,
     )
 
+    _escape_unprintable_output()
+
     blocked = _blocked_from_argv(args)
     # A misspelt name in any of the three would block nothing, or (the allow-list) every pack.
     unknown = unknown_plugin_names(blocked) + [
@@ -136,6 +138,17 @@ def _main(argv: Sequence[str] | None) -> None:
 def _print_version() -> int:
     sys.stdout.write(f"orch {__version__}\n")
     return 0
+
+
+def _escape_unprintable_output() -> None:
+    """Let stdout print a name that is not UTF-8 backslash-escaped, as stderr does, instead of failing.
+
+    Such a name holds lone surrogates (PEP 383: a file matched by a glob, a value a step
+    wrote), and ``orch why`` or a table shows it. Python's stdout refuses them under
+    most UTF-8 locales (``strict``); under C.UTF-8 it writes their bytes already.
+    """
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _click_main(args: list[str], holder: SessionHolder, traceback: bool) -> int:

@@ -45,6 +45,7 @@ from orchestrator_core._markers import __version__
 from orchestrator_core.digest import builtin_sha256_hex
 from orchestrator_core.model import Recipe, Step
 from orchestrator_core.recipe.read import read_recipe_bytes, recipe_from_bytes, resolved_path
+from orchestrator_core.surrogates import is_utf8
 
 try:
     from zlib import crc32
@@ -202,7 +203,10 @@ def _decode(blob: bytes, key: str, path: Path) -> Recipe:
     step_names, recipe_names, recipe_values, steps = marshal.loads(payload)
     if step_names != _STEP_FIELDS or recipe_names != _RECIPE_FIELDS:
         raise ValueError("written for another shape of Recipe or Step")
-    return Recipe(steps=tuple(Step(*values) for values in steps), path=resolved_path(str(path)),
+    where = resolved_path(str(path))
+    if where is not None and not is_utf8(where):  # the same bytes elsewhere were fine: here they are not
+        raise ValueError("the recipe's path is not UTF-8 text: read from the file, which says so")
+    return Recipe(steps=tuple(Step(*values) for values in steps), path=where,
                   **dict(zip(_RECIPE_FIELDS, recipe_values, strict=True)))
 
 

@@ -16,6 +16,7 @@ from orchestrator_core.errors import Problem, RecipeError, did_you_mean
 from orchestrator_core.model import RESERVED_PREFIX, Recipe, Step
 from orchestrator_core.recipe.plan import find_cycle
 from orchestrator_core.recipe.values import json_problems, retries_problem, seconds_problem
+from orchestrator_core.surrogates import is_utf8
 
 NUMBER = (int, float)
 
@@ -142,6 +143,9 @@ def parse_recipe(
         merge_keys=merge_keys,
         merge_lines=merge_lines,
     )
+    if recipe.path is not None and not is_utf8(recipe.path):
+        problems.append(Problem("the recipe's path is not UTF-8 text (a name in another encoding?), so the state "
+                                "store cannot record its runs: rename what is not", filename, 1))
     if problems:
         raise RecipeError(sorted_problems(problems), partial=recipe)
     return recipe

@@ -165,7 +165,9 @@ def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write]
                       data_dir=run.config.data_dir, workdir=run.config.workdir)
     try:
         method(ctx, dict(step.params))
-    except Exception as exc:  # noqa: BLE001 - the step runs instead
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the step runs instead, whatever the exception's class
         logger.warning("step %r: on_cache_hit failed (%s: %s); the step runs instead", step.name,
                        type(exc).__name__, exc)
         return None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 from orchestrator_core.errors import ContextConflictError, ContextError, utc_timestamp
 from orchestrator_core.run.write_ops import MISSING, KeyWrites, applied, combined, saved_state
 from orchestrator_core.model import RESERVED_PREFIX, Write
+from orchestrator_core.surrogates import is_utf8
 
 __all__ = ["RESERVED_PREFIX", "Context", "StepContext", "json_safe"]
 
@@ -32,6 +33,9 @@ def json_safe(key: str, value: Any, *, step: str | None = None) -> Any:
     """
     if not isinstance(key, str) or not key:
         raise ContextError(f"context keys must be non-empty strings, got {key!r}")
+    if not is_utf8(key):
+        raise ContextError(f"context key {key!r} is not UTF-8 text (a name in another encoding?), so the state "
+                           "store cannot keep it; such a name may be a value, not a key")
     if value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value.bit_length() < 10_000):
         return value  # a longer integer may be more digits than JSON text can take: json.dumps decides
     try:

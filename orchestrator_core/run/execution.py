@@ -51,7 +51,11 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
             code = exc.code if isinstance(exc.code, int) else 1
             if code:
                 error = error_record(task.step, f"scriptlet exited with code {code}", exit_code=code)
-        except Exception as exc:  # noqa: BLE001 - a step's failure is data, not a crash
+        except KeyboardInterrupt:
+            raise  # Ctrl-C (SIGTERM in a worker process): it stops the run, not this step alone
+        except BaseException as exc:  # noqa: BLE001 - a step's failure is data, not a crash
+            # Whatever its class: a GeneratorExit or a BaseException of the scriptlet's own
+            # would otherwise leave the harness, and on the inline executor end the run.
             error = error_from_exception(task.step, exc)
             if not isinstance(exc, ContextError) and "type" in error["details"]:
                 error["details"]["where"] = _where(exc)

@@ -218,7 +218,9 @@ class Fingerprinter:
         if callable(method) and getattr(handler, "declares_files", True):
             try:
                 named.extend(method(dict(step.params), self.workdir, self.data_dir))
-            except Exception as exc:  # noqa: BLE001 - a scriptlet's bug must not stop the run
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a scriptlet's bug, whatever its class, must not stop the run
                 raise FingerprintError(f"the scriptlet's files() failed ({type(exc).__name__}: {exc}), so "
                                        "what it reads is unknown") from exc
         named.extend(artifacts)

@@ -100,6 +100,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             recorded REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # version 5: the inode and device of the file each digest was computed from, so a path
+    # that comes to name another file with the same size and times (a symlink pointed
+    # elsewhere, a renamed folder) is read again. The rows of version 4 have NULL there,
+    # which equals no inode: each such file is read once more, then remembered whole.
+    (
+        "ALTER TABLE file_digests ADD COLUMN ino INTEGER",
+        "ALTER TABLE file_digests ADD COLUMN dev INTEGER",
+    ),
 )
 
 CURRENT_VERSION = len(MIGRATIONS)

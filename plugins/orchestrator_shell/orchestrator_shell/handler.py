@@ -39,7 +39,18 @@ ARG_LIMIT = 120 * 1024
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """``value`` as JSON for a script: UTF-8, or ASCII (``\\uXXXX``) when it holds a lone surrogate.
+
+    A file name that is not UTF-8 reaches Python with lone surrogates (PEP 383), and a
+    step may write one to the context; as UTF-8 such a text cannot be passed at all.
+    Escaped, it is the same JSON value, and a Python script gets the name back exactly.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,7 @@ class ShellHandler:
         try:
             digest.update(Path(self.script).read_bytes())
         except OSError:
-            digest.update(self.script.encode())
+            digest.update(os.fsencode(self.script))  # the path's bytes, whatever their encoding
         digest.update(_json(list(self.args)).encode())
         return digest.hexdigest()
 

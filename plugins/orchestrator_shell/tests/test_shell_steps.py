@@ -71,6 +71,23 @@ def test_writes_reach_the_state_store_and_the_next_step(run_shell, script, histo
     assert "[echo] received 0 args\n[echo] a second line on stderr\n" in outcome.err
 
 
+def test_a_name_that_is_not_utf8_reaches_the_next_script_as_escaped_json(run_shell, script, history):
+    # A Latin-1 file name in the context (a lone surrogate, as os.listdir gives it) cannot be
+    # passed as UTF-8: ORCH_CTX holds the same JSON value with \u escapes instead.
+    script("name.sh", r"""
+        #!/bin/sh
+        printf '{"status":"ok","outputs":["demo.name_v1"],"ctx":{"demo.name_v1":"caf\\udce9.csv"}}\n'
+    """)
+    script("echo.sh", ECHO)
+    outcome = run_shell("""
+        steps:
+          - {name: name, type: shell, script: name.sh}
+          - {name: echo, type: shell, script: echo.sh, inputs: [demo.name_v1], cache_key: echo}
+    """)
+    outcome.assert_success()
+    assert history("echo.ctx_v1")[-1]["value"] == {"demo.name_v1": "caf\udce9.csv"}
+
+
 def test_params_and_args_arrive_intact_and_nothing_is_interpreted(run_shell, script, history, tmp_path):
     script("echo.sh", ECHO)
     params = {
