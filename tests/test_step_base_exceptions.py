@@ -111,12 +111,16 @@ def test_sys_exit_in_a_step_is_its_exit_code(orch, executor):
         steps:
           - {name: three, module: bx_steps, function: Raise, params: {kind: exit, code: 3}}
           - {name: zero, module: bx_steps, function: Raise, params: {kind: exit, code: 0}, depends_on: []}
+          - {name: bare, module: bx_steps, function: Raise, params: {kind: exit, code: null}, depends_on: []}
+          - {name: said, module: bx_steps, function: Raise, params: {kind: exit, code: no input}, depends_on: []}
     """, "--executor", executor, "--keep-going")
     assert outcome.exit_code == 1 and "Traceback" not in outcome.err
     lines = {line["step"]: line for line in outcome.lines}
     assert (lines["three"]["reason"], lines["three"]["exit_code"]) == ("scriptlet exited with code 3", 3)
     assert lines["zero"]["status"] == "ok"
-    assert orch.recorded() == {"three": "error", "zero": "ok"}
+    assert lines["bare"]["status"] == "ok"  # sys.exit() is exit status 0, as Python reads it
+    assert (lines["said"]["reason"], lines["said"]["exit_code"]) == ("scriptlet exited: no input", 1)
+    assert orch.recorded() == {"three": "error", "zero": "ok", "bare": "ok", "said": "error"}
 
 
 @pytest.mark.parametrize("failing", ["files", "on_cache_hit"])

@@ -48,9 +48,12 @@ def execute_task(task: StepTask, cancel_event: threading.Event | None = None) ->
             if returned is not None:
                 extras = _extras(task.step, returned)
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+            # As Python reads it: no code (``sys.exit()``) is 0, a message is printed and is 1.
+            code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
             if code:
-                error = error_record(task.step, f"scriptlet exited with code {code}", exit_code=code)
+                reason = (f"scriptlet exited: {exc.code}" if isinstance(exc.code, str) and exc.code
+                          else f"scriptlet exited with code {code}")
+                error = error_record(task.step, reason, exit_code=code)
         except KeyboardInterrupt:
             raise  # Ctrl-C (SIGTERM in a worker process): it stops the run, not this step alone
         except BaseException as exc:  # noqa: BLE001 - a step's failure is data, not a crash
