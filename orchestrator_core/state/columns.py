@@ -56,8 +56,8 @@ def _names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def _flags(value: Any) -> bool:
-    return isinstance(value, dict) and ("plan" not in value or _names(value["plan"]))
+def _flags(value: Any) -> bool:  # null reads as no flags
+    return value is None or isinstance(value, dict) and ("plan" not in value or _names(value["plan"]))
 
 
 def _error(value: Any) -> bool:
@@ -110,7 +110,7 @@ RULES: tuple[Rule, ...] = (
     Rule("runs", "finished", "a number or NULL", _numeric("finished", _NUMBER_OR_NULL), _number_or_null, None),
     Rule("runs", "pid", "an integer or NULL", _numeric("pid", _INTEGER_OR_NULL), _integer_or_null, None),
     Rule("runs", "flags", "a JSON object whose plan, if any, is a list of step names",
-         _json("flags", f"json_type(flags) != 'object' OR ({_not_names('flags', '$.plan')})"), _flags, "{}", True),
+         _json("flags", f"json_type(flags) NOT IN ('object', 'null') OR ({_not_names('flags', '$.plan')})"), _flags, "{}", True),
     Rule("step_results", "error", "a JSON object or NULL",
          _json("error", "json_type(error) NOT IN ('object', 'null')"), _error, DROP, True),
     *(Rule("step_results", column, "a number or NULL", _numeric(column, _NUMBER_OR_NULL), _number_or_null, None)
