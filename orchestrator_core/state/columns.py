@@ -19,21 +19,30 @@ dependencies, a step start's step and time).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
+
+from orchestrator_core.records import Record
 
 DROP = "drop"  # what --repair does with a row whose value cannot be replaced: it is left out
 
 
-@dataclass(frozen=True)
-class Rule:
-    table: str
-    column: str
-    holds: str  # in words: "a number", "an integer or NULL", "a JSON object"...
-    wrong_sql: str  # true for a row whose value is something else (invalid JSON aside)
-    fits: Callable[[Any], bool]  # the same, on the value read (decoded, when ``json``)
-    repair: Any = DROP  # what --repair writes instead (None: NULL), or DROP
-    json: bool = False
+class Rule(Record):
+    """What ``column`` of ``table`` holds: ``holds`` in words ("a number", "a JSON object"...),
+    ``wrong_sql`` true for a row holding something else (invalid JSON aside), ``fits`` the same
+    check on the value read (decoded, when ``json``), ``repair`` what --repair writes instead
+    (``None``: NULL) or :data:`DROP`. (A :class:`Record`: a run's start-up imports no dataclass.)"""
+
+    __slots__ = ("table", "column", "holds", "wrong_sql", "fits", "repair", "json")
+
+    def __init__(self, table: str, column: str, holds: str, wrong_sql: str, fits: Callable[[Any], bool],
+                 repair: Any = DROP, json: bool = False):
+        self.table = table
+        self.column = column
+        self.holds = holds
+        self.wrong_sql = wrong_sql
+        self.fits = fits
+        self.repair = repair
+        self.json = json
 
 
 def _number(value: Any) -> bool:
