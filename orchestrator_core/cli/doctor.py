@@ -15,7 +15,8 @@ from orchestrator_core.cli.common import json_option, print_json, resolved_state
 @state_dir_option
 @json_option
 def doctor(repair: bool, state_dir: Path | None, as_json: bool) -> None:
-    """Check the state store: is it a sound SQLite database, of a known schema, with valid JSON in every row.
+    """Check the state store: is it a sound SQLite database, of a known schema, with valid JSON in every row
+    and values of the right kind in every column.
 
     Nothing is changed without --repair. Exit status: 0 the store is sound (or was
     repaired), 1 it has problems, 2 the repair could not be done.
@@ -64,8 +65,19 @@ def _describe(found, recovery, repair: bool) -> None:
     for table, n in recovery.invalid.items():
         what = "kept without their flags" if table == "runs" else "left out"
         click.echo(f"{what}: {n} row(s) of {table} with invalid JSON")
+    for name, n in recovery.replaced.items():
+        click.echo(f"replaced ({_replacement(name)}): {n} row(s) of {name} holding a value of the wrong kind")
+    for name, n in recovery.dropped.items():
+        click.echo(f"left out: {n} row(s) whose {name} held a value of the wrong kind")
     if recovery.unreadable:
         click.echo(f"rows of {', '.join(recovery.unreadable)} on damaged pages could not be read and are lost")
+
+
+def _replacement(name: str) -> str:
+    from orchestrator_core.state.columns import rule_of
+
+    value = rule_of(*name.split(".")).repair
+    return "NULL" if value is None else value
 
 
 COMMANDS = (doctor,)

@@ -3,12 +3,14 @@
 A store can be damaged by a disk that failed or filled up, a copy taken while a run
 was writing it, a file overwritten by something else, or a hand edit. Checking reads
 it without changing anything: that it is a SQLite database, SQLite's own
-``integrity_check``, the schema version and tables, and that every JSON column holds
-JSON. Repairing never edits the damaged file: it moves the file (with its
+``integrity_check``, the schema version and tables, that every JSON column holds
+JSON, and that each column holds what :mod:`.columns` says it must (a number where
+the commands compute with one, an object where they look into one). Repairing never edits the damaged file: it moves the file (with its
 write-ahead log) aside as ``state.db.damaged-TIME`` and builds a new store from every
 row it can still read, table by table, reading each from both ends so that rows
 beyond a damaged page are kept too, and leaving out rows whose JSON is invalid (a
-run whose flags are invalid is kept, with no flags).
+run whose flags are invalid is kept, with no flags); a row with a value of the wrong
+kind gets the replacement its column's rule gives (NULL, no flags) or is left out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from orchestrator_core.state import columns as rules
 from orchestrator_core.state.faults import StateStoreError, cause
 from orchestrator_core.state.liveness import DIRECTORY as LOCKS, run_alive
 from orchestrator_core.state.migrations import CURRENT_VERSION, schema_version
@@ -112,6 +115,22 @@ def _check_database(conn: sqlite3.Connection, found: Checkup) -> None:
             continue
         if bad:
             found.problems.append(f"{bad} row(s) of table {table} hold invalid JSON in column {column}")
+        _check_kinds(conn, table, found)
+
+
+def _check_kinds(conn: sqlite3.Connection, table: str, found: Checkup) -> None:
+    """Count the rows of ``table`` whose columns hold something other than their rules say."""
+    try:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        counts = [(rule, conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {rule.wrong_sql}").fetchone()[0])
+                  for rule in rules.rules_of(table) if rule.column in present]
+    except sqlite3.Error as exc:
+        found.problems.append(f"table {table} cannot be read to its end: {cause(exc)}")
+        return
+    for rule, bad in counts:
+        if bad:
+            found.problems.append(f"{bad} row(s) of table {table} hold something other than {rule.holds}"
+                                  f" in column {rule.column}")
 
 
 @dataclass
@@ -121,10 +140,14 @@ class Recovery:
     moved_to: Path
     kept: dict[str, int] = field(default_factory=dict)
     invalid: dict[str, int] = field(default_factory=dict)  # rows with invalid JSON, left out (runs: emptied)
+    # "table.column" -> rows whose value there was of the wrong kind: left out, or given the rule's replacement
+    dropped: dict[str, int] = field(default_factory=dict)
+    replaced: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # tables whose reading stopped at a damaged page
 
     def to_dict(self) -> dict[str, Any]:
         return {"moved_to": str(self.moved_to), "kept": self.kept, "invalid_json_dropped": self.invalid,
+                "wrong_kind_dropped": self.dropped, "wrong_kind_replaced": self.replaced,
                 "tables_partly_unreadable": self.unreadable}
 
 
@@ -193,6 +216,7 @@ def _copy_table(old: sqlite3.Connection, store: StateStore, table: str, recovery
     columns = [c for c in new_columns if c in old_columns]
     names = ", ".join(columns)
     json_at = columns.index(JSON_COLUMNS[table]) if JSON_COLUMNS[table] in columns else None
+    checks = [(columns.index(rule.column), rule) for rule in rules.rules_of(table) if rule.column in columns]
     rows: dict[tuple, tuple] = {}
     for direction in ("ASC", "DESC"):  # from both ends: the rows beyond a damaged page too
         order = ", ".join(f"{c} {direction}" for c in ORDER[table].split(", "))
@@ -208,10 +232,27 @@ def _copy_table(old: sqlite3.Connection, store: StateStore, table: str, recovery
             if table not in REPLACEMENT:
                 continue
             row = (*row[:json_at], REPLACEMENT[table], *row[json_at + 1:])
-        kept.append(row)
+        fitted = _fitted(row, checks, recovery)
+        if fitted is not None:
+            kept.append(fitted)
     with store.transaction() as conn:
         conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", kept)
     recovery.kept[table] = len(kept)
+
+
+def _fitted(row: tuple, checks: list[tuple[int, rules.Rule]], recovery: Recovery) -> tuple | None:
+    """``row`` with each wrong value replaced as its rule says; ``None`` when a rule says to leave it out."""
+    for at, rule in checks:
+        value = json.loads(row[at]) if rule.json and row[at] is not None else row[at]
+        if rule.fits(value):
+            continue
+        name = f"{rule.table}.{rule.column}"
+        if rule.repair is rules.DROP:
+            recovery.dropped[name] = recovery.dropped.get(name, 0) + 1
+            return None
+        recovery.replaced[name] = recovery.replaced.get(name, 0) + 1
+        row = (*row[:at], rule.repair, *row[at + 1:])
+    return row
 
 
 def _readable(conn: sqlite3.Connection, select: str, table: str, recovery: Recovery) -> Iterator[tuple]:

@@ -15,6 +15,7 @@ from typing import Any, Collection, Sequence
 
 from orchestrator_core.errors import UsageError
 from orchestrator_core.records import Record
+from orchestrator_core.state import columns
 from orchestrator_core.state.faults import damaged_store, store_error
 from orchestrator_core.state.liveness import pid_alive, run_alive
 
@@ -64,6 +65,11 @@ class RunRecord(Record):
 
 
 _RUN_COLUMNS = "id, recipe, recipe_path, recipe_digest, started, finished, status, flags, pid"
+# Where each checked column of a run is in its row (flags decoded first)
+_RUN_RULES = tuple((_RUN_COLUMNS.split(", ").index(rule.column), rule) for rule in columns.rules_of("runs"))
+_EVENT_DATA = columns.rule_of("events", "data")
+_FINGERPRINT_INPUTS = columns.rule_of("fingerprints", "inputs")
+_FINGERPRINT_RECORDED = columns.rule_of("fingerprints", "recorded")
 
 
 # Up to how many steps, and how many keys, step_writes names in its query (SQLite takes 999
@@ -110,9 +116,17 @@ class StoreReader:
             values.append(value if end == len(text) else self._loads(text, table))
         return values
 
+    def _checked(self, rule: columns.Rule, value: Any) -> Any:
+        """``value`` of ``rule``'s column, or the damaged-store error when it holds something else."""
+        if not rule.fits(value):
+            raise damaged_store(self.path, columns.described(rule, value))
+        return value
+
     def _run_record(self, row: Sequence[Any]) -> RunRecord:
         values = list(row)
         values[7] = self._loads(values[7] or "{}", "runs")
+        for at, rule in _RUN_RULES:
+            self._checked(rule, values[at])
         return RunRecord(*values, state_dir=self.path.parent)
 
     # -- runs ------------------------------------------------------------------------------
@@ -167,6 +181,7 @@ class StoreReader:
     # -- steps -----------------------------------------------------------------------------
     _STEP_COLUMNS = ("step", "status", "error", "duration_ms", "cpu_ms", "peak_rss_kb", "cache", "attempts",
                      "executor", "finished")
+    _STEP_RULES = columns.rules_of("step_results")
 
     def step_results(self, run_id: str) -> list[dict[str, Any]]:
         """The steps a run finished, in the order they finished."""
@@ -176,6 +191,8 @@ class StoreReader:
         for row in rows:
             result = dict(zip(self._STEP_COLUMNS, row))
             result["error"] = self._loads(result["error"], "step_results") if result["error"] else None
+            for rule in self._STEP_RULES:
+                self._checked(rule, result[rule.column])
             results.append(result)
         return results
 
@@ -225,7 +242,8 @@ class StoreReader:
         if not rows:
             return None
         key, inputs, run, recorded = rows[0]
-        return {"key": key, "inputs": self._loads(inputs, "fingerprints"), "run": run, "recorded": recorded}
+        return {"key": key, "inputs": self._checked(_FINGERPRINT_INPUTS, self._loads(inputs, "fingerprints")),
+                "run": run, "recorded": self._checked(_FINGERPRINT_RECORDED, recorded)}
 
     def fingerprint_keys(self, recipe: str) -> dict[str, str]:
         """Step → the key of its last recorded fingerprint, for every step of ``recipe`` that has one."""
@@ -369,7 +387,7 @@ class StoreReader:
             f"SELECT data FROM events WHERE id >= (SELECT MIN(id) FROM events WHERE run = ? AND event = 'run_start')"
             f" AND run = ? AND event IN ({marks}) ORDER BY id", (run_id, run_id, *names),
         )
-        return [self._loads(data, "events") for (data,) in rows]
+        return [self._checked(_EVENT_DATA, self._loads(data, "events")) for (data,) in rows]
 
     def step_outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Step → key → the last value that step wrote, as recorded in ``run_id``."""
