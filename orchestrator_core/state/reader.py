@@ -271,28 +271,21 @@ class StoreReader:
         when one of ``steps`` contributed, its last value is kept and the key is named in the
         second list, so the caller can say so. Only the chosen rows' values are read.
         """
-        chosen: dict[str, int] = {}  # key -> id of the write kept
-        merged: set[str] = set()
-        touched: set[str] = set()  # keys one of ``steps`` wrote
-        for row_id, key, who, step in self._rows(
-                "SELECT id, key, who, step FROM context_writes WHERE run = ? ORDER BY id", (run_id,)):
-            if step is not None and step in steps:
-                touched.add(key)
-                continue
-            if step is None and who == "merge":
-                merged.add(key)
-            chosen[key] = row_id
-        mixed = sorted(touched & merged)
-        for key in mixed:
-            chosen[key] = self._rows("SELECT MAX(id) FROM context_writes WHERE run = ? AND key = ?",
-                                     (run_id, key))[0][0]
-        ids = sorted(chosen.values())
-        rows: list[tuple] = []
-        for start in range(0, len(ids), _LISTED):
-            part = ids[start:start + _LISTED]
-            rows += self._rows("SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN "
-                               f"({', '.join('?' * len(part))})", part)
-        rows.sort(key=lambda row: row[0])
+        excluded = json.dumps(sorted(steps))  # one parameter, however many steps (SQLite's json_each)
+        mixed = [key for (key,) in self._rows(
+            "SELECT DISTINCT key FROM context_writes WHERE run = ? AND step IS NULL AND who = 'merge' AND key IN"
+            " (SELECT key FROM context_writes WHERE run = ? AND step IN (SELECT value FROM json_each(?)))"
+            " ORDER BY key", (run_id, run_id, excluded))]
+        sql = ("SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN"
+               " (SELECT MAX(id) FROM context_writes WHERE run = ? AND (step IS NULL OR step NOT IN"
+               " (SELECT value FROM json_each(?))) GROUP BY key)")
+        args: list[Any] = [run_id, excluded]
+        if mixed:  # their last write, whoever made it
+            sql += (" OR id IN (SELECT MAX(id) FROM context_writes WHERE run = ? AND key IN"
+                    " (SELECT value FROM json_each(?)) GROUP BY key)")
+            args += [run_id, json.dumps(mixed)]
+        by_key = {row[0]: row for row in self._rows(sql + " ORDER BY key, id", args)}  # the later write wins
+        rows = list(by_key.values())
         values = self._loads_all([row[1] for row in rows], "context_writes")
         entries = {key: {"value": value, "who": who, "step": step, "ts": ts, "run": source_run or run_id}
                    for (key, _, who, step, ts, source_run), value in zip(rows, values)}

@@ -99,18 +99,20 @@ def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], cont
 
 
 def _run_again_and_after(recipe: Recipe, plan: Sequence[Step]) -> set[str]:
-    """The steps of ``plan`` and every step that depends on one of them, however far."""
-    after: dict[str, list[str]] = {}
-    for step in recipe.steps:
-        for dep in step.depends_on:
-            after.setdefault(dep, []).append(step.name)
+    """The steps of ``plan`` and every step that depends on one of them, however far.
+
+    Passes over the recipe until one adds nothing: a ``--resume-from`` plan holds every step
+    after its first already (one pass), and recipes list steps after their dependencies
+    nearly always (two).
+    """
     found = {s.name for s in plan}
-    pending = list(found)
-    while pending:
-        for name in after.get(pending.pop(), ()):
-            if name not in found:
-                found.add(name)
-                pending.append(name)
+    grew = True
+    while grew:
+        grew = False
+        for step in recipe.steps:
+            if step.name not in found and not found.isdisjoint(step.depends_on):
+                found.add(step.name)
+                grew = True
     return found
 
 
