@@ -349,6 +349,22 @@ def test_another_reader_reads_afresh(tmp_path, monkeypatch):
     assert len(entries()) == 2
 
 
+def test_a_reader_module_replaced_with_the_same_size_and_mtime_changes_the_key(tmp_path):
+    """A reinstall (an unpacked wheel, a reproducible build) can keep a module's size and mtime;
+    it cannot keep its inode and ctime."""
+    module = tmp_path / "read.py"
+    module.write_text("a = 1\n")
+    before = module.stat()
+    stamp = recipe_cache._stamp(str(module))
+    replacement = tmp_path / "read.py.new"
+    replacement.write_text("a = 2\n")
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, module)
+    after = module.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert recipe_cache._stamp(str(module)) != stamp
+
+
 def test_a_run_with_a_cache_that_cannot_be_written(tmp_path):
     (tmp_path / "cache_steps.py").write_text(STEPS_MODULE)
     (tmp_path / "recipe.yaml").write_text(CHAIN)

@@ -143,11 +143,14 @@ def _yaml_file() -> str | None:
 
 
 def _stamp(file: str) -> str:
+    """What tells one version of a reader module from another without reading it: besides size
+    and mtime (which a reproducible build or an unpacked wheel can keep equal across versions),
+    the inode and ctime, which a reinstall cannot keep."""
     try:
         st = os.stat(file)
     except OSError:
         return f"{file}:missing"
-    return f"{file}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{file}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def _fields_signature(step_fields: Mapping[str, Mapping[str, Any]]) -> str:
