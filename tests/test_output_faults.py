@@ -139,6 +139,22 @@ def test_a_run_with_stderr_closed_prints_its_lines_and_is_recorded(tmp_path):
     assert event_lines(tmp_path / "ev.jsonl")[-1]["event"] == "run_finish"
 
 
+def test_a_full_stderr_loses_the_progress_lines_not_the_run_nor_the_exit_status(tmp_path):
+    """Progress and messages are for a reader: a stderr on a full disk (``2>>orch.log``) does not
+    stop the work, and each exit status stays the one its message went with."""
+    def with_full_stderr(*args: str) -> subprocess.CompletedProcess:
+        with open("/dev/full", "w") as full:
+            return subprocess.run([orch_executable(), *args], cwd=tmp_path, env=environment(),
+                                  stdout=subprocess.PIPE, stderr=full, text=True, timeout=120)
+
+    done = with_full_stderr("run", RECIPE)
+    assert done.returncode == 0
+    assert len([json.loads(line) for line in done.stdout.splitlines()]) == 6
+    assert shown(tmp_path)["status"] == "ok"
+    assert with_full_stderr("run", "nothere.yaml").returncode == 2  # a usage error, said or not
+    assert with_full_stderr("runs", "show", "nope").returncode == 2
+
+
 def test_a_run_with_every_standard_descriptor_closed_is_recorded(tmp_path):
     done = with_closed(tmp_path, "<&- >&- 2>&-", "run", RECIPE, "--events", "ev.jsonl")
     assert done.returncode == 0

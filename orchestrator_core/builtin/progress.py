@@ -89,8 +89,14 @@ class Progress:
         if self.bar is not None:
             self.print_above(text)
         else:
-            sys.stderr.write(text + "\n")
-            sys.stderr.flush()
+            try:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+            except OSError:
+                # Progress is for a reader. A stderr that cannot take it (a full disk behind
+                # ``2>>orch.log``) does not stop the work: the JSON lines, the store and the exit
+                # status still say what happened.
+                pass
 
     def print_above(self, line: str) -> None:
         """Print ``line`` above the live bar, with the others of the next ``ABOVE_THE_BAR_S``.

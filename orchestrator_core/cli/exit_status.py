@@ -19,9 +19,16 @@ INTERRUPTED = 130
 
 
 def say(message: str) -> None:
-    """One line ``orch: MESSAGE`` on stderr (``error: ...``, ``warning: ...``)."""
-    sys.stderr.write(f"orch: {message}\n")
-    sys.stderr.flush()
+    """One line ``orch: MESSAGE`` on stderr (``error: ...``, ``warning: ...``).
+
+    A stderr that cannot take it (a full disk) loses the line, not the exit status: the
+    status is then all that tells, so it must stay the one the message went with.
+    """
+    try:
+        sys.stderr.write(f"orch: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def exit_status(command: Callable[[], int], *, traceback: bool = False) -> int:
