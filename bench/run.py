@@ -58,6 +58,8 @@ TARGETS = (
     Target("--resume-from start / full start, 1,000 steps, 100 runs", "resume", "long_history.ratio", "x",
            lambda v: v <= 1.5, "<= 1.5x"),
     Target("same ratio, 100 runs / 10 runs of history", "resume", "history_growth", "x", None),
+    Target("what a resume adds to a full start, per recipe step", "resume",
+           "long_history.added_us_per_recipe_step", "us", None),
     Target("thread fan-out 1 -> N -> 1 / bare ThreadPoolExecutor", "core", "thread_fan_out.ratio", "x",
            lambda v: v <= 2.0, "<= 2x"),
     Target("8 x 0.2 s sleeps on 4 workers, wall", "core", "parallel_efficiency.run_s", "s",
