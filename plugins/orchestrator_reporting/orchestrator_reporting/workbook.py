@@ -9,6 +9,7 @@ JSON text. openpyxl is imported here only (it takes ~130 ms to import).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -18,8 +19,16 @@ STEP_COLUMNS = ("step", "status", "duration_ms", "cpu_ms", "peak_rss_kb", "cache
 METRIC_COLUMNS = ("key", "value")
 
 
+# A spreadsheet keeps numbers as 64-bit floats: a larger integer would be rounded (or, past
+# the float range, refused), so it is written as its digits instead.
+EXACT_INTEGER = 2 ** 53
+
+
 def cell_value(value: Any) -> Any:
-    """What a cell can hold: numbers, text and booleans as they are, anything else as JSON text."""
+    """What a cell can hold: numbers, text and booleans as they are, anything else as JSON text
+    (an integer a spreadsheet would round, as its digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INTEGER:
+        return str(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return json.dumps(value, separators=(",", ":"), default=str)
@@ -60,5 +69,10 @@ def write_workbook(path: str | Path, steps: Iterable[Mapping[str, Any]], metrics
             width = max(len(str(cell.value)) if cell.value is not None else 0 for cell in column)
             ws.column_dimensions[column[0].column_letter].width = min(max(width + 2, 8), 60)
     path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        book.save(partial)  # a save that fails half-way leaves no broken workbook under the real name
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

@@ -78,6 +78,17 @@ def test_write_workbook(tmp_path):
         ["metrics.x", 1.5], ["metrics.list", "[1,2]"], ["metrics.flag", True]]
 
 
+def test_an_integer_a_spreadsheet_would_round_is_written_as_its_digits(tmp_path):
+    from openpyxl import load_workbook
+
+    huge, exact = 10 ** 400, 2 ** 53
+    path = reporting.write_workbook(tmp_path / "w.xlsx", [],
+                                    {"metrics.huge": huge, "metrics.big": exact + 1, "metrics.exact": exact})
+    values = {row[0].value: row[1].value for row in load_workbook(path)["metrics"].iter_rows(min_row=2)}
+    assert values == {"metrics.huge": str(huge), "metrics.big": str(exact + 1), "metrics.exact": exact}
+    assert [p.name for p in tmp_path.iterdir()] == ["w.xlsx"]  # no partial file left beside it
+
+
 def test_orch_report_hook_writes_the_asked_formats(run_orch_recipe, orch_pm, register_plugin, tmp_path):
     """In-process: the hook on a live run (not one read back from the store)."""
     from orchestrator_core import BaseScriptlet
