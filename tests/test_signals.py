@@ -8,6 +8,7 @@ a marker in its environment: ``/proc`` then shows whether anything survived.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -236,3 +237,57 @@ def test_a_second_signal_during_a_deferred_block_interrupts_at_once(orch_signal_
             os.kill(os.getpid(), signal.SIGTERM)
             reached.append("not reached")
     assert reached == ["held back"]
+
+
+IGNORING_STEPS = """
+import signal
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class Ignore(BaseScriptlet):
+    name = "signals_ignore"
+
+    def run(self, ctx, params):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class Nap(BaseScriptlet):
+    name = "signals_nap"
+
+    def run(self, ctx, params):
+        with open(params["started"], "w"):
+            pass
+        time.sleep(params["seconds"])
+"""
+
+
+def test_a_step_that_ignores_signals_does_not_disarm_ctrl_c_for_the_rest_of_the_run(tmp_path):
+    """A scriptlet run in orch's own process (the inline executor, on the main thread) may replace
+    the signal handlers; the runner puts its own back after the step, with a warning."""
+    (tmp_path / "ignoring_steps.py").write_text(IGNORING_STEPS)
+    started = tmp_path / "napping"
+    (tmp_path / "r.yaml").write_text(
+        "steps:\n"
+        "  - {name: ignore, type: python, module: ignoring_steps, function: Ignore}\n"
+        f"  - {{name: nap, type: python, module: ignoring_steps, function: Nap, params: {{started: '{started}',"
+        " seconds: 60}, depends_on: [ignore]}\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.Popen([orch_executable(), "run", "r.yaml", "--executor", "inline", "--no-progress"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 10  # stopped at once, not after the 60 s step
+    assert "step 'ignore' replaced orch's SIGINT handler" in err
+    assert [json.loads(line)["step"] for line in out.splitlines()] == ["ignore"]

@@ -10,6 +10,7 @@ from concurrent.futures import Future
 
 from orchestrator_core._markers import hookimpl
 from orchestrator_core.run.execution import execute_task
+from orchestrator_core.run.interrupts import reclaim_signals
 from orchestrator_core.plugin.interfaces import DEFAULT_SERIAL, Executor, ExecutorCapabilities
 from orchestrator_core.model import StepResult, StepTask
 
@@ -27,7 +28,9 @@ class InlineExecutor(Executor):
     def submit(self, task: StepTask) -> Future[StepResult]:
         if task.timeout:
             return self._timed.submit(task)
-        return finished_future(execute_task(task))
+        result = execute_task(task)
+        reclaim_signals(task.step)  # a step run here may have replaced orch's signal handlers
+        return finished_future(result)
 
     def cancel(self, future: Future[StepResult]) -> None:
         self._timed.cancel(future)

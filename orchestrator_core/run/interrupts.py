@@ -46,9 +46,24 @@ class Interrupts:
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Interrupts:
+        global _active
         for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._first)
+        _active = self
         return self
+
+    def reclaim(self, step: str) -> None:
+        """Put the run's handlers back where ``step``, run on this thread, replaced them.
+
+        A scriptlet running in orch's own process may call ``signal.signal`` (a library that
+        ignores SIGINT, say): left so, Ctrl-C and SIGTERM would do nothing for the rest of the run.
+        """
+        expected = self._first if self.received is None else self._again
+        for signum in SIGNALS:
+            if signal.getsignal(signum) != expected:
+                signal.signal(signum, expected)
+                logger.warning("step %r replaced orch's %s handler; orch's is back, so the signal still stops "
+                               "the run", step, signal.Signals(signum).name)
 
     def finish(self) -> None:
         """After the run: stop what is left if a signal came, else give the old handlers back.
@@ -56,6 +71,8 @@ class Interrupts:
         After a signal the escalating handler stays until ``orch`` exits, so a second
         signal during ``atexit`` cleanup kills instead of printing a traceback.
         """
+        global _active
+        _active = None
         if self.received is None:
             for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
@@ -78,6 +95,16 @@ class Interrupts:
                         "the run had started\n".encode())
         except OSError:
             pass
+
+
+_active: Interrupts | None = None  # the handlers of the run under way, while installed
+
+
+def reclaim_signals(step: str) -> None:
+    """After a step ran on the main thread: the run's signal handlers, put back if it replaced them
+    (:meth:`Interrupts.reclaim`); nothing when no run installed them."""
+    if _active is not None and threading.current_thread() is threading.main_thread():
+        _active.reclaim(step)
 
 
 class _Held(threading.local):
