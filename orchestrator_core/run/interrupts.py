@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import _signal
 import sys
 import threading
 import time
@@ -60,7 +61,7 @@ class Interrupts:
         """
         expected = self._first if self.received is None else self._again
         for signum in SIGNALS:
-            if signal.getsignal(signum) != expected:
+            if _current_handler(signum) != expected:
                 signal.signal(signum, expected)
                 logger.warning("step %r replaced orch's %s handler; orch's is back, so the signal still stops "
                                "the run", step, signal.Signals(signum).name)
@@ -98,6 +99,10 @@ class Interrupts:
 
 
 _active: Interrupts | None = None  # the handlers of the run under way, while installed
+
+# The handler as set, without ``signal.getsignal``'s conversion to an enum member (which tries,
+# and fails, to make one of every handler: 3 us a call, and this is asked after every step).
+_current_handler = getattr(_signal, "getsignal", signal.getsignal)
 
 
 def reclaim_signals(step: str) -> None:
