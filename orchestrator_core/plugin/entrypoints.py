@@ -15,6 +15,7 @@ import re
 import sys
 from typing import Any
 
+from orchestrator_core.plugin.scan_cache import ScanCache
 from orchestrator_core.records import FrozenRecord
 
 _META_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(-py[\d.]+)?\.(dist|egg)-info$")
@@ -39,63 +40,64 @@ class EntryPoint(FrozenRecord):
         return module
 
 
-def _parse_group(text: str, group: str) -> list[tuple[str, str]]:
-    entries, current = [], None
+def _parse_groups(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Group → its ``(name, value)`` pairs, from the text of an ``entry_points.txt``."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
         if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1].strip()
-        elif current == group and "=" in line:
+            current = groups.setdefault(line[1:-1].strip(), [])
+        elif current is not None and "=" in line:
             name, _, value = line.partition("=")
-            entries.append((name.strip(), value.strip()))
-    return entries
+            current.append((name.strip(), value.strip()))
+    return groups
 
 
-def _metadata(folder: str, match: re.Match) -> tuple[str, str]:
-    """Name and version from the METADATA/PKG-INFO headers, else from the folder name."""
-    name, version = match["name"], match["version"]
-    for filename in ("METADATA", "PKG-INFO"):
-        try:
-            with open(os.path.join(folder, filename), encoding="utf-8") as handle:
-                for line in handle:
-                    if not line.strip():
-                        break
-                    if line.startswith("Name:"):
-                        name = line[5:].strip()
-                    elif line.startswith("Version:"):
-                        version = line[8:].strip()
+def _headers(text: str) -> tuple[str | None, str | None]:
+    """``Name`` and ``Version`` from the headers of a ``METADATA`` or ``PKG-INFO`` text."""
+    name = version = None
+    for line in text.splitlines():
+        if not line.strip():
             break
-        except OSError:
-            continue
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
     return name, version
 
 
+def _metadata(folder: str, match: re.Match, scan: ScanCache) -> tuple[str, str]:
+    """Name and version from the METADATA/PKG-INFO headers, else from the folder name."""
+    for filename in ("METADATA", "PKG-INFO"):
+        headers = scan.read(os.path.join(folder, filename), _headers)
+        if headers is not None:
+            name, version = headers
+            return name or match["name"], version or match["version"]
+    return match["name"], match["version"]
+
+
 def entry_points(group: str) -> list[EntryPoint]:
-    """Every entry point of ``group``, from the distributions visible on ``sys.path``."""
+    """Every entry point of ``group``, from the distributions visible on ``sys.path`` (what their
+    files declare is kept between starts: :mod:`~orchestrator_core.plugin.scan_cache`)."""
+    scan = ScanCache.open()
     found: list[EntryPoint] = []
     seen: set[str] = set()
     for path in sys.path:
-        try:
-            names = sorted(os.listdir(path or "."))
-        except OSError:
-            continue
-        for entry in names:
+        names = scan.listing(path or ".", _META_DIR.match)
+        for entry in names or ():
             match = _META_DIR.match(entry)
-            if not match:
-                continue
             key = match["name"].lower().replace("-", "_").replace(".", "_")
             if key in seen:
                 continue
             seen.add(key)
             folder = os.path.join(path or ".", entry)
-            try:
-                with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as handle:
-                    pairs = _parse_group(handle.read(), group)
-            except OSError:
-                continue
+            groups = scan.read(os.path.join(folder, "entry_points.txt"), _parse_groups)
+            pairs = groups.get(group) if isinstance(groups, dict) else None
             if pairs:
-                dist, version = _metadata(folder, match)
+                dist, version = _metadata(folder, match, scan)
                 found += [EntryPoint(name, value, dist, version) for name, value in pairs]
+    scan.save()
     return found

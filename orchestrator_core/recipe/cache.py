@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import marshal
 import os
-import stat
 import sys
 from contextlib import suppress
 from operator import attrgetter
@@ -46,6 +45,7 @@ from orchestrator_core.digest import builtin_sha256_hex
 from orchestrator_core.model import Recipe, Step
 from orchestrator_core.recipe.read import read_recipe_bytes, recipe_from_bytes, resolved_path
 from orchestrator_core.surrogates import is_utf8
+from orchestrator_core.user_cache import cache_root, is_private, make_private, write_whole
 
 try:
     from zlib import crc32
@@ -54,7 +54,6 @@ except ImportError:  # pragma: no cover - a Python built without zlib
 
 logger = logging.getLogger("orchestrator.recipe_cache")
 
-CACHE_DIR_ENV = "ORCH_CACHE_DIR"
 DISABLE_ENV = "ORCH_NO_RECIPE_CACHE"
 MAX_ENTRIES = 256  # recipes kept; past it (or MAX_BYTES), the oldest entries go
 MAX_BYTES = 64 << 20
@@ -73,22 +72,13 @@ _reader: str | None = None  # worked out once per process: the code that runs is
 def cache_dir() -> Path | None:
     """The folder of cached recipes, or ``None`` when the cache is off (``$ORCH_NO_RECIPE_CACHE``).
 
-    ``$ORCH_CACHE_DIR/recipes``, else ``$XDG_CACHE_HOME/orch/recipes``, else
-    ``~/.cache/orch/recipes``.
+    ``recipes`` in the user's cache folder (:func:`~orchestrator_core.user_cache.cache_root`:
+    ``$ORCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/orch``, else ``~/.cache/orch``).
     """
     if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return None
-    base = os.environ.get(CACHE_DIR_ENV)
-    if base:
-        base = os.path.abspath(base)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        # The XDG spec: a relative XDG_CACHE_HOME is invalid and ignored.
-        base = os.path.join(xdg, "orch") if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache",
-                                                                                 "orch")
-        if not os.path.isabs(base):  # no home folder: nowhere to keep a cache
-            return None
-    return Path(base, "recipes")
+    root = cache_root()
+    return root / "recipes" if root is not None else None
 
 
 def load_recipe(path: str | Path, step_fields: Mapping[str, Mapping[str, Any]]) -> Recipe:
@@ -162,20 +152,9 @@ def _fields_signature(step_fields: Mapping[str, Mapping[str, Any]]) -> str:
                     for name, accepted in step_fields.items())
 
 
-def _private(folder: Path) -> bool:
-    """Whether ``folder`` is a folder of this user that nobody else may write or swap for another:
-    its parent is this user's or root's, and others may not write it (or only as in ``/tmp``, where
-    the sticky bit keeps them from renaming what is not theirs)."""
-    st = os.stat(folder)
-    if not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022):
-        return False
-    parent = os.stat(folder.parent)
-    return parent.st_uid in (os.geteuid(), 0) and (not parent.st_mode & 0o022 or bool(parent.st_mode & stat.S_ISVTX))
-
-
 def _read_entry(folder: Path, entry: Path, key: str, path: Path) -> Recipe | None:
     try:
-        if not _private(folder):
+        if not is_private(folder):
             logger.debug("recipe cache %s: not used, as it (or its parent) is not private to this user", folder)
             return None
         with open(entry, "rb") as file:
@@ -229,30 +208,12 @@ def _write_entry(folder: Path, entry: Path, key: str, recipe: Recipe) -> None:
     if len(blob) > MAX_ENTRY_BYTES:
         return
     try:
-        _make_private(folder)
-        temporary = f"{entry}.{os.getpid()}-{id(blob)}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(blob)
-            os.replace(temporary, entry)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temporary)
-            raise
+        make_private(folder)
+        write_whole(entry, blob)
         _prune(folder)
     except OSError as exc:
         logger.debug("recipe cache %s: cannot write (%s); recipes are read from their files",
                      folder, exc.strerror or exc)
-
-
-def _make_private(folder: Path) -> None:
-    """Create ``folder`` (and its parent) for this user only; refuse one others may write."""
-    for made in (folder.parent, folder):
-        with suppress(FileExistsError):
-            os.makedirs(made, mode=0o700)
-    if not _private(folder):
-        raise PermissionError(f"{folder} is not a private folder of this user")
 
 
 def _prune(folder: Path) -> None:
