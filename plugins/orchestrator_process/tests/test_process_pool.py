@@ -105,7 +105,7 @@ def test_shutdown_with_cancel_stops_running_steps_quickly(probes, make_task, pro
     pid_dir.mkdir()
     futures = [workers.submit(make_task(probes.Nap, {"pid_dir": str(pid_dir), "seconds": 60})) for _ in range(3)]
     assert procs.wait_until(lambda: len(list(pid_dir.iterdir())) == 2, timeout=20)
-    pids = [int(p.read_text()) for p in pid_dir.iterdir()]
+    pids = [int(p.stem) for p in pid_dir.iterdir()]  # the name, made whole when the file is: its text may not be written yet
     started = time.monotonic()
     workers.shutdown(cancel=True)
     assert time.monotonic() - started < 2
@@ -154,7 +154,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, marked_env, procs, p
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == -9, proc.stderr
-    workers = [int(p.read_text()) for p in pid_dir.iterdir()]
+    workers = [int(p.stem) for p in pid_dir.iterdir()]
     assert len(workers) == 2
     parent, *workers_parents = map(int, (tmp_path / "parents").read_text().split())
     assert [ppid == parent for ppid in workers_parents] == [bool(prestart)] * 2
