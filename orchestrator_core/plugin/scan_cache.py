@@ -34,6 +34,8 @@ DISABLE_ENV = "ORCH_NO_SCAN_CACHE"
 _FORMAT = "orch entry-point scan 1"
 
 Stamp = tuple[int, ...]
+_INTERPRETER_FOLDERS = tuple({"d:" + os.path.join(prefix, "") for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                                          sys.base_exec_prefix)})
 
 
 def _stamp(path: str) -> Stamp | None:
@@ -92,19 +94,20 @@ class ScanCache:
     def listing(self, folder: str, pick: Callable[[str], bool]) -> list[str] | None:
         """The sorted names in ``folder`` that ``pick`` takes; ``None`` when it cannot be listed.
 
-        A folder named relatively on ``sys.path`` (``""`` or ``.``: the working directory) is
-        listed every time: it is another folder in every directory orch starts from.
+        A folder holding none is kept only when it is the interpreter's own (the standard
+        library's): the working directory on ``sys.path`` would otherwise add an entry, and a
+        rewrite of the cache, for every directory orch starts from.
         """
+        key = "d:" + (folder if os.path.isabs(folder) else os.path.abspath(folder))
         stamp = _stamp(folder)
-        kept = os.path.isabs(folder)
-        names = self._kept("d:" + folder, stamp) if kept else None
+        names = self._kept(key, stamp)
         if not isinstance(names, list):
             try:
                 names = sorted(name for name in os.listdir(folder) if pick(name))
             except OSError:
                 return None
-        if kept:
-            self._keep("d:" + folder, stamp, names)
+        if names or key.startswith(_INTERPRETER_FOLDERS):
+            self._keep(key, stamp, names)
         return names
 
     def read(self, path: str, parse: Callable[[str], Any]) -> Any:
