@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from orch_test_helpers import run_left_children
+
 PIDS = ("probe.a_pid_v1", "probe.b_pid_v1")
 
 
@@ -109,6 +111,19 @@ steps:
     deadline = time.monotonic() + 10
     while procs.marked(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not procs.marked(marker)
+
+
+def test_the_children_of_a_timed_out_step_are_stopped_when_the_run_ends(tmp_path, marked_env, procs):
+    """The task runs on after its timeout (a worker thread cannot be stopped); closing the cluster
+    orphans what it started, and ``orch``, a subreaper since the timeout, stops it at the end."""
+    marker, env = marked_env
+    out, status = run_left_children(tmp_path, env, "--executor", "dask", "--workers", "1", timeout=90)
+    assert status == 1, out
+    assert "step timed out after 1 s" in out and "Traceback" not in out
+    children = procs.pids(tmp_path / "children.pids", 2)
+    assert procs.wait_until(lambda: not any(procs.alive(pid) for pid in children), timeout=5), \
+        [pid for pid in children if procs.alive(pid)]
     assert not procs.marked(marker)
 
 
