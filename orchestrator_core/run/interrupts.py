@@ -188,10 +188,12 @@ def become_subreaper() -> None:
 
 
 def descendants(root: int | None = None) -> list[tuple[int, int]]:
-    """``(pid, process group)`` of every live descendant of ``root`` (default: this process).
+    """``(pid, process group)`` of every live descendant of ``root`` (default: this process, less
+    the helpers that must outlive the run, :func:`spared`).
 
     Read from ``/proc``; where there is none, an empty list.
     """
+    skipped = spared() if root is None else set()
     root = os.getpid() if root is None else root
     children: dict[int, list[tuple[int, int]]] = {}
     for process in live_processes():
@@ -200,9 +202,23 @@ def descendants(root: int | None = None) -> list[tuple[int, int]]:
     stack = [root]
     while stack:
         for pid, pgid in children.get(stack.pop(), ()):
-            found.append((pid, pgid))
-            stack.append(pid)
+            if pid not in skipped:
+                found.append((pid, pgid))
+                stack.append(pid)
     return found
+
+
+def spared() -> set[int]:
+    """This process's own helpers that end with it and must not be stopped before: ``multiprocessing``'s
+    resource tracker (Dask, the process executor's fork server use it).
+
+    Killed, it is relaunched by the next semaphore ``orch`` releases while shutting down, and the new
+    one prints a ``KeyError`` traceback for every name it never registered; left alone, it sees
+    ``orch`` exit, removes what leaked, and ends.
+    """
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    pid = getattr(getattr(tracker, "_resource_tracker", None), "_pid", None)
+    return {pid} if isinstance(pid, int) else set()
 
 
 def signal_descendants(signum: int) -> int:

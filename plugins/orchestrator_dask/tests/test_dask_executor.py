@@ -84,8 +84,9 @@ def test_a_run_on_an_outside_scheduler(orch_run, fan_in_recipe, dask_cluster):
     assert without_pids(env_context) == without_pids(inline_context)
 
 
-def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env, procs):
-    marker, env = marked_env
+def interrupt_two_naps(tmp_path: Path, env: dict[str, str], *, signals: int) -> tuple[int, str]:
+    """Run two naps on a LocalCluster of two workers, send ``orch`` SIGINT ``signals`` times once both
+    run (0.3 s apart); its exit status and stderr."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     (tmp_path / "recipe.yaml").write_text(f"""
@@ -101,17 +102,34 @@ steps:
         while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(list(pid_dir.iterdir())) == 2
-        proc.send_signal(signal.SIGINT)
+        for sent in range(signals):
+            if sent:
+                time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err
-    deadline = time.monotonic() + 10
-    while procs.marked(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not procs.marked(marker)
+    return proc.returncode, err
+
+
+def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env, procs):
+    marker, env = marked_env
+    status, err = interrupt_two_naps(tmp_path, env, signals=1)
+    assert status == 130, err
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=10), procs.marked(marker)
+
+
+def test_a_second_ctrl_c_kills_the_cluster_quietly(tmp_path, marked_env, procs):
+    """orch's own multiprocessing resource tracker is spared: killed, it would be relaunched and print
+    a KeyError traceback for every semaphore the cluster then released."""
+    marker, env = marked_env
+    status, err = interrupt_two_naps(tmp_path, env, signals=2)
+    assert status == 130, err
+    assert "Traceback" not in err and "resource_tracker" not in err, err
+    assert "orch: SIGINT again: killed" in err
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=10), procs.marked(marker)
 
 
 def test_the_children_of_a_timed_out_step_are_stopped_when_the_run_ends(tmp_path, marked_env, procs):
