@@ -107,12 +107,12 @@ def test_os_exit_in_a_process_step_fails_it_the_same_way(orch):
 
 
 def test_os_exit_of_a_step_abandoned_at_its_timeout_cannot_end_the_run(orch):
-    """The step's thread is written off at 0.3 s and calls os._exit(0) at 0.6 s; the run goes on to 1.5 s."""
+    """The step's thread is written off at 0.3 s and calls os._exit(0) at 1.2 s; the run goes on to 2.5 s."""
     outcome = orch("""
         steps:
-          - {name: late, module: exit_steps, function: End, params: {how: exit, delay: 0.6}, timeout: 0.3}
-          - {name: long, module: exit_steps, function: Mark, params: {delay: 1.5}, depends_on: []}
-    """, "--executor", "thread", "--keep-going")
+          - {name: late, module: exit_steps, function: End, params: {how: exit, delay: 1.2}, timeout: 0.3}
+          - {name: long, module: exit_steps, function: Mark, params: {delay: 2.5}, depends_on: []}
+    """, "--executor", "thread", "--workers", "2", "--keep-going")
     assert outcome.exit_code == 1, outcome.err
     lines = {line["step"]: line for line in outcome.lines}
     assert lines["late"]["exit_code"] == 124 and lines["long"]["status"] == "ok"
