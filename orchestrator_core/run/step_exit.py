@@ -13,9 +13,10 @@ real ``os._exit``: a forked child (a process worker, ``multiprocessing`` with ``
 another pid, and a call outside any step is orch's, or a plugin's, to make. Under ``orch run``
 the guard stays until orch exits (:func:`guard_process`), so a step abandoned at its timeout
 cannot end orch during its last cleanup either; and there a call outside any step (a thread a
-step started) with status 0 while the run goes on exits 1 instead. Nothing is done per step: the stack is only read
-when ``os._exit`` is called. A module that bound ``os._exit`` to a name of its own before the
-run (``from os import _exit``) calls the real one.
+step started) with status 0 while the run goes on exits 1 instead. Nothing is done per step:
+the stack is only read when ``os._exit`` is called. A module that bound ``os._exit`` to a name
+of its own before the run (``from os import _exit``) calls the real one, and a step that
+catches ``BaseException`` around the call goes on as if it had not been made.
 """
 
 from __future__ import annotations
