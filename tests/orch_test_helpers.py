@@ -169,3 +169,47 @@ def write_wide_fan(folder: Path, width: int, *, nap_after: float | None = None) 
     recipe = folder / "wide.yaml"
     recipe.write_text("name: wide\nsteps:\n" + "\n".join(steps) + "\n")
     return recipe
+
+
+LEFT_CHILDREN_STEPS = '''
+import os
+import subprocess
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class LeaveChildren(BaseScriptlet):
+    """Starts a ``sleep`` in its own group and one in a session of its own (deaf to SIGTERM), writes
+    their pids to ``children.pids``, then outlives its timeout."""
+
+    parallelizable = True
+
+    def run(self, ctx, params):
+        plain = subprocess.Popen(["sleep", "600"])
+        escaped = subprocess.Popen(["sh", "-c", "trap '' TERM INT; sleep 600; echo"], start_new_session=True)
+        with open(os.path.join(params["folder"], "children.pids"), "w") as out:
+            out.write(f"{plain.pid} {escaped.pid}\\n")
+        time.sleep(600)
+'''
+
+
+def run_left_children(folder: Path, env: dict[str, str], *args: str, timeout: float = 60) -> tuple[str, int]:
+    """``orch run`` of one step (``LeaveChildren``, timeout 1 s) as ``orch run R 2>&1 | cat`` would see
+    it: its output, once every process holding the pipe closed it (within ``timeout`` seconds), and its
+    exit status. The step's children are then in ``children.pids``."""
+    (folder / "left_children.py").write_text(LEFT_CHILDREN_STEPS)
+    (folder / "left.yaml").write_text(
+        f"steps:\n  - {{name: kids, module: left_children, function: LeaveChildren, timeout: 1, "
+        f"params: {{folder: '{folder}'}}}}\n")
+    env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")])))
+    orch = str(Path(__import__("sys").executable).parent / "orch")
+    with subprocess.Popen([orch, "run", "left.yaml", "--no-progress", *args], cwd=folder, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the pipe stayed open: processes the run started still hold it") from None
+    return out, proc.returncode

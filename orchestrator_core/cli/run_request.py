@@ -71,11 +71,13 @@ def start_run(holder: SessionHolder, request: RunRequest) -> int:
     """
     from orchestrator_core.cli.exit_status import say
     from orchestrator_core.run.interrupts import Interrupts
+    from orchestrator_core.run.step_exit import guard_process
 
     config = request.config
     config.stdout = redirect_stdout_to_stderr()
     session = holder.session(config)
     interrupts = Interrupts().install()
+    guard_process()  # os._exit in a step fails the step, until orch exits (a step abandoned at its timeout too)
     try:
         result = session.run(request.recipe, context=request.context, only=request.only, skip=request.skip,
                              resume_from=request.resume_from)

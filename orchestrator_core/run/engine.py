@@ -25,6 +25,7 @@ from orchestrator_core.errors import ContextError, error_from_exception, error_r
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
 from orchestrator_core.run.handoff import Handoff
+from orchestrator_core.run.interrupts import abandoned
 from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.run.readiness import Readiness
 from orchestrator_core.run.reports import ReportQueue
@@ -147,6 +148,7 @@ class Engine:
             if now >= attempt.deadline and future in self.running:
                 self.handoff.hold()  # the timeout may stop the run: no queued step starts meanwhile
                 self._drop(future)
+                abandoned(attempt.prepared.step.name)  # what it started is stopped when orch run ends
                 attempt.executor.cancel(future)
                 step = attempt.prepared.step
                 error = error_record(step.name, f"step timed out after {step.timeout:g} s",

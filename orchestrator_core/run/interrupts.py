@@ -11,11 +11,18 @@ the middle of cleanup, or in an ``atexit`` handler, prints a traceback and stops
 cleanup half-way): it SIGKILLs every process ``orch`` started, and every process
 group they lead, at once, and the shutdown finishes quickly with nothing left to wait for.
 
+A run that ends without a signal but wrote a step off still running (its ``timeout``
+passed: a thread step's thread, a Dask task, cannot be killed) stops what is left the
+same way once it ends: whatever such a step started would otherwise outlive ``orch``,
+holding its stdout open (``orch run R 2>&1 | cat`` would wait for it).
+
 "Every process orch started" is read from ``/proc``: the descendants of ``orch``.
-From the first signal on, ``orch run`` is a child subreaper (Linux), so a process
-whose parent exits during the shutdown is re-parented to ``orch`` rather than to
-init and stays a descendant. (Not before: over a long run, every orphan would stay
-a zombie child of ``orch`` until it exits.)
+From the first signal on, or from the first step written off, ``orch run`` is a child
+subreaper (Linux), so a process whose parent exits meanwhile (a process worker stopped
+at the timeout, a Dask worker closed with its cluster) is re-parented to ``orch``
+rather than to init and stays a descendant, even if it left its session (``setsid``).
+(Not before: over a long run, every orphan would stay a zombie child of ``orch`` until
+it exits.) A process orphaned before that moment is init's, out of reach.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ logger = logging.getLogger("orchestrator.interrupts")
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_GRACE_S = 1.0  # between SIGTERM and SIGKILL for what the executors left running
+KILL_WAIT_S = 2.0  # at most, for SIGKILLed processes to be gone (on a loaded machine, not at once)
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -44,6 +52,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.abandoned: list[str] = []  # steps written off still running (timeout): see abandoned()
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Interrupts:
@@ -67,7 +76,8 @@ class Interrupts:
                                "the run", step, signal.Signals(signum).name)
 
     def finish(self) -> None:
-        """After the run: stop what is left if a signal came, else give the old handlers back.
+        """After the run: stop what is left if a signal came, else give the old handlers back
+        (and stop what is left if a step was written off still running).
 
         After a signal the escalating handler stays until ``orch`` exits, so a second
         signal during ``atexit`` cleanup kills instead of printing a traceback.
@@ -77,6 +87,11 @@ class Interrupts:
         if self.received is None:
             for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
+            if self.abandoned:
+                stopped = stop_descendants(STOP_GRACE_S, "the run")
+                if stopped:
+                    logger.warning("stopped %d process(es) still running when the run ended, after step(s) %s "
+                                   "timed out", stopped, ", ".join(map(repr, dict.fromkeys(self.abandoned))))
             return
         stop_descendants(STOP_GRACE_S)
 
@@ -103,6 +118,18 @@ _active: Interrupts | None = None  # the handlers of the run under way, while in
 # The handler as set, without ``signal.getsignal``'s conversion to an enum member (which tries,
 # and fails, to make one of every handler: 3 us a call, and this is asked after every step).
 _current_handler = getattr(_signal, "getsignal", signal.getsignal)
+
+
+def abandoned(step: str) -> None:
+    """The runner wrote ``step`` off still running (its timeout passed, its executor cannot be
+    sure to stop it): under ``orch run``, whatever it started is stopped when the run ends
+    (:meth:`Interrupts.finish`). From now on ``orch`` is a subreaper, so what the step started
+    stays a descendant when the executor stops the step's worker. Nothing outside ``orch run``.
+    """
+    if _active is not None:
+        if not _active.abandoned:
+            become_subreaper()
+        _active.abandoned.append(step)
 
 
 def reclaim_signals(step: str) -> None:
@@ -166,10 +193,12 @@ def become_subreaper() -> None:
 
 
 def descendants(root: int | None = None) -> list[tuple[int, int]]:
-    """``(pid, process group)`` of every live descendant of ``root`` (default: this process).
+    """``(pid, process group)`` of every live descendant of ``root`` (default: this process, less
+    the helpers that must outlive the run, :func:`spared`).
 
     Read from ``/proc``; where there is none, an empty list.
     """
+    skipped = spared() if root is None else set()
     root = os.getpid() if root is None else root
     children: dict[int, list[tuple[int, int]]] = {}
     for process in live_processes():
@@ -178,9 +207,23 @@ def descendants(root: int | None = None) -> list[tuple[int, int]]:
     stack = [root]
     while stack:
         for pid, pgid in children.get(stack.pop(), ()):
-            found.append((pid, pgid))
-            stack.append(pid)
+            if pid not in skipped:
+                found.append((pid, pgid))
+                stack.append(pid)
     return found
+
+
+def spared() -> set[int]:
+    """This process's own helpers that end with it and must not be stopped before: ``multiprocessing``'s
+    resource tracker (Dask, the process executor's fork server use it).
+
+    Killed, it is relaunched by the next semaphore ``orch`` releases while shutting down, and the new
+    one prints a ``KeyError`` traceback for every name it never registered; left alone, it sees
+    ``orch`` exit, removes what leaked, and ends.
+    """
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    pid = getattr(getattr(tracker, "_resource_tracker", None), "_pid", None)
+    return {pid} if isinstance(pid, int) else set()
 
 
 def signal_descendants(signum: int) -> int:
@@ -205,18 +248,27 @@ def signal_descendants(signum: int) -> int:
     return len(found)
 
 
-def stop_descendants(grace: float) -> None:
-    """SIGTERM every descendant, up to ``grace`` seconds for them to end, then SIGKILL the rest."""
-    if not signal_descendants(signal.SIGTERM):
-        return
+def stop_descendants(grace: float, run: str = "the interrupted run") -> int:
+    """SIGTERM every descendant, up to ``grace`` seconds for them to end, then SIGKILL the rest.
+
+    Returns how many there were; those still there after ``grace`` are named in a warning
+    (``run`` says which run had left them).
+    """
+    signalled = signal_descendants(signal.SIGTERM)
+    if not signalled:
+        return 0
     end = time.monotonic() + grace
     while time.monotonic() < end and any(not _ignores_sigterm(pid) for pid, _ in descendants()):
         time.sleep(0.02)
     overdue = [pid for pid, _ in descendants() if not _ignores_sigterm(pid)]
-    signal_descendants(signal.SIGKILL)
+    if signal_descendants(signal.SIGKILL):
+        end = time.monotonic() + KILL_WAIT_S  # gone, not merely signalled, when orch exits
+        while descendants() and time.monotonic() < end:
+            time.sleep(0.01)
     if overdue:
-        logger.warning("killed %d process(es) the interrupted run had left running: %s", len(overdue),
+        logger.warning("killed %d process(es) %s had left running: %s", len(overdue), run,
                        " ".join(map(str, overdue)))
+    return signalled
 
 
 def _ignores_sigterm(pid: int) -> bool:

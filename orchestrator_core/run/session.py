@@ -26,6 +26,7 @@ from orchestrator_core.plugin.manager import OrchPluginManager, create_plugin_ma
 from orchestrator_core.recipe.cache import load_recipe
 from orchestrator_core.plugin.registry import Registry
 from orchestrator_core.run.state import Run, new_run_id
+from orchestrator_core.run.step_exit import guard_os_exit
 from orchestrator_core.state.resume import missing_upstream, recorded_start
 from orchestrator_core.recipe.prepare import PreparedStep, prepare_steps, step_fields, with_plugin_problems
 
@@ -133,11 +134,12 @@ class Session:
         Raises ``RecipeError``/``UsageError`` (nothing ran) and ``RunInterrupted``.
         """
         run, prepared = self.plan(reference, context=context, only=only, skip=skip, resume_from=resume_from)
-        # The JSON lines keep the real stdout; anything a step prints goes to stderr.
+        # The JSON lines keep the real stdout; anything a step prints goes to stderr. A step in
+        # orch's own process that calls os._exit fails instead of ending the process (step_exit.py).
         saved_stdout = self.config.stdout
         self.config.stdout = saved_stdout or sys.stdout
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(sys.stderr), guard_os_exit():
                 self._start_execute_finish(run, prepared)
         finally:
             self.config.stdout = saved_stdout

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from orch_test_helpers import run_left_children
+
 PIDS = ("probe.a_pid_v1", "probe.b_pid_v1")
 
 
@@ -82,8 +84,9 @@ def test_a_run_on_an_outside_scheduler(orch_run, fan_in_recipe, dask_cluster):
     assert without_pids(env_context) == without_pids(inline_context)
 
 
-def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env, procs):
-    marker, env = marked_env
+def interrupt_two_naps(tmp_path: Path, env: dict[str, str], *, signals: int) -> tuple[int, str]:
+    """Run two naps on a LocalCluster of two workers, send ``orch`` SIGINT ``signals`` times once both
+    run (0.3 s apart); its exit status and stderr."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     (tmp_path / "recipe.yaml").write_text(f"""
@@ -99,16 +102,46 @@ steps:
         while len(list(pid_dir.iterdir())) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(list(pid_dir.iterdir())) == 2
-        proc.send_signal(signal.SIGINT)
+        for sent in range(signals):
+            if sent:
+                time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err
-    deadline = time.monotonic() + 10
-    while procs.marked(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    return proc.returncode, err
+
+
+def test_ctrl_c_closes_the_runs_local_cluster(tmp_path, marked_env, procs):
+    marker, env = marked_env
+    status, err = interrupt_two_naps(tmp_path, env, signals=1)
+    assert status == 130, err
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=10), procs.marked(marker)
+
+
+def test_a_second_ctrl_c_kills_the_cluster_quietly(tmp_path, marked_env, procs):
+    """orch's own multiprocessing resource tracker is spared: killed, it would be relaunched and print
+    a KeyError traceback for every semaphore the cluster then released."""
+    marker, env = marked_env
+    status, err = interrupt_two_naps(tmp_path, env, signals=2)
+    assert status == 130, err
+    assert "Traceback" not in err and "resource_tracker" not in err, err
+    assert "orch: SIGINT again: killed" in err
+    assert procs.wait_until(lambda: not procs.marked(marker), timeout=10), procs.marked(marker)
+
+
+def test_the_children_of_a_timed_out_step_are_stopped_when_the_run_ends(tmp_path, marked_env, procs):
+    """The task runs on after its timeout (a worker thread cannot be stopped); closing the cluster
+    orphans what it started, and ``orch``, a subreaper since the timeout, stops it at the end."""
+    marker, env = marked_env
+    out, status = run_left_children(tmp_path, env, "--executor", "dask", "--workers", "1", timeout=90)
+    assert status == 1, out
+    assert "step timed out after 1 s" in out and "Traceback" not in out
+    children = procs.pids(tmp_path / "children.pids", 2)
+    assert procs.wait_until(lambda: not any(procs.alive(pid) for pid in children), timeout=5), \
+        [pid for pid in children if procs.alive(pid)]
     assert not procs.marked(marker)
 
 
