@@ -94,8 +94,9 @@ class Graph:
         ids = self.node_ids()
         lines = ["flowchart TD"]
         for node in self.nodes:
-            label = "<br/>".join([node.name, *([" · ".join(node.details)] if node.details else [])])
-            lines.append(f'    {ids[node.name]}["{_mermaid_text(label)}"]')
+            label = "<br/>".join(_mermaid_text(part) for part in [node.name, *([" · ".join(node.details)]
+                                                                              if node.details else [])])
+            lines.append(f'    {ids[node.name]}["{label}"]')
         lines += [f"    {ids[dep]} --> {ids[name]}" for dep, name in self.edges]
         used: dict[str, list[str]] = {}
         for node in self.nodes:
@@ -121,8 +122,15 @@ class Graph:
         return "\n".join(lines) + "\n"
 
 
+# Mermaid's entity codes for what would end a label, be read as HTML, or close the Markdown
+# fence around the diagram; a line break would end the node's line.
+_MERMAID_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;", "\r": " ", "\n": " "}
+_MERMAID_SPECIAL = re.compile('[#"<>`\r\n]')
+
+
 def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;")
+    """Text shown as it is in a Mermaid label (quoted), whatever characters it holds."""
+    return _MERMAID_SPECIAL.sub(lambda m: _MERMAID_ENTITIES[m.group()], text)
 
 
 def _dot_text(text: str) -> str:

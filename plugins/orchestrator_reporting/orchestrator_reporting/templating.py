@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from orchestrator_core import OrchError
 from orchestrator_core.display.durations import format_duration
 
+from . import numbers
+from .markdown_text import markdown_code, markdown_text
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -51,14 +54,17 @@ def format_kib(value: Any) -> str:
     return f"{value / 1024:.1f} MiB"
 
 
-def format_number(value: Any, digits: int = 4) -> str:
-    """A number with at most ``digits`` decimals and no trailing zeros; other values as JSON."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def format_number(value: Any, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """A number with at most ``digits`` significant digits, never a different number (see
+    :mod:`.numbers`); other values as they are (text) or as JSON."""
+    if not numbers.is_number(value):
         return value if isinstance(value, str) else json.dumps(value, default=str)
-    if isinstance(value, int):
-        return str(value)
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return numbers.format_number(value, digits)
+
+
+def number_title(value: Any, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """Every digit of a number that ``num`` rounds, for an HTML ``title``; ``""`` when ``num`` shows it whole."""
+    return numbers.rounded_digits(value, digits)
 
 
 def short_json(value: Any, width: int = 80) -> str:
@@ -72,7 +78,8 @@ def markdown_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-FILTERS = {"ms": format_ms, "kib": format_kib, "num": format_number, "short": short_json, "cell": markdown_cell}
+FILTERS = {"ms": format_ms, "kib": format_kib, "num": format_number, "num_title": number_title, "short": short_json,
+           "cell": markdown_cell, "md": markdown_text, "code": markdown_code}
 
 
 # -- rendering -------------------------------------------------------------------------------
