@@ -6,8 +6,9 @@ be the value to the precision shown: ``5e-324`` is not ``0``, ``1e-7`` is not
 So a float is shown with ``digits`` significant digits (fewer when they are zeros),
 in positional notation from ``1e-4`` up to ``1e15`` and in exponent notation beyond;
 an integer is shown exactly up to 15 digits, and beyond that in exponent notation
-(a 400-digit integer would push a table off the page). :func:`exact_number` gives
-every digit, for an HTML ``title`` or any output that keeps full precision.
+(a 400-digit integer would push a table off the page). A template may ask for at
+most N decimals instead (``num(4)``); a value those would show as zero is shown in
+exponent notation. :func:`exact_number` gives every digit, for an HTML ``title``.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ SIGNIFICANT_DIGITS = 6
 EXACT_INT_DIGITS = 15  # integers up to this many digits are shown as they are
 SMALLEST_POSITIONAL = 1e-4  # below this magnitude, exponent notation (0.0000123 reads badly)
 LARGEST_POSITIONAL = 1e15  # from this magnitude, exponent notation (a float has ~16 significant digits)
+FLOAT_DIGITS = 15  # the significant digits a float always holds: none beyond them is shown
 
 
-def format_number(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
+def format_number(value: Any, digits: int = SIGNIFICANT_DIGITS, *, decimals: int | None = None) -> str:
     """``value`` shown with at most ``digits`` significant digits; ``NaN``, ``inf`` and ``-inf`` as such.
 
     Integers up to 15 digits and integral floats below ``1e15`` are shown whole (every
     digit is the value's), and so are, rounded to a whole number, floats from
     ``10 ** digits`` up to ``1e15``; other values are rounded to ``digits`` significant
-    digits. A non-zero value is never shown as zero.
+    digits. With ``decimals``, a float is rounded to at most that many decimals
+    instead (``num(4)`` in a template), except where that would show it as zero.
+    Either way a non-zero value is never shown as zero, and no digit is shown beyond
+    the 15 significant digits a float always holds.
     """
     digits = max(1, int(digits))
     if isinstance(value, int):
@@ -46,15 +51,20 @@ def format_number(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
     if value == 0:
         return "0"
     magnitude = abs(value)
-    if magnitude < SMALLEST_POSITIONAL or magnitude >= LARGEST_POSITIONAL:
-        shortest = Decimal(repr(value))  # 5e-324, not 4.94066e-324, when few digits say it exactly
-        return _exponent(shortest if len(shortest.as_tuple().digits) <= digits else Decimal(value), digits)
+    scale = math.floor(math.log10(magnitude))
+    if decimals is None:
+        places, tiny = digits - 1 - scale, magnitude < SMALLEST_POSITIONAL
+    else:
+        places, tiny = max(0, int(decimals)), magnitude < 10.0 ** -max(0, int(decimals))
+    if tiny or magnitude >= LARGEST_POSITIONAL:
+        return _shortest_exponent(value, digits)
     if value.is_integer():
         return str(int(value))
-    places = max(0, digits - 1 - math.floor(math.log10(magnitude)))
-    text = f"{value:.{places}f}"
+    text = f"{value:.{max(0, min(places, FLOAT_DIGITS - 1 - scale))}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if float(text) == 0:  # rounded away at the edge: shown with its significant digits instead
+        return _shortest_exponent(value, digits)
     return text
 
 
@@ -72,13 +82,20 @@ def exact_number(value: Any) -> str:
     return repr(value)
 
 
-def rounded_digits(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
+def rounded_digits(value: Any, digits: int = SIGNIFICANT_DIGITS, *, decimals: int | None = None) -> str:
     """Every digit of ``value`` when :func:`format_number` rounds it (for an HTML ``title``), else ``""``."""
     if not is_number(value) or isinstance(value, float) and not math.isfinite(value):
         return ""
-    shown = format_number(value, digits)
+    shown = format_number(value, digits, decimals=decimals)
     same = float(shown) == value if isinstance(value, float) else Decimal(shown) == value
     return "" if same else exact_number(value)
+
+
+def _shortest_exponent(value: float, digits: int) -> str:
+    """Exponent notation: ``5e-324`` (the shortest exact form) when it has at most ``digits`` digits,
+    else the value rounded to ``digits`` (``4.94066e-324`` would be right, but longer and rounded)."""
+    shortest = Decimal(repr(value))
+    return _exponent(shortest if len(shortest.as_tuple().digits) <= digits else Decimal(value), digits)
 
 
 def _exponent(value: Decimal, digits: int) -> str:

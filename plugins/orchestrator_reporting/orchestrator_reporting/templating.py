@@ -54,17 +54,17 @@ def format_kib(value: Any) -> str:
     return f"{value / 1024:.1f} MiB"
 
 
-def format_number(value: Any, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
-    """A number with at most ``digits`` significant digits, never a different number (see
-    :mod:`.numbers`); other values as they are (text) or as JSON."""
+def format_number(value: Any, decimals: int | None = None, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """A number shown short but never as a different number (:mod:`.numbers`): ``digits`` significant
+    digits, or at most ``decimals`` decimals when given (``num(4)``); other values as text or JSON."""
     if not numbers.is_number(value):
         return value if isinstance(value, str) else json.dumps(value, default=str)
-    return numbers.format_number(value, digits)
+    return numbers.format_number(value, digits, decimals=decimals)
 
 
-def number_title(value: Any, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
-    """Every digit of a number that ``num`` rounds, for an HTML ``title``; ``""`` when ``num`` shows it whole."""
-    return numbers.rounded_digits(value, digits)
+def number_title(value: Any, decimals: int | None = None, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """Every digit of a number that ``num`` rounds (same arguments), for an HTML ``title``; else ``""``."""
+    return numbers.rounded_digits(value, digits, decimals=decimals)
 
 
 def short_json(value: Any, width: int = 80) -> str:
