@@ -158,6 +158,57 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     return state
 
 
+# Text a user might put in a recipe or a context, each character of which a report must show
+# as text: markup, Markdown punctuation, line breaks, a name too long for any table cell.
+HOSTILE_DESCRIPTION = ("<img src=x onerror=alert(1)> | pipe\n# not a heading\n```\n*bold* _it_ `tick` "
+                       "[link](http://example.com) <script>alert(2)</script> &amp; \\*")
+LONG_NAME = "step_" + "A" * 300
+HOSTILE_STEPS = ["put|<img/src=x/onerror=alert(3)>", LONG_NAME, "explode_*now*", "never_<b>run</b>"]
+HOSTILE_KEY = "metrics.<script>alert(4)</script>"
+HOSTILE_VALUE = "<img src=x onerror=alert(5)>|`x` ``y``\nnext line"
+HOSTILE_REASON = "<script>alert(6)</script> | broke\nsecond line"
+LONG_KEY = "key_" + "K" * 300
+BIG_INT = 10 ** 400 + 1
+HOSTILE_METRICS = {"metrics.big_int": BIG_INT, "metrics.tiny": 5e-324, "metrics.small": 1e-7,
+                   "metrics.big": 1.2345678901234567e19, "metrics.huge": 1e308, HOSTILE_KEY: HOSTILE_VALUE}
+
+HOSTILE = {
+    "name": "hostile_<b>recipe</b>",
+    "description": HOSTILE_DESCRIPTION,
+    "steps": [
+        {"name": HOSTILE_STEPS[0], "uses": "put", "params": {"values": HOSTILE_METRICS}},
+        {"name": HOSTILE_STEPS[1], "uses": "put", "params": {"values": {LONG_KEY: "v" * 300}}},
+        {"name": HOSTILE_STEPS[2], "uses": "boom",
+         "params": {"reason": HOSTILE_REASON, "details": {"x": "</pre><script>alert(7)</script>"}}},
+        {"name": HOSTILE_STEPS[3], "uses": "put", "params": {"values": {"metrics.never": 1}}},
+    ],
+}
+
+
+@dataclass
+class HostileReport:
+    """The md and html reports of a run whose recipe, steps and context hold hostile text."""
+
+    recipe: dict
+    run_id: str
+    md: Path
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def hostile(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> HostileReport:
+    """A run of :data:`HOSTILE` recorded by ``orch run`` (its third step fails), and its reports."""
+    workdir = tmp_path_factory.mktemp("hostile")
+    (workdir / "hostile.yaml").write_text(json.dumps(HOSTILE, indent=1))  # JSON is YAML: no quoting to get wrong
+    ran = recorded.orch("run", "hostile.yaml", "--no-progress", cwd=workdir)
+    assert ran.exit_code == 1, ran.err
+    listed = recorded.orch("runs", "list", "--limit", "1", "--json", cwd=workdir).assert_success()
+    run_id = json.loads(listed.out)[0]["id"]
+    out = workdir / "out"
+    recorded.orch("report", "--format", "md", "--format", "html", "--out", str(out), cwd=workdir).assert_success()
+    return HostileReport(HOSTILE, run_id, out / "report.md", out / "report.html")
+
+
 @pytest.fixture
 def demo_recipe(tmp_path: Path) -> Path:
     """The demo recipe written to ``tmp_path/demo.yaml`` (for commands that do not run it)."""
