@@ -73,13 +73,19 @@ def short_json(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def pretty_json(value: Any) -> str:
+    """Indented JSON with its characters as they are (Jinja's ``tojson`` writes ``<`` as ``\\u003c``, for
+    scripts): shown in a ``<pre>``, which escapes it, or a fenced Markdown block, which shows it as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
 def markdown_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: no pipes, no line breaks."""
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 FILTERS = {"ms": format_ms, "kib": format_kib, "num": format_number, "num_title": number_title, "short": short_json,
-           "cell": markdown_cell, "md": markdown_text, "code": markdown_code}
+           "pretty": pretty_json, "cell": markdown_cell, "md": markdown_text, "code": markdown_code}
 
 
 # -- rendering -------------------------------------------------------------------------------
