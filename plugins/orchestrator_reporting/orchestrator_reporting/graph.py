@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import orchestrator_core.display.dag as dag_drawing
 
+from .outcome import INTERRUPTED, NOT_RUN
 from .templating import format_ms
 
 if TYPE_CHECKING:
     from orchestrator_core.model import Recipe
     from orchestrator_core.run.state import Run
 
-NOT_RUN = "not run"
 NOT_SELECTED = "not selected"
 
 # Mermaid's flowchart keywords cannot be node ids; such steps get a numbered id.
@@ -53,6 +53,8 @@ class Node:
             return "plan"
         if self.status == "ok" and self.cache == "hit":
             return "hit"
+        if self.status == INTERRUPTED:  # drawn as the dashboard draws a step running: what it was when cut short
+            return "running"
         return self.status.replace(" ", "_")
 
     @property
@@ -150,16 +152,23 @@ def graph_of_plan(recipe: Recipe, prepared: Mapping[str, Any]) -> Graph:
     return Graph(recipe.name, nodes)
 
 
-def graph_of_run(run: Run) -> Graph:
-    """The graph of ``run``'s recipe, each step with its outcome in the run."""
-    planned = {step.name for step in run.plan}
+def graph_of_run(run: Run, statuses: Mapping[str, str] | None = None) -> Graph:
+    """The graph of ``run``'s recipe, each step with its outcome in the run.
+
+    ``statuses``: each planned step's status (:func:`.outcome.step_statuses`), read from
+    the run's store when not given.
+    """
+    if statuses is None:
+        from .outcome import step_statuses
+
+        statuses = step_statuses(run)
     nodes = []
     for step in run.recipe.steps:
         result = run.results.get(step.name)
         if result is not None:
             status = result.status
         else:
-            status = NOT_RUN if step.name in planned else NOT_SELECTED
+            status = statuses.get(step.name, NOT_SELECTED)
         nodes.append(Node(
             step.name, tuple(step.depends_on), executor=result.executor if result else step.executor,
             parallel=bool(step.parallelizable), cached=bool(step.cache or step.cache_key), status=status,

@@ -24,8 +24,9 @@ from orchestrator_core.testing import CliOutcome, orch_executable
 PACK = "orch_report_testpack"
 
 PLUGIN = '''
-"""Steps that write what they are told, or fail; and a report of its own."""
+"""Steps that write what they are told, fail, or wait; and a report of its own."""
 
+import time
 from pathlib import Path
 
 from orchestrator_core import BaseScriptlet, ScriptletError, hookimpl
@@ -51,9 +52,20 @@ class Boom(BaseScriptlet):
         raise ScriptletError(params["reason"], details=params.get("details", {}), exit_code=3)
 
 
+class Wait(BaseScriptlet):
+    """Say it started (writes the file params ``started``), then wait while the file params ``gate`` exists."""
+
+    name = "wait"
+
+    def run(self, ctx, params):
+        Path(params["started"]).write_text("started")
+        while Path(params["gate"]).exists():
+            time.sleep(0.05)
+
+
 @hookimpl
 def orch_register_scriptlets():
-    return [Put, Boom]
+    return [Put, Boom, Wait]
 
 
 @hookimpl
@@ -113,16 +125,24 @@ class Recorded:
     second: str
     failed: str
 
-    def orch(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> CliOutcome:
+    def env(self) -> dict[str, str]:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(self.pack),
                                                                         os.environ.get("PYTHONPATH")])))
         env.pop("ORCH_LOG_LEVEL", None)
         env.pop("ORCH_STATE_DIR", None)
         env.pop("ORCH_DATA_DIR", None)
+        return env
+
+    def orch(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> CliOutcome:
         where = cwd or self.workdir
-        proc = subprocess.run([orch_executable(), *args], cwd=where, env=env, capture_output=True, text=True,
+        proc = subprocess.run([orch_executable(), *args], cwd=where, env=self.env(), capture_output=True, text=True,
                               timeout=timeout)
         return CliOutcome(list(args), proc.returncode, proc.stdout, proc.stderr, where)
+
+    def popen(self, *args: str, cwd: Path) -> subprocess.Popen:
+        """``orch`` started in a session of its own (the caller stops it: ``os.killpg``)."""
+        return subprocess.Popen([orch_executable(), *args], cwd=cwd, env=self.env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def latest_id(self) -> str:
         return json.loads(self.orch("runs", "list", "--limit", "1", "--json").assert_success().out)[0]["id"]
