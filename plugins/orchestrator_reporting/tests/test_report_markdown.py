@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
+
+from orchestrator_reporting.markdown_text import markdown_code, markdown_text
 
 # What the report's own Markdown makes; anything else came from the run's text.
 OWN_ELEMENTS = {"h1", "h2", "h3", "p", "br", "table", "thead", "tbody", "tr", "th", "td", "code", "strong", "pre",
@@ -63,6 +68,32 @@ def render(markdown: str) -> Rendered:
     page = Rendered()
     page.feed(MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown))
     return page
+
+
+# Text made mostly of what means something to Markdown or HTML, with any other character mixed in.
+MEANINGFUL = st.sampled_from([*"\\`*_[]<>&|#!~()-+=.:'\" \n\r\t1a", "```", "&amp;", "&#60;", "<br>", "<script>",
+                              "](x)", "    ", "1. ", "- ", "> ", "**", "__", "\\|", "`|`", "<img src=x onerror=y>"])
+TEXTS = st.lists(st.one_of(MEANINGFUL, MEANINGFUL, st.characters(codec="utf-8", exclude_characters="\x00")),
+                 max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXTS)
+@pytest.mark.parametrize("where", ["cell", "paragraph", "code span"])
+def test_any_text_renders_as_itself(where, text):
+    if where == "cell":
+        source = f"| a |\n|---|\n| {markdown_text(text)} |\n"
+    elif where == "paragraph":
+        source = markdown_text(text, paragraph=True) + "\n"
+    else:
+        source = f"| a |\n|---|\n| {markdown_code(text)} |\n"
+    page = render(source)
+    assert {tag for tag, _ in page.elements} <= {"table", "thead", "tbody", "tr", "th", "td", "p", "br", "code"}
+    shown = page.tables[0][1][0] if where != "paragraph" else "".join(text for _, text in page.blocks)
+    expected = text.replace("\r\n", "\n").replace("\r", "\n")
+    if where == "code span":
+        expected = expected.replace("\n", " ")  # a code span is one line
+    assert shown.split() == expected.split()  # the renderer's whitespace aside, every character
 
 
 def test_the_runs_text_stays_text_when_the_markdown_is_rendered(hostile):
