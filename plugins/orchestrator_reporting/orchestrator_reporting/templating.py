@@ -68,9 +68,12 @@ def number_title(value: Any, decimals: int | None = None, digits: int = numbers.
 
 
 def short_json(value: Any, width: int = 80) -> str:
-    """Compact JSON cut to ``width`` characters (context values can be long lists)."""
+    """Compact JSON cut to ``width`` characters (context values can be long lists); a number too long
+    for ``width`` as ``num`` shows it (``1e+400``), not as its first digits."""
     text = json.dumps(value, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[:width - 1] + "…"
+    if len(text) <= width:
+        return text
+    return numbers.format_number(value) if numbers.is_number(value) else text[:width - 1] + "…"
 
 
 def pretty_json(value: Any) -> str:
