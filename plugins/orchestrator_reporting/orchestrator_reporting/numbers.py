@@ -92,8 +92,8 @@ def rounded_digits(value: Any, digits: int = SIGNIFICANT_DIGITS, *, decimals: in
 
 
 def _shortest_exponent(value: float, digits: int) -> str:
-    """Exponent notation: ``5e-324`` (the shortest exact form) when it has at most ``digits`` digits,
-    else the value rounded to ``digits`` (``4.94066e-324`` would be right, but longer and rounded)."""
+    """Exponent notation with at most ``digits`` significant digits: the shortest form that reads back
+    as the value when it is that short (``5e-324``, not ``4.94066e-324``), else the value rounded."""
     shortest = Decimal(repr(value))
     return _exponent(shortest if len(shortest.as_tuple().digits) <= digits else Decimal(value), digits)
 

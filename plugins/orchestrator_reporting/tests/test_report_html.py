@@ -178,7 +178,8 @@ def test_long_names_and_numbers_keep_the_html_report_in_the_window(hostile, brow
                ".every(right => right <= window.innerWidth)")
     if width >= 1000:
         assert run("return [...document.querySelectorAll('.table-box')].every(b => b.scrollWidth <= b.clientWidth)")
-    long_cell = run("var c = document.querySelector('#steps tbody tr:nth-child(2) td'); var r = c.getBoundingClientRect();"
+    long_cell = run("var c = document.querySelector('#steps tbody tr:nth-child(2) td');"
+                    "var r = c.getBoundingClientRect();"
                     "return [r.width, r.height]")
     assert long_cell[0] < 700 and long_cell[1] > 40  # the 305-character name wraps in its cell
     height = run("return document.documentElement.scrollHeight")

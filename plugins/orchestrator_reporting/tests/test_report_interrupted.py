@@ -86,7 +86,8 @@ def test_a_step_abandoned_by_sigterm_is_interrupted(recorded, tmp_path):
 
 @pytest.mark.parametrize("run", ["failed", "second"])
 def test_steps_a_failure_held_back_stay_not_run(recorded, run):
-    document = json.loads(recorded.orch("report", getattr(recorded, run), "--json", "--out", "out").assert_success().out)
+    outcome = recorded.orch("report", getattr(recorded, run), "--json", "--out", "out").assert_success()
+    document = json.loads(outcome.out)
     expected = ({"load": "ok", "explode": "error", "after": "not run"} if run == "failed"
                 else {"load": "ok", "left": "ok", "right": "ok", "total": "ok"})
     assert document["steps"] == expected
