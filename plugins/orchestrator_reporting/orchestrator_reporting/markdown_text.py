@@ -31,7 +31,7 @@ _BLOCK_MARKER = re.compile(r"^([+\-=])|^(\d+)([.)])")  # a list item, a setext u
 
 def markdown_text(value: Any, paragraph: bool = False) -> str:
     """``value`` as Markdown inline text that shows exactly ``value``, on one line."""
-    text = _HTML_CHARS.sub(lambda m: _HTML[m.group()], "" if value is None else str(value))
+    text = _HTML_CHARS.sub(lambda m: _HTML[m.group()], str(value))
     text = _PUNCTUATION.sub(r"\\\g<0>", text)
     text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     if paragraph:
@@ -42,7 +42,7 @@ def markdown_text(value: Any, paragraph: bool = False) -> str:
 
 def markdown_code(value: Any) -> str:
     """``value`` as a Markdown code span for a table cell: ``|`` escaped, line breaks as spaces."""
-    text = _LINE_BREAK.sub(" ", "" if value is None else str(value)).replace("|", "\\|")
+    text = _LINE_BREAK.sub(" ", str(value)).replace("|", "\\|")
     if not text:
         return ""
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
