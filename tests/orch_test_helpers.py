@@ -1,19 +1,22 @@
 """The project's own test helpers, shared by ``tests/`` and ``plugins/*/tests`` (not shipped).
 
 Looking at processes through ``/proc`` so tests can prove nothing was left running, a
-running ``orch serve``, and a mount namespace of its own for a script that mounts a full
-disk. The fixtures built on them live in the repository's ``conftest.py``.
+running ``orch serve``, a mount namespace of its own for a script that mounts a full
+disk, and a headless Chromium. The fixtures built on them live in the repository's ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import pytest
 
 
 @dataclass
@@ -213,3 +216,29 @@ def run_left_children(folder: Path, env: dict[str, str], *args: str, timeout: fl
             proc.kill()
             raise AssertionError("the pipe stayed open: processes the run started still hold it") from None
     return out, proc.returncode
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser_available() -> bool:
+    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists() and shutil.which(CHROMIUM) is not None
+
+
+def start_chromium(profile: Path):
+    """Headless Chromium through selenium; skips the test when it is missing, unless $ORCH_REQUIRE_BROWSER."""
+    if not browser_available():
+        if os.environ.get("ORCH_REQUIRE_BROWSER"):
+            pytest.fail(f"ORCH_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing")
+        pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--hide-scrollbars", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

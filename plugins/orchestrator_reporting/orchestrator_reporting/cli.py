@@ -77,7 +77,10 @@ def report(holder: SessionHolder, run_ref: str, formats: tuple[str, ...], out_di
     out = (config.workdir / out_dir).resolve() if out_dir else config.data_dir / "reports" / run.id
     paths = Hooks(session.pm).report(run=run, out_dir=out)
     if as_json:
-        print_json({"run": run.id, "recipe": run.recipe.name, "status": run.status, "files": paths})
+        from .outcome import step_statuses
+
+        print_json({"run": run.id, "recipe": run.recipe.name, "status": run.status, "files": paths,
+                    "steps": step_statuses(run)})
         return
     click.echo(f"report of run {run.id} ({run.recipe.name}, {run.status})", err=True)
     for path in paths:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from .metrics import flatten_metrics, is_number
+from .numbers import format_number
 
 _MISSING = object()
 
@@ -43,7 +44,7 @@ def compare_metrics(context_a: Mapping[str, Any], context_b: Mapping[str, Any]) 
             rows.append(MetricChange(key, a, None, "removed"))
         elif is_number(a) and is_number(b):
             delta = b - a
-            percent = round(delta / abs(a) * 100, 3) if a else None
+            percent = _percent(delta, a)
             change = "same" if delta == 0 else ("up" if delta > 0 else "down")
             rows.append(MetricChange(key, a, b, change, delta, percent))
         else:
@@ -51,18 +52,32 @@ def compare_metrics(context_a: Mapping[str, Any], context_b: Mapping[str, Any]) 
     return rows
 
 
+def _percent(delta: float, before: float) -> float | None:
+    """The change relative to ``before``, in percent; None from zero, or beyond the float range."""
+    if not before:
+        return None
+    try:
+        return round(delta / abs(before) * 100, 3)
+    except (OverflowError, ValueError):  # integers too far apart for a float ratio; NaN or inf
+        return None
+
+
 def change_text(row: MetricChange) -> str:
     """The change for a person: ``+1.5 (+60 %)``, ``added``, ``same``..."""
     if row.delta is None or row.change == "same":
         return row.change
-    text = f"{row.delta:+.6g}"
+    text = _signed(format_number(row.delta))
     if row.percent is not None:
-        text += f" ({row.percent:+.4g} %)"
+        text += f" ({_signed(format_number(row.percent, 4))} %)"
     return text
 
 
+def _signed(shown: str) -> str:
+    return shown if shown.startswith("-") else "+" + shown
+
+
 def value_text(value: Any) -> str:
-    """A value for a person: numbers to six significant digits, other values as JSON."""
+    """A value for a person: numbers as the reports show them (:mod:`.numbers`), other values as JSON."""
     if is_number(value):
-        return str(value) if isinstance(value, int) else f"{value:.6g}"
+        return format_number(value)
     return value if isinstance(value, str) else json.dumps(value, default=str)

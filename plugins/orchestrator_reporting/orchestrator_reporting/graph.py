@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import orchestrator_core.display.dag as dag_drawing
 
+from .outcome import INTERRUPTED, NOT_RUN
 from .templating import format_ms
 
 if TYPE_CHECKING:
     from orchestrator_core.model import Recipe
     from orchestrator_core.run.state import Run
 
-NOT_RUN = "not run"
 NOT_SELECTED = "not selected"
 
 # Mermaid's flowchart keywords cannot be node ids; such steps get a numbered id.
@@ -53,6 +53,8 @@ class Node:
             return "plan"
         if self.status == "ok" and self.cache == "hit":
             return "hit"
+        if self.status == INTERRUPTED:  # drawn as the dashboard draws a step running: what it was when cut short
+            return "running"
         return self.status.replace(" ", "_")
 
     @property
@@ -94,8 +96,9 @@ class Graph:
         ids = self.node_ids()
         lines = ["flowchart TD"]
         for node in self.nodes:
-            label = "<br/>".join([node.name, *([" · ".join(node.details)] if node.details else [])])
-            lines.append(f'    {ids[node.name]}["{_mermaid_text(label)}"]')
+            label = "<br/>".join(_mermaid_text(part) for part in [node.name, *([" · ".join(node.details)]
+                                                                              if node.details else [])])
+            lines.append(f'    {ids[node.name]}["{label}"]')
         lines += [f"    {ids[dep]} --> {ids[name]}" for dep, name in self.edges]
         used: dict[str, list[str]] = {}
         for node in self.nodes:
@@ -121,8 +124,15 @@ class Graph:
         return "\n".join(lines) + "\n"
 
 
+# Mermaid's entity codes for what would end a label, be read as HTML, or close the Markdown
+# fence around the diagram; a line break would end the node's line.
+_MERMAID_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;", "\r": " ", "\n": " "}
+_MERMAID_SPECIAL = re.compile('[#"<>`\r\n]')
+
+
 def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;")
+    """Text shown as it is in a Mermaid label (quoted), whatever characters it holds."""
+    return _MERMAID_SPECIAL.sub(lambda m: _MERMAID_ENTITIES[m.group()], text)
 
 
 def _dot_text(text: str) -> str:
@@ -142,16 +152,23 @@ def graph_of_plan(recipe: Recipe, prepared: Mapping[str, Any]) -> Graph:
     return Graph(recipe.name, nodes)
 
 
-def graph_of_run(run: Run) -> Graph:
-    """The graph of ``run``'s recipe, each step with its outcome in the run."""
-    planned = {step.name for step in run.plan}
+def graph_of_run(run: Run, statuses: Mapping[str, str] | None = None) -> Graph:
+    """The graph of ``run``'s recipe, each step with its outcome in the run.
+
+    ``statuses``: each planned step's status (:func:`.outcome.step_statuses`), read from
+    the run's store when not given.
+    """
+    if statuses is None:
+        from .outcome import step_statuses
+
+        statuses = step_statuses(run)
     nodes = []
     for step in run.recipe.steps:
         result = run.results.get(step.name)
         if result is not None:
             status = result.status
         else:
-            status = NOT_RUN if step.name in planned else NOT_SELECTED
+            status = statuses.get(step.name, NOT_SELECTED)
         nodes.append(Node(
             step.name, tuple(step.depends_on), executor=result.executor if result else step.executor,
             parallel=bool(step.parallelizable), cached=bool(step.cache or step.cache_key), status=status,

@@ -13,8 +13,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .graph import NOT_RUN, Graph, graph_of_run
+from .graph import Graph, graph_of_run
 from .metrics import flatten_metrics
+from .outcome import step_statuses
 
 if TYPE_CHECKING:
     from orchestrator_core.run.state import Run
@@ -27,7 +28,8 @@ DEFAULT_FLAGS: dict[str, Any] = {"only": [], "skip": [], "resume_from": None, "s
 
 @dataclass
 class StepRow:
-    """One step of the plan and what it cost; ``status`` is ``not run`` when it never finished."""
+    """One step of the plan and what it cost; without a result, ``status`` is ``interrupted`` (the run
+    stopped while it was running or ready to run) or ``not run`` (see :mod:`.outcome`)."""
 
     step: str
     status: str
@@ -97,11 +99,12 @@ def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
         for write in run.context.history(key):
             if write.get("step") and write.get("run") in (None, run.id) and key not in written.get(write["step"], []):
                 written.setdefault(write["step"], []).append(key)
+    statuses = step_statuses(run)
     steps = []
     for step in run.plan:
         result = run.results.get(step.name)
         if result is None:
-            steps.append(StepRow(step.name, NOT_RUN))
+            steps.append(StepRow(step.name, statuses[step.name]))
             continue
         metrics = result.metrics
         steps.append(StepRow(
@@ -135,7 +138,7 @@ def build_report(run: Run, *, notes: list[str] | None = None) -> RunReport:
         context=context,
         errors=[_error_view(row) for row in steps if row.error],
         metrics=flatten_metrics(values),
-        graph=graph_of_run(run),
+        graph=graph_of_run(run, statuses),
         notes=list(notes or []),
         window=(run.started, finished),
     )

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from orchestrator_core import OrchError
 from orchestrator_core.display.durations import format_duration
 
+from . import numbers
+from .markdown_text import markdown_code, markdown_text
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -51,20 +54,32 @@ def format_kib(value: Any) -> str:
     return f"{value / 1024:.1f} MiB"
 
 
-def format_number(value: Any, digits: int = 4) -> str:
-    """A number with at most ``digits`` decimals and no trailing zeros; other values as JSON."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+def format_number(value: Any, decimals: int | None = None, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """A number shown short but never as a different number (:mod:`.numbers`): ``digits`` significant
+    digits, or at most ``decimals`` decimals when given (``num(4)``); other values as text or JSON."""
+    if not numbers.is_number(value):
         return value if isinstance(value, str) else json.dumps(value, default=str)
-    if isinstance(value, int):
-        return str(value)
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return numbers.format_number(value, digits, decimals=decimals)
+
+
+def number_title(value: Any, decimals: int | None = None, digits: int = numbers.SIGNIFICANT_DIGITS) -> str:
+    """Every digit of a number that ``num`` rounds (same arguments), for an HTML ``title``; else ``""``."""
+    return numbers.rounded_digits(value, digits, decimals=decimals)
 
 
 def short_json(value: Any, width: int = 80) -> str:
-    """Compact JSON cut to ``width`` characters (context values can be long lists)."""
+    """Compact JSON cut to ``width`` characters (context values can be long lists); a number too long
+    for ``width`` as ``num`` shows it (``1e+400``), not as its first digits."""
     text = json.dumps(value, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[:width - 1] + "…"
+    if len(text) <= width:
+        return text
+    return numbers.format_number(value) if numbers.is_number(value) else text[:width - 1] + "…"
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON with its characters as they are (Jinja's ``tojson`` writes ``<`` as ``\\u003c``, for
+    scripts): shown in a ``<pre>``, which escapes it, or a fenced Markdown block, which shows it as text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def markdown_cell(value: Any) -> str:
@@ -72,7 +87,8 @@ def markdown_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-FILTERS = {"ms": format_ms, "kib": format_kib, "num": format_number, "short": short_json, "cell": markdown_cell}
+FILTERS = {"ms": format_ms, "kib": format_kib, "num": format_number, "num_title": number_title, "short": short_json,
+           "pretty": pretty_json, "cell": markdown_cell, "md": markdown_text, "code": markdown_code}
 
 
 # -- rendering -------------------------------------------------------------------------------

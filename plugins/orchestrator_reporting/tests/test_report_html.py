@@ -120,3 +120,70 @@ def test_a_missing_browser_skips_only_when_not_required(monkeypatch, tmp_path):
     monkeypatch.setenv("ORCH_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="ORCH_REQUIRE_BROWSER"):
         chromium(known=(str(tmp_path / "no-chromium"),))
+
+
+# -- a run's hostile text, long names and extreme numbers, in a real browser -----------------------
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from orch_test_helpers import start_chromium
+
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_at_width(browser, page: Path, width: int, height: int = 900) -> None:
+    """Open ``page`` in a viewport ``width`` CSS pixels wide (a window cannot be made narrower than 500)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    browser.get(page.as_uri())
+
+
+def test_the_runs_text_is_shown_as_text_in_the_html_report(hostile, browser):
+    recipe = hostile.recipe
+    steps = [step["name"] for step in recipe["steps"]]
+    open_at_width(browser, hostile.html, 1280)
+    run = browser.execute_script
+    assert run("return document.querySelectorAll('script, img, b, iframe, object').length") == 0
+    assert run("return [...document.querySelectorAll('*')].filter(e => [...e.attributes]"
+               ".some(a => a.name.startsWith('on'))).length") == 0
+    assert run("return document.querySelector('h1').textContent") == f"Run report: {recipe['name']}"
+    assert run("return document.querySelector('p.muted').textContent") == recipe["description"]
+    assert run("return [...document.querySelectorAll('#steps tbody tr')].map(r => r.cells[0].textContent)") == steps
+    reason = recipe["steps"][2]["params"]["reason"]
+    error = run("return document.querySelector('.error-box strong').textContent")
+    assert error == f"{steps[2]}: {reason}"
+    assert "</pre><script>alert(7)</script>" in run("return document.querySelector('.error-box pre').textContent")
+    cells = run("return [...document.querySelectorAll('#metrics tbody tr')].map("
+                "r => [r.cells[0].textContent, r.cells[1].textContent, r.cells[1].title])")
+    metrics = recipe["steps"][0]["params"]["values"]
+    hostile_key = next(key for key in metrics if "<" in key)
+    assert {key: (shown, title) for key, shown, title in cells} == {
+        "metrics.big_int": ("1e+400", str(metrics["metrics.big_int"])),  # every digit, on hover
+        "metrics.big": ("1.23457e+19", "1.2345678901234567e+19"),
+        "metrics.huge": ("1e+308", ""), "metrics.small": ("1e-07", ""), "metrics.tiny": ("5e-324", ""),
+        hostile_key: (metrics[hostile_key], ""),
+    }
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_long_names_and_numbers_keep_the_html_report_in_the_window(hostile, browser, width, tmp_path_factory):
+    open_at_width(browser, hostile.html, width)
+    run = browser.execute_script
+    assert run("return document.documentElement.scrollWidth") <= width  # no sideways scrolling of the page
+    # the run's summary and the metrics fit as they are; a wide table scrolls in its own box
+    assert run("return [...document.querySelectorAll('#run, #metrics')].map(t => t.getBoundingClientRect().right)"
+               ".every(right => right <= window.innerWidth)")
+    if width >= 1000:
+        assert run("return [...document.querySelectorAll('.table-box')].every(b => b.scrollWidth <= b.clientWidth)")
+    long_cell = run("var c = document.querySelector('#steps tbody tr:nth-child(2) td');"
+                    "var r = c.getBoundingClientRect();"
+                    "return [r.width, r.height]")
+    assert long_cell[0] < 700 and long_cell[1] > 40  # the 305-character name wraps in its cell
+    height = run("return document.documentElement.scrollHeight")
+    open_at_width(browser, hostile.html, width, height=min(height, 6000))
+    shot = tmp_path_factory.getbasetemp() / f"report-hostile-{width}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
