@@ -202,12 +202,13 @@ def test_two_ctrl_c_at_a_terminal(tmp_path, marked_env, procs, orch_cli):
 def orch_signal_handlers():
     """``Interrupts`` installed in this process; the handlers it replaced given back afterwards
     (after a signal it keeps its own, as ``orch run`` does until it exits)."""
-    from orchestrator_core.run.interrupts import SIGNALS, Interrupts
+    from orchestrator_core.run import interrupts
 
-    saved = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    yield Interrupts().install()
+    saved = {signum: signal.getsignal(signum) for signum in interrupts.SIGNALS}
+    yield interrupts.Interrupts().install()
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+    interrupts._active = None  # as Interrupts.finish leaves it: a later run in this process is not "interrupted"
 
 
 def test_a_signal_during_a_deferred_block_interrupts_when_the_block_ends(orch_signal_handlers):
@@ -291,3 +292,93 @@ def test_a_step_that_ignores_signals_does_not_disarm_ctrl_c_for_the_rest_of_the_
     assert time.monotonic() - sent < 10  # stopped at once, not after the 60 s step
     assert "step 'ignore' replaced orch's SIGINT handler" in err
     assert [json.loads(line)["step"] for line in out.splitlines()] == ["ignore"]
+
+
+SWALLOWING_STEPS = """
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class Swallow(BaseScriptlet):
+    '''Writes ``started``, then sleeps ``seconds`` in small naps, catching every Ctrl-C (a bare except).'''
+
+    name = "signals_swallow"
+
+    def run(self, ctx, params):
+        with open(params["started"], "w"):
+            pass
+        end = time.monotonic() + params["seconds"]
+        while time.monotonic() < end:
+            try:
+                time.sleep(0.02)
+            except:  # noqa: E722 - the point: a step that drops the interrupt
+                pass
+        ctx.set("swallowed", True)
+
+
+class After(BaseScriptlet):
+    name = "signals_after"
+
+    def run(self, ctx, params):
+        ctx.set("after", True)
+"""
+
+
+def _swallowing_run(tmp_path: Path, seconds: float) -> tuple[subprocess.Popen, Path]:
+    (tmp_path / "swallowing_steps.py").write_text(SWALLOWING_STEPS)
+    started = tmp_path / "swallowing"
+    (tmp_path / "r.yaml").write_text(
+        "steps:\n"
+        f"  - {{name: swallow, type: python, module: swallowing_steps, function: Swallow, params: {{started: "
+        f"'{started}', seconds: {seconds}}}}}\n"
+        "  - {name: after, type: python, module: swallowing_steps, function: After, depends_on: [swallow]}\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.Popen([orch_executable(), "run", "r.yaml", "--no-progress"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert started.exists()
+    return proc, started
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_step_that_drops_the_interrupt_does_not_make_the_run_go_on_and_end_ok(tmp_path, orch_cli, signum):
+    """The step catches the KeyboardInterrupt and finishes: it is recorded as it finished, no step
+    starts after it, and the run ends interrupted, exit status 130 (it used to end ok, status 0)."""
+    proc, _ = _swallowing_run(tmp_path, seconds=1.5)
+    try:
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert [json.loads(line)["step"] for line in out.splitlines()] == ["swallow"]
+    assert f"a step caught the interrupt ({signal.Signals(signum).name}) and went on; the run stops now" in err
+    assert "Traceback" not in err
+    listed = orch_cli("runs", "list").assert_success().out.splitlines()
+    assert listed[1].split()[2] == "interrupted"
+    shown = json.loads(orch_cli("runs", "show", listed[1].split()[0], "--json").assert_success().out)
+    assert {s["step"]: s["status"] for s in shown["steps"]} == {"swallow": "ok"}
+
+
+def test_three_signals_end_orch_at_once_whatever_the_step_does(tmp_path, orch_cli):
+    """A step that drops every interrupt holds the run up for a minute: the second signal raises again
+    (dropped too), the third ends orch by the signal; the run is then recorded as killed."""
+    proc, _ = _swallowing_run(tmp_path, seconds=60)
+    try:
+        for _ in range(3):
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGINT, err  # a shell says 130
+    assert time.monotonic() - sent < 10
+    assert "orch: SIGINT again: killed 0 process(es)" in err
+    assert "orch: SIGINT a third time: ending now; the run is recorded as killed" in err
+    assert out == ""
+    listed = orch_cli("runs", "list").assert_success().out.splitlines()
+    assert listed[1].split()[2] == "killed"

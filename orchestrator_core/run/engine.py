@@ -25,7 +25,7 @@ from orchestrator_core.errors import ContextError, error_from_exception, error_r
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.plugin.interfaces import Executor
 from orchestrator_core.run.handoff import Handoff
-from orchestrator_core.run.interrupts import abandoned
+from orchestrator_core.run.interrupts import abandoned, interrupt_dropped, run_stopping
 from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.run.readiness import Readiness
 from orchestrator_core.run.reports import ReportQueue
@@ -113,6 +113,7 @@ class Engine:
                 self._wait()
             self.reports.flush()
         except BaseException:
+            run_stopping()
             try:
                 self.reports.flush()  # what finished before Ctrl-C or a failure is recorded and reported
             finally:
@@ -187,6 +188,7 @@ class Engine:
 
     def _start_ready(self) -> int:
         """Start ready steps in plan order; a step that must run alone waits for an empty field."""
+        interrupt_dropped()  # a signal a step caught and dropped stops the run here
         if self.stopping:
             return 0
         self.readiness.settle(self.metrics)  # a step that starts sees every finished step's entry

@@ -11,6 +11,12 @@ the middle of cleanup, or in an ``atexit`` handler, prints a traceback and stops
 cleanup half-way): it SIGKILLs every process ``orch`` started, and every process
 group they lead, at once, and the shutdown finishes quickly with nothing left to wait for.
 
+A step run on orch's main thread may catch the ``KeyboardInterrupt`` and go on (a bare
+``except:``). The runner then stops before it starts another step (:func:`interrupt_dropped`),
+and a second signal while that step still runs raises again. A third signal ends ``orch``
+at once, by that signal: whatever holds the run up, the user can always stop it; the run is
+then recorded as killed, and can be resumed as after ``kill -9``.
+
 A run that ends without a signal but wrote a step off still running (its ``timeout``
 passed: a thread step's thread, a Dask task, cannot be killed) stops what is left the
 same way once it ends: whatever such a step started would otherwise outlive ``orch``,
@@ -52,6 +58,8 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.stopping = False  # the runner has taken the interrupt and is stopping (run_stopping)
+        self.count = 0  # signals received
         self.abandoned: list[str] = []  # steps written off still running (timeout): see abandoned()
         self._previous: dict[int, Any] = {}
 
@@ -97,12 +105,16 @@ class Interrupts:
 
     def _first(self, signum: int, frame: Any) -> None:
         self.received = signum
+        self.count = 1
         for other in SIGNALS:
             signal.signal(other, self._again)
         become_subreaper()
         _interrupt()
 
     def _again(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count >= 3:
+            _end_by(signum)
         if _held.pending:
             _interrupt()  # the first is still held back (a step being recorded and reported): now, at once
         killed = signal_descendants(signal.SIGKILL)
@@ -111,6 +123,9 @@ class Interrupts:
                         "the run had started\n".encode())
         except OSError:
             pass
+        if not self.stopping:  # a step on this thread caught the first and went on: this one stops it
+            self.stopping = True
+            raise KeyboardInterrupt
 
 
 _active: Interrupts | None = None  # the handlers of the run under way, while installed
@@ -130,6 +145,42 @@ def abandoned(step: str) -> None:
         if not _active.abandoned:
             become_subreaper()
         _active.abandoned.append(step)
+
+
+def _end_by(signum: int) -> None:
+    """End ``orch`` at once, by ``signum`` (its default action), as the user insists."""
+    name = signal.Signals(signum).name
+    try:
+        os.write(2, f"orch: {name} a third time: ending now; the run is recorded as killed "
+                    "(orch runs show, --resume-from)\n".encode())
+    except OSError:
+        pass
+    signal_descendants(signal.SIGKILL)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def interrupt_dropped() -> None:
+    """Raise the interrupt a step dropped: a signal came, yet the runner goes on to start steps.
+
+    The first signal becomes a ``KeyboardInterrupt`` where the main thread is, which may be in
+    a step run on it (``inline``, or a quick step the runner runs itself); a step that catches
+    it (a bare ``except:``, ``except BaseException``) and goes on would otherwise let the run
+    start the next steps and end ``ok``, exit status 0, as if no one had asked it to stop. The
+    runner asks before it starts steps; the run then stops as for any interrupt.
+    """
+    if _active is not None and _active.received is not None and not _held.depth:
+        run_stopping()
+        logger.warning("a step caught the interrupt (%s) and went on; the run stops now",
+                       signal.Signals(_active.received).name)
+        raise KeyboardInterrupt
+
+
+def run_stopping() -> None:
+    """The runner has taken the interrupt and is stopping: a second signal from now on kills what
+    the run started (:meth:`Interrupts._again`) instead of raising in the middle of the cleanup."""
+    if _active is not None:
+        _active.stopping = True
 
 
 def reclaim_signals(step: str) -> None:
