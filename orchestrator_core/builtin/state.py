@@ -153,7 +153,8 @@ class StateRecorder:
         for key in run.context.keys():
             for write in run.context.history(key):
                 origin = write["run"] if write["run"] not in (None, run.id) else None
-                yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin)
+                yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin,
+                       write["op"])
 
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
@@ -214,7 +215,7 @@ class StateRecorder:
                             metrics.get("cpu_ms"), metrics.get("peak_rss_kb"), result.cache, result.attempts,
                             result.executor, when))
             if result.ok and result.delta:
-                writes += [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
+                writes += [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None, w.op) for w in result.delta]
                 writes += self._merged(run, result, last_writer, i)
                 self._written.update(w.key for w in result.delta)
             noted = getattr(result, "fingerprint", None)
@@ -288,7 +289,7 @@ class StateRecorder:
             if key in self._written or write.op != "set":  # an accumulating write's value is one contribution
                 value = run.context.get(key)
                 if value != write.value:
-                    rows.append((run.id, key, _json(value), "merge", None, write.ts, None))
+                    rows.append((run.id, key, _json(value), "merge", None, write.ts, None, "merge"))
         return rows
 
     @hookimpl
@@ -300,7 +301,7 @@ class StateRecorder:
         history = run.context.history(RUNNER_KEY) if RUNNER_KEY in run.context else []
         if history:
             last = history[-1]
-            writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
+            writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None, "set"))
         journal.close()
         store = self.store
         try:
