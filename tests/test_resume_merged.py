@@ -125,6 +125,11 @@ def test_a_key_merged_by_its_strategy_is_rebuilt_with_that_strategy(orch):
     assert context(orch)["k"] == [1, 2, 3]
     found = resumed(orch, "strategy", "--resume-from", "c")
     assert found["saw.c"] == [1, 2]  # a's [1] and b's [2], merged by 'append': not the [1, 2, 3] c made
+    assert found["k"] == [1, 2, 3]  # and c's plain write merges with them, as in the full run
+    found = resumed(orch, "strategy", "--resume-from", "b")
+    assert (found["saw.b"], found["saw.c"], found["k"]) == ([1], [1, 2], [1, 2, 3])
+    found = resumed(orch, "strategy", "--only", "b")
+    assert (found["saw.b"], found["k"]) == ([1], [1, 2])  # c, which depends on b, is not run
 
 
 def downgraded(db):

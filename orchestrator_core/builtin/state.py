@@ -82,7 +82,7 @@ class StateRecorder:
         self.store: StateStore | None = None  # the store of the run in progress
         self._connection: StateStore | None = None  # kept open between runs
         self._closer: weakref.finalize | None = None
-        self._written: set[str] = set()  # keys some step of this run wrote
+        self._written: set[str] = set()  # keys some step of this run wrote, or carried over from an earlier run
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
@@ -112,7 +112,10 @@ class StateRecorder:
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
         try:
             self._lock = RunLock.acquire(run.config.state_dir, run.id)
-            self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
+            initial = list(self._initial_writes(run))
+            self.store.start_run(record, initial, _event(events.run_start_event(run)))
+            # A carried key holds what steps of an earlier run wrote: a step's plain write may merge with it
+            self._written = {row[1] for row in initial if row[6] is not None}
         except (sqlite3.Error, OSError) as exc:
             path, self.store = self.store.path, None
             self._release()
