@@ -202,8 +202,8 @@ class Context:
         incoming = (position, step, *combined(key, writes))
         state = self._run_writes.get(key)
         if state is None:
-            state = self._run_writes[key] = KeyWrites(self._values.get(key, MISSING), [incoming],
-                                                      self._carried_writer(key))
+            before = self._carried_writer(key) if key in self._history else None
+            state = self._run_writes[key] = KeyWrites(self._values.get(key, MISSING), [incoming], before)
             return self._fold(merge, key, state.before, state.base, incoming)
         last = state.entries[-1]
         if (state.chain and last[0] < position and last[1] != step
