@@ -13,6 +13,8 @@ import sqlite3
 import pytest
 
 STEPS = '''
+import os
+
 from orchestrator_core import BaseScriptlet
 
 
@@ -28,6 +30,14 @@ class Contribute(BaseScriptlet):
             ctx.update(key, params["value"])
         elif params["op"] == "set":
             ctx.set(key, params["value"])
+
+
+class FailIf(BaseScriptlet):
+    name = "merged_fail_if"
+
+    def run(self, ctx, params):
+        if os.path.exists(params["flag"]):
+            raise RuntimeError("the flag is there")
 '''
 
 APPENDING = """
@@ -61,6 +71,19 @@ steps:
      depends_on: [b]}
 """
 
+# f fails while fail.flag exists: a run stopped there never reached a nor c
+GATED = """
+name: gated
+steps:
+  - {name: f, module: merged_steps, function: FailIf, params: {flag: fail.flag}}
+  - {name: a, module: merged_steps, function: Contribute, params: {me: a, key: xs, op: append, value: 1},
+     depends_on: [f]}
+  - {name: c, module: merged_steps, function: Contribute, params: {me: c, key: xs, op: append, value: 3},
+     depends_on: [a]}
+  - {name: b, module: merged_steps, function: Contribute, params: {me: b, key: xs, op: append, value: 2},
+     depends_on: [c]}
+"""
+
 WARNING = "contributions included"
 
 
@@ -68,7 +91,7 @@ WARNING = "contributions included"
 def orch(tmp_path, orch_cli, monkeypatch):
     monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
     (tmp_path / "merged_steps.py").write_text(STEPS)
-    for name, text in (("appending", APPENDING), ("updating", UPDATING), ("strategy", STRATEGY)):
+    for name, text in (("appending", APPENDING), ("updating", UPDATING), ("strategy", STRATEGY), ("gated", GATED)):
         (tmp_path / f"{name}.yaml").write_text(text)
 
     def run(*args):
@@ -130,6 +153,16 @@ def test_a_key_merged_by_its_strategy_is_rebuilt_with_that_strategy(orch):
     assert (found["saw.b"], found["saw.c"], found["k"]) == ([1], [1, 2], [1, 2, 3])
     found = resumed(orch, "strategy", "--only", "b")
     assert (found["saw.b"], found["k"]) == ([1], [1, 2])  # c, which depends on b, is not run
+
+
+def test_appends_of_steps_the_latest_run_never_reached_are_taken_from_an_earlier_run_as_a_list(orch, tmp_path):
+    orch("run", "gated.yaml", "--no-progress").assert_success()
+    assert context(orch)["xs"] == [1, 3, 2]
+    (tmp_path / "fail.flag").write_text("")
+    assert orch("run", "gated.yaml", "--no-progress").exit_code == 1  # stopped at f: a, c and b never ran
+    (tmp_path / "fail.flag").unlink()
+    found = resumed(orch, "gated", "--resume-from", "b")
+    assert (found["saw.b"], found["xs"]) == ([1, 3], [1, 3, 2])  # was: xs started as 1, and b failed
 
 
 def downgraded(db):

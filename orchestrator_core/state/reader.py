@@ -320,15 +320,15 @@ class StoreReader:
 
     def step_writes(self, run_id: str, steps: Sequence[str], *,
                     except_keys: Collection[str] = ()) -> list[dict[str, Any]]:
-        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order;
-        none of a key in ``except_keys``.
+        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order, with
+        their ``op``; none of a key in ``except_keys``.
 
         Only those rows' values are decoded, however many other writes the run holds. The query
         names the steps and the keys left out while they are few (SQLite takes 999 parameters
         before 3.32); past that the run's own writes are read in one pass and picked here.
         """
         steps, skipped = list(steps), list(except_keys)
-        sql = "SELECT id, key, value, who, step, ts FROM context_writes WHERE run = ? AND source_run IS NULL"
+        sql = "SELECT id, key, value, who, step, ts, op FROM context_writes WHERE run = ? AND source_run IS NULL"
         args: list[Any] = [run_id]
         if len(steps) <= _LISTED:
             sql += f" AND step IN ({', '.join('?' * len(steps))})"
@@ -339,8 +339,8 @@ class StoreReader:
         wanted, unwanted = set(steps), set(skipped)
         found = sorted(row for row in self._rows(sql, args) if row[4] in wanted and row[1] not in unwanted)
         values = self._loads_all([row[2] for row in found], "context_writes")
-        return [{"key": k, "value": value, "who": who, "step": step, "ts": ts, "run": run_id, "carried": False}
-                for (_, k, _, who, step, ts), value in zip(found, values)]
+        return [{"key": k, "value": value, "who": who, "step": step, "ts": ts, "run": run_id, "carried": False,
+                 "op": op} for (_, k, _, who, step, ts, op), value in zip(found, values)]
 
     def key_history(self, key: str, *, recipe: str, until: float) -> list[dict[str, Any]]:
         """Every original write of ``key`` in runs of ``recipe`` started by ``until``, oldest first.

@@ -27,6 +27,7 @@ from typing import Any, Callable, Collection, Container, Mapping, Sequence
 
 from orchestrator_core.errors import ContextError, UsageError
 from orchestrator_core.model import Recipe, Step, Write
+from orchestrator_core.run.write_ops import applied, combined
 
 logger = logging.getLogger("orchestrator.resume")
 
@@ -150,16 +151,40 @@ def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], cont
     by_run: dict[str, list[str]] = {}
     for step, run_id in store.last_successes(recipe.name, wanted, looked_at=latest).items():
         by_run.setdefault(run_id, []).append(step)
-    last_writes: dict[str, dict[str, Any]] = {}  # step -> key -> its last write there
+    step_writes: dict[str, dict[str, list[dict[str, Any]]]] = {}  # step -> key -> its writes there, in order
     known_keys = set(context)  # kept as they are: their writes are not even decoded
     for run_id, steps in by_run.items():
         for write in store.step_writes(run_id, steps, except_keys=known_keys):
-            last_writes.setdefault(write["step"], {})[write["key"]] = write
-    if not last_writes:
+            step_writes.setdefault(write["step"], {}).setdefault(write["key"], []).append(write)
+    if not step_writes:
         return  # every key the upstream steps wrote is in the context already
-    for step in recipe.steps:  # in recipe order: where two steps wrote a key, the first one's write is kept
-        for key, write in last_writes.get(step.name, {}).items():
-            context.setdefault(key, write)
+    accumulated: set[str] = set()  # keys added here from accumulating writes: later steps' add to them
+    for step in recipe.steps:  # in recipe order: where two steps set a key, the first one's write is kept
+        for key, writes in step_writes.get(step.name, {}).items():
+            op, value = _step_contribution(key, writes)
+            if key not in context:
+                context[key] = dict(writes[-1], value=value, op="set")
+                if op != "set":
+                    accumulated.add(key)
+            elif key in accumulated and op != "set":
+                try:
+                    context[key]["value"] = applied(key, context[key]["value"], op, value)
+                except ContextError:
+                    pass  # not a list (or mapping) to add to: the first step's value stays, as for a set
+
+
+def _step_contribution(key: str, writes: list[dict[str, Any]]) -> tuple[str, Any]:
+    """What a step's writes of ``key`` amount to: ``("set", value)``, or ``(op, the value they give on
+    their own)`` for accumulating ones (the items appended, as a list; the mapping merged in).
+
+    A row recorded before write operations were has no ``op``: it reads as a ``set``, as before.
+    """
+    try:
+        op, payload = combined(key, [Write(key, w["value"], w["who"], w["step"], op=w["op"] or "set")
+                                     for w in writes])
+    except ContextError:
+        return "set", writes[-1]["value"]
+    return op, payload
 
 
 def _run_again_and_after(recipe: Recipe, plan: Sequence[Step]) -> set[str]:
