@@ -165,6 +165,14 @@ def test_appends_of_steps_the_latest_run_never_reached_are_taken_from_an_earlier
     assert (found["saw.b"], found["xs"]) == ([1, 3], [1, 3, 2])  # was: xs started as 1, and b failed
 
 
+def test_what_steps_after_the_selection_wrote_is_not_taken_from_an_earlier_run_either(orch):
+    orch("run", "appending.yaml", "--no-progress").assert_success()
+    resumed(orch, "appending", "--only", "c")  # the latest run did not run b
+    found = resumed(orch, "appending", "--only", "a")  # b depends on a: what it wrote is left out
+    assert (found["saw.a"], found["xs"]) == (None, [1])  # not b's item from the first run, then a's
+    assert "saw.b" not in found
+
+
 def downgraded(db):
     """The store as an orch of schema version 5 left it: no op column."""
     conn = sqlite3.connect(db)

@@ -66,7 +66,7 @@ def recorded_start(
             logger.warning("context keys that merge the writes of steps this run runs again start with the value "
                            "the latest run ended with, those steps' contributions included (how they were "
                            "merged is not recorded): %s", ", ".join(map(repr, unknown)))
-        _add_missing_upstream(store, recipe, plan, context, latest.id)
+        _add_missing_upstream(store, recipe, again, context, latest.id)
     finally:
         if store is not None:
             store.close()
@@ -134,19 +134,21 @@ def _lazy_merge(merging: Callable[[], Any] | None) -> Callable[[str, Any, Any], 
     return merge
 
 
-def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], context: dict[str, Any],
+def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], context: dict[str, Any],
                           latest: str) -> None:
     """Fill ``context`` with the keys of upstream steps the latest run never reached.
+
+    ``again``: the steps the run runs again and every step after them, whose writes are
+    left out here too (a step after the selection wrote from what the selection wrote before).
 
     Its cost follows the recipe, not the history: a step that succeeded in the latest
     run is settled by one query over that run (what it wrote is in ``context``, or
     was overwritten there); the others are looked for in the runs before, newest
     first, until each is found; and only the writes of those steps are decoded.
     """
-    selected = {s.name for s in plan}
     present = {entry["step"] for entry in context.values()}
     settled = store.succeeded_steps(latest)
-    known = selected | present | settled
+    known = set(again) | present | settled
     wanted = [s.name for s in recipe.steps if s.name not in known]
     by_run: dict[str, list[str]] = {}
     for step, run_id in store.last_successes(recipe.name, wanted, looked_at=latest).items():
