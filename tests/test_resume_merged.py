@@ -71,6 +71,12 @@ steps:
      depends_on: [b]}
 """
 
+# d depends on a only: --only b leaves d's write in, and a's under it
+BRANCHED = STRATEGY.replace("name: strategy", "name: branched") + """\
+  - {name: d, module: merged_steps, function: Contribute, params: {me: d, key: k, op: set, value: [4]},
+     depends_on: [a]}
+"""
+
 # f fails while fail.flag exists: a run stopped there never reached a nor c
 GATED = """
 name: gated
@@ -91,7 +97,8 @@ WARNING = "contributions included"
 def orch(tmp_path, orch_cli, monkeypatch):
     monkeypatch.delenv("ORCH_STATE_DIR", raising=False)
     (tmp_path / "merged_steps.py").write_text(STEPS)
-    for name, text in (("appending", APPENDING), ("updating", UPDATING), ("strategy", STRATEGY), ("gated", GATED)):
+    for name, text in (("appending", APPENDING), ("updating", UPDATING), ("strategy", STRATEGY), ("gated", GATED),
+                       ("branched", BRANCHED)):
         (tmp_path / f"{name}.yaml").write_text(text)
 
     def run(*args):
@@ -153,6 +160,15 @@ def test_a_key_merged_by_its_strategy_is_rebuilt_with_that_strategy(orch):
     assert (found["saw.b"], found["saw.c"], found["k"]) == ([1], [1, 2], [1, 2, 3])
     found = resumed(orch, "strategy", "--only", "b")
     assert (found["saw.b"], found["k"]) == ([1], [1, 2])  # c, which depends on b, is not run
+
+
+def test_a_key_rebuilt_from_a_resumed_run_keeps_what_earlier_steps_wrote_under_its_own_steps_writes(orch):
+    orch("run", "branched.yaml", "--no-progress").assert_success()
+    assert context(orch)["k"] == [1, 2, 3, 4]
+    found = resumed(orch, "branched", "--resume-from", "d")  # d's [4] merges onto a's, b's and c's
+    assert (found["saw.d"], found["k"]) == ([1, 2, 3], [1, 2, 3, 4])
+    found = resumed(orch, "branched", "--only", "b")  # from that run: a's [1] (carried), then d's [4]
+    assert found["saw.b"] == [1, 4]
 
 
 def test_appends_of_steps_the_latest_run_never_reached_are_taken_from_an_earlier_run_as_a_list(orch, tmp_path):

@@ -45,6 +45,19 @@ def test_plain_writes_merge_with_the_strategy_and_the_first_replaces_the_value_b
     assert value_of(starting_writes("k", rows, RUN, {"a", "b", "c"}, POSITIONS, concatenated)) == [0]
 
 
+def test_a_plain_write_of_a_resumed_run_merges_with_what_the_earlier_run_s_steps_wrote():
+    # the latest run resumed from d: a, b, c carried over from the run before it, d merged onto them
+    earlier = "20261201T000000-000000"
+    rows = [row([1], "a", source_run=earlier), row([2], "b", source_run=earlier), row([3], "c", source_run=earlier),
+            merged([1, 2, 3], earlier), row([4], "d"), merged([1, 2, 3, 4])]
+    positions = {**POSITIONS, "d": 3}
+    assert value_of(starting_writes("k", rows, RUN, {"b", "c"}, positions, concatenated)) == [1, 4]
+    # while a value from the recipe's context: is replaced by the first step's plain write
+    initial = [row([0], source_run=earlier), row([1], "a", source_run=earlier), merged([1], earlier), row([0]),
+               row([4], "d"), merged([4])]
+    assert value_of(starting_writes("k", initial, RUN, {"b"}, positions, concatenated)) == [4]
+
+
 def test_a_key_only_the_steps_run_again_wrote_starts_absent():
     rows = [row(1, "b", "append"), merged([1]), row(2, "c", "append"), merged([1, 2])]
     assert starting_writes("xs", rows, RUN, {"b", "c"}, POSITIONS, concatenated) == []

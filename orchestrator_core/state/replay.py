@@ -96,8 +96,9 @@ def _folded(key: str, rows: list[dict[str, Any]], run_id: str, positions: Mappin
 
     Consecutive contributions of one run (carried ones keep the run that made them) are
     folded by one scratch context, from the value before them, as that run's context
-    folded its steps' deltas; a write that is not a step's (the recipe's ``context:``,
-    ``--set``, a carried value) applies to the value between them.
+    folded its steps' deltas: onto what the steps of an earlier run wrote, a plain write
+    merges; onto a write that is not a step's (the recipe's ``context:``, ``--set``), it
+    replaces. Such a write applies to the value between the runs' contributions.
     """
     from orchestrator_core.run.context import Context  # the run's own folding (imports the runner's modules)
 
@@ -109,16 +110,17 @@ def _folded(key: str, rows: list[dict[str, Any]], run_id: str, positions: Mappin
         if row["step"] is None:
             if scratch is not None and segment == origin:
                 raise _CannotReplay(f"{key!r} was written from outside the run between its steps")
-            value, scratch = _value_of(scratch, key, value), None
+            value, scratch, segment = _value_of(scratch, key, value), None, None
             value = row["value"] if row["op"] == "set" else applied(
                 key, value, row["op"], [row["value"]] if row["op"] == "append" else row["value"])
             at += 1
             continue
         if scratch is None or segment != origin:
-            value, segment = _value_of(scratch, key, value), origin
-            scratch = Context()
-            if value is not MISSING:
-                scratch.record(Write(key, value, "base"))
+            value, earlier = _value_of(scratch, key, value), segment
+            scratch, segment = Context(run_id=origin), origin
+            if value is not MISSING:  # what an earlier run's steps made (merged onto), or a plain value (replaced)
+                scratch.record(Write(key, value, "merge", None, earlier, op="merge") if earlier is not None
+                               else Write(key, value, "initial", None, origin))
         delta = []  # the step's writes of the key: consecutive rows of one step and run
         while at < len(rows) and rows[at]["step"] == row["step"] and (rows[at]["source_run"] or run_id) == origin:
             delta.append(Write(key, rows[at]["value"], rows[at]["who"], row["step"], origin, "", rows[at]["op"]))
