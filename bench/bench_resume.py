@@ -59,8 +59,8 @@ def copy_history(state_db: Path, copies: int) -> None:
                        " flags, pid FROM runs WHERE id = ?", (new, 3600 * n, 3600 * n, original))
             db.execute("INSERT INTO step_results SELECT ?, step, status, error, duration_ms, cpu_ms, peak_rss_kb,"
                        " cache, attempts, executor, finished FROM step_results WHERE run = ?", (new, original))
-            db.execute("INSERT INTO context_writes (run, key, value, who, step, ts, source_run, external)"
-                       " SELECT ?, key, value, who, step, ts, source_run, external FROM context_writes"
+            db.execute("INSERT INTO context_writes (run, key, value, who, step, ts, source_run, external, op)"
+                       " SELECT ?, key, value, who, step, ts, source_run, external, op FROM context_writes"
                        " WHERE run = ?", (new, original))
 
 

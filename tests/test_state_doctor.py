@@ -118,6 +118,57 @@ def test_no_repair_while_a_run_is_running_on_the_store(project):
     assert len(json.loads(project.orch("runs", "list", "--json").assert_success().out)) == 2
 
 
+OWNED = ("step_results", "context_writes", "events")
+# What a run of two.yaml records: 2 steps; the 2 writes of step a, 1 of total, the metrics; the run's start
+# and end events (step events are journaled only while a server watches)
+RUN_ROWS = {"step_results": 2, "context_writes": 4, "events": 2}
+
+
+def rows_of(project, run_id: str) -> dict[str, int]:
+    conn = sqlite3.connect(project.db)
+    try:
+        return {table: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE run = ?", (run_id,)).fetchone()[0]
+                for table in OWNED}
+    finally:
+        conn.close()
+
+
+def orphans(project) -> dict[str, int]:
+    conn = sqlite3.connect(project.db)
+    try:
+        return {table: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE run NOT IN (SELECT id FROM runs)")
+                .fetchone()[0] for table in OWNED}
+    finally:
+        conn.close()
+
+
+def test_a_run_the_repair_leaves_out_takes_its_steps_writes_and_events_with_it(project):
+    older, newer = [r["id"] for r in json.loads(project.orch("runs", "list", "--json").assert_success().out)][::-1]
+    assert all(rows_of(project, older).values())
+    project.execute(f"UPDATE runs SET started = 'yesterday' WHERE id = '{older}'")
+    repaired = project.orch("doctor", "--repair", "--json").assert_success()
+    document = json.loads(repaired.out)
+    assert document["repair"]["orphans_dropped"] == RUN_ROWS and document["after_repair"]["healthy"]
+    assert rows_of(project, older) == {table: 0 for table in OWNED}
+    assert all(rows_of(project, newer).values())  # the run kept keeps every row
+    assert orphans(project) == {table: 0 for table in OWNED}
+    assert document["repair"]["kept"]["step_results"] == 2
+    project.orch("runs", "show", newer).assert_success()
+
+
+def test_orphan_rows_are_a_problem_the_repair_removes(project):
+    project.execute("DELETE FROM runs WHERE rowid = (SELECT MIN(rowid) FROM runs)")  # a run lost, its rows not
+    found = project.orch("doctor")
+    assert found.exit_code == 1
+    for table, n in RUN_ROWS.items():
+        assert f"problem: {project.db}: {n} row(s) of table {table} belong to 1 run(s) that are not in table runs" \
+            in found.out, found.out
+    repaired = project.orch("doctor", "--repair").assert_success()
+    assert "left out: 2 row(s) of step_results whose run is not kept" in repaired.out, repaired.out
+    assert orphans(project) == {table: 0 for table in OWNED}
+    assert project.orch("doctor").assert_success().out.startswith(f"ok: {project.db} is sound (1 runs, 2 step_results")
+
+
 def test_a_store_of_a_newer_orch_is_not_repaired(project):
     project.execute("PRAGMA user_version = 99")
     found = project.orch("doctor")

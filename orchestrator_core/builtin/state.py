@@ -82,7 +82,7 @@ class StateRecorder:
         self.store: StateStore | None = None  # the store of the run in progress
         self._connection: StateStore | None = None  # kept open between runs
         self._closer: weakref.finalize | None = None
-        self._written: set[str] = set()  # keys some step of this run wrote
+        self._written: set[str] = set()  # keys some step of this run wrote, or carried over from an earlier run
         self._pulled = 0  # id of the last external write pulled into the run's context
         self._seen_version: int | None = None  # the store's data_version at the last pull
         self._journal: StartJournal | None = None  # step starts on their way to the store
@@ -112,7 +112,10 @@ class StateRecorder:
                            "running", dict(run.flags, plan=[s.name for s in run.plan]), run.pid)
         try:
             self._lock = RunLock.acquire(run.config.state_dir, run.id)
-            self.store.start_run(record, list(self._initial_writes(run)), _event(events.run_start_event(run)))
+            initial = list(self._initial_writes(run))
+            self.store.start_run(record, initial, _event(events.run_start_event(run)))
+            # A carried key holds what steps of an earlier run wrote: a step's plain write may merge with it
+            self._written = {row[1] for row in initial if row[6] is not None}
         except (sqlite3.Error, OSError) as exc:
             path, self.store = self.store.path, None
             self._release()
@@ -153,7 +156,8 @@ class StateRecorder:
         for key in run.context.keys():
             for write in run.context.history(key):
                 origin = write["run"] if write["run"] not in (None, run.id) else None
-                yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin)
+                yield (run.id, key, _json(write["value"]), write["who"], write["step"], write["ts"], origin,
+                       write["op"])
 
     @hookimpl
     def orch_before_step(self, run: Any, step: Any) -> None:
@@ -214,7 +218,7 @@ class StateRecorder:
                             metrics.get("cpu_ms"), metrics.get("peak_rss_kb"), result.cache, result.attempts,
                             result.executor, when))
             if result.ok and result.delta:
-                writes += [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None) for w in result.delta]
+                writes += [(run.id, w.key, _json(w.value), w.who, w.step, w.ts, None, w.op) for w in result.delta]
                 writes += self._merged(run, result, last_writer, i)
                 self._written.update(w.key for w in result.delta)
             noted = getattr(result, "fingerprint", None)
@@ -288,7 +292,7 @@ class StateRecorder:
             if key in self._written or write.op != "set":  # an accumulating write's value is one contribution
                 value = run.context.get(key)
                 if value != write.value:
-                    rows.append((run.id, key, _json(value), "merge", None, write.ts, None))
+                    rows.append((run.id, key, _json(value), "merge", None, write.ts, None, "merge"))
         return rows
 
     @hookimpl
@@ -300,7 +304,7 @@ class StateRecorder:
         history = run.context.history(RUNNER_KEY) if RUNNER_KEY in run.context else []
         if history:
             last = history[-1]
-            writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None))
+            writes.append((run.id, RUNNER_KEY, _json(last["value"]), last["who"], None, last["ts"], None, "set"))
         journal.close()
         store = self.store
         try:

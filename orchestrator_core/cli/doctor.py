@@ -69,6 +69,8 @@ def _describe(found, recovery, repair: bool) -> None:
         click.echo(f"replaced ({_replacement(name)}): {n} row(s) of {name} holding a value of the wrong kind")
     for name, n in recovery.dropped.items():
         click.echo(f"left out: {n} row(s) whose {name} held a value of the wrong kind")
+    for table, n in recovery.orphans.items():
+        click.echo(f"left out: {n} row(s) of {table} whose run is not kept")
     if recovery.unreadable:
         click.echo(f"rows of {', '.join(recovery.unreadable)} on damaged pages could not be read and are lost")
 

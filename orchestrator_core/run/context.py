@@ -202,8 +202,9 @@ class Context:
         incoming = (position, step, *combined(key, writes))
         state = self._run_writes.get(key)
         if state is None:
-            state = self._run_writes[key] = KeyWrites(self._values.get(key, MISSING), [incoming])
-            return self._fold(merge, key, None, state.base, incoming)
+            before = self._carried_writer(key) if key in self._history else None
+            state = self._run_writes[key] = KeyWrites(self._values.get(key, MISSING), [incoming], before)
+            return self._fold(merge, key, state.before, state.base, incoming)
         last = state.entries[-1]
         if (state.chain and last[0] < position and last[1] != step
                 and (mergeable is None or mergeable(key, last[1], step))):
@@ -225,11 +226,24 @@ class Context:
                 state.chain = False  # accumulating writes side by side: later writes check every pair
         # Finished out of recipe order (or the same step again): refold every write in order.
         ordered = sorted(others + [incoming], key=lambda e: e[0])
-        value, previous = state.base, None
+        value, previous = state.base, state.before
         for entry in ordered:
             value, previous = self._fold(merge, key, previous, value, entry), entry
         state.entries = ordered
         return value
+
+    def _carried_writer(self, key: str) -> tuple | None:
+        """An entry for the steps of an earlier run whose write ``key`` holds (carried over into a
+        resumed run, or their merged value), else ``None``: a value from the recipe, ``--set`` or
+        this run is replaced by a step's plain write, a step's output is merged with it."""
+        history = self._history.get(key)
+        if not history:
+            return None
+        last = history[-1]
+        if last.run is None or last.run == self.run_id or (last.step is None and last.who != "merge"):
+            return None
+        step = next((w.step for w in reversed(history) if w.step), None) or ""
+        return (-1, step, last.op, last.value)
 
     @staticmethod
     def _fold(merge: MergeFunction, key: str, previous: tuple | None, current: Any, entry: tuple) -> Any:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 from orchestrator_core.config import Config
 from orchestrator_core.run.context import RESERVED_PREFIX, Context
 from orchestrator_core.run.engine import Engine
+from orchestrator_core.run.merging import MergePolicy
 from orchestrator_core.errors import OrchError, RecipeError, RunInterrupted, RunStopped, UsageError
 from orchestrator_core.recipe.gc_pause import collection_paused
 from orchestrator_core.plugin.hooks import Hooks
@@ -101,7 +102,8 @@ class Session:
         if not plan:
             raise UsageError("the selection leaves no step to run")
         self._check_executors({prepared[step.name].executor for step in plan})
-        origin, carried = recorded_start(self.config, recipe, plan, only=only, resume_from=resume_from)
+        origin, carried = recorded_start(self.config, recipe, plan, only=only, resume_from=resume_from,
+                                         merging=lambda: MergePolicy(recipe, self.hooks, self.registry))
         flags = {"only": only, "skip": skip, "resume_from": resume_from, "started_from_run": origin,
                  "keep_going": self.config.keep_going, "executor": self.config.executor,
                  "cache": self.config.cache}

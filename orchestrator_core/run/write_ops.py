@@ -22,15 +22,19 @@ class KeyWrites:
 
     ``chain`` stays true while each entry's step is ordered after the one before it
     (or the key has its own strategy): a new entry that may follow the last one may
-    then follow all of them, by transitivity, so one check is enough.
+    then follow all of them, by transitivity, so one check is enough. ``before`` is an
+    entry standing for the steps of an earlier run when ``base`` is what they wrote (a
+    resumed run carried it over): the first plain write then merges with it, as it did in
+    the full run, instead of replacing it.
     """
 
-    __slots__ = ("base", "entries", "chain")
+    __slots__ = ("base", "entries", "chain", "before")
 
-    def __init__(self, base: Any, entries: list[tuple]):
+    def __init__(self, base: Any, entries: list[tuple], before: tuple | None = None):
         self.base = base
         self.entries = entries
         self.chain = True
+        self.before = before
 
 
 def saved_state(state: KeyWrites | None) -> tuple | None:

@@ -4,13 +4,16 @@ A store can be damaged by a disk that failed or filled up, a copy taken while a 
 was writing it, a file overwritten by something else, or a hand edit. Checking reads
 it without changing anything: that it is a SQLite database, SQLite's own
 ``integrity_check``, the schema version and tables, that every JSON column holds
-JSON, and that each column holds what :mod:`.columns` says it must (a number where
-the commands compute with one, an object where they look into one). Repairing never edits the damaged file: it moves the file (with its
+JSON, that each column holds what :mod:`.columns` says it must (a number where
+the commands compute with one, an object where they look into one), and that every
+step result, write and event belongs to a run the store holds. Repairing never edits the damaged file: it moves the file (with its
 write-ahead log) aside as ``state.db.damaged-TIME`` and builds a new store from every
 row it can still read, table by table, reading each from both ends so that rows
 beyond a damaged page are kept too, and leaving out rows whose JSON is invalid (a
 run whose flags are invalid is kept, with no flags); a row with a value of the wrong
 kind gets the replacement its column's rule gives (NULL, no flags) or is left out.
+A run left out takes its step results, writes and events with it: the new store is
+built in one transaction, and holds no row of a run it does not hold.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ JSON_COLUMNS = {"runs": "flags", "step_results": "error", "context_writes": "val
 REPLACEMENT = {"runs": "{}"}
 ORDER = {"runs": "rowid", "step_results": "run, step", "context_writes": "id", "fingerprints": "recipe, step",
          "events": "id"}
+# The tables whose rows belong to a run (their ``run`` column): a row whose run is not in ``runs`` is an
+# orphan, which no command shows (they reach rows through their run). ``fingerprints`` is not one: its row
+# is a step's last fingerprint, still true when the run that recorded it is gone.
+OWNED = ("step_results", "context_writes", "events")
 SIDE_FILES = ("-wal", "-shm")
 
 
@@ -116,6 +123,22 @@ def _check_database(conn: sqlite3.Connection, found: Checkup) -> None:
         if bad:
             found.problems.append(f"{bad} row(s) of table {table} hold invalid JSON in column {column}")
         _check_kinds(conn, table, found)
+    if "runs" in tables:
+        _check_orphans(conn, [table for table in OWNED if table in tables], found)
+
+
+def _check_orphans(conn: sqlite3.Connection, tables: list[str], found: Checkup) -> None:
+    """Count the rows of ``tables`` whose run is not in ``runs`` (a run lost or left out by a repair)."""
+    for table in tables:
+        try:
+            count, runs = conn.execute(f"SELECT COUNT(*), COUNT(DISTINCT run) FROM {table}"
+                                       " WHERE run NOT IN (SELECT id FROM runs)").fetchone()
+        except sqlite3.Error as exc:
+            found.problems.append(f"table {table} cannot be read to its end: {cause(exc)}")
+            continue
+        if count:
+            found.problems.append(f"{count} row(s) of table {table} belong to {runs} run(s) that are not in "
+                                  "table runs")
 
 
 def _check_kinds(conn: sqlite3.Connection, table: str, found: Checkup) -> None:
@@ -144,11 +167,12 @@ class Recovery:
     dropped: dict[str, int] = field(default_factory=dict)
     replaced: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # tables whose reading stopped at a damaged page
+    orphans: dict[str, int] = field(default_factory=dict)  # table -> rows left out: their run is not kept
 
     def to_dict(self) -> dict[str, Any]:
         return {"moved_to": str(self.moved_to), "kept": self.kept, "invalid_json_dropped": self.invalid,
                 "wrong_kind_dropped": self.dropped, "wrong_kind_replaced": self.replaced,
-                "tables_partly_unreadable": self.unreadable}
+                "tables_partly_unreadable": self.unreadable, "orphans_dropped": self.orphans}
 
 
 def running_runs(state_dir: Path) -> list[str]:
@@ -199,15 +223,26 @@ def _copy_readable(source: Path, store: StateStore, recovery: Recovery) -> None:
     except sqlite3.Error:
         return  # not a database at all: nothing to keep
     try:
-        for table in TABLES:
-            if table in tables:
-                _copy_table(old, store, table, recovery)
+        with store.transaction() as conn:  # all or nothing: no run's rows without the run, nor the reverse
+            for table in TABLES:
+                if table in tables:
+                    _copy_table(old, conn, table, recovery)
+            _drop_orphans(conn, recovery)
     finally:
         old.close()
 
 
-def _copy_table(old: sqlite3.Connection, store: StateStore, table: str, recovery: Recovery) -> None:
-    new_columns = [row[1] for row in store.conn.execute(f"PRAGMA table_info({table})")]
+def _drop_orphans(conn: sqlite3.Connection, recovery: Recovery) -> None:
+    """Leave out the rows of the runs that were not kept (unreadable, or whose ``started`` was left out)."""
+    for table in OWNED:
+        gone = conn.execute(f"DELETE FROM {table} WHERE run NOT IN (SELECT id FROM runs)").rowcount
+        if gone:
+            recovery.orphans[table] = gone
+            recovery.kept[table] = recovery.kept.get(table, 0) - gone
+
+
+def _copy_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str, recovery: Recovery) -> None:
+    new_columns = [row[1] for row in new.execute(f"PRAGMA table_info({table})")]
     try:
         old_columns = [row[1] for row in old.execute(f"PRAGMA table_info({table})")]
     except sqlite3.Error:
@@ -235,8 +270,7 @@ def _copy_table(old: sqlite3.Connection, store: StateStore, table: str, recovery
         fitted = _fitted(row, checks, recovery)
         if fitted is not None:
             kept.append(fitted)
-    with store.transaction() as conn:
-        conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", kept)
+    new.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", kept)
     recovery.kept[table] = len(kept)
 
 

@@ -108,6 +108,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE file_digests ADD COLUMN ino INTEGER",
         "ALTER TABLE file_digests ADD COLUMN dev INTEGER",
     ),
+    # version 6: how each write combined with the key's value (``set``, ``append``, ``update``;
+    # ``merge`` for the value a merge of several writes gave), so a resumed run can rebuild a
+    # merged key from the writes of the steps it does not run again (state/replay.py). The
+    # rows of earlier versions have NULL there: how their value came about is not known.
+    (
+        "ALTER TABLE context_writes ADD COLUMN op TEXT",
+    ),
 )
 
 CURRENT_VERSION = len(MIGRATIONS)

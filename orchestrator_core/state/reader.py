@@ -268,15 +268,17 @@ class StoreReader:
 
         A key only ``steps`` wrote is left out. A key whose writes were merged (``ctx.append``,
         ``ctx.update``, a merge strategy) holds the contributions of every writer in one value:
-        when one of ``steps`` contributed, its last value is kept and the key is named in the
-        second list, so the caller can say so. Only the chosen rows' values are read.
+        when one of ``steps`` contributed, its last value is given and the key is named in the
+        second list, for the caller to rebuild it (:mod:`.replay`) or say it cannot. Each entry's
+        ``op`` is how its write combined (``merge``: a merged value; ``None``: not recorded).
+        Only the chosen rows' values are read.
         """
         excluded = json.dumps(sorted(steps))  # one parameter, however many steps (SQLite's json_each)
         mixed = [key for (key,) in self._rows(
             "SELECT DISTINCT key FROM context_writes WHERE run = ? AND step IS NULL AND who = 'merge' AND key IN"
             " (SELECT key FROM context_writes WHERE run = ? AND step IN (SELECT value FROM json_each(?)))"
             " ORDER BY key", (run_id, run_id, excluded))]
-        sql = ("SELECT key, value, who, step, ts, source_run FROM context_writes WHERE id IN"
+        sql = ("SELECT key, value, who, step, ts, source_run, op FROM context_writes WHERE id IN"
                " (SELECT MAX(id) FROM context_writes WHERE run = ? AND (step IS NULL OR step NOT IN"
                " (SELECT value FROM json_each(?))) GROUP BY key)")
         args: list[Any] = [run_id, excluded]
@@ -287,9 +289,21 @@ class StoreReader:
         by_key = {row[0]: row for row in self._rows(sql + " ORDER BY key, id", args)}  # the later write wins
         rows = list(by_key.values())
         values = self._loads_all([row[1] for row in rows], "context_writes")
-        entries = {key: {"value": value, "who": who, "step": step, "ts": ts, "run": source_run or run_id}
-                   for (key, _, who, step, ts, source_run), value in zip(rows, values)}
+        entries = {key: {"value": value, "who": who, "step": step, "ts": ts, "run": source_run or run_id, "op": op}
+                   for (key, _, who, step, ts, source_run, op), value in zip(rows, values)}
         return entries, mixed
+
+    def key_writes(self, run_id: str, keys: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+        """Key → every row of it in ``run_id``, in the order recorded, with its ``op`` and ``source_run``:
+        what a merged key is rebuilt from (:mod:`.replay`)."""
+        rows = self._rows("SELECT key, value, who, step, ts, source_run, op FROM context_writes WHERE run = ?"
+                          " AND key IN (SELECT value FROM json_each(?)) ORDER BY id", (run_id, json.dumps(list(keys))))
+        values = self._loads_all([row[1] for row in rows], "context_writes")
+        found: dict[str, list[dict[str, Any]]] = {}
+        for (key, _, who, step, ts, source_run, op), value in zip(rows, values):
+            found.setdefault(key, []).append({"value": value, "who": who, "step": step, "ts": ts,
+                                              "source_run": source_run, "op": op})
+        return found
 
     def writes(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
         """Every write recorded in ``run_id`` (of ``key`` only, when given), in order."""
@@ -306,15 +320,15 @@ class StoreReader:
 
     def step_writes(self, run_id: str, steps: Sequence[str], *,
                     except_keys: Collection[str] = ()) -> list[dict[str, Any]]:
-        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order;
-        none of a key in ``except_keys``.
+        """The writes ``steps`` made themselves in ``run_id`` (nothing carried over), in order, with
+        their ``op``; none of a key in ``except_keys``.
 
         Only those rows' values are decoded, however many other writes the run holds. The query
         names the steps and the keys left out while they are few (SQLite takes 999 parameters
         before 3.32); past that the run's own writes are read in one pass and picked here.
         """
         steps, skipped = list(steps), list(except_keys)
-        sql = "SELECT id, key, value, who, step, ts FROM context_writes WHERE run = ? AND source_run IS NULL"
+        sql = "SELECT id, key, value, who, step, ts, op FROM context_writes WHERE run = ? AND source_run IS NULL"
         args: list[Any] = [run_id]
         if len(steps) <= _LISTED:
             sql += f" AND step IN ({', '.join('?' * len(steps))})"
@@ -325,8 +339,8 @@ class StoreReader:
         wanted, unwanted = set(steps), set(skipped)
         found = sorted(row for row in self._rows(sql, args) if row[4] in wanted and row[1] not in unwanted)
         values = self._loads_all([row[2] for row in found], "context_writes")
-        return [{"key": k, "value": value, "who": who, "step": step, "ts": ts, "run": run_id, "carried": False}
-                for (_, k, _, who, step, ts), value in zip(found, values)]
+        return [{"key": k, "value": value, "who": who, "step": step, "ts": ts, "run": run_id, "carried": False,
+                 "op": op} for (_, k, _, who, step, ts, op), value in zip(found, values)]
 
     def key_history(self, key: str, *, recipe: str, until: float) -> list[dict[str, Any]]:
         """Every original write of ``key`` in runs of ``recipe`` started by ``until``, oldest first.

@@ -7,9 +7,10 @@ wrote, and what the steps after them wrote. A step run again so reads what its
 upstream steps wrote, as it did when the whole recipe ran, not what it or a later
 step wrote over it (``a`` sets ``k``, ``b`` reads it, ``c`` sets it again:
 ``--resume-from b`` gives ``b`` the ``k`` of ``a``). A key that merges the writes of
-several steps (``ctx.append``, ``ctx.update``, a merge strategy) cannot be taken
-apart: when a step run again contributed to it, it keeps its last value and a warning
-says so. When the latest run stopped early (it failed, or was interrupted) before an
+several steps (``ctx.append``, ``ctx.update``, a merge strategy) is rebuilt from the
+contributions of the steps not run again (:mod:`.replay`); where that cannot be done
+(a store recorded before the write operations were), it keeps its last value and a
+warning says so. When the latest run stopped early (it failed, or was interrupted) before an
 upstream step of the selection ran, the keys that step wrote in the latest run where
 it succeeded are added, where the context lacks them. The writes keep the step and
 run that made them, so the cache can still tell what an upstream step wrote.
@@ -22,20 +23,23 @@ never written, and the run stops before anything starts.
 from __future__ import annotations
 
 import logging
-from typing import Any, Container, Mapping, Sequence
+from typing import Any, Callable, Collection, Container, Mapping, Sequence
 
-from orchestrator_core.errors import UsageError
+from orchestrator_core.errors import ContextError, UsageError
 from orchestrator_core.model import Recipe, Step, Write
+from orchestrator_core.run.write_ops import applied, combined
 
 logger = logging.getLogger("orchestrator.resume")
 
 
 def recorded_start(
-    config: Any, recipe: Recipe, plan: Sequence[Step], *, only: Sequence[str], resume_from: str | None
+    config: Any, recipe: Recipe, plan: Sequence[Step], *, only: Sequence[str], resume_from: str | None,
+    merging: Callable[[], Any] | None = None,
 ) -> tuple[str | None, list[Write]]:
     """The id of the run to start from and the writes of its context (``None, []`` for a fresh run).
 
-    With no recorded run, ``--resume-from`` starts from an empty context, as the
+    ``merging`` gives the recipe's ``MergePolicy`` (asked for only when a merged key is
+    rebuilt with a merge strategy). With no recorded run, ``--resume-from`` starts from an empty context, as the
     guide defines it ("assumes prior context is reproducible or not needed"): a
     warning says so, and :func:`missing_upstream` names what the run lacks. Raises
     :class:`UsageError` when a step ``--only`` selects depends on a step that never succeeded.
@@ -55,47 +59,134 @@ def recorded_start(
             _check_dependencies(store, recipe, plan, refuse=bool(only))
         if latest is None:
             return None, []
-        context, mixed = store.context_without(latest.id, _run_again_and_after(recipe, plan))
-        if mixed:
+        again = _run_again_and_after(recipe, plan)
+        context, mixed = store.context_without(latest.id, again)
+        unknown = _rebuild_merged(store, recipe, context, set(mixed), again, latest.id, merging)
+        if unknown:
             logger.warning("context keys that merge the writes of steps this run runs again start with the value "
-                           "the latest run ended with, those steps' contributions included: %s",
-                           ", ".join(map(repr, mixed)))
-        _add_missing_upstream(store, recipe, plan, context, latest.id)
+                           "the latest run ended with, those steps' contributions included (how they were "
+                           "merged is not recorded): %s", ", ".join(map(repr, unknown)))
+        _add_missing_upstream(store, recipe, again, context, latest.id)
     finally:
         if store is not None:
             store.close()
-    writes = [Write(key, entry["value"], entry["who"], entry["step"], entry["run"], entry["ts"] or "")
-              for key, entry in context.items()]
+    writes: list[Write] = []
+    for key, entry in context.items():
+        if "writes" in entry:  # a merged key, as its contributions and the value they give
+            writes += entry["writes"]
+            continue
+        op = entry.get("op", "set")
+        if op is None and entry["who"] != "merge":
+            op = "set"  # a plain write recorded before write operations were: a set
+        writes.append(Write(key, entry["value"], entry["who"], entry["step"], entry["run"], entry["ts"] or "", op))
     return latest.id, writes
 
 
-def _add_missing_upstream(store: Any, recipe: Recipe, plan: Sequence[Step], context: dict[str, Any],
+def _rebuild_merged(store: Any, recipe: Recipe, context: dict[str, Any], mixed: Collection[str],
+                    again: Collection[str], latest: str, merging: Callable[[], Any] | None) -> list[str]:
+    """Give each merged key of ``context`` the writes it starts with (``entry["writes"]``); the ``mixed``
+    keys (a step run ``again`` contributed) that cannot be rebuilt, which keep their last value.
+
+    A merged key no step run again contributed to keeps its recorded value, carried with its
+    contributions so that a run resumed from this one can rebuild it. Recipes without merged
+    keys pay for none of this: the keys are told by the ``op`` of the entry already read.
+    """
+    from orchestrator_core.state.replay import carried_writes, starting_writes
+
+    merged = [key for key, entry in context.items() if entry["op"] == "merge" or key in mixed]
+    if not merged:
+        return []
+    rows = store.key_writes(latest, merged)
+    positions = {step.name: step.index for step in recipe.steps}
+    merge = _lazy_merge(merging)
+    unknown = []
+    for key in merged:
+        entry = context[key]
+        if key in mixed:
+            writes = starting_writes(key, rows.get(key, []), latest, again, positions, merge)
+        else:
+            writes = carried_writes(key, rows.get(key, []), latest, entry["value"])
+        if writes is None:
+            entry["op"] = None  # carried as a value whose making is not known: a later resume says so too
+            if key in mixed:
+                unknown.append(key)
+        elif not writes:
+            del context[key]  # only steps run again contributed
+        else:
+            last = writes[-1]
+            entry.update(value=last.value, who=last.who, step=next((w.step for w in reversed(writes) if w.step),
+                                                                     None), writes=writes)
+    return unknown
+
+
+def _lazy_merge(merging: Callable[[], Any] | None) -> Callable[[str, Any, Any], Any]:
+    """``MergePolicy.merge`` of the recipe, the policy made at the first merge (most rebuilds need none)."""
+    policy = None
+
+    def merge(key: str, current: Any, incoming: Any) -> Any:
+        nonlocal policy
+        if policy is None:
+            if merging is None:
+                raise ContextError(f"cannot merge {key!r}: no merge strategies to merge it with")
+            policy = merging()
+        return policy.merge(key, current, incoming)
+
+    return merge
+
+
+def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], context: dict[str, Any],
                           latest: str) -> None:
     """Fill ``context`` with the keys of upstream steps the latest run never reached.
+
+    ``again``: the steps the run runs again and every step after them, whose writes are
+    left out here too (a step after the selection wrote from what the selection wrote before).
 
     Its cost follows the recipe, not the history: a step that succeeded in the latest
     run is settled by one query over that run (what it wrote is in ``context``, or
     was overwritten there); the others are looked for in the runs before, newest
     first, until each is found; and only the writes of those steps are decoded.
     """
-    selected = {s.name for s in plan}
     present = {entry["step"] for entry in context.values()}
     settled = store.succeeded_steps(latest)
-    known = selected | present | settled
+    known = set(again) | present | settled
     wanted = [s.name for s in recipe.steps if s.name not in known]
     by_run: dict[str, list[str]] = {}
     for step, run_id in store.last_successes(recipe.name, wanted, looked_at=latest).items():
         by_run.setdefault(run_id, []).append(step)
-    last_writes: dict[str, dict[str, Any]] = {}  # step -> key -> its last write there
+    step_writes: dict[str, dict[str, list[dict[str, Any]]]] = {}  # step -> key -> its writes there, in order
     known_keys = set(context)  # kept as they are: their writes are not even decoded
     for run_id, steps in by_run.items():
         for write in store.step_writes(run_id, steps, except_keys=known_keys):
-            last_writes.setdefault(write["step"], {})[write["key"]] = write
-    if not last_writes:
+            step_writes.setdefault(write["step"], {}).setdefault(write["key"], []).append(write)
+    if not step_writes:
         return  # every key the upstream steps wrote is in the context already
-    for step in recipe.steps:  # in recipe order: where two steps wrote a key, the first one's write is kept
-        for key, write in last_writes.get(step.name, {}).items():
-            context.setdefault(key, write)
+    accumulated: set[str] = set()  # keys added here from accumulating writes: later steps' add to them
+    for step in recipe.steps:  # in recipe order: where two steps set a key, the first one's write is kept
+        for key, writes in step_writes.get(step.name, {}).items():
+            op, value = _step_contribution(key, writes)
+            if key not in context:
+                context[key] = dict(writes[-1], value=value, op="set")
+                if op != "set":
+                    accumulated.add(key)
+            elif key in accumulated and op != "set":
+                try:
+                    context[key]["value"] = applied(key, context[key]["value"], op, value)
+                except ContextError:
+                    pass  # not a list (or mapping) to add to: the first step's value stays, as for a set
+
+
+def _step_contribution(key: str, writes: list[dict[str, Any]]) -> tuple[str, Any]:
+    """What a step's writes of ``key`` amount to: ``("set", value)``, or ``(op, the value they give on
+    their own)`` for accumulating ones (the items appended, as a list; the mapping merged in).
+
+    A row recorded before write operations were has no ``op``: it reads as a ``set``, as before.
+    """
+    try:
+        op, payload = combined(key, [Write(key, w["value"], w["who"], w["step"], op=w["op"] or "set")
+                                     for w in writes])
+    except ContextError:
+        return "set", writes[-1]["value"]
+    return op, payload
 
 
 def _run_again_and_after(recipe: Recipe, plan: Sequence[Step]) -> set[str]:

@@ -37,7 +37,7 @@ WAL_CHECKPOINT_PAGES = 4000
 # The tables of the current schema: a store of this version without one of them is damaged.
 TABLES = ("runs", "step_results", "context_writes", "fingerprints", "events")
 
-WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run)
+WriteRow = tuple  # (run, key, value JSON, who, step, ts, source_run, op)
 EventRow = tuple  # (run, event name, record JSON): one line of the run's journal of events
 
 
@@ -316,8 +316,8 @@ class StateStore(StoreReader):
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
                 return None
             cursor = conn.execute(
-                "INSERT INTO context_writes (run, key, value, who, step, ts, source_run, external)"
-                " VALUES (?, ?, ?, ?, NULL, ?, NULL, 1)", (run_id, key, value, who, ts),
+                "INSERT INTO context_writes (run, key, value, who, step, ts, source_run, external, op)"
+                " VALUES (?, ?, ?, ?, NULL, ?, NULL, 1, 'set')", (run_id, key, value, who, ts),
             )
             self._insert_event(conn, (run_id, "context_write", event))
             return cursor.lastrowid
@@ -336,6 +336,6 @@ class StateStore(StoreReader):
     def _insert_writes(conn: sqlite3.Connection, writes: list[WriteRow]) -> None:
         if writes:
             conn.executemany(
-                "INSERT INTO context_writes (run, key, value, who, step, ts, source_run)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", writes,
+                "INSERT INTO context_writes (run, key, value, who, step, ts, source_run, op)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", writes,
             )
