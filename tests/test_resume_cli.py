@@ -193,6 +193,10 @@ def test_only_after_a_run_that_stopped_early_takes_upstream_keys_from_their_last
     only = project.run("failing.yaml", "--only", "g").assert_success()
     assert only.lines[0]["step"] == "g"
     assert project.json("context", "show")["t.sum_v1"] == 5
+    runs = [line.split()[0] for line in project.orch("runs", "list").assert_success().out.splitlines()[1:]]
+    # Said, not silent: f failed in the latest run before this one; its value is an older run's.
+    assert (f"the latest run ({runs[1]}) has no success of 'f': the run starts with what it wrote in an "
+            f"earlier run ({runs[2]})") in only.err
     history = project.json("context", "show", "t.d_v1", "--history")
     assert history[-1]["step"] == "f" and history[-1]["value"] == 4
 

@@ -161,10 +161,12 @@ def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], co
     if not step_writes:
         return  # every key the upstream steps wrote is in the context already
     accumulated: set[str] = set()  # keys added here from accumulating writes: later steps' add to them
+    used: dict[str, str] = {}  # step -> the earlier run its values come from
     for step in recipe.steps:  # in recipe order: where two steps set a key, the first one's write is kept
         for key, writes in step_writes.get(step.name, {}).items():
             op, value = _step_contribution(key, writes)
             if key not in context:
+                used[step.name] = writes[-1]["run"]
                 context[key] = dict(writes[-1], value=value, op="set")
                 if op != "set":
                     accumulated.add(key)
@@ -173,6 +175,10 @@ def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], co
                     context[key]["value"] = applied(key, context[key]["value"], op, value)
                 except ContextError:
                     pass  # not a list (or mapping) to add to: the first step's value stays, as for a set
+    if used:  # the latest run failed before, or at, these steps: say whose values the run starts with
+        logger.warning("the latest run (%s) has no success of %s: the run starts with what %s in an earlier run (%s)",
+                       latest, ", ".join(map(repr, used)), "it wrote" if len(used) == 1 else "they wrote",
+                       ", ".join(sorted(set(used.values()))))
 
 
 def _step_contribution(key: str, writes: list[dict[str, Any]]) -> tuple[str, Any]:
