@@ -462,3 +462,21 @@ def test_a_recipe_whose_path_is_not_utf8_is_refused_with_its_reason(orch_cli, tm
         assert f"{ascii(name)[1:-1]}:1: the recipe's path is not UTF-8 text" in outcome.err, command
         assert "Traceback" not in outcome.err and outcome.out == "", command
     assert not (where / ".orch" / "state.db").exists()
+
+
+def test_a_module_in_the_working_directory_not_on_the_path_is_named_with_what_to_do(orch_cli, tmp_path):
+    """``module: steps`` beside the recipe works with ``python -m``, not with the ``orch`` command:
+    the error says where the module is and that ``PYTHONPATH=.`` makes Python look there."""
+    (tmp_path / "steps.py").write_text(
+        "from orchestrator_core import BaseScriptlet\n\n\nclass A(BaseScriptlet):\n    name = 'wd_a'\n\n"
+        "    def run(self, ctx, params):\n        ctx.set('a', 1)\n")
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: a, module: steps, function: A}\n"
+                                     "  - {name: b, module: nothing_like_it, function: A}\n")
+    env = {"PYTHONPATH": ""}
+    failed = orch_cli("run", "r.yaml", "--no-progress", env=env)
+    assert failed.exit_code == 2
+    assert (f"{tmp_path / 'r.yaml'}:2: cannot import module 'steps': No module named 'steps'; steps.py is in the "
+            "working directory, where Python does not look: run with PYTHONPATH=. (or install it)") in failed.err
+    assert "r.yaml:3: cannot import module 'nothing_like_it': No module named 'nothing_like_it'\n" in failed.err
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: a, module: steps, function: A}\n")
+    orch_cli("run", "r.yaml", "--no-progress", env={"PYTHONPATH": "."}).assert_success()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import re
+import sys
 from typing import Any
 
 from orchestrator_core._markers import hookimpl
@@ -34,7 +36,7 @@ def import_scriptlet(module: str, attribute: str) -> type:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise UsageError(f"cannot import module {module!r}: {exc}") from None
+        raise UsageError(f"cannot import module {module!r}: {exc}{_not_on_path_hint(module, exc)}") from None
     pin_source(mod)  # the cache fingerprint is of the code imported now, whatever the file says later
     cls = getattr(mod, attribute, None)
     if cls is None:
@@ -42,6 +44,20 @@ def import_scriptlet(module: str, attribute: str) -> type:
     if not (isinstance(cls, type) and issubclass(cls, BaseScriptlet)):
         raise UsageError(f"{module}.{attribute} is not a BaseScriptlet subclass")
     return cls
+
+
+def _not_on_path_hint(module: str, exc: ImportError) -> str:
+    """Why a module in the working directory is not found: Python does not look there (under the
+    ``orch`` command, unlike ``python -m``), unless ``PYTHONPATH`` says so."""
+    top = module.split(".")[0]
+    if not isinstance(exc, ModuleNotFoundError) or exc.name != top:
+        return ""
+    if not (os.path.isfile(f"{top}.py") or os.path.isfile(os.path.join(top, "__init__.py"))):
+        return ""
+    if any(os.path.abspath(entry or ".") == os.getcwd() for entry in sys.path):
+        return ""
+    return (f"; {top}{'.py' if os.path.isfile(f'{top}.py') else '/'} is in the working directory, where Python "
+            "does not look: run with PYTHONPATH=. (or install it)")
 
 
 def params_problems(step: Any, schema: dict[str, Any]) -> list[StepProblem]:
