@@ -123,6 +123,8 @@ def test_skip_only_and_resume_from_select_steps(sample_pm, run_orch_recipe):
     assert steps_of(run_orch_recipe(recipe, resume_from="three")) == ["three", "four"]
     with pytest.raises(UsageError, match="no step named 'thre'.*did you mean 'three'"):
         run_orch_recipe(recipe, resume_from="thre")
+    with pytest.raises(UsageError, match=r"--skip: no step named 'zz' in the recipe \(its steps: one, two, three, four\)"):
+        run_orch_recipe(recipe, skip=["zz"])
 
 
 def test_timeout_fails_the_step_with_exit_code_124(sample_pm, run_orch_recipe):

@@ -91,7 +91,9 @@ def select_steps(
     for flag, given in (("--only", only), ("--skip", skip), ("--resume-from", [resume_from] if resume_from else [])):
         for name in given:
             if name not in names:
-                raise UsageError(f"{flag}: no step named {name!r} in the recipe{did_you_mean(name, names)}")
+                hint = did_you_mean(name, names) or (
+                    f" (its steps: {', '.join(names)})" if len(names) <= 12 else " (`orch graph` lists its steps)")
+                raise UsageError(f"{flag}: no step named {name!r} in the recipe{hint}")
     selected = order
     if resume_from:
         selected = order[names.index(resume_from):]
