@@ -82,8 +82,9 @@ def runs_list(recipe: str | None, limit: int, state_dir: Path | None, as_json: b
 def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
     """One run: its recipe, flags, status, and each step's status, timings, memory and error.
 
-    Steps of the plan that did not finish (blocked by a failure, or running when the
-    run was killed) are listed as 'not run'. A run that is not ok though no step failed
+    Steps of the plan that did not finish are listed as 'not run' (blocked by a failure),
+    'not finished' (the run was killed or interrupted: they may have been running) or 'not
+    finished yet' (the run still goes on). A run that is not ok though no step failed
     shows why (its ``run_finish`` event's reason): what stopped it, or an output it could not write.
     """
     store = open_store(state_dir)
@@ -95,7 +96,8 @@ def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
         store.close()
     finished = {s["step"] for s in steps}
     not_run = [name for name in record.flags.get("plan", []) if name not in finished]
-    document = dict(record.to_dict(), reason=reason, steps=steps, not_run=not_run)
+    unfinished = _UNFINISHED.get(record.shown_status, "not run")
+    document = dict(record.to_dict(), reason=reason, steps=steps, not_run=not_run, unfinished_status=unfinished)
     if as_json:
         print_json(document)
         return
@@ -109,8 +111,13 @@ def runs_show(run_ref: str, state_dir: Path | None, as_json: bool) -> None:
         [[s["step"], s["status"], _ms(s["duration_ms"]), _ms(s["cpu_ms"]),
           f"{s['peak_rss_kb'] / 1024:.1f} MiB" if s["peak_rss_kb"] else "-", s["cache"] or "-", s["attempts"],
           s["executor"] or "-", (s["error"] or {}).get("reason", "")] for s in steps]
-        + [[name, "not run", "-", "-", "-", "-", "-", "-", ""] for name in not_run],
+        + [[name, unfinished, "-", "-", "-", "-", "-", "-", ""] for name in not_run],
     )
+
+
+# What a step of the plan without a result is, by the run's status: one a kill or Ctrl-C stopped
+# may have been running (so not "not run"), and a run still going will get to it.
+_UNFINISHED = {"running": "not finished yet", "killed": "not finished", "interrupted": "not finished"}
 
 
 @runs.command("diff")
