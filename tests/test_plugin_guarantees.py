@@ -131,7 +131,9 @@ def test_the_served_run_stops_its_server_when_a_plugin_raises(probe):
     outcome, notes = probe("--log-level", "INFO", "run", "probed.yaml", "--no-progress", "--serve",
                            env={"PROBE_RAISE_AFTER": "one"})
     assert outcome.exit_code == 1
-    assert "serving run" in outcome.err and "stopped the context server of run" in outcome.err
+    assert "serving run" in outcome.err and "until the run ends; `orch serve` serves the state store after it" \
+        in outcome.err
+    assert "stopped the context server of run" in outcome.err and "`orch serve --state-dir" in outcome.err
     assert [n["status"] for n in _hooks(notes, "finish")] == ["error"]
 
 

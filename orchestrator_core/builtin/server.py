@@ -14,7 +14,6 @@ is started.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -24,8 +23,6 @@ from orchestrator_core._markers import hookimpl
 from orchestrator_core.errors import UsageError
 from orchestrator_core.plugin.interfaces import RunOption
 from orchestrator_core.records import Record
-
-logger = logging.getLogger("orchestrator.server")
 
 SERVE_OPTION = RunOption(
     flag="--serve", dest="serve", type=bool, default=False, is_flag=True,
@@ -70,7 +67,8 @@ def serve_run(run_id: str | None, *, host: str = "127.0.0.1", port: int = 0) -> 
 
 
 def _announce(run_id: str, url: str) -> None:
-    sys.stderr.write(f"orch: serving run {run_id} at {url} (dashboard; the API under {url}api/)\n")
+    sys.stderr.write(f"orch: serving run {run_id} at {url} (dashboard; the API under {url}api/) until the run "
+                     "ends; `orch serve` serves the state store after it\n")
     sys.stderr.flush()
 
 
@@ -113,5 +111,9 @@ class RunServers:
         with _LOCK:
             served = _RUNS.pop(run.id, None)
         if served is not None and served.server is not None:
+            url = served.server.url
             served.server.stop()
-            logger.info("stopped the context server of run %s", run.id)
+            # Said, not logged: a dashboard open in a browser stops answering now.
+            sys.stderr.write(f"orch: stopped the context server of run {run.id} ({url}); "
+                             f"`orch serve --state-dir {run.config.state_dir}` serves its runs\n")
+            sys.stderr.flush()
