@@ -3,12 +3,13 @@
 stdout carries only the JSON lines, so everything here goes to stderr. ``rich`` is
 imported only when stderr is a terminal.
 
-When stdout and stderr are the same terminal (the usual ``orch run R``), two writers
-share one screen: the JSON lines written to stdout would land in the middle of the
-bar that rich keeps redrawing on stderr. So while the bar is live, the run's stdout
-(``config.stdout``, where the JSON-lines reporter writes) is routed through the
-bar's console, which prints each line above the bar. When stdout goes anywhere else
-(a pipe, a file) it is left alone: the lines reach their reader unchanged.
+While the bar is live, everything else written to its terminal must go above it, or it
+lands in the middle of the bar rich keeps redrawing: orch's own lines, what the steps
+print (``sys.stdout`` and ``sys.stderr``, a shell script's stderr), and the JSON lines
+when stdout is the same terminal (the usual ``orch run R``). Those streams are routed,
+while the bar is live, into one queue of lines printed above it in batches, in the
+order written (``display/above_the_bar.py``). When stdout goes anywhere else (a pipe,
+a file) it is left alone: the lines reach their reader unchanged.
 
 The run ends with one summary line (``orch: 12 ok, 0 failed in 710 ms``) and, when a
 step failed, its reason and a hint on what to do next: the last lines a user reads.
