@@ -127,3 +127,49 @@ def test_a_failing_chatty_script_shows_every_line_and_records_its_last_ones(tmp_
     assert screen[-3:-1] == ["orch: step extract failed: script exited with code 3",
                              "orch:   hint: fix it, then run again from this step: orch run recipe.yaml "
                              "--resume-from extract"]
+
+
+def test_lines_above_the_bar_keep_their_order_across_threads_and_nothing_is_left_at_the_end():
+    """Against a real rich bar on an in-memory terminal: 4 threads write whole lines and pieces of
+    lines to two streams; the screen shows each thread's lines in its order, once, and a line left
+    unfinished when the bar closes, last; later writes go straight to the stream."""
+    import threading
+
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+
+    from orchestrator_core.display.above_the_bar import LinesAboveTheBar
+
+    terminal = io.StringIO()
+    bar = Bar(console=Console(file=terminal, force_terminal=True, width=80), redirect_stdout=False,
+              redirect_stderr=False)
+    bar.add_task("", total=1)
+    bar.start()
+    try:
+        above = LinesAboveTheBar(bar, wait=0.001)
+        behind_out, behind_err = io.StringIO(), io.StringIO()
+        out, err = above.stream(behind_out), above.stream(behind_err)
+
+        def chat(number: int) -> None:
+            stream = out if number % 2 else err
+            for i in range(500):
+                stream.write(f"thread {number} line {i}\n")
+
+        threads = [threading.Thread(target=chat, args=(number,)) for number in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        out.write("unfinished ")
+        out.write("line")
+        above.add("orch: last line")
+        above.close()
+        out.write("after the bar\n")
+    finally:
+        bar.stop()
+    screen = [line for line in screen_of(terminal.getvalue()) if line.strip() and "━" not in line]
+    for number in range(4):
+        mine = [line for line in screen if line.startswith(f"thread {number} ")]
+        assert mine == [f"thread {number} line {i}" for i in range(500)]
+    assert screen[-2:] == ["orch: last line", "unfinished line"]  # the unfinished line, whole, at the end
+    assert (behind_out.getvalue(), behind_err.getvalue()) == ("after the bar\n", "")
