@@ -173,3 +173,29 @@ def test_lines_above_the_bar_keep_their_order_across_threads_and_nothing_is_left
         assert mine == [f"thread {number} line {i}" for i in range(500)]
     assert screen[-2:] == ["orch: last line", "unfinished line"]  # the unfinished line, whole, at the end
     assert (behind_out.getvalue(), behind_err.getvalue()) == ("after the bar\n", "")
+
+
+def test_a_writer_that_finds_the_queue_full_prints_it_itself():
+    """Lines do not pile up without bound while the timer is late (or the terminal paused):
+    the writer that fills the queue prints it, and so waits for the terminal as without the bar."""
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+
+    from orchestrator_core.display.above_the_bar import MOST_WAITING, LinesAboveTheBar
+
+    terminal = io.StringIO()
+    bar = Bar(console=Console(file=terminal, force_terminal=True, width=80), redirect_stdout=False,
+              redirect_stderr=False)
+    bar.start()
+    try:
+        above = LinesAboveTheBar(bar, wait=600)  # the timer never comes within the test
+        stream = above.stream(io.StringIO())
+        for i in range(MOST_WAITING - 1):
+            stream.write(f"line {i}\n")
+        assert "line 0\n" not in terminal.getvalue()
+        stream.write(f"line {MOST_WAITING - 1}\n")
+        shown = [line for line in screen_of(terminal.getvalue()) if line.startswith("line ")]
+        assert shown == [f"line {i}" for i in range(MOST_WAITING)]
+        above.close()
+    finally:
+        bar.stop()

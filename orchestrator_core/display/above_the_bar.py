@@ -14,7 +14,9 @@ text written as it is, not rendered) at most ``ABOVE_THE_BAR_S`` after the first
 of a batch. There is one queue for all those streams, so the screen shows the lines in
 the order they were written: a step's ``[n/N] ok`` line before what the next step
 prints. :meth:`LinesAboveTheBar.close` prints what is left, before the bar stops and
-the summary is printed; later writes go straight to the stream.
+the summary is printed; later writes go straight to the stream. A writer that finds
+``MOST_WAITING`` lines queued prints them itself, so a terminal that stops reading
+holds the writers back instead of letting the queue grow.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from orchestrator_core.display.streams import WrappedStream
 
 # Lines printed above the live bar wait up to this long for others, to go out in one print.
 ABOVE_THE_BAR_S = 0.05
+# A writer that finds this many lines waiting prints them itself: a terminal that stops reading
+# (paused output) holds the writers back, as it would without the bar, instead of the queue growing.
+MOST_WAITING = 10_000
 
 
 class _Verbatim:
@@ -65,17 +70,26 @@ class LinesAboveTheBar:
         """Queue one line (without its newline); it is printed within ``wait`` seconds."""
         with self.lock:
             if self.live:
-                self.queue_locked([line])
-                return
-        self.bar.console.file.write(line + "\n")
+                full = self.queue_locked([line])
+            else:
+                full = None
+        if full is None:
+            self.bar.console.file.write(line + "\n")
+        elif full:
+            self.print_waiting()
 
-    def queue_locked(self, lines: list[str]) -> None:
-        """Queue ``lines``; the caller holds :attr:`lock` and saw :attr:`live` true."""
+    def queue_locked(self, lines: list[str]) -> bool:
+        """Queue ``lines``; the caller holds :attr:`lock` and saw :attr:`live` true.
+
+        True when ``MOST_WAITING`` lines wait: the caller then calls :meth:`print_waiting`
+        itself, once it let go of the lock.
+        """
         self._queue.extend(lines)
         if self._timer is None:
             self._timer = threading.Timer(self.wait, self.print_waiting)
             self._timer.daemon = True
             self._timer.start()
+        return len(self._queue) >= MOST_WAITING
 
     def print_waiting(self) -> None:
         """Print the queued lines above the bar, in one print (from the timer, or at the end)."""
@@ -114,15 +128,18 @@ class LineStream(WrappedStream):
 
     def write(self, text: str) -> int:
         above = self.above
+        full = False
         with above.lock:
-            if above.live:
-                if "\n" not in text:
-                    self.partial += text
-                else:
-                    *lines, self.partial = (self.partial + text).split("\n")
-                    above.queue_locked(lines)
-                return len(text)
-        return self.stream.write(text)
+            if not above.live:
+                return self.stream.write(text)
+            if "\n" not in text:
+                self.partial += text
+            else:
+                *lines, self.partial = (self.partial + text).split("\n")
+                full = above.queue_locked(lines)
+        if full:
+            above.print_waiting()
+        return len(text)
 
     def flush(self) -> None:
         if not self.above.live:
