@@ -1,4 +1,5 @@
-"""Core figures: CLI start, per-step overhead, thread fan-out, parallel efficiency, planning, memory.
+"""Core figures: CLI start, per-step overhead, thread fan-out, parallel efficiency, planning, memory,
+a chatty step at a terminal.
 
 Every figure is measured next to its baseline in the same run and reported as a ratio
 (medians over repeats), because the machines are noisy.
@@ -7,12 +8,17 @@ Every figure is measured next to its baseline in the same run and reported as a 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import io
 import json
 import os
+import pty
 import random
+import statistics
+import struct
 import subprocess
 import sys
+import termios
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -169,6 +175,53 @@ def memory(workdir: Path, n: int) -> dict:
     return {"steps": n, "peak_rss_mb": round(int(out.stdout.strip()) / 1024, 1)}
 
 
+def run_at_a_terminal(args: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """Run ``args`` with stdin, stdout and stderr on a new 80-column pseudo-terminal, read until it
+    closes: wall seconds and the process's CPU seconds (its children's included)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True)
+    os.close(slave)
+    try:
+        while os.read(master, 65536):
+            pass
+    except OSError:  # EIO: every writer of the terminal is gone
+        pass
+    finally:
+        os.close(master)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} exited with {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def chatty_step_at_a_terminal(workdir: Path, lines: int, repeats: int) -> dict:
+    """``orch run`` of a step printing ``lines`` lines to stdout and as many to stderr, at a terminal:
+    with the live bar against ``--no-progress``, medians of runs alternating between the two."""
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    figures = {"lines": 2 * lines}
+    for executor in ("inline", "thread"):
+        recipe = workdir / f"chatty_{executor}.yaml"
+        recipe.write_text("steps:\n  - {name: chat, type: python, module: bench_scriptlets, function: Chatty, "
+                          f"params: {{lines: {lines}}}}}\n")
+        command = [orch_command(), "run", recipe.name, "--executor", executor]
+        samples: dict[str, list[tuple[float, float]]] = {"bar": [], "no_progress": []}
+        run_at_a_terminal(command, workdir, env)  # warm-up: bytecode, the recipe cache
+        for _ in range(repeats):
+            samples["bar"].append(run_at_a_terminal(command, workdir, env))
+            samples["no_progress"].append(run_at_a_terminal(command + ["--no-progress"], workdir, env))
+        wall = {mode: statistics.median(s[0] for s in runs) for mode, runs in samples.items()}
+        cpu = {mode: statistics.median(s[1] for s in runs) for mode, runs in samples.items()}
+        figures[executor] = {
+            "bar_s": round(wall["bar"], 3), "no_progress_s": round(wall["no_progress"], 3),
+            "ratio": round(wall["bar"] / wall["no_progress"], 2), "cpu_ratio": round(cpu["bar"] / cpu["no_progress"], 2),
+        }
+    return figures
+
+
 def main(quick: bool = False) -> dict:
     repeats = 3 if quick else 7
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,6 +234,7 @@ def main(quick: bool = False) -> dict:
             "parallel_efficiency": parallel_efficiency(workdir, 2 if quick else 5),
             "planning": planning(workdir, [1000, 10000] if quick else [1000, 10000, 100000]),
             "memory": memory(workdir, 2000 if quick else 10000),
+            "chatty_step_at_a_terminal": chatty_step_at_a_terminal(workdir, 2000, 3 if quick else 7),
         }
     return figures
 

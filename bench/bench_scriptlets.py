@@ -53,3 +53,17 @@ def noop_function(ctx, params):
 @hookimpl
 def orch_register_scriptlets():
     return [Noop, ParallelNoop, Nap, Busy]
+
+
+class Chatty(BaseScriptlet):
+    """Prints ``lines`` lines to stdout and as many to stderr: a step that logs a lot."""
+
+    name = "bench_chatty"
+    outputs = ()
+
+    def run(self, ctx, params):
+        import sys
+
+        for i in range(params.get("lines", 2000)):
+            print(f"chatty line {i} of a step that logs a lot")
+            print(f"chatty log line {i}", file=sys.stderr)

@@ -2,12 +2,13 @@
 
 Looking at processes through ``/proc`` so tests can prove nothing was left running, a
 running ``orch serve``, a mount namespace of its own for a script that mounts a full
-disk, and a headless Chromium. The fixtures built on them live in the repository's ``conftest.py``.
+disk, a headless Chromium, and the screen a terminal shows. The fixtures built on them live in the repository's ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -242,3 +243,39 @@ def start_chromium(profile: Path):
                  "--hide-scrollbars", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def screen_of(raw: str) -> list[str]:
+    """The lines left on a terminal after it received ``raw``."""
+    lines: list[str] = [""]
+    row = col = 0
+    i = 0
+    while i < len(raw):
+        char = raw[i]
+        if char == "\x1b":
+            match = re.match(r"\x1b\[([0-9;?]*)([A-Za-z])", raw[i:]) or re.match(r"\x1b.", raw[i:])
+            assert match is not None
+            if match.re.pattern.startswith("\\x1b\\["):
+                args, command = match.group(1), match.group(2)
+                count = int(args) if args.isdigit() else 1
+                if command == "K":
+                    lines[row] = lines[row][:col] if args in ("", "0") else ""
+                elif command == "A":
+                    row = max(0, row - count)
+                elif command == "G":
+                    col = count - 1
+            i += len(match.group(0))
+            continue
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row += 1
+            col = 0
+            if row == len(lines):
+                lines.append("")
+        else:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + char + line[col + 1:]
+            col += 1
+        i += 1
+    return [line.rstrip() for line in lines]

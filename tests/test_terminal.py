@@ -18,7 +18,7 @@ import pytest
 
 from orchestrator_core.display.durations import format_duration
 from orchestrator_core.testing import orch_executable
-from orch_test_helpers import write_wide_fan
+from orch_test_helpers import screen_of, write_wide_fan
 
 SUMMARY = re.compile(r"^orch: run \S+ (ok|error): (\d+) ok, (\d+) failed(, \d+ not run)? in [0-9.]+ (ms|s)$")
 
@@ -46,42 +46,6 @@ steps:
   - {name: second, module: term_steps, function: Broken}
   - {name: third, module: term_steps, function: Fine}
 """
-
-
-def screen_of(raw: str) -> list[str]:
-    """The lines left on a terminal after it received ``raw``."""
-    lines: list[str] = [""]
-    row = col = 0
-    i = 0
-    while i < len(raw):
-        char = raw[i]
-        if char == "\x1b":
-            match = re.match(r"\x1b\[([0-9;?]*)([A-Za-z])", raw[i:]) or re.match(r"\x1b.", raw[i:])
-            assert match is not None
-            if match.re.pattern.startswith("\\x1b\\["):
-                args, command = match.group(1), match.group(2)
-                count = int(args) if args.isdigit() else 1
-                if command == "K":
-                    lines[row] = lines[row][:col] if args in ("", "0") else ""
-                elif command == "A":
-                    row = max(0, row - count)
-                elif command == "G":
-                    col = count - 1
-            i += len(match.group(0))
-            continue
-        if char == "\r":
-            col = 0
-        elif char == "\n":
-            row += 1
-            col = 0
-            if row == len(lines):
-                lines.append("")
-        else:
-            line = lines[row].ljust(col)
-            lines[row] = line[:col] + char + line[col + 1:]
-            col += 1
-        i += 1
-    return [line.rstrip() for line in lines]
 
 
 def test_the_screen_model_follows_rich_redraws():

@@ -3,12 +3,13 @@
 stdout carries only the JSON lines, so everything here goes to stderr. ``rich`` is
 imported only when stderr is a terminal.
 
-When stdout and stderr are the same terminal (the usual ``orch run R``), two writers
-share one screen: the JSON lines written to stdout would land in the middle of the
-bar that rich keeps redrawing on stderr. So while the bar is live, the run's stdout
-(``config.stdout``, where the JSON-lines reporter writes) is routed through the
-bar's console, which prints each line above the bar. When stdout goes anywhere else
-(a pipe, a file) it is left alone: the lines reach their reader unchanged.
+While the bar is live, everything else written to its terminal must go above it, or it
+lands in the middle of the bar rich keeps redrawing: orch's own lines, what the steps
+print (``sys.stdout`` and ``sys.stderr``, a shell script's stderr), and the JSON lines
+when stdout is the same terminal (the usual ``orch run R``). Those streams are routed,
+while the bar is live, into one queue of lines printed above it in batches, in the
+order written (``display/above_the_bar.py``). When stdout goes anywhere else (a pipe,
+a file) it is left alone: the lines reach their reader unchanged.
 
 The run ends with one summary line (``orch: 12 ok, 0 failed in 710 ms``) and, when a
 step failed, its reason and a hint on what to do next: the last lines a user reads.
@@ -18,17 +19,13 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator_core._markers import hookimpl
+from orchestrator_core.display.above_the_bar import LinesAboveTheBar
 from orchestrator_core.display.durations import format_duration
-
-
-# Lines printed above the live bar wait up to this long for others, to go out in one print.
-ABOVE_THE_BAR_S = 0.05
 
 
 def same_terminal(a: Any, b: Any) -> bool:
@@ -42,31 +39,6 @@ def same_terminal(a: Any, b: Any) -> bool:
     return (first.st_rdev, first.st_ino) == (second.st_rdev, second.st_ino)
 
 
-class _AboveTheBar:
-    """The run's stdout while the bar is live: whole lines are printed above the bar."""
-
-    def __init__(self, progress: Progress, stream: TextIO):
-        self._progress = progress
-        self.stream = stream
-        self._pending = ""
-
-    def write(self, text: str) -> int:
-        if self._progress.bar is None:
-            return self.stream.write(text)
-        self._pending += text
-        *lines, self._pending = self._pending.split("\n")
-        for line in lines:
-            self._progress.print_above(line)
-        return len(text)
-
-    def flush(self) -> None:
-        if self._progress.bar is None:
-            self.stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
 class Progress:
     """Reports each finished step and a summary at the end of the run."""
 
@@ -77,17 +49,14 @@ class Progress:
         self._done = 0
         self._total = 0
         self._enabled = False
-        self._routed: _AboveTheBar | None = None
-        self._stdout_before: TextIO | None = None
+        self._above: LinesAboveTheBar | None = None  # while the bar is live
+        self._stdout_before: TextIO | None = None  # the run's stdout, while routed above the bar
+        self._std_before: tuple[TextIO, TextIO] | None = None  # sys.stdout and sys.stderr, likewise
         self._failures: list[tuple[str, dict[str, Any]]] = []
-        self._above: list[str] = []  # lines waiting to be printed above the bar
-        self._above_lock = threading.Lock()
-        self._printing = threading.Lock()  # held while lines are printed above the bar, in order
-        self._timer: threading.Timer | None = None
 
     def _write(self, text: str) -> None:
-        if self.bar is not None:
-            self.print_above(text)
+        if self._above is not None:
+            self._above.add(text)
         else:
             try:
                 sys.stderr.write(text + "\n")
@@ -97,32 +66,6 @@ class Progress:
                 # ``2>>orch.log``) does not stop the work: the JSON lines, the store and the exit
                 # status still say what happened.
                 pass
-
-    def print_above(self, line: str) -> None:
-        """Print ``line`` above the live bar, with the others of the next ``ABOVE_THE_BAR_S``.
-
-        Each print above a live bar redraws the bar (~1 ms: a 3,000-step run spent 2.5 s of its
-        2.7 s there), so the lines of a moment go out in one print, at most ``ABOVE_THE_BAR_S``
-        after the first of them, in the order they came (the steps' lines and the JSON lines alike).
-        """
-        with self._above_lock:
-            self._above.append(line)
-            if self._timer is None:
-                self._timer = threading.Timer(ABOVE_THE_BAR_S, self._print_waiting)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _print_waiting(self) -> None:
-        """Print the lines waiting above the bar (from the timer, or at the run's end)."""
-        with self._printing:
-            with self._above_lock:
-                lines, self._above = self._above, []
-                timer, self._timer = self._timer, None
-            if timer is not None and timer is not threading.current_thread():
-                timer.cancel()
-            bar = self.bar
-            if lines and bar is not None:
-                bar.console.print("\n".join(lines), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     @hookimpl(tryfirst=True)  # before the JSON-lines reporter takes config.output
     def orch_run_start(self, run: Any) -> None:
@@ -134,10 +77,9 @@ class Progress:
         self._write(f"orch: run {run.id} of {run.recipe.name}: {self._total} step(s)")
         if wanted is None and sys.stderr.isatty():
             self._start_bar()
-        if self.bar is not None and same_terminal(run.config.output, sys.stderr):
-            self._routed = _AboveTheBar(self, run.config.output)
+        if self._above is not None and same_terminal(run.config.output, sys.stderr):
             self._stdout_before = run.config.stdout
-            run.config.stdout = self._routed
+            run.config.stdout = self._above.stream(run.config.output)
 
     def idle_hooks(self, run: Any) -> set[str]:
         """The per-step hooks that do nothing in this run (asked once it started: plugin/direct_calls.py)."""
@@ -151,12 +93,23 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
         except ImportError:
             return
+        # The bar's console writes to the real stderr; the steps' streams to it are routed
+        # through ``self._above`` instead of rich's line-by-line redirection (above_the_bar.py).
         self.bar = Bar(
             TextColumn("[bold]orch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.description}"), console=Console(stderr=True), transient=False,
+            TextColumn("{task.description}"), console=Console(file=sys.stderr), transient=False,
+            redirect_stdout=False, redirect_stderr=False,
         )
         self._task = self.bar.add_task("", total=self._total)
         self.bar.start()
+        self._above = LinesAboveTheBar(self.bar)
+        self._std_before = (sys.stdout, sys.stderr)
+        stderr = self._above.stream(sys.stderr)
+        if sys.stdout is sys.stderr:
+            sys.stdout = stderr  # one stream (a run sends prints to stderr): one partial line
+        elif same_terminal(sys.stdout, sys.stderr):
+            sys.stdout = self._above.stream(sys.stdout)
+        sys.stderr = stderr
 
     def _update(self) -> None:
         if self.bar is not None:
@@ -188,19 +141,27 @@ class Progress:
             self._failures.append((step.name, error))
             self._finish_step(step, f"ERROR  {step.name}: {error.get('reason')}")
 
+    def _stop_bar(self) -> None:
+        """Print every line still above the bar, show its last state, and give the streams back."""
+        above, self._above = self._above, None
+        if above is not None:
+            above.close()
+        self._running = []
+        self._update()
+        self.bar.stop()
+        self.bar = None
+        if self._std_before is not None:
+            sys.stdout, sys.stderr = self._std_before
+            self._std_before = None
+
     @hookimpl(trylast=True)  # after the reporter's last JSON lines: the summary is the last line
     def orch_run_finish(self, run: Any) -> None:
         if not self._enabled:
             return
         if self.bar is not None:
-            self._print_waiting()
-            self._running = []
-            self._update()
-            self.bar.stop()
-            self.bar = None
-        if self._routed is not None:
-            run.config.stdout = self._stdout_before
-            self._routed = None
+            self._stop_bar()
+        if self._stdout_before is not None:
+            run.config.stdout, self._stdout_before = self._stdout_before, None
         for name, error in self._failures:
             self._write(f"orch: step {name} failed: {error.get('reason')}")
             self._write(f"orch:   hint: {failure_hint(run, name, error)}")

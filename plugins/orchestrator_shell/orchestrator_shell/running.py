@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import select
 import subprocess
 import sys
 import threading
@@ -28,7 +29,8 @@ STDERR_TAIL_LINES = 20
 STDERR_LINE_CHARS = 1000
 STDOUT_LIMIT = 16 * 1024 * 1024
 # How long the pipes may stay open after the script and its group are gone (a
-# process that left the group, e.g. with setsid, may still hold them).
+# process that left the group, e.g. with setsid, may still hold them). A reader that is
+# only behind (the pipe closed, its text not all read yet) is waited for to the end.
 PIPE_CLOSE_WAIT = 2.0
 
 _stderr_lock = threading.Lock()
@@ -84,12 +86,9 @@ def run_script(
                        label, outcome.left_behind)
         script.stop()
     script.forget()
-    for reader in (stdout, stderr):
-        reader.join(PIPE_CLOSE_WAIT)
-        if reader.is_alive():
-            logger.warning("step %r: a process the script started outside its process group still holds "
-                           "its output open; not waiting for it", label)
-            break
+    if not _read_to_the_end((stdout, stderr)):
+        logger.warning("step %r: a process the script started outside its process group still holds "
+                       "its output open; not waiting for it", label)
     outcome.returncode = script.returncode if script.returncode is not None else -9
     outcome.stdout, outcome.stdout_truncated = stdout.data(), stdout.truncated
     outcome.stderr_tail = list(stderr.tail)
@@ -116,46 +115,81 @@ def _wait(script: ScriptProcess, outcome: ScriptOutcome, timeout: float | None, 
         delay = min(delay * 2, 0.05)
 
 
-class _Collector(threading.Thread):
+def _read_to_the_end(readers: Sequence[_PipeReader]) -> bool:
+    """Wait until each reader has read its pipe to the end; False when a pipe is still held open.
+
+    Once every process that could write a pipe has closed it, its reader only has to
+    catch up (it may be slow: each line goes to orch's stderr, a terminal or a pipe
+    someone reads slowly), and it is waited for, however long that takes: the error
+    record's ``stderr_tail`` is the script's last lines, and every line reaches the user.
+    A pipe still open ``PIPE_CLOSE_WAIT`` seconds after the script's group is gone is held
+    by a process that left the group, which may live on: not waited for.
+    """
+    deadline = time.monotonic() + PIPE_CLOSE_WAIT
+    for reader in readers:
+        while reader.is_alive():
+            if not reader.writers_gone() and time.monotonic() >= deadline:
+                return False
+            reader.join(0.05)
+        reader.pipe.close()
+    return True
+
+
+class _PipeReader(threading.Thread):
+    """A thread reading one of the script's pipes; the pipe is closed by :func:`_read_to_the_end`.
+
+    The reader does not close the pipe at its end itself: :meth:`writers_gone` asks
+    about its descriptor while the reader runs, and a descriptor closed meanwhile could
+    already name another file.
+    """
+
+    def __init__(self, pipe: IO[bytes], name: str):
+        super().__init__(name=name, daemon=True)
+        self.pipe = pipe
+
+    def writers_gone(self) -> bool:
+        """Whether every process that could write the pipe has closed it (what is left is only to read)."""
+        poller = select.poll()
+        poller.register(self.pipe.fileno(), select.POLLIN)
+        return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
+class _Collector(_PipeReader):
     """Reads a pipe to its end, keeping up to ``STDOUT_LIMIT`` bytes."""
 
     def __init__(self, pipe: IO[bytes]):
-        super().__init__(name="orch-shell-stdout", daemon=True)
-        self.pipe = pipe
+        super().__init__(pipe, "orch-shell-stdout")
         self.chunks: list[bytes] = []
         self.size = 0
         self.truncated = False
         self.start()
 
     def run(self) -> None:
-        with self.pipe:
-            while chunk := self.pipe.read1(65536):
-                if self.size + len(chunk) > STDOUT_LIMIT:
-                    self.truncated = True
-                    continue
-                self.chunks.append(chunk)
-                self.size += len(chunk)
+        while chunk := self.pipe.read1(65536):
+            if self.size + len(chunk) > STDOUT_LIMIT:
+                self.truncated = True
+                continue
+            self.chunks.append(chunk)
+            self.size += len(chunk)
 
     def data(self) -> bytes:
         return b"".join(self.chunks)
 
 
-class _LineStreamer(threading.Thread):
+class _LineStreamer(_PipeReader):
     """Copies a pipe line by line to orch's stderr, ``[label] line``, keeping the last lines."""
 
     def __init__(self, pipe: IO[bytes], label: str):
-        super().__init__(name="orch-shell-stderr", daemon=True)
-        self.pipe = pipe
+        super().__init__(pipe, "orch-shell-stderr")
         self.prefix = f"[{label}] "
         self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self.start()
 
     def run(self) -> None:
-        with self.pipe:
-            for raw in iter(lambda: self.pipe.readline(65536), b""):
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                self.tail.append(line[:STDERR_LINE_CHARS])
-                with _stderr_lock:
-                    stream = sys.stderr  # looked up each time: captured in tests, redirected by a progress bar
-                    stream.write(self.prefix + line + "\n")
-                    stream.flush()
+        for raw in iter(lambda: self.pipe.readline(65536), b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            self.tail.append(line[:STDERR_LINE_CHARS])
+            with _stderr_lock:
+                stream = sys.stderr  # looked up each time: captured in tests, redirected by a progress bar
+                stream.write(self.prefix + line + "\n")
+                stream.flush()
