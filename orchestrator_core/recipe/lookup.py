@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -100,8 +101,8 @@ def list_scripts(registry: Registry) -> list[ScriptEntry]:
 
 def clashing(entries: list[Entry]) -> set[str]:
     """The names more than one pack ships."""
-    names = [e.name for e in entries]
-    return {name for name in names if names.count(name) > 1}
+    counts = Counter(e.name for e in entries)
+    return {name for name, count in counts.items() if count > 1}
 
 
 def _choose(kind: str, name: str, entries: list[Entry], home: str | None = None) -> Entry | None:

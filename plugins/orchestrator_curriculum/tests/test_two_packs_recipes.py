@@ -57,9 +57,9 @@ def ambiguity(kind: str, what: str, name: str) -> str:
             f"orchestrator-{second} (plugin '{second}'); give '{first}:{what}' or '{second}:{what}'")
 
 
-@pytest.fixture(params=["aardvark", "weather"])
+@pytest.fixture(params=["aardvark", "zephyr"])
 def other(request, make_pack):
-    """The other pack, as plugin ``aardvark`` (before ``curriculum`` in plugin order) or ``weather`` (after)."""
+    """The other pack, as plugin ``aardvark`` (before ``curriculum`` in plugin order) or ``zephyr`` (after)."""
     name = request.param
     root = make_pack(f"orchestrator-{name}", other_pack(name), {name: "other_pack"})
     (root / "other_pack/scripts/sanitize_csv.sh").chmod(0o755)
