@@ -115,9 +115,10 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     """Every registered scriptlet, the pack it came from, its params and the keys it writes.
 
     Scripts the packs ship (run by ``type: shell`` steps with ``script: NAME``) are
-    listed too, with type ``shell``, by file name (``pack:NAME`` where two packs ship it). The table names each scriptlet by its qualified name,
-    ``plugin:name``, which a recipe may always write; a recipe may leave out ``plugin:``
-    where no other pack registers the name (``--json`` has both, as ``name`` and ``qualified``).
+    listed too, with type ``shell``, by file name (``pack:NAME`` where two packs ship it).
+    The table names each scriptlet by its qualified name, ``plugin:name``, which a recipe
+    may always write; a recipe may leave out ``plugin:`` where no other pack registers the
+    name (``--json`` has both, as ``name`` and ``qualified``).
     """
     from orchestrator_core.recipe.lookup import clashing, list_scripts
 
@@ -135,8 +136,8 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r["uses"] if r["type"] == "shell" else r["qualified"], r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
-                      _plain(r["description"])] for r in rows])
+                    [[r["uses"] if r["type"] == "shell" else r["qualified"], r["pack"], ", ".join(r["params"]),
+                      ", ".join(r["outputs"]), _plain(r["description"])] for r in rows])
 
 
 @steps.command("show")

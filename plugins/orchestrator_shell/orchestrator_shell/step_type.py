@@ -4,9 +4,9 @@
 of a script an installed pack ships (``pack:NAME`` chooses the pack): packs ship scripts
 in the folders they register with ``orch_register_recipe_dirs``, next to (or apart from)
 their recipes. A file next to the recipe wins over a pack's script of the same name, and
-a pack's own recipes run its own scripts; a name two other packs ship is an error naming both. A script that is
-missing or not executable is a problem at the line of ``script:``, so ``orch
-validate`` and ``orch run`` report it (exit status 2) before anything runs.
+a pack's own recipes run its own scripts; a name two other packs ship is an error naming
+both. A script that is missing or not executable is a problem at the line of ``script:``,
+so ``orch validate`` and ``orch run`` report it (exit status 2) before anything runs.
 """
 
 from __future__ import annotations
