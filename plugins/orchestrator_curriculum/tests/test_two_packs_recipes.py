@@ -146,6 +146,10 @@ def test_a_recipe_name_that_is_also_a_file_here_is_ambiguous_and_a_path_is_not_a
     installed = orch_cli("run", "curriculum:01_basic_number", "--no-progress").assert_success()
     assert [line["step"] for line in installed.lines] == ["load_numbers"]
 
+    (tmp_path / "01_basic_number").write_text(copy)  # a file named exactly as given is that file
+    exact = orch_cli("run", "01_basic_number", "--no-progress").assert_success()
+    assert [line["step"] for line in exact.lines] == ["my_load"]
+
     # In the pack's own recipe folder the file here is the pack's recipe: nothing is ambiguous.
     same = orch_cli("validate", "01_basic_number", cwd=plugin.recipes_dir()).assert_success()
     assert "ambiguous" not in same.err
