@@ -69,16 +69,27 @@ def recipes() -> None:
 @json_option
 @pass_holder
 def recipes_list(holder: SessionHolder, as_json: bool) -> None:
-    """Every recipe installed packs ship; run one with `orch run NAME`."""
-    from orchestrator_core.recipe.lookup import list_recipes
+    """Every recipe installed packs ship; run one with `orch run NAME`.
+
+    A name two packs ship is listed for each, marked "(clash)": run it as `orch run PACK:NAME`
+    (``--json``: ``qualified`` is that spelling, ``clash`` is true).
+    """
+    from orchestrator_core.recipe.lookup import clashing, list_recipes
 
     entries = list_recipes(holder.session().registry)
-    rows = [{"name": e.name, "pack": e.pack, "path": str(e.path), "description": _description(e.path)}
+    clashes = clashing(entries)
+    rows = [{"name": e.name, "qualified": e.qualified, "pack": e.pack, "distribution": e.provider,
+             "clash": e.name in clashes, "path": str(e.path), "description": _description(e.path)}
             for e in entries]
     if as_json:
         print_json(rows)
     else:
-        print_table(["NAME", "PACK", "DESCRIPTION"], [[r["name"], r["pack"], r["description"]] for r in rows])
+        print_table(["NAME", "PACK", "DESCRIPTION"],
+                    [[f"{r['qualified']} (clash)" if r["clash"] else r["name"], r["pack"], r["description"]]
+                     for r in rows])
+    if clashes:
+        click.echo(f"orch: {len(clashes)} recipe name(s) shipped by more than one pack: "
+                   f"{', '.join(sorted(clashes))}; run one as `orch run PACK:NAME`", err=True)
 
 
 def _description(path) -> str:
@@ -104,11 +115,12 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     """Every registered scriptlet, the pack it came from, its params and the keys it writes.
 
     Scripts the packs ship (run by ``type: shell`` steps with ``script: NAME``) are
-    listed too, with type ``shell``. The table names each scriptlet by its qualified name,
-    ``plugin:name``, which a recipe may always write; a recipe may leave out ``plugin:``
-    where no other pack registers the name (``--json`` has both, as ``name`` and ``qualified``).
+    listed too, with type ``shell``, by file name (``pack:NAME`` where two packs ship it).
+    The table names each scriptlet by its qualified name, ``plugin:name``, which a recipe
+    may always write; a recipe may leave out ``plugin:`` where no other pack registers the
+    name (``--json`` has both, as ``name`` and ``qualified``).
     """
-    from orchestrator_core.recipe.lookup import list_scripts
+    from orchestrator_core.recipe.lookup import clashing, list_scripts
 
     session = holder.session()
     _warn_broken_scriptlets(session.registry)
@@ -116,15 +128,16 @@ def steps_list(holder: SessionHolder, as_json: bool) -> None:
     rows = [_describe(entry) for entry in session.registry.all_entries("scriptlet")]
     for row in rows:
         row["uses"] = row["name"] if row["name"] in unique else row["qualified"]  # what a bare recipe needs
-    infos = getattr(holder.pm, "infos", {})
-    rows += [_describe_script(entry, infos) for entry in list_scripts(session.registry) if entry.executable]
+    scripts = [entry for entry in list_scripts(session.registry) if entry.executable]
+    clashes = clashing(scripts)
+    rows += [_describe_script(entry, entry.name in clashes) for entry in scripts]
     rows.sort(key=lambda r: r["name"])
     if as_json:
         print_json(rows)
     else:
         print_table(["NAME", "PACK", "PARAMS", "OUTPUTS", "DESCRIPTION"],
-                    [[r.get("qualified", r["name"]), r["pack"], ", ".join(r["params"]), ", ".join(r["outputs"]),
-                      _plain(r["description"])] for r in rows])
+                    [[r["uses"] if r["type"] == "shell" else r["qualified"], r["pack"], ", ".join(r["params"]),
+                      ", ".join(r["outputs"]), _plain(r["description"])] for r in rows])
 
 
 @steps.command("show")
@@ -226,12 +239,13 @@ def _describe(entry) -> dict:
     }
 
 
-def _describe_script(entry, infos) -> dict:
-    """A pack's script as a row of ``orch steps list``; what it writes is known only when it runs."""
-    info = infos.get(entry.pack)
+def _describe_script(entry, clash: bool) -> dict:
+    """A pack's script as a row of ``orch steps list``; what it writes is known only when it runs. A name
+    two packs ship is shown as ``pack:name``, what a recipe of neither pack writes in ``script:``."""
     return {
-        "name": entry.name, "type": "shell", "pack": (info.distribution if info else None) or entry.pack,
-        "plugin": entry.pack, "path": str(entry.path), "outputs": [], "inputs": [], "params": [],
+        "name": entry.name, "type": "shell", "pack": entry.provider, "plugin": entry.pack,
+        "qualified": entry.qualified, "uses": entry.qualified if clash else entry.name,
+        "path": str(entry.path), "outputs": [], "inputs": [], "params": [],
         "description": _script_description(entry.path),
     }
 

@@ -60,7 +60,8 @@ class RunCommand(GreedyCommand):
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print one JSON document.")
 @pass_holder
 def run(holder: SessionHolder, **params: Any) -> None:
-    """Run RECIPE (a path, or the name of a recipe an installed pack ships).
+    """Run RECIPE (a path, or the name of a recipe an installed pack ships: PACK:NAME where
+    two packs ship NAME, or a file NAME.yaml is in the working directory too).
 
     stdout carries exactly one JSON line per step; progress and logs go to stderr.
     Every run is recorded in the state store (.orch/state.db), so --resume-from and

@@ -125,7 +125,9 @@ def orch_register_recipe_dirs() -> list[str | Path]:
 
     Called when a recipe is looked up by name (``orch run 06_parallel_fan_in``), by
     ``orch recipes list``, and by step types that find scripts by name. All results
-    are collected, in plugin order.
+    are collected. A pack's own recipes run its own scripts; a recipe or script name
+    two packs ship is an error naming both where it is used bare (``pack:name``
+    chooses one), whatever the plugin order.
 
     :return: a list of directory paths.
 

@@ -24,7 +24,9 @@ class RegistryView(Protocol):
     ``get(kind, name).obj`` is the class registered as ``name`` (kinds: ``"scriptlet"``,
     ``"step type"``, ``"executor"``), raising ``UsageError`` with a suggestion when
     there is none; ``names(kind)`` lists them; ``recipe_dirs()`` gives each pack's
-    recipe folder with the plugin that ships it (where scripts are found by name).
+    recipe folder with the plugin that ships it (where scripts are found by name), and
+    ``home_plugin(recipe_path)`` the plugin whose folder holds a recipe (whose own scripts
+    and scriptlets that recipe uses first), or ``None``.
     """
 
     def get(self, kind: str, name: str) -> Any: ...
@@ -32,6 +34,8 @@ class RegistryView(Protocol):
     def names(self, kind: str) -> list[str]: ...
 
     def recipe_dirs(self) -> list[tuple[Path, str]]: ...
+
+    def home_plugin(self, recipe_path: str | Path | None) -> str | None: ...
 
 
 class StepProblem(FrozenRecord):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from orchestrator_core.errors import PluginError, UsageError, did_you_mean
 from orchestrator_core.plugin.hooks import Hooks
@@ -222,9 +222,7 @@ class Registry:
             for entry in both:
                 if entry.plugin == home:
                     return entry
-            providers = " and ".join(f"{e.provider} (plugin {e.plugin!r})" for e in both)
-            spellings = " or ".join(repr(e.qualified) for e in both)
-            raise UsageError(f"{kind} {name!r} is ambiguous: registered by {providers}; write {spellings}")
+            raise ambiguous(kind, name, both)
         known = ", ".join(sorted(table)) or "none"
         hint = install_hint(kind, name) or did_you_mean(name, list(table))
         infos = getattr(self.hooks.pm, "infos", {})
@@ -235,14 +233,12 @@ class Registry:
         """The entry ``plugin:name``, or an error naming what that plugin does register."""
         if qualified in self._qualified[kind]:
             return self._qualified[kind][qualified]
-        plugin, _, name = qualified.partition(QUALIFIER)
-        own = sorted(e.name for e in self._qualified[kind].values() if e.plugin == plugin)
-        if own:
-            raise UsageError(f"unknown {kind} {qualified!r}: plugin {plugin!r} registers no {name!r}"
-                             f"{did_you_mean(name, own)}; it registers: {', '.join(own)}")
-        plugins = sorted({e.plugin for e in self._qualified[kind].values()})
-        raise UsageError(f"unknown {kind} {qualified!r}: no plugin {plugin!r} registers a {kind}"
-                         f"{did_you_mean(plugin, plugins)}; plugins with a {kind}: {', '.join(plugins) or 'none'}")
+        raise unknown_qualified(kind, qualified, self._qualified[kind].values())
+
+    def provider(self, plugin: str) -> str:
+        """The distribution that installed ``plugin`` (``orchestrator-curriculum``), else the plugin's name."""
+        info = getattr(self.hooks.pm, "infos", {}).get(plugin)
+        return (info.distribution if info else None) or plugin
 
     def home_plugin(self, recipe_path: str | Path | None) -> str | None:
         """The plugin whose recipe folder holds ``recipe_path``, if any (worked out once per recipe file:
@@ -264,6 +260,30 @@ class Registry:
                                registration.error)
             dirs.extend((Path(path), registration.plugin) for path in registration.provided)
         return dirs
+
+
+def ambiguous(kind: str, name: str, entries: Iterable[Any], verb: str = "registered by",
+              advice: str = "write") -> UsageError:
+    """The error for ``name`` that several plugins provide: who provides it, and the ``plugin:name``
+    spellings that choose one. ``entries`` have ``provider``, ``plugin`` and ``qualified``."""
+    entries = list(entries)
+    providers = " and ".join(f"{e.provider} (plugin {e.plugin!r})" for e in entries)
+    spellings = " or ".join(repr(e.qualified) for e in entries)
+    return UsageError(f"{kind} {name!r} is ambiguous: {verb} {providers}; {advice} {spellings}")
+
+
+def unknown_qualified(kind: str, qualified: str, entries: Iterable[Any], verb: str = "registers") -> UsageError:
+    """The error for ``plugin:name`` that no entry (each with ``plugin`` and ``name``) is: what that
+    plugin does provide, or which plugins provide a ``kind`` at all."""
+    entries = list(entries)
+    plugin, _, name = qualified.partition(QUALIFIER)
+    own = sorted(e.name for e in entries if e.plugin == plugin)
+    if own:
+        return UsageError(f"unknown {kind} {qualified!r}: plugin {plugin!r} {verb} no {name!r}"
+                          f"{did_you_mean(name, own)}; it {verb}: {', '.join(own)}")
+    plugins = sorted({e.plugin for e in entries})
+    return UsageError(f"unknown {kind} {qualified!r}: no plugin {plugin!r} {verb} a {kind}"
+                      f"{did_you_mean(plugin, plugins)}; plugins with a {kind}: {', '.join(plugins) or 'none'}")
 
 
 def _check_class(kind: str, base: type, obj: Any) -> str:

@@ -58,13 +58,13 @@ steps:
   - name: numbers
     uses: curriculum:load_numbers
   - name: readings
-    uses: weather:load_numbers
+    uses: meteo:load_numbers
 """
 
 
 @pytest.fixture
 def weather(make_pack):
-    return make_pack("orch-weather", OTHER, {"weather": "weather_pack"})
+    return make_pack("orch-weather", OTHER, {"meteo": "weather_pack"})
 
 
 def test_two_packs_registering_load_numbers_coexist(orch_cli, weather, tmp_path):
@@ -80,8 +80,8 @@ def test_two_packs_registering_load_numbers_coexist(orch_cli, weather, tmp_path)
     bare = orch_cli("run", "bare.yaml", "--no-progress", pythonpath=[weather])
     assert bare.exit_code == 2 and bare.out == ""
     assert "bare.yaml:4: scriptlet 'load_numbers' is ambiguous" in bare.err
-    assert "orchestrator-curriculum (plugin 'curriculum')" in bare.err and "orch-weather (plugin 'weather')" in bare.err
-    assert "'curriculum:load_numbers'" in bare.err and "'weather:load_numbers'" in bare.err
+    assert "orchestrator-curriculum (plugin 'curriculum')" in bare.err and "orch-weather (plugin 'meteo')" in bare.err
+    assert "'curriculum:load_numbers'" in bare.err and "'meteo:load_numbers'" in bare.err
 
     (tmp_path / "qualified.yaml").write_text(QUALIFIED)
     qualified = orch_cli("run", "qualified.yaml", "--no-progress", pythonpath=[weather])
@@ -91,10 +91,10 @@ def test_two_packs_registering_load_numbers_coexist(orch_cli, weather, tmp_path)
     listed = json.loads(orch_cli("steps", "list", "--json", pythonpath=[weather]).assert_success().out)
     names = {row["qualified"]: row for row in listed if row["type"] == "python"}
     assert names["curriculum:load_numbers"]["pack"] == "orchestrator-curriculum"
-    assert names["weather:load_numbers"]["pack"] == "orch-weather"
+    assert names["meteo:load_numbers"]["pack"] == "orch-weather"
     table = orch_cli("steps", "list", pythonpath=[weather]).assert_success()
     first_column = [line.split()[0] for line in table.out.splitlines()[1:]]
-    assert {"curriculum:load_numbers", "weather:load_numbers", "curriculum:compute_mean"} <= set(first_column)
+    assert {"curriculum:load_numbers", "meteo:load_numbers", "curriculum:compute_mean"} <= set(first_column)
     assert "load_numbers" not in first_column  # every scriptlet by its qualified name, which always works
     assert "ambiguous" not in table.err and "registered twice" not in table.err
 

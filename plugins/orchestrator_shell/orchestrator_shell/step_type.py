@@ -1,11 +1,12 @@
 """The ``shell`` step type: checks a step, finds its script, prepares its handler.
 
 ``script:`` is a path relative to the recipe's folder (or absolute), or the file name
-of a script an installed pack ships: packs ship scripts in the folders they register
-with ``orch_register_recipe_dirs``, next to (or apart from) their recipes. A file
-next to the recipe wins over a pack's script of the same name. A script that is
-missing or not executable is a problem at the line of ``script:``, so ``orch
-validate`` and ``orch run`` report it (exit status 2) before anything runs.
+of a script an installed pack ships (``pack:NAME`` chooses the pack): packs ship scripts
+in the folders they register with ``orch_register_recipe_dirs``, next to (or apart from)
+their recipes. A file next to the recipe wins over a pack's script of the same name, and
+a pack's own recipes run its own scripts; a name two other packs ship is an error naming
+both. A script that is missing or not executable is a problem at the line of ``script:``,
+so ``orch validate`` and ``orch run`` report it (exit status 2) before anything runs.
 """
 
 from __future__ import annotations
@@ -95,19 +96,23 @@ def _list_problems(step: Any, where: str) -> list[StepProblem]:
 
 
 def find_script(reference: str, recipe: Any, registry: Any) -> FoundScript:
-    """Resolve ``script:``: a file next to the recipe, else a pack's script of that name."""
-    from orchestrator_core.errors import did_you_mean
+    """Resolve ``script:``: a file next to the recipe, else a pack's script of that name: the
+    recipe's own pack's first, so a pack's recipes run its own scripts whatever else is installed."""
+    from orchestrator_core.errors import UsageError, did_you_mean
     from orchestrator_core.recipe.lookup import find_script as find_pack_script, list_scripts
 
     base = Path(recipe.path).parent if recipe.path else Path.cwd()
     candidate = Path(reference).expanduser()
     candidate = candidate if candidate.is_absolute() else base / candidate
     if not candidate.exists() and "/" not in reference:
-        entry = find_pack_script(reference, registry)
+        try:
+            entry = find_pack_script(reference, registry, home=registry.home_plugin(recipe.path))
+        except UsageError as exc:
+            return FoundScript(None, str(exc))
         if entry is not None:
             candidate = entry.path
         else:
-            names = [e.name for e in list_scripts(registry) if e.executable]
+            names = sorted({e.name for e in list_scripts(registry) if e.executable})
             hint = did_you_mean(reference, names)
             return FoundScript(None, f"script {reference!r} not found: no file {candidate}, and no installed pack "
                                      f"ships a script of that name{hint or _known(names)}")
