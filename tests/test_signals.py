@@ -325,7 +325,7 @@ class After(BaseScriptlet):
 """
 
 
-def _swallowing_run(tmp_path: Path, seconds: float) -> tuple[subprocess.Popen, Path]:
+def _swallowing_run(tmp_path: Path, seconds: float, *options: str) -> tuple[subprocess.Popen, Path]:
     (tmp_path / "swallowing_steps.py").write_text(SWALLOWING_STEPS)
     started = tmp_path / "swallowing"
     (tmp_path / "r.yaml").write_text(
@@ -334,8 +334,8 @@ def _swallowing_run(tmp_path: Path, seconds: float) -> tuple[subprocess.Popen, P
         f"'{started}', seconds: {seconds}}}}}\n"
         "  - {name: after, type: python, module: swallowing_steps, function: After, depends_on: [swallow]}\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    proc = subprocess.Popen([orch_executable(), "run", "r.yaml", "--no-progress"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([orch_executable(), "run", "r.yaml", *(options or ("--no-progress",))], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -382,3 +382,16 @@ def test_three_signals_end_orch_at_once_whatever_the_step_does(tmp_path, orch_cl
     assert out == ""
     listed = orch_cli("runs", "list").assert_success().out.splitlines()
     assert listed[1].split()[2] == "killed"
+
+
+def test_an_interrupted_run_says_how_to_go_on_from_where_it_stopped(tmp_path):
+    proc, _ = _swallowing_run(tmp_path, 1.5, "--progress")
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    hint = lines.index("orch:   hint: go on from there: orch run r.yaml --resume-from after")
+    assert lines[hint + 1].startswith("orch: run ") and " interrupted: 1 ok, 0 failed, 1 not run in " in lines[hint + 1]

@@ -273,3 +273,14 @@ def test_every_other_command_that_reads_the_store_says_it_is_damaged_in_one_line
     done = orch(project, *OTHER_COMMANDS[command], timeout=60)
     assert done.returncode == 2, done.stderr
     assert f"orch doctor --state-dir {db.parent}" in one_error_line(done.stderr)
+
+
+def test_a_run_the_store_refuses_is_not_announced_as_a_run(project, recorded_store):
+    """With progress on: no run id, no summary of a run the store never held; its error alone."""
+    db = project / ".orch" / "state.db"
+    db.parent.mkdir()
+    db.write_bytes(b"not a database at all")
+    done = orch(project, "run", "two.yaml", "--progress")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [one_error_line(done.stderr)]
+    assert "orch: run " not in done.stderr

@@ -157,7 +157,9 @@ class Progress:
     @hookimpl(trylast=True)  # after the reporter's last JSON lines: the summary is the last line
     def orch_run_finish(self, run: Any) -> None:
         if not self._enabled:
-            return
+            return  # off, or the run stopped before this plugin's orch_run_start (its error says why)
+        self._enabled = False  # until the next run's start
+        running = list(self._running)
         if self.bar is not None:
             self._stop_bar()
         if self._stdout_before is not None:
@@ -165,6 +167,9 @@ class Progress:
         for name, error in self._failures:
             self._write(f"orch: step {name} failed: {error.get('reason')}")
             self._write(f"orch:   hint: {failure_hint(run, name, error)}")
+        if run.status == "interrupted":
+            for line in interrupted_lines(run, running):
+                self._write(line)
         self._write(f"orch: run {run.id} {run.status}: {summary_line(run)}")
 
 
@@ -183,6 +188,18 @@ def summary_line(run: Any) -> str:
     if not_run:
         summary += f", {not_run} not run"
     return f"{summary} in {format_duration((finished - run.started) * 1000)}"
+
+
+def interrupted_lines(run: Any, running: list[str]) -> list[str]:
+    """What an interrupted run stopped (the steps it was running, when known) and how to go on from
+    the first step of its plan that did not finish ok."""
+    unfinished = [step.name for step in run.plan if not (step.name in run.results and run.results[step.name].ok)]
+    if not unfinished:
+        return []
+    stopped = [name for name in running if name not in run.results]
+    lines = [f"orch: interrupted while running {', '.join(stopped)}"] if stopped else []
+    lines.append(f"orch:   hint: go on from there: orch run {recipe_reference(run)} --resume-from {unfinished[0]}")
+    return lines
 
 
 def failure_hint(run: Any, step: str, error: dict[str, Any]) -> str:

@@ -93,7 +93,7 @@ class StateRecorder:
         self._fingerprint_keys: dict[str, str] | None = None  # step -> key of its recorded fingerprint
         self._base = 0  # results the run had before its first step finished (none, unless a plugin added some)
 
-    @hookimpl
+    @hookimpl(tryfirst=True)  # recorded before it is announced: a run the store refuses is not shown as one
     def orch_run_start(self, run: Any) -> None:
         import sqlite3
 
