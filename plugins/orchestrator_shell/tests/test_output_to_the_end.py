@@ -58,8 +58,10 @@ def test_a_process_outside_the_group_that_holds_stderr_open_is_not_waited_for(sc
     marker, env = marked_env
     script("detach.sh", r"""
         #!/bin/sh
-        setsid sleep 60 &
-        echo "$!" > pids.txt
+        # The sleeper writes its pid once it has left the group; the script waits for that, so it
+        # never ends while the sleeper is still in its group (orch would stop it there).
+        setsid sh -c 'echo $$ > pids.txt; exec sleep 60' &
+        while [ ! -s pids.txt ]; do sleep 0.01; done
         echo "detached a sleeper" >&2
         echo '{"status":"ok","outputs":["demo.detached_v1"],"ctx":{"demo.detached_v1":true}}'
     """)
