@@ -40,6 +40,16 @@ class ServedStore:
         return self.process.returncode
 
 
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Return once ``condition()`` holds; fail the test, naming ``what``, after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def wait_for_url(log: Path, process: subprocess.Popen, timeout: float = 30) -> str:
     """The first ``http://`` URL written to ``log`` by ``process`` (which prints it on stderr)."""
     import re

@@ -12,10 +12,10 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from orch_test_helpers import wait_for
 
 from orchestrator_core.testing import orch_executable
 
@@ -69,15 +69,6 @@ def project(tmp_path, monkeypatch, orch_cli):
             return json.loads(self.orch(*args, "--json").assert_success().out)
 
     return Project()
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def finished_steps(db: Path) -> list[str]:

@@ -10,10 +10,10 @@ import json
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
+from orch_test_helpers import wait_for
 
 KILLED = """\
 name: stopped
@@ -23,15 +23,6 @@ steps:
   - {name: after, uses: put, depends_on: [slow], params: {values: {t.b_v1: 2}}}
 """
 EXPECTED = {"first": "ok", "slow": "interrupted", "after": "not run"}
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stopped_run(recorded, workdir: Path, signum: int) -> int:
