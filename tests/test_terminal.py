@@ -14,6 +14,7 @@ import re
 import subprocess
 import time
 
+import pexpect
 import pytest
 
 from orchestrator_core.display.durations import format_duration
@@ -54,7 +55,6 @@ def test_the_screen_model_follows_rich_redraws():
 
 
 def spawn_orch(args: list[str], cwd, env=None) -> str:
-    pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(orch_executable(), args, cwd=str(cwd), env={**os.environ, **(env or {})},
                           dimensions=(50, 140), encoding="utf-8", timeout=120)
     try:
@@ -82,7 +82,6 @@ def test_a_run_on_a_terminal_keeps_json_lines_and_the_bar_apart(tmp_path):
 def test_many_quick_steps_on_a_terminal_print_every_line_in_order_and_soon(tmp_path):
     """The lines above the bar go out a few at a time (each print redraws the bar), in order, and
     without waiting for the next step: the fan's lines are on screen while a long step runs."""
-    pexpect = pytest.importorskip("pexpect")
     width = 600
     write_wide_fan(tmp_path, width, nap_after=3)
     seen = io.StringIO()
@@ -147,7 +146,6 @@ def test_one_duration_format(ms, shown):
 
 @pytest.mark.parametrize("args", [["steps", "list"], ["plugins", "list"], ["recipes", "list"]])
 def test_listings_on_a_terminal_fit_its_width_and_show_no_markup(tmp_path, args):
-    pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(orch_executable(), args, cwd=str(tmp_path), dimensions=(50, 80), encoding="utf-8",
                           timeout=60)
     child.expect(pexpect.EOF)

@@ -13,7 +13,7 @@ import os
 import re
 import textwrap
 
-import pytest
+import pexpect
 
 from orchestrator_core.testing import orch_executable
 from orch_test_helpers import screen_of
@@ -53,7 +53,6 @@ NOISY = f"""
 
 def run_at_a_terminal(tmp_path, recipe: str) -> tuple[int, list[str]]:
     """Run ``recipe`` (its text) with the real ``orch`` under an 80-column pty: exit status, screen lines."""
-    pexpect = pytest.importorskip("pexpect")
     (tmp_path / "chatty_steps.py").write_text(CHATTY_STEPS)
     script = tmp_path / "noisy.sh"
     script.write_text(textwrap.dedent(NOISY).lstrip())
