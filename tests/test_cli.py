@@ -40,7 +40,10 @@ def test_a_folder_or_a_device_given_as_the_recipe_is_named_as_such(orch, tmp_pat
         outcome = orch("run", reference)
         assert outcome.exit_code == 2
         assert f"recipe {reference} is {kind}; give the recipe's YAML file" in outcome.err
-    assert "recipe file not found: nothere.yaml" in orch("run", "nothere.yaml").err
+    assert "recipe file not found: nothere.yaml\n" in orch("run", "nothere.yaml").err
+    # The file is not there, but a pack's recipe is named so: say how to run it.
+    assert ("recipe file not found: sample_chain.yaml; an installed pack ships a recipe named 'sample_chain': "
+            "`orch run sample_chain`") in orch("run", "sample_chain.yaml").err
     (tmp_path / "sample_chain").mkdir()  # a folder named as a pack's recipe does not hide the recipe
     orch("run", "sample_chain").assert_success()
 

@@ -152,7 +152,10 @@ def find_recipe(reference: str | Path, registry: Registry) -> Path:
         kind = "a directory" if path.is_dir() else "not a regular file"
         raise UsageError(f"recipe {text} is {kind}; give the recipe's YAML file")
     if looks_like_path:
-        raise UsageError(f"recipe file not found: {text}")
+        shipped = [e for e in list_recipes(registry) if e.name == path.stem]
+        hint = f"; an installed pack ships a recipe named {path.stem!r}: `orch run {shipped[0].name}`" \
+            if len(shipped) == 1 else ""
+        raise UsageError(f"recipe file not found: {text}{hint}")
     if local is not None:
         raise UsageError(f"no installed pack ships a recipe named {text!r}; to run the file here, give its "
                          f"path: './{local}'")
