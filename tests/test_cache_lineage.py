@@ -157,3 +157,60 @@ def test_a_process_that_runs_again_after_an_edit_fingerprints_the_code_it_runs(t
     finally:
         sys.modules.pop("pinned_steps", None)
     assert run() == ("miss", 2)  # imported again: the edited code, under its own key
+
+
+ARTIFACT_STEPS = textwrap.dedent('''
+    import shutil
+    from pathlib import Path
+
+    from orchestrator_core import BaseScriptlet
+
+
+    class Copy(BaseScriptlet):
+        name = "artifact_copy"
+
+        def run(self, ctx, params):
+            shutil.copy("src.txt", "a_out.txt")
+            ctx.set("a.done", True)
+            return {"artifact": "a_out.txt"}
+
+
+    class Same(BaseScriptlet):
+        name = "artifact_same"
+
+        def run(self, ctx, params):
+            ctx.set("b.v", 1)
+
+
+    class ReadArtifact(BaseScriptlet):
+        name = "artifact_read"
+
+        def run(self, ctx, params):
+            ctx.set("c.v", Path("a_out.txt").read_text().strip())
+''')
+
+
+def test_an_artifact_two_steps_upstream_is_part_of_the_fingerprint(tmp_path, orch_cli):
+    """``c`` reads the file ``a`` reported as its artifact; ``b`` between them writes what it always
+    writes. A new ``a_out.txt`` must still make ``c`` run (it was a stale hit)."""
+    (tmp_path / "artifact_steps.py").write_text(ARTIFACT_STEPS)
+    (tmp_path / "r.yaml").write_text(textwrap.dedent('''
+        steps:
+          - {name: a, type: python, module: artifact_steps, function: Copy, cache: true, files: [src.txt]}
+          - {name: b, type: python, module: artifact_steps, function: Same, cache: true, depends_on: [a]}
+          - {name: c, type: python, module: artifact_steps, function: ReadArtifact, cache: true, depends_on: [b]}
+    '''))
+
+    def run():
+        outcome = orch_cli("run", "r.yaml", "--no-progress", pythonpath=[tmp_path]).assert_success()
+        return {line["step"]: line.get("cache") for line in outcome.lines}
+
+    (tmp_path / "src.txt").write_text("one\n")
+    assert run() == {"a": "miss", "b": "miss", "c": "miss"}
+    assert run() == {"a": "hit", "b": "hit", "c": "hit"}
+    (tmp_path / "src.txt").write_text("two\n")
+    assert run() == {"a": "miss", "b": "miss", "c": "miss"}
+    assert json.loads(orch_cli("context", "show", "c.v", pythonpath=[tmp_path]).out) == "two"
+    assert run() == {"a": "hit", "b": "hit", "c": "hit"}
+    why = json.loads(orch_cli("why", "r.yaml", "c", "--json", pythonpath=[tmp_path]).out)
+    assert why["would"] == "hit"

@@ -36,7 +36,7 @@ from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.run.fingerprint import (
     FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, digest, last_values, missing_files,
-    starting_values, upstream_artifacts,
+    UpstreamArtifacts, starting_values,
 )
 from orchestrator_core.model import STATUS_OK, CachedResult, Fingerprint, Step, StepResult, Write
 from orchestrator_core.records import Record
@@ -185,7 +185,9 @@ class RunCache:
         self.digests = FileDigests(config.state_dir)
         self.fingerprinter = Fingerprinter(self.digests, config.workdir, config.data_dir)
         self.misses: dict[str, Fingerprint | None] = {}  # step -> fingerprint, until its result is known
-        self.lineage = Lineage({s.name: s.depends_on for s in run.recipe.steps}, self._outputs)
+        depends_on = {s.name: s.depends_on for s in run.recipe.steps}
+        self.lineage = Lineage(depends_on, self._outputs)
+        self.upstream_artifacts = UpstreamArtifacts(depends_on, run.results)
         self._carried: dict[str, dict[str, Any]] | None = None  # what steps outside this run wrote
         self._starting: tuple[str | None] | None = None  # the digest of the values the run started with
 
@@ -215,7 +217,7 @@ class RunCache:
         started = time.monotonic()
         try:
             inputs = self.fingerprinter.inputs(step, prepared.handler, self.lineage,
-                                               upstream_artifacts(step.depends_on, self.run.results),
+                                               self.upstream_artifacts.of_steps(step.depends_on),
                                                self._starting_digest())
         except FingerprintError as exc:
             logger.warning("step %r is a cache miss and is not stored: %s", step.name, exc)

@@ -145,12 +145,23 @@ class _Explainer:
         beyond what ``step`` itself declares are taken as its artifacts, as for outputs.
         """
         found: list[str] = []
-        for dep in step.depends_on:
-            found.extend(a for a in self.artifacts.get(dep, []) if a not in found)
+        for earlier in self._before(step.name):  # every step before it, as the run's UpstreamArtifacts
+            found.extend(a for a in self.artifacts.get(earlier, []) if a not in found)
         if previous is not None and any(dep not in self.artifacts for dep in step.depends_on):
             own = set(self.fingerprinter.declared(step, handler))
             found.extend(name for name in (previous["inputs"].get("files") or {}) if name not in own | set(found))
         return found
+
+    def _before(self, name: str) -> list[str]:
+        """The steps ``name`` depends on, however far back, nearest first."""
+        found: dict[str, None] = {}
+        pending = list(self.depends_on.get(name, ()))
+        while pending:
+            current = pending.pop(0)
+            if current not in found:
+                found[current] = None
+                pending.extend(self.depends_on.get(current, ()))
+        return list(found)
 
     def _predicted(self, name: str) -> dict[str, Any] | None:
         """What a step that would run is expected to write: what it wrote in the latest run."""

@@ -127,14 +127,48 @@ def artifacts(extras: Mapping[str, Any]) -> list[str]:
     return [item for item in items if isinstance(item, str) and item]
 
 
-def upstream_artifacts(deps: Iterable[str], results: Mapping[str, StepResult]) -> list[str]:
-    """The artifacts the steps ``deps`` reported in this run (a cache hit replays its step's)."""
-    found: list[str] = []
-    for dep in deps:
-        result = results.get(dep)
-        if result is not None and result.ok:
-            found.extend(a for a in artifacts(result.extras) if a not in found)
-    return found
+class UpstreamArtifacts:
+    """The artifacts every step before a step reported in this run (a cache hit replays its step's).
+
+    Not only its dependencies': in ``a → b → c`` where ``c`` reads the file ``a`` reported
+    and ``b`` writes what it always writes, a new ``a`` file must still make ``c`` run. So
+    each step's set is its own artifacts with its dependencies' sets, computed once per step
+    and without recursion (as :class:`Lineage` is); a chain that reports none shares one
+    empty tuple. ``of_steps`` is asked only once the steps are settled.
+    """
+
+    def __init__(self, depends_on: Mapping[str, Sequence[str]], results: Mapping[str, StepResult]):
+        self._depends_on = depends_on
+        self._results = results
+        self._known: dict[str, tuple[str, ...]] = {}
+
+    def _of(self, name: str) -> tuple[str, ...]:
+        known = self._known
+        pending = [name]
+        while pending:
+            current = pending[-1]
+            if current in known:
+                pending.pop()
+                continue
+            deps = self._depends_on.get(current, ())
+            unknown = [dep for dep in deps if dep not in known]
+            if unknown:
+                pending.extend(unknown)
+                continue
+            pending.pop()
+            result = self._results.get(current)
+            own = artifacts(result.extras) if result is not None and result.ok else []
+            parts = [known[dep] for dep in deps if known[dep]]
+            known[current] = tuple(dict.fromkeys([*own, *(a for part in parts for a in part)])) if own or parts \
+                else ()
+        return known[name]
+
+    def of_steps(self, deps: Iterable[str]) -> list[str]:
+        """The artifacts ``deps`` and every step before them reported, each once, nearest first."""
+        found: dict[str, None] = {}
+        for dep in deps:
+            found.update(dict.fromkeys(self._of(dep)))
+        return list(found)
 
 
 def label(path: str | Path, workdir: str) -> str:
