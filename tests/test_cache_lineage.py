@@ -214,3 +214,39 @@ def test_an_artifact_two_steps_upstream_is_part_of_the_fingerprint(tmp_path, orc
     assert run() == {"a": "hit", "b": "hit", "c": "hit"}
     why = json.loads(orch_cli("why", "r.yaml", "c", "--json", pythonpath=[tmp_path]).out)
     assert why["would"] == "hit"
+
+
+HOOKED_STEPS = textwrap.dedent('''
+    from pathlib import Path
+
+    from orchestrator_core import BaseScriptlet
+
+
+    class Hooked(BaseScriptlet):
+        name = "hooked"
+
+        def run(self, ctx, params):
+            ctx.set("h.v", 1)
+
+        def on_cache_hit(self, ctx, params):
+            with open("SIDE_EFFECT.txt", "a") as out:
+                out.write("hit\\n")
+''')
+
+
+def test_a_prediction_runs_no_on_cache_hit(tmp_path, orch_cli):
+    """``--dry-run`` and ``orch why`` "run nothing": the scriptlet's on_cache_hit (which may write a
+    file, call a service) is not called by them, only by a run that hits; they say it would be."""
+    (tmp_path / "hooked_steps.py").write_text(HOOKED_STEPS)
+    (tmp_path / "r.yaml").write_text("steps:\n  - {name: s, type: python, module: hooked_steps, function: Hooked, "
+                                     "cache: true}\n")
+    side = tmp_path / "SIDE_EFFECT.txt"
+    orch_cli("run", "r.yaml", "--no-progress", pythonpath=[tmp_path]).assert_success()
+    assert not side.exists()
+    dry = orch_cli("run", "r.yaml", "--dry-run", pythonpath=[tmp_path]).assert_success()
+    why = json.loads(orch_cli("why", "r.yaml", "s", "--json", pythonpath=[tmp_path]).assert_success().out)
+    assert not side.exists()
+    assert why["would"] == "hit" and "then its on_cache_hit runs" in why["reason"]
+    assert "then its on_cache_hit runs" in dry.out + dry.err
+    orch_cli("run", "r.yaml", "--no-progress", pythonpath=[tmp_path]).assert_success()
+    assert side.read_text() == "hit\n"

@@ -148,8 +148,14 @@ def shown_extras(entry: CachedResult) -> dict[str, Any]:
     return {name: value for name, value in entry.extras.items() if name != ARTIFACT_DIGESTS}
 
 
-def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write] | None:
-    """The delta of a hit: the stored writes, attributed to ``run``, then what ``on_cache_hit`` writes.
+def reacts_to_hit(handler: Any) -> bool:
+    """Whether the scriptlet has an ``on_cache_hit`` that runs on a hit."""
+    return callable(getattr(handler, "on_cache_hit", None)) and getattr(handler, "reacts_to_cache_hit", True)
+
+
+def replay(prepared: PreparedStep, entry: CachedResult, run: Run, *, react: bool = True) -> list[Write] | None:
+    """The delta of a hit: the stored writes, attributed to ``run``, then what ``on_cache_hit`` writes
+    (``react=False``: not called, for a prediction that must run nothing: ``--dry-run``, ``orch why``).
 
     A failing ``on_cache_hit`` makes the step run instead (a warning says why): ``None``.
     """
@@ -158,9 +164,9 @@ def replay(prepared: PreparedStep, entry: CachedResult, run: Run) -> list[Write]
     if entry.writes:
         now = utc_timestamp()
         delta = [Write(w.key, w.value, w.who, step.name, run.id, now, w.op) for w in entry.writes]
-    method = getattr(handler, "on_cache_hit", None)
-    if not callable(method) or not getattr(handler, "reacts_to_cache_hit", True):
+    if not react or not reacts_to_hit(handler):
         return delta
+    method = handler.on_cache_hit
     ctx = StepContext(run.context, step=step.name, who=handler.who, run_id=run.id, outputs=handler.outputs,
                       data_dir=run.config.data_dir, workdir=run.config.workdir)
     try:

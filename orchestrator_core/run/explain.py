@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator_core.run.caching import lookup, replay
+from orchestrator_core.run.caching import lookup, reacts_to_hit, replay
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.run.fingerprint import (
     FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, changes, digest, last_values, starting_values,
@@ -114,11 +114,15 @@ class _Explainer:
                                "fingerprint) is not known yet")
             entry["changed"] = [f"upstream:{d}" for d in unknown]
             return
-        stored = replay(self.prepared[step.name], found.entry, self.run) if found.entry is not None else None
+        # The stored writes only: a prediction runs no scriptlet code, on_cache_hit included.
+        stored = replay(self.prepared[step.name], found.entry, self.run, react=False) \
+            if found.entry is not None else None
         if stored is not None and found.entry is not None:
             self.artifacts[step.name] = artifacts(found.entry.extras)
             entry["would"] = HIT
             entry["reason"] = "its fingerprint is in the cache"
+            if reacts_to_hit(handler):
+                entry["reason"] += " (then its on_cache_hit runs; should that fail, the step runs instead)"
             if assumes:
                 names = ", ".join(map(repr, sorted(assumes)))
                 same = "writes what it wrote" if len(assumes) == 1 else "write what they wrote"
