@@ -250,3 +250,15 @@ def test_a_prediction_runs_no_on_cache_hit(tmp_path, orch_cli):
     assert "then its on_cache_hit runs" in dry.out + dry.err
     orch_cli("run", "r.yaml", "--no-progress", pythonpath=[tmp_path]).assert_success()
     assert side.read_text() == "hit\n"
+
+
+def test_changes_tells_params_python_calls_equal_apart():
+    """``lim: 1`` → ``lim: true`` (or ``1.0``) changes the fingerprint: orch why must say so, not
+    "fingerprint unchanged"."""
+    for before, after in ((1, True), (1, 1.0), (0.0, -0.0), ([1, 0], [1, False])):
+        old, new = {"params": {"lim": before}}, {"params": {"lim": after}}
+        assert digest(old) != digest(new)
+        found = changes(old, new)
+        assert [part for part, _ in found] == ["params"], (before, after)
+        assert found[0][1] == f"params changed: lim: {json.dumps(before, separators=(',', ':'))} → " \
+            f"{json.dumps(after, separators=(',', ':'))}"

@@ -308,3 +308,16 @@ def test_an_unwritable_state_dir_stops_the_run_before_anything_runs(project):
     unrecorded = project.orch("-p", "no:state", "run", "recorded.yaml", "--skip", "f", "--set", "t.c_v1=1",
                               "--state-dir", "blocked/x")
     assert unrecorded.assert_success().lines[-1]["step"] == "total"
+
+
+def test_runs_diff_tells_values_python_calls_equal_apart(project):
+    """1 and true, 1 and 1.0, 0.0 and -0.0 are different JSON values: a diff that calls them
+    unchanged hides a change of type (and a report reading the key may show it)."""
+    values = {"in.a": ("1", "true"), "in.b": ("[1,0]", "[1.0,false]"), "in.c": ('{"x":1}', '{"x":1.0}'),
+              "in.d": ("0.0", "-0.0"), "in.e": ('"same"', '"same"')}
+    for side in (0, 1):
+        sets = [arg for key, pair in values.items() for arg in ("--set", f"{key}={pair[side]}")]
+        project.orch("run", "recorded.yaml", "--skip", "f", *sets, "--no-progress").assert_success()
+    newest, oldest = [r["id"] for r in project.json("runs", "list")]
+    diff = project.json("runs", "diff", oldest, newest)
+    assert sorted(diff["changed"]) == ["in.a", "in.b", "in.c", "in.d"] and "in.e" in diff["unchanged"]

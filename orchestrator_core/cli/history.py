@@ -128,6 +128,8 @@ _UNFINISHED = {"running": "not finished yet", "killed": "not finished", "interru
 @json_option
 def runs_diff(run_a: str, run_b: str, runner_keys: bool, state_dir: Path | None, as_json: bool) -> None:
     """Which context keys differ between runs A and B (added, removed, changed)."""
+    from orchestrator_core.run.fingerprint import same_json  # 1, 1.0 and true are three values here
+
     store = open_store(state_dir)
     try:
         a, b = store.get_run(run_a), store.get_run(run_b)
@@ -143,8 +145,8 @@ def runs_diff(run_a: str, run_b: str, runner_keys: bool, state_dir: Path | None,
         "added": {k: after[k] for k in sorted(after.keys() - before.keys())},
         "removed": {k: before[k] for k in sorted(before.keys() - after.keys())},
         "changed": {k: {"a": before[k], "b": after[k]} for k in sorted(before.keys() & after.keys())
-                    if before[k] != after[k]},
-        "unchanged": sorted(k for k in before.keys() & after.keys() if before[k] == after[k]),
+                    if not same_json(before[k], after[k])},
+        "unchanged": sorted(k for k in before.keys() & after.keys() if same_json(before[k], after[k])),
     }
     if as_json:
         print_json(document)

@@ -54,6 +54,12 @@ def digest(value: Any) -> str:
     return sha256_hex(canonical(value))
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two values are the same JSON: ``1``, ``1.0`` and ``true`` are not (Python's ``==``
+    says they are), nor are ``0.0`` and ``-0.0``."""
+    return a is b or canonical([a]) == canonical([b])
+
+
 EMPTY_DIGEST = digest({})  # the upstream part of a dependency that wrote nothing (most of them)
 
 
@@ -321,7 +327,7 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any],
         found.append(("identity", f"scriptlet changed: {old.get('identity')} → {new.get('identity')}"))
     elif old.get("source") != new.get("source"):
         found.append(("source", "source of the scriptlet changed"))
-    if old.get("params") != new.get("params"):
+    if not same_json(old.get("params"), new.get("params")):
         found.append(("params", f"params changed: {_dict_changes(old.get('params') or {}, new.get('params') or {})}"))
     if old.get("cache_key") != new.get("cache_key"):
         found.append(("cache_key", f"cache_key changed: {old.get('cache_key')!r} → {new.get('cache_key')!r}"))
@@ -383,6 +389,6 @@ def _dict_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
             parts.append(f"{key} added")
         elif key not in new:
             parts.append(f"{key} removed")
-        elif old[key] != new[key]:
+        elif not same_json(old[key], new[key]):
             parts.append(f"{key}: {canonical(old[key])[:40]} → {canonical(new[key])[:40]}")
     return ", ".join(parts)

@@ -47,8 +47,9 @@ def compare_metrics(context_a: Mapping[str, Any], context_b: Mapping[str, Any]) 
             percent = _percent(delta, a)
             change = "same" if delta == 0 else ("up" if delta > 0 else "down")
             rows.append(MetricChange(key, a, b, change, delta, percent))
-        else:
-            rows.append(MetricChange(key, a, b, "same" if a == b else "changed"))
+        else:  # as JSON: true is not 1 (Python's == says it is)
+            same = json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+            rows.append(MetricChange(key, a, b, "same" if same else "changed"))
     return rows
 
 

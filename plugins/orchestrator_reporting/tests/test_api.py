@@ -64,6 +64,11 @@ def test_compare_metrics():
     assert (rows["metrics.a"].change, rows["metrics.a"].delta, rows["metrics.a"].percent) == ("up", 1, 50.0)
     assert rows["metrics.gone"].change == "removed" and rows["metrics.new"].change == "added"
     assert rows["metrics.zero"].percent is None and rows["metrics.zero"].delta == 5
+    # As JSON values: true is not 1, [1, 0] is not [1.0, false] (Python's == says they are).
+    rows = {r.key: r.change for r in reporting.compare_metrics(
+        {"metrics.flag": 1, "metrics.list": [1, 0], "metrics.same": [1, "x"]},
+        {"metrics.flag": True, "metrics.list": [1.0, False], "metrics.same": [1, "x"]})}
+    assert rows == {"metrics.flag": "changed", "metrics.list": "changed", "metrics.same": "same"}
 
 
 def test_write_workbook(tmp_path):
