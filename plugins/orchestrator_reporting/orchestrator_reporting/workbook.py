@@ -3,7 +3,8 @@
 ``steps`` has one row per step with the columns of :data:`STEP_COLUMNS`; ``metrics``
 has one row per flattened metric (``key``, ``value``). Numbers stay numbers, so a
 spreadsheet can sum or chart them; a list or other structured value is one cell of
-JSON text. openpyxl is imported here only (it takes ~130 ms to import).
+JSON text. Text is always text: a step name or a metric ``=1+1`` is not made a formula
+(which a spreadsheet would compute, or use to reach out: formula injection). openpyxl is imported here only (it takes ~130 ms to import).
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def write_workbook(path: str | Path, steps: Iterable[Mapping[str, Any]], metrics
     for key, value in metrics.items():
         table.append([key, cell_value(value)])
     for ws in (sheet, table):
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if cell.data_type == "f":  # text starting with "=" is kept as text, never a live formula
+                    cell.data_type = "s"
         for cell in ws[1]:
             cell.font = Font(bold=True)
         ws.freeze_panes = "A2"

@@ -123,3 +123,18 @@ def test_orch_report_hook_writes_the_asked_formats(run_orch_recipe, orch_pm, reg
     assert [p.rsplit("/", 1)[1] for p in pack.paths] == ["report.md", "metrics_summary.xlsx"]
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| m | ok |" in text and "| `metrics.speed_v1.max` | 3 |" in text
+
+
+def test_workbook_text_that_starts_with_equals_is_text_not_a_formula(tmp_path):
+    from openpyxl import load_workbook
+
+    path = reporting.write_workbook(
+        tmp_path / "w.xlsx", [{"step": "=2+2", "status": "error", "error": {"reason": "=1+2", "details": {}}}],
+        {"metrics.f": "=1+1", "metrics.link": '=HYPERLINK("http://example.com","x")', "metrics.n": 3})
+    book = load_workbook(path)
+    steps, metrics = book["steps"], book["metrics"]
+    assert [(c.value, c.data_type) for c in steps[2][:1]] == [("=2+2", "s")]
+    assert (steps[2][8].value, steps[2][8].data_type) == ("=1+2", "s")
+    cells = {row[0].value: (row[1].value, row[1].data_type) for row in metrics.iter_rows(min_row=2)}
+    assert cells["metrics.f"] == ("=1+1", "s") and cells["metrics.link"][1] == "s"
+    assert cells["metrics.n"] == (3, "n")
