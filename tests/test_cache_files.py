@@ -660,3 +660,29 @@ def test_a_files_entry_can_name_the_data_directory_wherever_it_is(project):
     table.write_text("2\n")
     why = json.loads(project.orch("why", "r.yaml", "count", "--json", env={"ORCH_DATA_DIR": "elsewhere"}).out)
     assert why["reason"].startswith("elsewhere/table.csv changed (sha256 ")
+
+
+def test_a_folder_in_files_is_named_as_such_not_missing_and_a_glob_caches_it(project):
+    """``files: [in]`` with ``in`` a folder: no content digest, so the step cannot be cached; the run
+    says why (it said nothing, and --dry-run called the folder missing), and how to name its files."""
+    (project.path / "in").mkdir()
+    (project.path / "in" / "a.csv").write_text("1\n")
+    project.recipe("r.yaml", """
+        steps:
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, files: [in]}
+    """)
+    cache, ran, outcome = project.run("r.yaml")
+    assert cache == {"count": "miss"} and ran == ["count"]
+    said = "'in' in its files is a folder, not a file; name its files with a glob ('in/**' for all of them"
+    assert f"step 'count' is a cache miss and is not stored: {said}" in outcome.err
+    assert project.run("r.yaml")[:2] == ({"count": "miss"}, ["count"])
+    why = project.why("r.yaml", "count")
+    assert why["would"] == "run" and said in why["reason"] and "missing" not in why["reason"]
+    project.recipe("r.yaml", """
+        steps:
+          - {name: count, module: cf_steps, function: CountFiles, cache: true, files: ["in/**"]}
+    """)
+    assert project.run("r.yaml")[:2] == ({"count": "miss"}, ["count"])
+    assert project.run("r.yaml")[:2] == ({"count": "hit"}, [])
+    (project.path / "in" / "b.csv").write_text("2\n")
+    assert project.run("r.yaml")[:2] == ({"count": "miss"}, ["count"])

@@ -292,6 +292,9 @@ class Fingerprinter:
         self.digests.prefetch([path for _, path in plain])
         for name, path in plain:
             found[name] = digest(path)
+            if found[name] is None and os.path.isdir(path):  # not "missing": a folder has no content digest
+                raise FingerprintError(f"{name!r} in its files is a folder, not a file; name its files with a "
+                                       f"glob ('{name.rstrip('/')}/**' for all of them, however deep)")
         if patterns:
             import glob  # here: most runs declare no glob, and every run imports this module
 
