@@ -46,6 +46,7 @@ def test_markdown_report_of_the_latest_run(recorded, tmp_path):
     assert metrics == {"`metrics.count_v1`": "4", "`metrics.label_v1`": "after", "`metrics.mean_v1`": "4",
                        "`metrics.summary_v1.count`": "4", "`metrics.summary_v1.mean`": "4",
                        "`metrics.summary_v1.std`": "1.25"}
+    assert "Numbers are shown to 6 significant digits; the context below" in text  # rounded, and said so
     context = {row[0]: row for row in table_rows(text, "Context")}
     assert context["`data.note_v1`"][1:] == ['`"a \\| b"`', "put", "load"]  # who and step; the pipe escaped
     assert context["`metrics.count_v1`"][2:] == ["put", "total"]
