@@ -95,7 +95,10 @@ def site(tmp_path_factory):
     (root / "parallel.yaml").write_text(PARALLEL_RECIPE)
     (root / "sixty.yaml").write_text(sixty_step_recipe())
     runs = {}
-    for name, args, code in (("advanced", ["12_advanced_full"], 0), ("sixty", ["sixty.yaml"], 0),
+    exact = ["--set", f"v.big={10**30 + 1}", "--set", "v.negzero=-0.0", "--set", "v.onef=1.0", "--set",
+             f"v.nested={{\"n\":{2**63}}}"]
+    for name, args, code in (("values", ["parallel.yaml", *exact], 0),  # the oldest: the others stay the newest
+                             ("advanced", ["12_advanced_full"], 0), ("sixty", ["sixty.yaml"], 0),
                              ("failing", ["failing.yaml"], 1), ("parallel", ["parallel.yaml", "--workers", "3"], 0)):
         done = orch("run", *args, cwd=root)
         assert done.returncode == code, done.stderr
@@ -280,3 +283,17 @@ def test_an_address_of_an_unknown_run_says_so(site, browser):
     open_page(browser, f"{url}runs/no-such-run", 1400,
               "return document.getElementById('run-title').textContent.startsWith('cannot load')")
     assert "no run 'no-such-run'" in browser.find_element("id", "run-title").text
+
+
+def test_the_context_shows_values_as_stored_not_as_javascript_numbers(site, browser):
+    """10**30 + 1, -0.0, 1.0 and 2**63 pass through the page as the text the store holds (a JavaScript
+    number would show 1e+30, 0, 1 and 9223372036854776000)."""
+    url, runs, _ = site
+    open_page(browser, f"{url}runs/{runs['values']}", 1400,
+              "return document.querySelector('#context tr[data-key=\\'v.big\\']') !== null")
+    shown = browser.execute_script("""
+        const out = {};
+        for (const row of document.querySelectorAll('#context tr[data-key^="v."]'))
+          out[row.dataset.key] = row.querySelector('td.value').textContent;
+        return out;""")
+    assert shown == {"v.big": str(10**30 + 1), "v.negzero": "-0.0", "v.onef": "1.0", "v.nested": f'{{"n":{2**63}}}'}

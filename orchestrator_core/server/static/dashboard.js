@@ -19,13 +19,24 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-async function getJSON(url) {
+// A number JavaScript would show as another value (an integer past 2**53, -0.0, 1.0) is kept as
+// the text the server sent (JSON.rawJSON), so a context value is shown as it is stored. Only for
+// values that are shown, never computed with: a raw number is not a number.
+function exactNumbers(key, value, context) {
+  if (typeof value === "number" && JSON.rawJSON && context && typeof context.source === "string"
+      && context.source !== String(value)) {
+    return JSON.rawJSON(context.source);
+  }
+  return value;
+}
+
+async function getJSON(url, {exact = false} = {}) {
   const response = await fetch(url, {headers: {Accept: "application/json"}});
   if (!response.ok) {  // the API explains its refusals: show that, not a status code
     const problem = await response.json().catch(() => ({}));
     throw new Error(problem.message || `${url}: ${response.status}`);
   }
-  return response.json();
+  return exact ? JSON.parse(await response.text(), exactNumbers) : response.json();
 }
 
 const api = (...parts) => "/api/runs/" + parts.map(encodeURIComponent).join("/");
@@ -166,7 +177,7 @@ async function loadRuns() {
 
 async function loadContext() {
   if (!state.runId) return;
-  state.context = await getJSON(`${api(state.runId)}/context`);
+  state.context = await getJSON(`${api(state.runId)}/context`, {exact: true});
   renderContext();
 }
 
