@@ -34,8 +34,8 @@ DISABLE_ENV = "ORCH_NO_SCAN_CACHE"
 _FORMAT = "orch entry-point scan 1"
 
 Stamp = tuple[int, ...]
-_INTERPRETER_FOLDERS = tuple({"d:" + os.path.join(prefix, "") for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                                          sys.base_exec_prefix)})
+_INTERPRETER_FOLDERS = tuple({"d:" + os.path.join(prefix, "")
+                              for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
 
 
 def _stamp(path: str) -> Stamp | None:

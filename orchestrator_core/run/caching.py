@@ -36,7 +36,7 @@ from orchestrator_core.errors import utc_timestamp
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.run.fingerprint import (
     FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, digest, last_values, missing_files,
-    UpstreamArtifacts, starting_values,
+    UpstreamArtifacts, reported_artifacts, starting_values,
 )
 from orchestrator_core.model import STATUS_OK, CachedResult, Fingerprint, Step, StepResult, Write
 from orchestrator_core.records import Record
@@ -193,7 +193,7 @@ class RunCache:
         self.misses: dict[str, Fingerprint | None] = {}  # step -> fingerprint, until its result is known
         depends_on = {s.name: s.depends_on for s in run.recipe.steps}
         self.lineage = Lineage(depends_on, self._outputs)
-        self.upstream_artifacts = UpstreamArtifacts(depends_on, run.results)
+        self.upstream_artifacts = UpstreamArtifacts(depends_on, reported_artifacts(run.results))
         self._carried: dict[str, dict[str, Any]] | None = None  # what steps outside this run wrote
         self._starting: tuple[str | None] | None = None  # the digest of the values the run started with
 

@@ -20,7 +20,8 @@ from typing import Any
 from orchestrator_core.run.caching import lookup, reacts_to_hit, replay
 from orchestrator_core.run.file_digests import FileDigests
 from orchestrator_core.run.fingerprint import (
-    FingerprintError, Fingerprinter, Lineage, artifacts, carried_outputs, changes, digest, last_values, starting_values,
+    FingerprintError, Fingerprinter, Lineage, UpstreamArtifacts, artifacts, carried_outputs, changes, digest,
+    last_values, starting_values,
 )
 from orchestrator_core.plugin.hooks import Hooks
 from orchestrator_core.run.state import Run
@@ -60,6 +61,7 @@ class _Explainer:
         self.carried = carried_outputs(run.context)  # what steps outside the plan wrote
         self.depends_on = {s.name: s.depends_on for s in run.recipe.steps}
         self.lineage = Lineage(self.depends_on, self._outputs)
+        self.upstream_artifacts = UpstreamArtifacts(self.depends_on, lambda name: self.artifacts.get(name, []))
         starting = starting_values(run.context)
         self.starting = digest(starting) if starting else None
 
@@ -148,24 +150,11 @@ class _Explainer:
         would run (or lies outside the plan) the files its last fingerprint covered
         beyond what ``step`` itself declares are taken as its artifacts, as for outputs.
         """
-        found: list[str] = []
-        for earlier in self._before(step.name):  # every step before it, as the run's UpstreamArtifacts
-            found.extend(a for a in self.artifacts.get(earlier, []) if a not in found)
+        found = self.upstream_artifacts.of_steps(step.depends_on)  # every step before it, as in the run
         if previous is not None and any(dep not in self.artifacts for dep in step.depends_on):
             own = set(self.fingerprinter.declared(step, handler))
             found.extend(name for name in (previous["inputs"].get("files") or {}) if name not in own | set(found))
         return found
-
-    def _before(self, name: str) -> list[str]:
-        """The steps ``name`` depends on, however far back, nearest first."""
-        found: dict[str, None] = {}
-        pending = list(self.depends_on.get(name, ()))
-        while pending:
-            current = pending.pop(0)
-            if current not in found:
-                found[current] = None
-                pending.extend(self.depends_on.get(current, ()))
-        return list(found)
 
     def _predicted(self, name: str) -> dict[str, Any] | None:
         """What a step that would run is expected to write: what it wrote in the latest run."""

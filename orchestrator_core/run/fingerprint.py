@@ -107,23 +107,41 @@ class Lineage:
         self._known: dict[str, str] = {}
 
     def of(self, name: str) -> str:
-        known = self._known
-        pending = [name]
-        while pending:
-            current = pending[-1]
-            if current in known:
-                pending.pop()
-                continue
-            deps = self._depends_on.get(current, ())
-            unknown = [dep for dep in deps if dep not in known]
-            if unknown:
-                pending.extend(unknown)
-                continue
+        return settled_in_order(name, self._depends_on, self._known, self._settle)
+
+    def _settle(self, name: str, deps: Sequence[str], known: Mapping[str, str]) -> str:
+        outputs = self._outputs(name)
+        own = digest(outputs) if outputs else EMPTY_DIGEST
+        return digest({"outputs": own, "before": {dep: known[dep] for dep in deps}}) if deps else own
+
+
+def settled_in_order(name: str, depends_on: Mapping[str, Sequence[str]], known: dict[str, Any],
+                     settle: Callable[[str, Sequence[str], Mapping[str, Any]], Any]) -> Any:
+    """``known[name]``, filling in first each step before it not in ``known`` yet: ``settle(step,
+    its dependencies, known)``, every step after its dependencies, without recursion (a chain may
+    be 10,000 steps long)."""
+    pending = [name]
+    while pending:
+        current = pending[-1]
+        if current in known:
             pending.pop()
-            outputs = self._outputs(current)
-            own = digest(outputs) if outputs else EMPTY_DIGEST
-            known[current] = digest({"outputs": own, "before": {dep: known[dep] for dep in deps}}) if deps else own
-        return known[name]
+            continue
+        deps = depends_on.get(current, ())
+        unknown = [dep for dep in deps if dep not in known]
+        if unknown:
+            pending.extend(unknown)
+            continue
+        pending.pop()
+        known[current] = settle(current, deps, known)
+    return known[name]
+
+
+def reported_artifacts(results: Mapping[str, StepResult]) -> Callable[[str], list[str]]:
+    """What each step reported as ``artifact`` in ``results`` (nothing for a step that failed)."""
+    def own(name: str) -> list[str]:
+        result = results.get(name)
+        return artifacts(result.extras) if result is not None and result.ok else []
+    return own
 
 
 def artifacts(extras: Mapping[str, Any]) -> list[str]:
@@ -140,34 +158,22 @@ class UpstreamArtifacts:
     and ``b`` writes what it always writes, a new ``a`` file must still make ``c`` run. So
     each step's set is its own artifacts with its dependencies' sets, computed once per step
     and without recursion (as :class:`Lineage` is); a chain that reports none shares one
-    empty tuple. ``of_steps`` is asked only once the steps are settled.
+    empty tuple. ``own(step)`` gives the artifacts a step itself reported; ``of_steps`` is
+    asked only once the steps are settled.
     """
 
-    def __init__(self, depends_on: Mapping[str, Sequence[str]], results: Mapping[str, StepResult]):
+    def __init__(self, depends_on: Mapping[str, Sequence[str]], own: Callable[[str], Sequence[str]]):
         self._depends_on = depends_on
-        self._results = results
+        self._own = own
         self._known: dict[str, tuple[str, ...]] = {}
 
     def _of(self, name: str) -> tuple[str, ...]:
-        known = self._known
-        pending = [name]
-        while pending:
-            current = pending[-1]
-            if current in known:
-                pending.pop()
-                continue
-            deps = self._depends_on.get(current, ())
-            unknown = [dep for dep in deps if dep not in known]
-            if unknown:
-                pending.extend(unknown)
-                continue
-            pending.pop()
-            result = self._results.get(current)
-            own = artifacts(result.extras) if result is not None and result.ok else []
-            parts = [known[dep] for dep in deps if known[dep]]
-            known[current] = tuple(dict.fromkeys([*own, *(a for part in parts for a in part)])) if own or parts \
-                else ()
-        return known[name]
+        return settled_in_order(name, self._depends_on, self._known, self._settle)
+
+    def _settle(self, name: str, deps: Sequence[str], known: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+        own = self._own(name)
+        parts = [known[dep] for dep in deps if known[dep]]
+        return tuple(dict.fromkeys([*own, *(a for part in parts for a in part)])) if own or parts else ()
 
     def of_steps(self, deps: Iterable[str]) -> list[str]:
         """The artifacts ``deps`` and every step before them reported, each once, nearest first."""
