@@ -84,3 +84,9 @@ def test_a_key_no_step_run_again_wrote_is_carried_with_its_contributions_and_its
     writes = carried_writes("xs", rows, RUN, [1, 2])
     assert [(w.step, w.op, w.value, w.run) for w in writes] == [("a", "append", 1, RUN), ("b", "append", 2, RUN),
                                                                 (None, "merge", [1, 2], RUN)]
+
+
+def test_a_kept_value_that_is_another_json_value_than_the_last_write_is_carried_as_itself():
+    """The last contribution set 1, the run kept true (a strategy): the carried key must be true."""
+    writes = carried_writes("flag", [row(1, "a")], RUN, True)
+    assert [(w.op, w.value) for w in writes] == [("set", 1), ("merge", True)] and writes[-1].value is True

@@ -30,6 +30,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from orchestrator_core.errors import ContextError
 from orchestrator_core.model import Write
+from orchestrator_core.run.fingerprint import same_json
 from orchestrator_core.run.write_ops import MISSING, applied
 
 Merge = Callable[[str, Any, Any], Any]
@@ -82,7 +83,7 @@ def _as_writes(key: str, rows: list[dict[str, Any]], run_id: str, value: Any) ->
     writes = [Write(key, row["value"], row["who"], row["step"], row["source_run"] or run_id, row["ts"] or "",
                     row["op"]) for row in rows]
     last = rows[-1]
-    if last["op"] != "set" or last["value"] != value:
+    if last["op"] != "set" or not same_json(last["value"], value):  # 1 is not true
         writes.append(Write(key, value, "merge", None, run_id, last["ts"] or "", "merge"))
     return writes
 
