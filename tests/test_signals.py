@@ -301,16 +301,19 @@ from orchestrator_core import BaseScriptlet
 
 
 class Swallow(BaseScriptlet):
-    '''Writes ``started``, then sleeps ``seconds`` in small naps, catching every Ctrl-C (a bare except).'''
+    '''Sleeps ``seconds`` in small naps, catching every Ctrl-C (a bare except). ``started`` is
+    written inside the guarded region, so a signal sent once it exists is always dropped.'''
 
     name = "signals_swallow"
 
     def run(self, ctx, params):
-        with open(params["started"], "w"):
-            pass
         end = time.monotonic() + params["seconds"]
+        marked = False
         while time.monotonic() < end:
             try:
+                if not marked:
+                    open(params["started"], "w").close()
+                    marked = True
                 time.sleep(0.02)
             except:  # noqa: E722 - the point: a step that drops the interrupt
                 pass
