@@ -53,7 +53,36 @@ class RecipeError(OrchError):
         # The recipe as far as it could be read despite the problems, so the checks that need the
         # installed plugins can still run and every problem is reported in one pass.
         self.partial = partial
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(folded(self.problems)))
+
+
+def folded(problems: list[Problem]) -> list[str]:
+    """One line per problem, except that a message repeated at several lines of one file is
+    written once, followed by where else it is: a module that 100 steps cannot import is one
+    thing to fix, not 100 lines to read."""
+    at: dict[tuple[str, str], list[Problem]] = {}
+    for problem in problems:
+        at.setdefault((problem.file, problem.message), []).append(problem)
+    lines = []
+    for (file, _), same in at.items():
+        lines.append(str(same[0]))
+        others = sorted({p.line for p in same[1:] if p.line and p.line != same[0].line})
+        if others:
+            where = "line" if len(others) == 1 else f"{len(others)} more lines"
+            lines.append(f"{file}: the same at {where}: {line_ranges(others)}")
+    return lines
+
+
+def line_ranges(lines: list[int], most: int = 8) -> str:
+    """``4-102``, ``3, 7, 9-12``: sorted line numbers with runs written as ranges, at most ``most`` of them."""
+    runs: list[list[int]] = []
+    for line in lines:
+        if runs and line == runs[-1][1] + 1:
+            runs[-1][1] = line
+        else:
+            runs.append([line, line])
+    shown = [str(a) if a == b else f"{a}-{b}" for a, b in runs[:most]]
+    return ", ".join(shown) + (", ..." if len(runs) > most else "")
 
 
 class PluginError(OrchError):

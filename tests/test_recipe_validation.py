@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 
 import pytest
 
 from orchestrator_core.config import Config
-from orchestrator_core.errors import RecipeError
+from orchestrator_core.errors import RecipeError, line_ranges
 from orchestrator_core.run.session import Session
 
 
@@ -480,3 +481,28 @@ def test_a_module_in_the_working_directory_not_on_the_path_is_named_with_what_to
     assert "r.yaml:3: cannot import module 'nothing_like_it': No module named 'nothing_like_it'\n" in failed.err
     (tmp_path / "r.yaml").write_text("steps:\n  - {name: a, module: steps, function: A}\n")
     orch_cli("run", "r.yaml", "--no-progress", env={"PYTHONPATH": "."}).assert_success()
+
+
+def test_one_problem_at_many_steps_is_written_once_with_the_lines_it_is_at(orch_cli, tmp_path):
+    """100 steps of a module that cannot be imported are one thing to fix: ``orch run`` and
+    ``orch validate`` write the problem once and where else it is; ``--json`` keeps every line."""
+    steps = "".join(f"  - {{name: s{i}, module: nowhere_to_be_found, function: A}}\n" for i in range(100))
+    (tmp_path / "r.yaml").write_text("steps:\n" + steps + "  - {name: other, module: nor_this, function: A}\n")
+    recipe = tmp_path / "r.yaml"
+    expected = [f"{recipe}:2: cannot import module 'nowhere_to_be_found': No module named 'nowhere_to_be_found'",
+                f"{recipe}: the same at 99 more lines: 3-101",
+                f"{recipe}:102: cannot import module 'nor_this': No module named 'nor_this'"]
+    run = orch_cli("run", "r.yaml", "--no-progress")
+    assert run.exit_code == 2
+    assert run.err.splitlines() == [f"orch: error: {line}" for line in expected]
+    checked = orch_cli("validate", "r.yaml")
+    assert checked.exit_code == 2
+    assert checked.err.splitlines() == expected
+    as_json = json.loads(orch_cli("validate", "r.yaml", "--json").out)
+    assert [p["line"] for p in as_json[0]["problems"]] == list(range(2, 103))
+
+
+def test_line_ranges_write_runs_of_lines_as_ranges_and_stop_after_a_few():
+    assert line_ranges([4]) == "4"
+    assert line_ranges([3, 7, 9, 10, 11, 12]) == "3, 7, 9-12"
+    assert line_ranges(list(range(1, 40, 2)), most=3) == "1, 3, 5, ..."

@@ -13,7 +13,7 @@ import sys
 from typing import Callable
 
 from orchestrator_core.display.streams import check_written
-from orchestrator_core.errors import OrchError, RecipeError
+from orchestrator_core.errors import OrchError, RecipeError, folded
 
 INTERRUPTED = 130
 
@@ -38,8 +38,8 @@ def exit_status(command: Callable[[], int], *, traceback: bool = False) -> int:
         check_written(sys.stdout)  # what is still buffered fails here, where it is reported, not at exit
         return code
     except RecipeError as exc:
-        for problem in exc.problems:
-            say(f"error: {problem}")
+        for line in folded(exc.problems):
+            say(f"error: {line}")
         return exc.exit_code
     except OrchError as exc:
         if traceback:

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import click
 
-from orchestrator_core.errors import RecipeError
+from orchestrator_core.errors import RecipeError, folded
 from orchestrator_core.recipe.values import MAX_WORKERS
 from orchestrator_core.cli.common import GreedyCommand, SessionHolder, json_option, pass_holder, print_json, state_dir_option
 from orchestrator_core.cli.run_request import RunRequest, declared_run_options, run_config, start_run
@@ -152,12 +152,14 @@ def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> 
 
     session = holder.session()
     report = []
+    problem_lines: dict[str, list[str]] = {}  # by recipe, a repeated problem written once (``folded``)
     for reference in recipes:
         try:
             recipe = session.load(reference)
             warnings = versioning_warnings(session.validate(recipe), recipe.path)
         except RecipeError as exc:
             report.append({"recipe": reference, "ok": False, "problems": _located(exc.problems), "warnings": []})
+            problem_lines[reference] = folded(exc.problems)
             continue
         report.append({"recipe": reference, "ok": True, "path": recipe.path, "steps": len(recipe.steps),
                        "problems": [], "warnings": _located(warnings)})
@@ -167,8 +169,8 @@ def validate(holder: SessionHolder, recipes: tuple[str, ...], as_json: bool) -> 
         for entry in report:
             if entry["ok"]:
                 click.echo(f"ok: {entry['path']} ({entry['steps']} steps)")
-            for p in entry["problems"]:
-                click.echo(f"{_where(p)}: {p['message']}", err=True)
+            for line in problem_lines.get(entry["recipe"], ()):
+                click.echo(line, err=True)
             for w in entry["warnings"]:
                 click.echo(f"{_where(w)}: warning: {w['message']}", err=True)
     raise click.exceptions.Exit(0 if all(e["ok"] for e in report) else 2)
