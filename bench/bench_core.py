@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_scriptlets  # noqa: E402
-from timing import median_time  # noqa: E402
+from timing import median_time, median_times  # noqa: E402
 
 from orchestrator_core.config import Config  # noqa: E402
 from orchestrator_core.plugin.manager import create_plugin_manager  # noqa: E402
@@ -60,10 +60,13 @@ def cli_start(workdir: Path, repeats: int) -> dict:
     recipe.write_text("steps:\n  - {name: one, type: python, module: bench_scriptlets, function: Noop}\n")
     run = lambda args: subprocess.run(args, cwd=workdir, env=env, capture_output=True, check=True)  # noqa: E731
     run([orch_command(), "run", "one.yaml", "--no-progress"])  # warm-up: writes the bytecode caches
-    baseline = median_time(lambda: run([sys.executable, "-c", "import click, yaml, pluggy"]), repeats)
-    version = median_time(lambda: run([orch_command(), "--version"]), repeats)
-    helptext = median_time(lambda: run([orch_command(), "--help"]), repeats)
-    one_step = median_time(lambda: run([orch_command(), "run", "one.yaml", "--no-progress"]), repeats)
+    times = median_times({
+        "baseline": lambda: run([sys.executable, "-c", "import click, yaml, pluggy"]),
+        "version": lambda: run([orch_command(), "--version"]),
+        "help": lambda: run([orch_command(), "--help"]),
+        "one_step": lambda: run([orch_command(), "run", "one.yaml", "--no-progress"]),
+    }, repeats)
+    baseline, version, helptext, one_step = (times[k] for k in ("baseline", "version", "help", "one_step"))
     return {
         "baseline_s": round(baseline, 4), "version_s": round(version, 4), "help_s": round(helptext, 4),
         "run_one_step_s": round(one_step, 4),
@@ -85,8 +88,8 @@ def per_step_overhead(workdir: Path, n: int, repeats: int) -> dict:
             instance.validate({}, {})
             instance.run({}, {})
 
-    run_s = median_time(framework, repeats)
-    bare_s = median_time(bare, repeats)
+    times = median_times({"run": framework, "bare": bare}, repeats)
+    run_s, bare_s = times["run"], times["bare"]
     return {"steps": n, "run_s": round(run_s, 4), "bare_s": round(bare_s, 6),
             "overhead_us_per_step": round((run_s - bare_s) / n * 1e6, 1)}
 
@@ -107,8 +110,8 @@ def thread_fan_out(workdir: Path, n: int, repeats: int) -> dict:
             wait([pool.submit(noop.run, {}, {}) for _ in range(n)])
         noop.run({}, {})
 
-    run_s = median_time(lambda: sess.run(loaded), repeats)
-    bare_s = median_time(bare, repeats)
+    times = median_times({"run": lambda: sess.run(loaded), "bare": bare}, repeats)
+    run_s, bare_s = times["run"], times["bare"]
     return {"parallel_steps": n, "run_s": round(run_s, 4), "bare_s": round(bare_s, 4),
             "ratio": round(run_s / bare_s, 2)}
 
@@ -230,7 +233,8 @@ def main(quick: bool = False) -> dict:
             "cli_start": cli_start(workdir, repeats),
             "inline_chain": [per_step_overhead(workdir, n, 1 if n > 1000 else repeats)
                              for n in ([1000] if quick else [1000, 10000])],
-            "thread_fan_out": thread_fan_out(workdir, 200 if quick else 1000, repeats),
+            # ~30 ms a run: three times the repeats, or its median moves by ±0.3 from run to run
+            "thread_fan_out": thread_fan_out(workdir, 200 if quick else 1000, 3 * repeats),
             "parallel_efficiency": parallel_efficiency(workdir, 2 if quick else 5),
             "planning": planning(workdir, [1000, 10000] if quick else [1000, 10000, 100000]),
             "memory": memory(workdir, 2000 if quick else 10000),

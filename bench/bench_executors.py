@@ -28,7 +28,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # worker processes import this module to find its scriptlets
 
 from orchestrator_core import BaseScriptlet, hookimpl  # noqa: E402
-from timing import median_time  # noqa: E402
+from timing import median_times  # noqa: E402
 from orchestrator_core.config import Config  # noqa: E402
 from orchestrator_core.plugin.manager import create_plugin_manager  # noqa: E402
 from orchestrator_core.run.session import Session  # noqa: E402
@@ -152,7 +152,8 @@ def per_step_overhead(workdir: Path, steps: int, repeats: int, scheduler: str) -
     for name, (framework, raw) in cases.items():
         framework()  # warm-up: imports, the fork server, the cluster's first tasks
         raw()
-        figures[name] = {"steps": steps, **run_figures(median_time(framework, repeats), median_time(raw, repeats), steps)}
+        times = median_times({"framework": framework, "raw": raw}, repeats)
+        figures[name] = {"steps": steps, **run_figures(times["framework"], times["raw"], steps)}
     return figures
 
 
@@ -178,10 +179,9 @@ def process_speedup(workdir: Path, steps: int, seconds: float, repeats: int) -> 
         with ProcessPoolExecutor(WORKERS, mp_context=forkserver()) as pool:
             list(pool.map(burn, [iterations] * steps))
 
-    inline_s = median_time(lambda: inline.run(loaded), repeats)
-    process_s = median_time(lambda: on_process.run(loaded), repeats)
-    sequential_s = median_time(raw_sequential, repeats)
-    pool_s = median_time(raw_pool, repeats)
+    times = median_times({"inline": lambda: inline.run(loaded), "process": lambda: on_process.run(loaded),
+                          "sequential": raw_sequential, "pool": raw_pool}, repeats)
+    inline_s, process_s, sequential_s, pool_s = (times[k] for k in ("inline", "process", "sequential", "pool"))
     orch_speedup, raw_speedup = inline_s / process_s, sequential_s / pool_s
     return {
         "steps": steps, "workers": WORKERS, "cpus": os.cpu_count(), "step_s": seconds,
