@@ -111,3 +111,24 @@ def test_thread_steps_default_to_more_in_flight_than_cpus(orch_cli, make_pack, t
     assert outcome.exit_code == 0, outcome.err
     assert len(outcome.lines) == expected and all(line["status"] == "ok" for line in outcome.lines)
     assert "min(32, CPU count + 4)" in orch_cli("run", "--help").out
+
+
+def test_what_a_step_leaves_in_a_reference_cycle_is_still_finalized_when_orch_exits(tmp_path, orch_cli):
+    """``orch`` freezes its start-up objects out of the garbage collector; what a step makes later
+    is collected at exit as before: the ``__del__`` of an object it left in a reference cycle runs."""
+    (tmp_path / "cycle_steps.py").write_text(
+        "from orchestrator_core import BaseScriptlet\n\n\n"
+        "class Leaky:\n"
+        "    def __init__(self, marker):\n"
+        "        self.me, self.marker = self, marker\n\n"
+        "    def __del__(self):\n"
+        "        with open(self.marker, 'w') as out:\n"
+        "            out.write('finalized')\n\n\n"
+        "class LeaveInACycle(BaseScriptlet):\n"
+        "    name = 'leave_in_a_cycle'\n\n"
+        "    def run(self, ctx, params):\n"
+        "        Leaky(params['marker'])\n")
+    (tmp_path / "r.yaml").write_text(
+        "steps:\n  - {name: a, module: cycle_steps, function: LeaveInACycle, params: {marker: gone}}\n")
+    orch_cli("run", "r.yaml", "--no-progress", env={"PYTHONPATH": str(tmp_path)}).assert_success()
+    assert (tmp_path / "gone").read_text() == "finalized"
