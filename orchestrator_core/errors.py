@@ -68,8 +68,8 @@ def folded(problems: list[Problem]) -> list[str]:
         lines.append(str(same[0]))
         others = sorted({p.line for p in same[1:] if p.line and p.line != same[0].line})
         if others:
-            where = "line" if len(others) == 1 else f"{len(others)} more lines"
-            lines.append(f"{file}: the same at {where}: {line_ranges(others)}")
+            where = "line " if len(others) == 1 else f"{len(others)} more lines: "
+            lines.append(f"{file}: the same at {where}{line_ranges(others)}")
     return lines
 
 

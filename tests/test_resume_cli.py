@@ -334,3 +334,50 @@ def test_resume_from_names_an_upstream_step_that_never_succeeded(project):
     outcome = project.run("failing.yaml", "--resume-from", "g")
     assert "depends on 'f', which has never succeeded" in outcome.err
     assert "starts without what 'f' writes" in outcome.err
+
+
+CARRIED_OVERWRITE_STEPS = """
+from orchestrator_core import BaseScriptlet
+
+
+class A(BaseScriptlet):
+    name = "ow_a"
+
+    def run(self, ctx, params):
+        ctx.set("k", 1)
+
+
+class B(BaseScriptlet):
+    name = "ow_b"
+
+    def run(self, ctx, params):
+        ctx.set("b_saw", ctx.get("k"))
+        ctx.set("k", 2)
+
+
+class C(BaseScriptlet):
+    name = "ow_c"
+
+    def run(self, ctx, params):
+        ctx.set("c_saw", ctx.get("k"))
+"""
+
+
+def test_only_a_step_that_overwrote_a_carried_key_starts_from_the_earlier_writer_without_a_warning(tmp_path, orch_cli):
+    """``a`` and ``b`` both write ``k``. After a run ``--resume-from c`` (which carried ``k`` as ``b``
+    wrote it), ``--only b`` starts from ``a``'s write, found in the full run before: what ``b`` saw
+    there. The latest run did not select ``a``, so taking its value from an earlier run is expected:
+    no warning (one is for steps the latest run set out to run and did not finish)."""
+    (tmp_path / "ow_steps.py").write_text(CARRIED_OVERWRITE_STEPS)
+    (tmp_path / "r.yaml").write_text(
+        "steps:\n"
+        "  - {name: a, module: ow_steps, function: A}\n"
+        "  - {name: b, module: ow_steps, function: B, depends_on: [a]}\n"
+        "  - {name: c, module: ow_steps, function: C, depends_on: [b]}\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    orch_cli("run", "r.yaml", "--no-progress", env=env).assert_success()
+    orch_cli("run", "r.yaml", "--resume-from", "c", "--no-progress", env=env).assert_success()
+    only = orch_cli("run", "r.yaml", "--only", "b", "--no-progress", env=env).assert_success()
+    assert "WARNING" not in only.err and "has no success of" not in only.err, only.err
+    context = json.loads(orch_cli("context", "show", "--json").assert_success().out)
+    assert context["b_saw"] == 1 and context["k"] == 2

@@ -66,7 +66,7 @@ def recorded_start(
             logger.warning("context keys that merge the writes of steps this run runs again start with the value "
                            "the latest run ended with, those steps' contributions included (how they were "
                            "merged is not recorded): %s", ", ".join(map(repr, unknown)))
-        _add_missing_upstream(store, recipe, again, context, latest.id)
+        _add_missing_upstream(store, recipe, again, context, latest.id, latest.flags.get("plan"))
     finally:
         if store is not None:
             store.close()
@@ -135,11 +135,14 @@ def _lazy_merge(merging: Callable[[], Any] | None) -> Callable[[str, Any, Any], 
 
 
 def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], context: dict[str, Any],
-                          latest: str) -> None:
+                          latest: str, latest_plan: Collection[str] | None) -> None:
     """Fill ``context`` with the keys of upstream steps the latest run never reached.
 
     ``again``: the steps the run runs again and every step after them, whose writes are
     left out here too (a step after the selection wrote from what the selection wrote before).
+    ``latest_plan``: the steps the latest run set out to run (``None``: not recorded); a
+    warning names those whose values come from an earlier run, since the latest run failed
+    before or at them. A step it did not select had its values from that earlier run too.
 
     Its cost follows the recipe, not the history: a step that succeeded in the latest
     run is settled by one query over that run (what it wrote is in ``context``, or
@@ -175,6 +178,9 @@ def _add_missing_upstream(store: Any, recipe: Recipe, again: Collection[str], co
                     context[key]["value"] = applied(key, context[key]["value"], op, value)
                 except ContextError:
                     pass  # not a list (or mapping) to add to: the first step's value stays, as for a set
+    if latest_plan is not None:
+        planned = set(latest_plan)
+        used = {step: run for step, run in used.items() if step in planned}
     if used:  # the latest run failed before, or at, these steps: say whose values the run starts with
         logger.warning("the latest run (%s) has no success of %s: the run starts with what %s in an earlier run (%s)",
                        latest, ", ".join(map(repr, used)), "it wrote" if len(used) == 1 else "they wrote",
