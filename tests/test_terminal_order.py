@@ -70,3 +70,43 @@ def test_a_chain_of_quick_steps_that_print_shows_each_steps_lines_before_the_nex
     kinds = ("print", "ok", "json") if progress == "bar" else ("print", "json")
     expected = [(kind, f"s{i}") for i in range(STEPS) for kind in kinds]
     assert what_happened(screen) == expected, "\n".join(screen)
+
+
+SHRUG_STEPS = '''
+from orchestrator_core import BaseScriptlet
+
+class SayAndShrug(BaseScriptlet):
+    """Prints, and swallows whatever its print raises."""
+    name = "say_and_shrug"
+    def run(self, ctx, params):
+        try:
+            print(f"{ctx.step} says hello")
+        except Exception:
+            pass
+
+class Quiet(BaseScriptlet):
+    name = "quiet"
+    def run(self, ctx, params):
+        pass
+'''
+
+
+@pytest.mark.parametrize("function", ["SayAndShrug", "Quiet"])
+def test_a_store_failing_in_a_flush_a_print_started_stops_the_run_as_without_the_print(
+        register_plugin, run_orch_recipe, tmp_path, monkeypatch, function):
+    """The step whose print reported the steps before it cannot swallow the store's failure."""
+    from orchestrator_core import hookimpl
+
+    (tmp_path / "shrug_steps.py").write_text(SHRUG_STEPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class FullDisk:
+        @hookimpl
+        def orch_record_steps(self, finished):
+            if any(step.name == "s10" for step, _, _ in finished):
+                raise OSError(28, "No space left on device")
+
+    register_plugin(FullDisk(), "full_disk")
+    recipe = "steps:\n" + "".join(f"  - {{name: s{i}, module: shrug_steps, function: {function}}}\n" for i in range(30))
+    with pytest.raises(OSError, match="No space left on device"):
+        run_orch_recipe(recipe)
