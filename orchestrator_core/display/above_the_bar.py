@@ -22,7 +22,8 @@ Other processes write to the terminal's descriptors, not to these streams: their
 would land on the bar's line, and its next redraw would erase it. So a program orch
 starts for a step copies the program's output into ``sys.stderr`` while it is routed
 here (:func:`above_a_live_bar`): the shell step type always, the process executor's
-workers while the bar is live (``orchestrator_process/output.py``).
+workers and the run's own Dask workers while the bar is live (``orchestrator_process/output.py``,
+``orchestrator_dask/output.py``).
 """
 
 from __future__ import annotations
