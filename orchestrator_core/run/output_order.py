@@ -10,7 +10,10 @@ step: while a run executes, ``sys.stdout`` and ``sys.stderr`` are each seen thro
 :class:`ReportsFirst`, whose write on the runner's thread first has the steps waiting
 reported (``ReportQueue.flush``), then writes. Other threads never flush (the runner
 owns the group); the engine commits the group before it hands a step to a parallel
-executor instead (``ReportQueue.flush_before``).
+executor instead (``ReportQueue.flush_before``). A step the thread executor queued ahead
+may start on a worker as soon as the step before it finished, before the runner saw
+that: its lines may come first, like those of steps running side by side. Holding them
+back would take a mark at every step's finish and a buffer for every worker's lines.
 """
 
 from __future__ import annotations
