@@ -75,8 +75,13 @@ class WorkerOutputs:
         self._folder = tempfile.mkdtemp(prefix="orch-dask-")
         self.path = os.path.join(self._folder, "output")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(self.path)
-        self._listener.listen()
+        try:
+            self._listener.bind(self.path)
+            self._listener.listen()
+        except OSError:
+            self._listener.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
         self._listener.setblocking(False)
         self._lock = threading.Lock()  # one reader at a time: the thread, or the collector's drain
         self._selector = selectors.DefaultSelector()
@@ -87,6 +92,15 @@ class WorkerOutputs:
         self._closing = False
         self._thread = threading.Thread(target=self._copy, name="orch-dask-output", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def for_run(cls) -> WorkerOutputs | None:
+        """A socket for the run's workers; None where none can be made (a ``TMPDIR`` too long for a
+        socket's path, say): the workers then write to the terminal as without the bar."""
+        try:
+            return cls()
+        except OSError:
+            return None
 
     def worker_options(self) -> dict[str, Any]:
         """What the LocalCluster passes each worker: the preload, and the socket in its environment."""

@@ -50,7 +50,7 @@ class DaskExecutor(Executor):
 
         scheduler = self.scheduler()
         # The run's own workers print above the live bar, through orch (output.py).
-        self._outputs = output.WorkerOutputs() if scheduler is None and output.wanted() else None
+        self._outputs = output.WorkerOutputs.for_run() if scheduler is None and output.wanted() else None
         try:
             # A LocalCluster's workers are processes: no more of them than CPUs, whatever --workers says.
             self._client, self._cluster = connect(scheduler, min(self.config.workers, os.cpu_count() or 1),
