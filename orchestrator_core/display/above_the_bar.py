@@ -17,6 +17,13 @@ prints. :meth:`LinesAboveTheBar.close` prints what is left, before the bar stops
 the summary is printed; later writes go straight to the stream. A writer that finds
 ``MOST_WAITING`` lines queued prints them itself, so a terminal that stops reading
 holds the writers back instead of letting the queue grow.
+
+Other processes write to the terminal's descriptors, not to these streams: their text
+would land on the bar's line, and its next redraw would erase it. So a program orch
+starts for a step copies the program's output into ``sys.stderr`` while it is routed
+here (:func:`above_a_live_bar`): the shell step type always, the process executor's
+workers and the run's own Dask workers while the bar is live (``orchestrator_process/output.py``,
+``orchestrator_dask/output.py``).
 """
 
 from __future__ import annotations
@@ -144,3 +151,12 @@ class LineStream(WrappedStream):
     def flush(self) -> None:
         if not self.above.live:
             self.stream.flush()
+
+
+def above_a_live_bar(stream: Any) -> bool:
+    """Whether what is written to ``stream`` (looked at through the wrappers around it) goes above a live bar."""
+    while isinstance(stream, WrappedStream):
+        if isinstance(stream, LineStream):
+            return stream.above.live
+        stream = stream.stream
+    return False

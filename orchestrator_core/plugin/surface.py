@@ -35,5 +35,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "orchestrator_core.display.dag": "the DAG's layered layout and its SVG, shared by reports and the dashboard",
     "orchestrator_core.display.dag_text": "the DAG as layered text for a terminal",
     "orchestrator_core.display.timeline": "a run's steps on a time axis as SVG",
+    "orchestrator_core.display.above_the_bar": "above_a_live_bar: whether text written to a stream goes above the "
+                                               "live bar (what other processes print must then go through it)",
 }
 """Module → what a plugin finds there."""

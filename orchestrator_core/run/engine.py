@@ -27,6 +27,7 @@ from orchestrator_core.plugin.interfaces import Executor
 from orchestrator_core.run.handoff import Handoff
 from orchestrator_core.run.interrupts import abandoned, interrupt_dropped, run_stopping
 from orchestrator_core.run.merging import MergePolicy
+from orchestrator_core.run.output_order import StepStreams
 from orchestrator_core.run.readiness import Readiness
 from orchestrator_core.run.reports import ReportQueue
 from orchestrator_core.model import METRICS_KEY, STATUS_ERROR, STATUS_OK, StepResult, StepTask
@@ -103,6 +104,7 @@ class Engine:
     def execute(self) -> None:
         """Run every selected step; returns when nothing is left to start or wait for."""
         self.run.context.replace_runner_value(METRICS_KEY, self.metrics)
+        step_streams = StepStreams(self.reports)  # a step's first print reports the steps before it
         try:
             while True:
                 started = self._start_ready()
@@ -120,6 +122,7 @@ class Engine:
                 self._shutdown(cancel=True)
             raise
         finally:
+            step_streams.restore()
             self.readiness.settle(self.metrics)
             self.cache.close()
         self._shutdown(cancel=False)
@@ -269,12 +272,14 @@ class Engine:
         if detached:
             task = task.detached()
         if queued:  # orch_before_step and the deadline come when it starts
+            self.reports.flush_before(prepared.handler.identity, on_runner_thread=False)
             heard = step.timeout or self.hooks.heard("orch_before_step")  # else announced when it finished
             future = executor.submit_queued(task, self.handoff.on_start if heard else self.handoff.on_start_unheard)
             self._track(future, _Attempt(prepared, number, None, None, executor))
             future.add_done_callback(self.handoff.on_done)
             return
-        self.reports.flush_before(prepared.handler.identity, on_runner_thread=not executor.capabilities.parallel)
+        self.reports.flush_before(prepared.handler.identity,  # a serial executor runs a step with a timeout on a thread
+                                  on_runner_thread=not executor.capabilities.parallel and not step.timeout)
         self.hooks.before_step(run=self.run, step=step)
         now = time.monotonic()
         attempt = _Attempt(prepared, number, now, self._deadline(prepared, now), executor)

@@ -43,6 +43,8 @@ class ReportQueue:
         self.waiting: list[tuple[Step, StepResult, float]] = []  # (step, result, when it finished)
         self.since = 0.0  # when the oldest of them finished (monotonic)
         self.handler_runs: dict[str, tuple[int, int, bool]] = {}  # handler -> runs, slow runs, was the last quick
+        self.flushing = False  # a flush is under way (a write it makes must not start another)
+        self.failure: BaseException | None = None  # a flush a step's write started failed: raised by the next
 
     def ran(self, handler: str, duration_ms: float | None) -> None:
         """Note how long a run of ``handler`` took (see :meth:`flush_before`)."""
@@ -69,10 +71,32 @@ class ReportQueue:
         queued for the flush that ends the run: it is recorded (again: the recorder skips
         what it committed) and reported there.
         """
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
         if not self.waiting:
             return
-        with deferred():  # a Ctrl-C meanwhile comes once the group is recorded and reported whole
-            self._record_and_report()
+        self.flushing = True
+        try:
+            with deferred():  # a Ctrl-C meanwhile comes once the group is recorded and reported whole
+                self._record_and_report()
+        finally:
+            self.flushing = False
+
+    def flush_for_output(self) -> None:
+        """Flush before a step running on the runner's thread writes to stdout or stderr (``output_order.py``).
+
+        A failure to record (a full disk) is not the step's to catch: it is kept, and the
+        runner's next :meth:`flush` raises it (at the latest the one that ends the run).
+        """
+        if self.flushing or self.failure is not None:
+            return
+        try:
+            self.flush()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the runner raises it, not the step
+            self.failure = exc
 
     def _record_and_report(self) -> None:
         finished = self.waiting
@@ -98,16 +122,18 @@ class ReportQueue:
                 raise
 
     def flush_before(self, handler: str, *, on_runner_thread: bool) -> None:
-        """Flush before a step that may run on the runner's own thread, unless its handler is known quick.
+        """Flush before a step starts, unless it runs on the runner's own thread and its handler is known quick.
 
         A serial executor (``inline``) runs the step inside ``submit``: the steps waiting
         would be reported only after it, however long it takes. A chain of quick steps
         (their handler ran before in this run, the last time and nearly every time under
-        ``QUICK_HANDLER_MS``) still groups its commits.
+        ``QUICK_HANDLER_MS``) still groups its commits: should one of them print, its first
+        write flushes (``output_order.py``). A step handed to another thread or process
+        finds the steps before it reported, so what it prints comes after their lines.
         """
-        if not self.waiting or not on_runner_thread:
+        if not self.waiting:
             return
-        if not self.known_quick(handler):
+        if not (on_runner_thread and self.known_quick(handler)):
             self.flush()
 
     def runs(self, handler: str) -> int:

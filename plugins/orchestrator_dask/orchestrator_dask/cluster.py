@@ -24,8 +24,9 @@ CLOSE_TIMEOUT_S = 10
 LOCAL_CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 
-def connect(address: str | None, workers: int) -> tuple[Client, Any]:
-    """A client of the scheduler at ``address``, or of a new LocalCluster of ``workers`` processes.
+def connect(address: str | None, workers: int, worker_options: dict[str, Any] | None = None) -> tuple[Client, Any]:
+    """A client of the scheduler at ``address``, or of a new LocalCluster of ``workers`` processes
+    (started with ``worker_options``, Nanny arguments: ``output.WorkerOutputs.worker_options``).
 
     Returns the client and the cluster this run owns (``None`` for an outside scheduler).
     """
@@ -41,7 +42,7 @@ def connect(address: str | None, workers: int) -> tuple[Client, Any]:
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
         # ":0": the scheduler's HTTP endpoint takes a free port, so runs side by side never clash.
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=":0")
+                               dashboard_address=":0", **(worker_options or {}))
     logger.info("dask: started a LocalCluster of %d worker processes at %s", workers, cluster.scheduler_address)
     return Client(cluster), cluster
 

@@ -48,9 +48,10 @@ def resolve(future: Future, result: StepResult) -> None:
 class Collector:
     """Resolves the runner's futures as their Dask futures finish, on one thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, outputs: Any = None) -> None:
         from distributed import as_completed
 
+        self._outputs = outputs  # the workers' output (output.WorkerOutputs), read before each result goes on
         self._lock = threading.Lock()
         self._targets: dict[Any, tuple[str, Future]] = {}  # Dask future -> step, runner's future
         self._finished = as_completed([], with_results=True, raise_errors=False)
@@ -103,6 +104,8 @@ class Collector:
             with self._lock:
                 step, future = self._targets.pop(dask_future, (None, None))
             if future is not None:
+                if self._outputs is not None:
+                    self._outputs.drain()  # what the step printed goes above the bar before its line
                 resolve(future, self._result(step, dask_future, outcome))
 
     @staticmethod

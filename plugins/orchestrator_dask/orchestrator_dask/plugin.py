@@ -44,12 +44,22 @@ class DaskExecutor(Executor):
     options = (SCHEDULER_OPTION,)
 
     def start(self) -> None:
+        from . import output
         from .cluster import connect
         from .futures import Collector
 
-        # A LocalCluster's workers are processes: no more of them than CPUs, whatever --workers says.
-        self._client, self._cluster = connect(self.scheduler(), min(self.config.workers, os.cpu_count() or 1))
-        self._collector = Collector()
+        scheduler = self.scheduler()
+        # The run's own workers print above the live bar, through orch (output.py).
+        self._outputs = output.WorkerOutputs.for_run() if scheduler is None and output.wanted() else None
+        try:
+            # A LocalCluster's workers are processes: no more of them than CPUs, whatever --workers says.
+            self._client, self._cluster = connect(scheduler, min(self.config.workers, os.cpu_count() or 1),
+                                                  self._outputs.worker_options() if self._outputs else None)
+        except BaseException:
+            if self._outputs is not None:
+                self._outputs.close()
+            raise
+        self._collector = Collector(self._outputs)
 
     def scheduler(self) -> str | None:
         """``--scheduler``, else ``ORCH_DASK_SCHEDULER``, else none (a LocalCluster)."""
@@ -70,7 +80,11 @@ class DaskExecutor(Executor):
         try:
             self._collector.close(self._client)
         finally:
-            close(self._client, self._cluster)
+            try:
+                close(self._client, self._cluster)
+            finally:
+                if self._outputs is not None:
+                    self._outputs.close()  # the workers are gone: the rest of their lines, then the socket
 
 
 @hookimpl

@@ -49,11 +49,12 @@ class WorkerHandle:
     ``conn`` the matching ``Connection`` or :class:`~orchestrator_process.forked.MessagePipe`.
     """
 
-    __slots__ = ("process", "conn", "job", "kill_at", "readable")
+    __slots__ = ("process", "conn", "job", "kill_at", "readable", "output")
 
-    def __init__(self, process: Any, conn: Any):
+    def __init__(self, process: Any, conn: Any, output: Any = None):
         self.process = process
         self.conn = conn
+        self.output = output  # its output pipe (output.WorkerOutput) while a live bar is shown, else None
         self.job: Job | None = None
         self.kill_at: float | None = None  # asked to stop: SIGKILL its group if it still lives then
         self.readable = True  # False once its pipe is closed (its death is then near)

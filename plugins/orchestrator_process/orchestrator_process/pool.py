@@ -44,6 +44,7 @@ from typing import Any
 from orchestrator_core.model import StepResult, StepTask
 
 from . import forked
+from . import output as worker_output
 from . import worker as worker_module
 from .jobs import Job, WorkerHandle, death_reason, kill_group
 from .worker import STOP, WorkerFailure
@@ -95,6 +96,7 @@ class WorkerPool:
         self._queue: deque[Job] = deque()
         self._workers: list[WorkerHandle] = []
         self._closing = False
+        self._copy_output = worker_output.wanted()  # workers write through the parent, above the live bar
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -176,6 +178,9 @@ class WorkerPool:
                         worker.job.fail(f"the process pool failed: {exc!r}")
             self._kill_all()
         finally:
+            for worker in self._workers:  # left by a failure of the monitor: their output pipes
+                if worker.output is not None:
+                    worker.output.close()
             # Workers hold the reading ends; when the writing ends close, they stop.
             if self._alive is not None:
                 for end in self._alive:
@@ -202,6 +207,8 @@ class WorkerPool:
                     waitables.append(worker.process.sentinel)
                     if worker.job is not None and worker.readable:
                         waitables.append(worker.conn)
+                    if worker.output is not None and worker.output.fd >= 0:
+                        waitables.append(worker.output)
                 deadlines = [w.kill_at for w in self._workers if w.kill_at is not None and w.kill_at < math.inf]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             ready = forked.ready(waitables, timeout)
@@ -209,6 +216,8 @@ class WorkerPool:
                 if self._wake_r in ready:
                     self._drain_wake()
                 for worker in list(self._workers):
+                    if worker.output is not None and worker.output in ready:
+                        worker.output.drain()
                     if worker.conn in ready:
                         self._receive(worker)
                     if worker.process.sentinel in ready:
@@ -247,19 +256,25 @@ class WorkerPool:
         try:
             while len(self._workers) < self._prestart:
                 parent_end, child_end = forked.MessagePipe.pair()
+                output, output_w = worker_output.WorkerOutput.pipe() if self._copy_output else (None, None)
                 # Closed in the worker: the pool's descriptors, its siblings' and the parent's ends.
                 inherited = (self._wake_r, self._wake_w, self._fork_alive_w, *parent_end.fds(),
-                             *(fd for w in self._workers for fd in (*w.conn.fds(), w.process.sentinel)))
+                             *(fd for w in self._workers for fd in (*w.conn.fds(), w.process.sentinel)),
+                             *(o.fd for o in (output, *(w.output for w in self._workers)) if o is not None))
                 try:
-                    process = forked.fork(worker_module.main, (child_end, forked.MessagePipe(alive_r), self.grace),
-                                          inherited)
+                    process = forked.fork(worker_module.main, (child_end, forked.MessagePipe(alive_r), self.grace,
+                                                               output_w), inherited)
                 except Exception:  # noqa: BLE001 - the monitor starts them from the fork server instead
                     logger.debug("could not fork a worker process", exc_info=True)
                     parent_end.close()
+                    if output is not None:
+                        output.close()
                     return
                 finally:
                     child_end.close()
-                self._workers.append(WorkerHandle(process, parent_end))
+                    if output_w is not None:
+                        os.close(output_w)
+                self._workers.append(WorkerHandle(process, parent_end, output))
         finally:
             os.close(alive_r)  # the workers have theirs
 
@@ -269,16 +284,26 @@ class WorkerPool:
             self._mp = _context()
             self._alive = self._mp.Pipe(duplex=False)
         parent_end, child_end = self._mp.Pipe()
-        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive[0], self.grace),
+        output, output_w = None, None
+        if self._copy_output:
+            from multiprocessing.connection import Connection
+
+            output, fd = worker_output.WorkerOutput.pipe()
+            output_w = Connection(fd, readable=False)  # travels to the worker like the pipes' ends
+        process = self._mp.Process(target=worker_module.main, args=(child_end, self._alive[0], self.grace, output_w),
                                    name="orch-process-worker")
         try:
             process.start()
         except BaseException:
             parent_end.close()
+            if output is not None:
+                output.close()
             raise
         finally:
             child_end.close()
-        worker = WorkerHandle(process, parent_end)
+            if output_w is not None:
+                output_w.close()
+        worker = WorkerHandle(process, parent_end, output)
         self._workers.append(worker)
         return worker
 
@@ -288,6 +313,8 @@ class WorkerPool:
         except (EOFError, OSError):
             worker.readable = False
             return
+        if worker.output is not None:
+            worker.output.drain()  # what the step printed goes above the bar before its result is reported
         job, worker.job = worker.job, None
         if job is None:
             return  # a late answer of a cancelled step
@@ -306,6 +333,8 @@ class WorkerPool:
         self._workers.remove(worker)
         kill_group(pid)  # whatever the step started in the worker's group goes with it
         worker.conn.close()
+        if worker.output is not None:
+            worker.output.close()
         if worker.job is not None:
             reason, details, exit_code = death_reason(exitcode)
             worker.job.fail(reason, {**details, "pid": pid}, exit_code)

@@ -9,7 +9,10 @@ as it does inline.
 How a worker protects the run:
 
 - Its stdout is pointed at stderr before any step runs, so nothing a step (or a
-  program it starts) prints can break the one-JSON-line-per-step contract.
+  program it starts) prints can break the one-JSON-line-per-step contract. While
+  orch shows a live bar, both are a pipe to the parent, which prints their lines
+  above the bar (``output.py``); the step's output is flushed before its result
+  is sent, so the parent has it first.
 - It leads its own process group, so a Ctrl-C at the terminal reaches only the
   parent, which decides what to stop, and so the parent can kill a worker together
   with whatever a step left in its group.
@@ -49,13 +52,17 @@ class WorkerFailure:
         self.details = details if details is not None else {}
 
 
-def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
+def main(conn: Connection, parent_alive: Connection, grace: float, output: Any = None) -> None:
     """Entry point of a worker process (the ``target`` of its ``Process``, or of ``forked.fork``).
 
     ``conn`` and ``parent_alive`` are ``multiprocessing`` connections, or the
-    :class:`~orchestrator_process.forked.MessagePipe` ends of a forked worker.
+    :class:`~orchestrator_process.forked.MessagePipe` ends of a forked worker;
+    ``output``, when given, the writing end of the pipe to use as stdout and stderr
+    (a descriptor, or a ``multiprocessing`` connection holding one).
     """
-    _isolate()
+    global _flush_output
+    _isolate(output)
+    _flush_output = output is not None
     threading.Thread(target=_watch_parent, args=(parent_alive, grace), name="orch-parent-watch", daemon=True).start()
     try:
         _serve(conn)
@@ -66,12 +73,20 @@ def main(conn: Connection, parent_alive: Connection, grace: float) -> None:
         _kill_own_group()
 
 
-def _isolate() -> None:
+def _isolate(output: Any) -> None:
     try:
         os.setpgrp()
     except OSError:  # pragma: no cover - already a group or session leader
         pass
     sys.stdout.flush()
+    if output is not None:
+        sys.stderr.flush()
+        fd = output if isinstance(output, int) else output.fileno()
+        os.dup2(fd, 2)
+        if isinstance(output, int):
+            os.close(fd)
+        else:
+            output.close()
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGTERM, _interrupt)
@@ -79,6 +94,7 @@ def _isolate() -> None:
 
 
 _stopping = False  # set once the parent (or the watchdog) asked this worker to stop
+_flush_output = False  # the output is a pipe to the parent: flushed before each result
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -115,6 +131,11 @@ def _serve(conn: Connection) -> None:
 
 
 def _reply(conn: Connection, message: Any) -> None:
+    if _flush_output:
+        try:
+            sys.stderr.flush()  # sys.stdout is sys.stderr here
+        except (OSError, ValueError):
+            pass
     try:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - say why instead of dying
