@@ -91,17 +91,19 @@ def most_at_once(marks: list[str], begin: str, finish: set[str]) -> int:
 
 
 def test_queued_steps_time_out_from_their_real_start_and_workers_bound_what_runs(workdir):
+    # Each step naps 0.5 s of its 2 s timeout (1.5 s to spare on a loaded machine); two at a time,
+    # the last two start 2.5 s after they were queued: counted from then, they would time out.
     log = workdir / "marks.log"
-    recipe = "steps:\n" + "\n".join(step(f"s{i}", 0.6, log, timeout=1) for i in range(8)) + "\n"
+    recipe = "steps:\n" + "\n".join(step(f"s{i}", 0.5, log, timeout=2) for i in range(12)) + "\n"
     done = orch_run(workdir, recipe, "--workers", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [(line["step"], line["status"]) for line in lines] == [(f"s{i}", "ok") for i in range(8)]
+    assert [(line["step"], line["status"]) for line in lines] == [(f"s{i}", "ok") for i in range(12)]
     marks = log.read_text().splitlines()
-    assert len(marks) == 16 and most_at_once(marks, "start", {"end"}) == 2
+    assert len(marks) == 24 and most_at_once(marks, "start", {"end"}) == 2
     # the events a dashboard shows: a step is "started" only once a worker took it
     shown = [f"{e['event']} {e['step']}" for e in events(workdir) if e["event"].startswith("step_")]
-    assert [entry.split()[0] for entry in shown].count("step_start") == 8
+    assert [entry.split()[0] for entry in shown].count("step_start") == 12
     assert most_at_once(shown, "step_start", {"step_finish", "step_error"}) <= 2
 
 
@@ -156,12 +158,12 @@ def test_ctrl_c_cancels_queued_steps_before_they_start(workdir):
 
 def test_a_step_queued_behind_one_that_times_out_runs_on_its_replacement_thread(workdir):
     log = workdir / "marks.log"
-    recipe = "steps:\n" + "\n".join([step("stuck", 30, log, timeout=0.5),
-                                     step("behind", 0.2, log, timeout=0.4)]) + "\n"
+    recipe = "steps:\n" + "\n".join([step("stuck", 30, log, timeout=3),
+                                     step("behind", 0.2, log, timeout=2)]) + "\n"  # 1.8 s to spare
     done = orch_run(workdir, recipe, "--workers", "1", "--keep-going")
     assert done.returncode == 1, done.stdout + done.stderr
     lines = {line["step"]: line for line in map(json.loads, done.stdout.splitlines())}
     assert lines["stuck"]["exit_code"] == 124 and lines["behind"]["status"] == "ok", lines
-    # it waited 0.5 s in the queue, longer than its own timeout: that did not count
+    # it waited 3 s in the queue, longer than its own timeout: that did not count
     marks = log.read_text().splitlines()
     assert marks.index("start behind") > marks.index("start stuck") and "end behind" in marks
