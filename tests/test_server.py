@@ -175,7 +175,10 @@ def test_reads_runs_steps_context_and_a_key_with_its_history(project, env, orch_
     latest = listing["runs"][0]
     assert latest["status"] == "ok" and latest["counts"] == {"ok": 3} and listing["cursor"] > 0
 
-    status, run = call(url + f"api/runs/{latest['id'][:18]}")  # a unique prefix works like the CLI's
+    # A unique prefix works like the CLI's. Two runs started in the same second share their first 16
+    # characters (the time), and 1 in 256 the next two too: one character past what they share.
+    shared = next(i for i, (mine, other) in enumerate(zip(latest["id"], listing["runs"][1]["id"])) if mine != other)
+    status, run = call(url + f"api/runs/{latest['id'][:max(shared + 1, 18)]}")
     assert status == 200 and run["run"]["id"] == latest["id"]
     assert [(s["step"], s["status"]) for s in run["steps"]] == [("first", "ok"), ("second", "ok"), ("third", "ok")]
     assert run["depends_on"] == {"first": [], "second": ["first"], "third": ["first"]}
