@@ -149,6 +149,7 @@ class Processes:
 
 
 WIDE_STEPS = '''
+import os
 import time
 
 from orchestrator_core import BaseScriptlet
@@ -162,23 +163,27 @@ class Quick(BaseScriptlet):
         return None
 
 
-class Nap(BaseScriptlet):
+class Gate(BaseScriptlet):
+    """Waits until the file ``opened`` exists (at most a minute)."""
+
     outputs = ()
 
     def run(self, ctx, params):
-        time.sleep(params["seconds"])
+        end = time.monotonic() + 60
+        while not os.path.exists(params["opened"]) and time.monotonic() < end:
+            time.sleep(0.02)
 '''
 
 
-def write_wide_fan(folder: Path, width: int, *, nap_after: float | None = None) -> Path:
+def write_wide_fan(folder: Path, width: int, *, gate: Path | None = None) -> Path:
     """``wide.yaml`` in ``folder`` (its scriptlets in ``wide_steps.py``, for ``PYTHONPATH``): a serial
-    ``root``, then ``width`` quick parallel steps ``q0``, ``q1``..., then, when ``nap_after`` is given,
-    a step ``nap`` sleeping that many seconds once they all finished."""
+    ``root``, then ``width`` quick parallel steps ``q0``, ``q1``..., then, when ``gate`` is given,
+    a step ``gate`` that, once they all finished, waits until the file ``gate`` exists."""
     (folder / "wide_steps.py").write_text(WIDE_STEPS)
     steps = ["  - {name: root, module: wide_steps, function: Quick, parallelizable: false}"]
     steps += [f"  - {{name: q{i}, module: wide_steps, function: Quick, depends_on: [root]}}" for i in range(width)]
-    if nap_after is not None:
-        steps.append(f"  - {{name: nap, module: wide_steps, function: Nap, params: {{seconds: {nap_after}}}, "
+    if gate is not None:
+        steps.append(f"  - {{name: gate, module: wide_steps, function: Gate, params: {{opened: '{gate}'}}, "
                      f"depends_on: [{', '.join(f'q{i}' for i in range(width))}]}}")
     recipe = folder / "wide.yaml"
     recipe.write_text("name: wide\nsteps:\n" + "\n".join(steps) + "\n")

@@ -6,11 +6,22 @@ order from the recipe's.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from orchestrator_core import BaseScriptlet
 
 STATIONS = "geo.stations_v1"
+_read_together: dict[int, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
+
+
+def _all_have_read(parties: int) -> None:
+    """Wait until ``parties`` steps running on threads of this process have read (params
+    ``read_together``): none writes before all have read, however late a thread starts."""
+    with _barriers_lock:
+        barrier = _read_together.setdefault(parties, threading.Barrier(parties, timeout=30))
+    barrier.wait()
 
 
 class AddStation(BaseScriptlet):
@@ -34,6 +45,8 @@ class AddStationByRewrite(BaseScriptlet):
 
     def run(self, ctx, params):
         stations = ctx.get(STATIONS, [])
+        if params.get("read_together"):
+            _all_have_read(params["read_together"])
         time.sleep(params.get("sleep", 0))
         ctx.set(STATIONS, stations + [params["station"]])
 

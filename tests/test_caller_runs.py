@@ -31,17 +31,43 @@ class WhereAmI(BaseScriptlet):
         ctx.set(f"t.{ctx.step}_thread_v1", threading.current_thread().name)
 
 
+HELD = threading.Event()  # set by ``release_held``: ``held_open`` steps end
+
+
+class HeldOpen(BaseScriptlet):
+    """Stays in flight until a ``release_held`` step has run (at most a minute)."""
+
+    name = "held_open"
+    outputs = ()
+    parallelizable = True
+
+    def run(self, ctx, params):
+        HELD.wait(60)
+
+
+class ReleaseHeld(BaseScriptlet):
+    """Ends the ``held_open`` steps."""
+
+    name = "release_held"
+    outputs = ()
+    parallelizable = True  # it runs beside them: one that must run alone would wait for them to end
+
+    def run(self, ctx, params):
+        HELD.set()
+
+
 class WhereAmIPlugin:
     @hookimpl
     def orch_register_scriptlets(self):
-        return [WhereAmI]
+        return [WhereAmI, HeldOpen, ReleaseHeld]
 
 
-def fan_out(width: int, extra: str = "", first: str = "") -> str:
-    """root, then ``first`` (a step's line, started before the fan), ``width`` parallel steps, and last."""
+def fan_out(width: int, extra: str = "", first: str = "", last: str = "noop") -> str:
+    """root, then ``first`` (a step's line, started before the fan), ``width`` parallel steps, and
+    ``last`` (the scriptlet of the step after them)."""
     steps = ["  - {name: root, uses: noop}"] + ([first] if first else [])
     steps += [f"  - {{name: p{i:03d}, uses: where_am_i, depends_on: [root]{extra}}}" for i in range(width)]
-    steps.append(f"  - {{name: last, uses: noop, depends_on: [{', '.join(f'p{i:03d}' for i in range(width))}]}}")
+    steps.append(f"  - {{name: last, uses: {last}, depends_on: [{', '.join(f'p{i:03d}' for i in range(width))}]}}")
     return "steps:\n" + "\n".join(steps) + "\n"
 
 
@@ -138,12 +164,14 @@ def test_a_step_run_again_replaces_its_entry_from_an_earlier_run():
 
 def test_no_step_runs_on_the_runner_thread_while_a_step_with_a_timeout_is_in_flight(where_pm, run_orch_recipe):
     """The runner watches deadlines: it never runs a step itself while one it would have to stop is out."""
-    watched = ("  - {name: watched, uses: sleepy, params: {seconds: 1.5}, timeout: 60, parallelizable: true, "
-               "depends_on: [root]}")  # started first: in flight while the others run
-    outcome = run_orch_recipe(fan_out(150, first=watched), config={"executor": "thread", "workers": 2})
+    HELD.clear()
+    # started first, in flight until every other step ran, however long they take
+    watched = "  - {name: watched, uses: held_open, timeout: 60, depends_on: [root]}"
+    outcome = run_orch_recipe(fan_out(150, first=watched, last="release_held"),
+                              config={"executor": "thread", "workers": 2})
     assert outcome.result.ok
     ran_on = executors(outcome)
-    assert {ran_on[f"p{i:03d}"] for i in range(150)} == {"thread"}, "the 150 quick steps end within the 1.5 s"
+    assert {ran_on[name] for name in [f"p{i:03d}" for i in range(150)] + ["last"]} == {"thread"}
 
 
 def test_ctrl_c_while_the_runner_runs_steps_itself_ends_the_run_interrupted_and_recorded(tmp_path, orch_cli):

@@ -258,18 +258,41 @@ def test_steps_check_reports_keys_that_changed_shape(orch, tmp_path):
     assert orch("steps", "check", "--recipe", "other").assert_success().exit_code == 0
 
 
+GATED_STEPS = """
+import os
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class GatedWrite(BaseScriptlet):
+    '''Waits until the file ``gate`` exists (at most a minute), then writes ``t.b_v1``.'''
+
+    outputs = ("t.b_v1",)
+
+    def run(self, ctx, params):
+        end = time.monotonic() + 60
+        while not os.path.exists(params["gate"]) and time.monotonic() < end:
+            time.sleep(0.01)
+        ctx.set("t.b_v1", 2)
+"""
+
+
 def test_a_reader_closing_stdout_does_not_cut_the_run_short(orch, tmp_path, sample_pack_path):
+    gate = tmp_path / "closed"  # step two waits for it: its line comes once the reader is gone, however slow
+    (tmp_path / "gated_steps.py").write_text(GATED_STEPS)
     (tmp_path / "slow.yaml").write_text(
         "name: slow\nsteps:\n"
         "  - {name: one, uses: write_keys, params: {values: {t.a_v1: 1}}}\n"
-        "  - {name: two, uses: write_keys, params: {values: {t.b_v1: 2}, sleep: 0.5}}\n"
+        f"  - {{name: two, module: gated_steps, function: GatedWrite, params: {{gate: '{gate}'}}}}\n"
         "  - {name: three, uses: sum_keys, params: {keys: [t.a_v1, t.b_v1]}}\n")
-    env = dict(os.environ, PYTHONPATH=str(sample_pack_path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(sample_pack_path), str(tmp_path)]))
     proc = subprocess.Popen([orch_executable(), "run", "slow.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
         proc.stdout.close()  # as `orch run slow.yaml | head -1` does
+        gate.touch()
         err = proc.stderr.read()
         proc.wait(timeout=30)
     finally:

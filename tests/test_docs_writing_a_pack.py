@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 DOC = Path(__file__).parents[1] / "docs" / "writing-a-pack.md"
@@ -21,16 +22,34 @@ def test_the_guide_has_commands():
         assert command in commands
 
 
+def environment_of_its_own(folder: Path) -> Path:
+    """A virtual environment in ``folder`` that sees everything installed in this one (orch, pytest,
+    pip) and installs into itself: its ``bin`` folder, with ``python``, ``pip`` and ``orch``.
+
+    The guide installs a pack: installed into this environment, the pack would show (half-installed
+    at first) in the ``orch`` of every test running meanwhile.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    python = folder / "bin" / "python"
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    this = sysconfig.get_paths()["purelib"]
+    Path(own, "this_environment.pth").write_text(f"import site; site.addsitedir({this!r})\n")
+    for name, main in (("pip", "from pip._internal.cli.main import main"),
+                       ("orch", "from orchestrator_core.cli import main")):
+        (folder / "bin" / name).write_text(f"#!{python}\nimport sys\n{main}\nsys.exit(main())\n")
+        (folder / "bin" / name).chmod(0o755)
+    return folder / "bin"
+
+
 def test_every_command_of_the_guide_works(tmp_path):
     script = "set -euxo pipefail\n" + "\n".join(shell_blocks(DOC.read_text()))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(os.environ, PATH=f"{environment_of_its_own(tmp_path / 'env')}{os.pathsep}{os.environ['PATH']}")
     env.pop("ORCH_LOG_LEVEL", None)
-    try:
-        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=600)
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "orchestrator-weather"],
-                       capture_output=True)
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert '"outputs":["weather.greeting_v1"]' in done.stdout
     assert '"outputs":["weather.forecast_v1"]' in done.stdout

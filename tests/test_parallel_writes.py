@@ -80,9 +80,10 @@ def test_fifty_runs_on_eight_threads_all_keep_three_stations(orch_pm, run_orch_r
                                                              monkeypatch):
     monkeypatch.syspath_prepend(str(HERE))
     path = tmp_path / "stations.yaml"
-    # east (no sleep) reads the list before south (0.015 s) is done, even on a busy machine: a
-    # thread held back longer than that would read south's station and rightly keep it first
-    path.write_text(recipe)
+    # Each station reads the list before any writes it back (read_together), as when the threads
+    # start at once: a thread held back until south was done would read south's station, and rightly
+    # keep it first. The sleeps still make them finish in another order than the recipe's.
+    path.write_text(recipe.replace("{station:", "{read_together: 3, station:"))
     finals = set()
     for _ in range(50):
         outcome = run_orch_recipe(path, config={"workers": 8, "executor": "thread"})

@@ -28,7 +28,11 @@ from orchestrator_core import BaseScriptlet, ScriptletError
 
 
 class Mark(BaseScriptlet):
-    """Append "start NAME" and "end NAME" to the file ``log`` around a nap of ``seconds``; fail when asked."""
+    """Append "start NAME" and "end NAME" to the file ``log`` around a nap of ``seconds``; fail when asked.
+
+    With ``until`` (a file and texts), the nap goes on until a line of the file holds every text
+    (at most a minute).
+    """
 
     name = "mark"
     outputs = ()
@@ -39,9 +43,22 @@ class Mark(BaseScriptlet):
         end = time.monotonic() + params["seconds"]
         while time.monotonic() < end and not ctx.cancelled:
             time.sleep(0.01)
+        if params.get("until"):
+            path, texts = params["until"]
+            end = time.monotonic() + 60
+            while not self._has_line(path, texts) and time.monotonic() < end and not ctx.cancelled:
+                time.sleep(0.01)
         self._note(params["log"], f"end {ctx.step}")
         if params.get("fail"):
             raise ScriptletError("failed on purpose")
+
+    @staticmethod
+    def _has_line(path, texts):
+        try:
+            with open(path, encoding="utf-8") as lines:
+                return any(all(text in line for text in texts) for line in lines)
+        except FileNotFoundError:
+            return False
 
     @staticmethod
     def _note(path, text):
@@ -91,24 +108,31 @@ def most_at_once(marks: list[str], begin: str, finish: set[str]) -> int:
 
 
 def test_queued_steps_time_out_from_their_real_start_and_workers_bound_what_runs(workdir):
+    # Each step naps 0.5 s of its 2 s timeout (1.5 s to spare on a loaded machine); two at a time,
+    # the last two start 2.5 s after they were queued: counted from then, they would time out.
     log = workdir / "marks.log"
-    recipe = "steps:\n" + "\n".join(step(f"s{i}", 0.6, log, timeout=1) for i in range(8)) + "\n"
+    recipe = "steps:\n" + "\n".join(step(f"s{i}", 0.5, log, timeout=2) for i in range(12)) + "\n"
     done = orch_run(workdir, recipe, "--workers", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [(line["step"], line["status"]) for line in lines] == [(f"s{i}", "ok") for i in range(8)]
+    assert [(line["step"], line["status"]) for line in lines] == [(f"s{i}", "ok") for i in range(12)]
     marks = log.read_text().splitlines()
-    assert len(marks) == 16 and most_at_once(marks, "start", {"end"}) == 2
+    assert len(marks) == 24 and most_at_once(marks, "start", {"end"}) == 2
     # the events a dashboard shows: a step is "started" only once a worker took it
     shown = [f"{e['event']} {e['step']}" for e in events(workdir) if e["event"].startswith("step_")]
-    assert [entry.split()[0] for entry in shown].count("step_start") == 8
+    assert [entry.split()[0] for entry in shown].count("step_start") == 12
     assert most_at_once(shown, "step_start", {"step_finish", "step_error"}) <= 2
 
 
 def test_after_a_failure_no_queued_step_starts(workdir):
-    log = workdir / "marks.log"
+    # boom fails once p1 runs beside it; p1 ends only once boom's failure is in the events file, so
+    # the worker that ran it looks for its next step after the failure, however the threads are
+    # scheduled (with fixed naps, a step could start between boom's end mark and its failure).
+    log, events_file = workdir / "marks.log", workdir / "ev.jsonl"
     recipe = "steps:\n" + "\n".join(
-        [step("boom", 0.3, log, params={"fail": True})] + [step(f"p{i}", 0.2, log) for i in range(1, 10)]) + "\n"
+        [step("boom", 0.3, log, params={"fail": True, "until": [str(log), ["start p1"]]}),
+         step("p1", 0.2, log, params={"until": [str(events_file), ['"event":"step_error"', '"step":"boom"']]})]
+        + [step(f"p{i}", 0.2, log) for i in range(2, 10)]) + "\n"
     done = orch_run(workdir, recipe, "--workers", "2")
     assert done.returncode == 1, done.stdout + done.stderr
     marks = log.read_text().splitlines()
@@ -116,10 +140,11 @@ def test_after_a_failure_no_queued_step_starts(workdir):
     assert not [m for m in marks[failed_at:] if m.startswith("start")], marks
     started = {m.split()[1] for m in marks if m.startswith("start")}
     reported = {json.loads(line)["step"] for line in done.stdout.splitlines()}
-    assert reported == started and len(started) < 10, (reported, marks)
+    assert reported == started == {"boom", "p1"}, (reported, marks)
     assert {e["step"] for e in events(workdir) if e["event"] == "step_start"} == started
 
     (workdir / "marks.log").unlink()
+    events_file.unlink()
     going = orch_run(workdir, recipe, "--workers", "2", "--keep-going")
     assert going.returncode == 1
     assert len(going.stdout.splitlines()) == 10 and len(log.read_text().splitlines()) == 20
@@ -156,12 +181,12 @@ def test_ctrl_c_cancels_queued_steps_before_they_start(workdir):
 
 def test_a_step_queued_behind_one_that_times_out_runs_on_its_replacement_thread(workdir):
     log = workdir / "marks.log"
-    recipe = "steps:\n" + "\n".join([step("stuck", 30, log, timeout=0.5),
-                                     step("behind", 0.2, log, timeout=0.4)]) + "\n"
+    recipe = "steps:\n" + "\n".join([step("stuck", 30, log, timeout=3),
+                                     step("behind", 0.2, log, timeout=2)]) + "\n"  # 1.8 s to spare
     done = orch_run(workdir, recipe, "--workers", "1", "--keep-going")
     assert done.returncode == 1, done.stdout + done.stderr
     lines = {line["step"]: line for line in map(json.loads, done.stdout.splitlines())}
     assert lines["stuck"]["exit_code"] == 124 and lines["behind"]["status"] == "ok", lines
-    # it waited 0.5 s in the queue, longer than its own timeout: that did not count
+    # it waited 3 s in the queue, longer than its own timeout: that did not count
     marks = log.read_text().splitlines()
     assert marks.index("start behind") > marks.index("start stuck") and "end behind" in marks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any, Callable
 
 from orchestrator_core.testing import orch_executable
 
@@ -55,16 +56,24 @@ def test_the_dashboard_shows_a_step_go_from_running_to_ok(tmp_path, driver, orch
     env = {"PYTHONPATH": str(tmp_path)}
     url = orch_server(env=env).url
     driver.get(url)
-    # the page redraws as events arrive: look elements up afresh each time
-    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+    wait = WebDriverWait(driver, 20)
+
+    def read(selector: str, what: Callable[[Any], Any]) -> Any:
+        """``what`` of the element ``selector`` finds, or None. The page redraws as events arrive: an
+        element found may be gone by the time it is read, and is then looked up afresh."""
+        for _ in range(100):
+            found = driver.find_elements(By.CSS_SELECTOR, selector)
+            try:
+                return what(found[0]) if found else None
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"{selector} was redrawn each of 100 times it was read")
 
     def status(selector: str) -> str | None:
-        found = driver.find_elements(By.CSS_SELECTOR, selector)
-        return found[0].get_attribute("data-status") if found else None
+        return read(selector, lambda element: element.get_attribute("data-status"))
 
     def text(selector: str) -> str:
-        found = driver.find_elements(By.CSS_SELECTOR, selector)
-        return found[0].text if found else ""
+        return read(selector, lambda element: element.text) or ""
 
     wait.until(lambda d: text("#live") == "live")
     run = subprocess.Popen([orch_executable(), "run", "recipe.yaml"], cwd=tmp_path, env={**os.environ, **env},

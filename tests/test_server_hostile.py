@@ -248,16 +248,16 @@ def test_a_trickling_client_is_dropped_at_the_request_deadline_and_an_idle_one_a
     responses = parse_responses(answer)
     assert [r["status"] for r in responses] == [408]
     assert json.loads(responses[0]["body"])["error"] == "request_timeout"
-    assert dropped_after < 4  # the 1 s deadline, not 40 trickled bytes later
+    assert dropped_after < 7  # the 1 s deadline (and a loaded machine's delays), not 40 trickled bytes (8 s) later
 
     for first in (b"", request("GET", "/healthz", port)):  # silent from the start, or after a request
+        started = time.monotonic()  # before the server's idle clock starts, however late this test runs on
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(first)
-            started = time.monotonic()
             received = b""
             while chunk := sock.recv(65536):
                 received += chunk
-            assert 1.5 < time.monotonic() - started < 5
+            assert 1.5 < time.monotonic() - started < 9  # the 2 s idle limit, not the socket's 10 s timeout
             assert [r["status"] for r in parse_responses(received)] == ([200] if first else [])
 
 
@@ -376,7 +376,7 @@ def test_600_event_streams_under_1024_open_files_leave_the_server_answering(proj
         for sock in streams:
             sock.close()
         streams.clear()
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 10  # not the 15 s heartbeat that would find them closed otherwise
         while descriptors(server.pid, "socket:") > listening and time.monotonic() < deadline:
             time.sleep(0.05)
         assert descriptors(server.pid, "socket:") == listening

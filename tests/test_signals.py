@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from orch_test_helpers import wait_for
 from orchestrator_core.testing import orch_executable
 
 STEPS = '''
@@ -35,7 +37,8 @@ def _deaf():
 
 
 class Hang(BaseScriptlet):
-    """Starts a sleep, writes both pids to TAG.pids, waits; ``stubborn`` ignores being stopped."""
+    """Starts a sleep, writes both pids to TAG.pids, waits; ``stubborn`` ignores being stopped, and
+    writes TAG.stopping when it was asked (the run has taken the signal that stops it)."""
 
     parallelizable = True
 
@@ -51,6 +54,7 @@ class Hang(BaseScriptlet):
             except KeyboardInterrupt:
                 if not stubborn:
                     raise
+                open(params["tag"] + ".stopping", "w").close()
 '''
 
 SCRIPT = """\
@@ -60,6 +64,25 @@ sleep 600 &
 echo "$$ $!" > shell.pids
 wait
 wait
+"""
+
+
+# ``orch`` whose grace periods (what the executors, and the end of an interrupted run, give a process
+# they stopped before they SIGKILL it) are a minute long: a shutdown that waited for them instead of
+# killing at the second signal would take that long, far more than any loaded machine's delays.
+LONG_GRACE_ORCH = """
+import sys
+
+from orchestrator_core.run import interrupts
+from orchestrator_process.pool import WorkerPool
+from orchestrator_shell import process_group
+
+interrupts.STOP_GRACE_S = process_group.KILL_GRACE = 60.0
+process_group.ScriptProcess.stop.__defaults__ = (60.0,)
+WorkerPool.__init__.__kwdefaults__["grace"] = 60.0
+sys.argv = ["orch", *sys.argv[1:]]
+from orchestrator_core.cli import main
+main()
 """
 
 
@@ -86,9 +109,10 @@ def start_mixed(tmp_path: Path, marked_env, procs):
     (tmp_path / "hang.sh").chmod(0o755)
     started: list[subprocess.Popen] = []
 
-    def start(stubborn: bool = False) -> tuple[subprocess.Popen, list[int]]:
+    def start(stubborn: bool = False, long_grace: bool = False) -> tuple[subprocess.Popen, list[int]]:
         (tmp_path / "recipe.yaml").write_text(mixed_recipe(stubborn))
-        proc = subprocess.Popen([orch_executable(), "run", "recipe.yaml", "--no-progress", "--workers", "3"],
+        orch = [sys.executable, "-c", LONG_GRACE_ORCH] if long_grace else [orch_executable()]
+        proc = subprocess.Popen([*orch, "run", "recipe.yaml", "--no-progress", "--workers", "3"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         started.append(proc)
@@ -139,19 +163,21 @@ def test_one_signal_stops_every_process_of_every_executor(start_mixed, procs, ma
 
 @pytest.mark.parametrize("signum, to_group", [pytest.param(signal.SIGTERM, False, id="SIGTERM-pid"),
                                               pytest.param(signal.SIGINT, True, id="SIGINT-group")])
-def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_env, orch_cli, signum, to_group):
-    """Every step here ignores being stopped: the shell's and the pool's grace periods would run out."""
+def test_a_second_signal_kills_what_would_not_stop(start_mixed, procs, marked_env, orch_cli, tmp_path, signum,
+                                                  to_group):
+    """Every step here ignores being stopped: the shell's and the pool's grace periods (a minute here)
+    would run out."""
     marker, _ = marked_env
-    proc, _ = start_mixed(stubborn=True)
+    proc, _ = start_mixed(stubborn=True, long_grace=True)
     send = (lambda: os.killpg(proc.pid, signum)) if to_group else (lambda: os.kill(proc.pid, signum))
     send()
-    time.sleep(0.3)
+    # Two signals close together may reach orch as one: the second once orch is stopping the steps.
+    wait_for((tmp_path / "process.stopping").exists, what="orch to stop the process step")
     sent_again = time.monotonic()
     send()
     out, err = finish(proc)
     assert proc.returncode == 130, err
-    # Not the 1 s + 2 s grace periods; the margin is for a loaded machine's process teardown.
-    assert time.monotonic() - sent_again < 2.5
+    assert time.monotonic() - sent_again < 15  # not the minute of grace periods
     assert "Traceback" not in err and out == ""
     assert f"orch: {signal.Signals(signum).name} again: killed" in err
     assert procs.wait_until(lambda: not procs.marked(marker), timeout=5), procs.marked(marker)
@@ -182,7 +208,7 @@ def test_two_ctrl_c_at_a_terminal(tmp_path, marked_env, procs, orch_cli):
         for tag in ("shell", "thread", "process"):
             procs.pids(tmp_path / f"{tag}.pids", 2, timeout=60)
         child.sendintr()
-        time.sleep(0.3)
+        wait_for((tmp_path / "process.stopping").exists, what="orch to stop the process step")  # not one signal
         child.sendintr()
         child.expect(pexpect.EOF, timeout=30)
         child.close()
@@ -301,22 +327,24 @@ from orchestrator_core import BaseScriptlet
 
 
 class Swallow(BaseScriptlet):
-    '''Sleeps ``seconds`` in small naps, catching every Ctrl-C (a bare except). ``started`` is
-    written inside the guarded region, so a signal sent once it exists is always dropped.'''
+    '''Naps in small steps, catching every Ctrl-C (a bare except), until it has dropped ``drops`` of
+    them (or a minute passed). Its marks are made inside the guarded region, so a signal sent once
+    one exists is always dropped: ``started`` once it naps, ``started.N`` once it dropped N and naps
+    again. It ends when it has dropped the last, however slow the machine: never before a signal.'''
 
     name = "signals_swallow"
 
     def run(self, ctx, params):
-        end = time.monotonic() + params["seconds"]
-        marked = False
-        while time.monotonic() < end:
+        end = time.monotonic() + 60
+        dropped, marked = 0, -1
+        while dropped < params["drops"] and time.monotonic() < end:
             try:
-                if not marked:
-                    open(params["started"], "w").close()
-                    marked = True
+                if marked < dropped:
+                    open(params["started"] + (f".{dropped}" if dropped else ""), "w").close()
+                    marked = dropped
                 time.sleep(0.02)
             except:  # noqa: E722 - the point: a step that drops the interrupt
-                pass
+                dropped += 1
         ctx.set("swallowed", True)
 
 
@@ -328,13 +356,13 @@ class After(BaseScriptlet):
 """
 
 
-def _swallowing_run(tmp_path: Path, seconds: float, *options: str) -> tuple[subprocess.Popen, Path]:
+def _swallowing_run(tmp_path: Path, drops: int, *options: str) -> tuple[subprocess.Popen, Path]:
     (tmp_path / "swallowing_steps.py").write_text(SWALLOWING_STEPS)
     started = tmp_path / "swallowing"
     (tmp_path / "r.yaml").write_text(
         "steps:\n"
         f"  - {{name: swallow, type: python, module: swallowing_steps, function: Swallow, params: {{started: "
-        f"'{started}', seconds: {seconds}}}}}\n"
+        f"'{started}', drops: {drops}}}}}\n"
         "  - {name: after, type: python, module: swallowing_steps, function: After, depends_on: [swallow]}\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     proc = subprocess.Popen([orch_executable(), "run", "r.yaml", *(options or ("--no-progress",))], cwd=tmp_path,
@@ -350,7 +378,7 @@ def _swallowing_run(tmp_path: Path, seconds: float, *options: str) -> tuple[subp
 def test_a_step_that_drops_the_interrupt_does_not_make_the_run_go_on_and_end_ok(tmp_path, orch_cli, signum):
     """The step catches the KeyboardInterrupt and finishes: it is recorded as it finished, no step
     starts after it, and the run ends interrupted, exit status 130 (it used to end ok, status 0)."""
-    proc, _ = _swallowing_run(tmp_path, seconds=1.5)
+    proc, _ = _swallowing_run(tmp_path, drops=1)
     try:
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
@@ -369,12 +397,14 @@ def test_a_step_that_drops_the_interrupt_does_not_make_the_run_go_on_and_end_ok(
 def test_three_signals_end_orch_at_once_whatever_the_step_does(tmp_path, orch_cli):
     """A step that drops every interrupt holds the run up for a minute: the second signal raises again
     (dropped too), the third ends orch by the signal; the run is then recorded as killed."""
-    proc, _ = _swallowing_run(tmp_path, seconds=60)
+    proc, started = _swallowing_run(tmp_path, drops=3)
     try:
-        for _ in range(3):
+        for dropped in range(3):
+            if dropped:  # two signals close together may reach orch as one: the next once the step dropped this one
+                wait_for(lambda: Path(f"{started}.{dropped}").exists() or proc.poll() is not None,
+                         what=f"the step to drop interrupt {dropped}")
             sent = time.monotonic()
             proc.send_signal(signal.SIGINT)
-            time.sleep(0.3)
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
@@ -388,7 +418,7 @@ def test_three_signals_end_orch_at_once_whatever_the_step_does(tmp_path, orch_cl
 
 
 def test_an_interrupted_run_says_how_to_go_on_from_where_it_stopped(tmp_path):
-    proc, _ = _swallowing_run(tmp_path, 1.5, "--progress")
+    proc, _ = _swallowing_run(tmp_path, 1, "--progress")
     try:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

@@ -66,10 +66,11 @@ def serve(host: str, port: int, token: str | None, max_connections: int, idle_ti
     limits = Limits(max_connections=max_connections, idle_timeout=idle_timeout, request_timeout=request_timeout,
                     send_timeout=request_timeout)
     running = start_server(directory, host=host, port=port, token=token, limits=limits)
-    click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
-    # SIGHUP too: a closed terminal or SSH session stops the server like Ctrl-C does.
+    # SIGHUP too: a closed terminal or SSH session stops the server like Ctrl-C does. Taken before
+    # the URL is printed: whoever waits for it may stop the server at once, and it stops cleanly.
     previous = {signum: signal.signal(signum, _sigterm_as_interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        click.echo(f"orch serve: listening on {running.url} (state store {directory}); Ctrl-C stops", err=True)
         threading.Event().wait()  # until Ctrl-C, SIGTERM or SIGHUP
     except KeyboardInterrupt:
         pass
