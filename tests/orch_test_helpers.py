@@ -294,3 +294,43 @@ def screen_of(raw: str) -> list[str]:
             col += 1
         i += 1
     return [line.rstrip() for line in lines]
+
+
+# Steps for the worker executors' terminal tests (process, Dask): what a worker prints, and a
+# worker that stays busy.
+TALK_STEPS = '''
+import os
+import sys
+import time
+
+from orchestrator_core import BaseScriptlet
+
+
+class Talk(BaseScriptlet):
+    """Prints to stdout and stderr, has a program print, around naps that let the bar redraw."""
+
+    name = "talk"
+
+    def run(self, ctx, params):
+        who = params["who"]
+        time.sleep(0.3)
+        print(f"{who} says hello from pid {os.getpid()}")
+        print(f"{who} warns on stderr (fd 2 is a terminal: {os.isatty(2)})", file=sys.stderr)
+        if params.get("program", True):
+            os.system(f"echo {who}s child speaks")
+        if params.get("unfinished"):
+            sys.stdout.write(f"{who} leaves a line without its newline")
+        time.sleep(0.3)
+
+
+class Nap(BaseScriptlet):
+    """Writes its worker's pid to ``pid_dir``, prints, then sleeps."""
+
+    name = "nap"
+
+    def run(self, ctx, params):
+        print(f"{params['who']} is napping", flush=True)
+        with open(os.path.join(params["pid_dir"], f"{os.getpid()}.pid"), "w") as pidfile:
+            pidfile.write("")
+        time.sleep(60)
+'''

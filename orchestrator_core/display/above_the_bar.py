@@ -28,6 +28,8 @@ workers and the run's own Dask workers while the bar is live (``orchestrator_pro
 
 from __future__ import annotations
 
+import codecs
+import sys
 import threading
 from typing import Any, TextIO
 
@@ -160,3 +162,37 @@ def above_a_live_bar(stream: Any) -> bool:
             return stream.above.live
         stream = stream.stream
     return False
+
+
+class WorkerLines:
+    """The text one worker process writes (through a pipe or a socket), copied to ``sys.stderr`` whole lines at a time.
+
+    The process and Dask executors give their workers such a channel while a live bar is
+    shown, so that a worker's text goes above the bar like a step's own: a line is copied
+    once its end came, so it is never cut by the bar, and a character split between two
+    reads is decoded whole.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+
+    def feed(self, chunk: bytes) -> None:
+        """Copy the lines ``chunk`` ends; keep the unfinished one."""
+        self._write(self._decoder.decode(chunk))
+
+    def end(self) -> None:
+        """The worker is gone: copy the unfinished last line as a line of its own."""
+        self._write(self._decoder.decode(b"", final=True))
+        if self._partial:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        if "\n" not in text:
+            self._partial += text
+            return
+        lines, _, self._partial = (self._partial + text).rpartition("\n")
+        try:
+            sys.stderr.write(lines + "\n")  # looked up each time: routed above the bar while it is live
+        except (OSError, ValueError):
+            pass  # orch's stderr is gone: the step's output with it, as without the bar

@@ -16,7 +16,6 @@ scheduler's workers (on other machines, with terminals of their own), nothing ch
 
 from __future__ import annotations
 
-import codecs
 import os
 import selectors
 import shutil
@@ -26,7 +25,7 @@ import tempfile
 import threading
 from typing import Any
 
-from orchestrator_core.display.above_the_bar import above_a_live_bar
+from orchestrator_core.display.above_the_bar import WorkerLines, above_a_live_bar
 
 ENV = "ORCH_DASK_OUTPUT_SOCKET"  # where a worker's preload connects its stdout and stderr
 PRELOAD = __name__
@@ -60,12 +59,11 @@ def dask_setup(worker: Any) -> None:
 
 
 class _Connection:
-    """One worker's connection: its unfinished line and a decoder that keeps split characters."""
+    """One worker's connection, and its lines on their way to ``sys.stderr``."""
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial = ""
+        self.lines = WorkerLines()
 
 
 class WorkerOutputs:
@@ -158,24 +156,11 @@ class WorkerOutputs:
             if not chunk:  # the worker is gone
                 self._drop(connection)
                 return
-            self._write(connection, connection.decoder.decode(chunk))
+            connection.lines.feed(chunk)
 
     def _drop(self, connection: _Connection) -> None:
         if self._connections.pop(connection.sock, None) is None:
             return
         self._selector.unregister(connection.sock)
         connection.sock.close()
-        self._write(connection, connection.decoder.decode(b"", final=True))
-        if connection.partial:
-            self._write(connection, "\n")
-
-    @staticmethod
-    def _write(connection: _Connection, text: str) -> None:
-        if "\n" not in text:
-            connection.partial += text
-            return
-        lines, _, connection.partial = (connection.partial + text).rpartition("\n")
-        try:
-            sys.stderr.write(lines + "\n")  # looked up each time: routed above the bar while it is live
-        except (OSError, ValueError):
-            pass  # orch's stderr is gone: the step's output with it, as without the bar
+        connection.lines.end()

@@ -14,11 +14,10 @@ keep the parent's descriptors and nothing is copied.
 
 from __future__ import annotations
 
-import codecs
 import os
 import sys
 
-from orchestrator_core.display.above_the_bar import above_a_live_bar
+from orchestrator_core.display.above_the_bar import WorkerLines, above_a_live_bar
 
 READ_SIZE = 65536
 
@@ -34,8 +33,7 @@ class WorkerOutput:
     def __init__(self, read_fd: int):
         self.fd = read_fd
         os.set_blocking(read_fd, False)
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
+        self._lines = WorkerLines()
 
     @classmethod
     def pipe(cls) -> tuple[WorkerOutput, int]:
@@ -58,7 +56,7 @@ class WorkerOutput:
             if not chunk:
                 self.close()
                 return False
-            self._write(self._decoder.decode(chunk))
+            self._lines.feed(chunk)
         return False
 
     def close(self) -> None:
@@ -70,21 +68,9 @@ class WorkerOutput:
                 chunk = os.read(self.fd, READ_SIZE)
                 if not chunk:
                     break
-                self._write(self._decoder.decode(chunk))
+                self._lines.feed(chunk)
         except OSError:  # BlockingIOError: a program the step started still holds it open
             pass
         os.close(self.fd)
         self.fd = -1
-        self._write(self._decoder.decode(b"", final=True))
-        if self._partial:
-            self._write("\n")
-
-    def _write(self, text: str) -> None:
-        if "\n" not in text:
-            self._partial += text
-            return
-        lines, _, self._partial = (self._partial + text).rpartition("\n")
-        try:
-            sys.stderr.write(lines + "\n")  # looked up each time: routed above the bar while it is live
-        except (OSError, ValueError):
-            pass  # orch's stderr is gone: the step's output with it, as without the bar
+        self._lines.end()
