@@ -33,8 +33,13 @@ def environment_of_its_own(folder: Path) -> Path:
     python = folder / "bin" / "python"
     own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          capture_output=True, text=True, check=True).stdout.strip()
-    this = sysconfig.get_paths()["purelib"]
-    Path(own, "this_environment.pth").write_text(f"import site; site.addsitedir({this!r})\n")
+    # Every site folder this interpreter reads: its venv's, and the system's when the venv sees them
+    # (``--system-site-packages``) or when there is no venv, each with its ``.pth`` files (editable installs).
+    paths = sysconfig.get_paths()
+    these = dict.fromkeys([paths["purelib"], paths["platlib"],
+                           *(entry for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages"))])
+    Path(own, "this_environment.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({this!r})" for this in these) + "\n")
     for name, main in (("pip", "from pip._internal.cli.main import main"),
                        ("orch", "from orchestrator_core.cli import main")):
         (folder / "bin" / name).write_text(f"#!{python}\nimport sys\n{main}\nsys.exit(main())\n")
