@@ -260,6 +260,19 @@ def start_chromium(profile: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def screen_when_done(child, seen) -> list[str]:
+    """The non-empty lines of the screen once the pexpect ``child`` (its output logged to ``seen``)
+    ended, which it must with exit status 0."""
+    import pexpect
+
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, seen.getvalue()[-3000:]
+    return [line for line in screen_of(seen.getvalue()) if line.strip()]
+
+
 def screen_of(raw: str) -> list[str]:
     """The lines left on a terminal after it received ``raw``."""
     lines: list[str] = [""]

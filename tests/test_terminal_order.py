@@ -17,7 +17,7 @@ import pexpect
 import pytest
 
 from orchestrator_core.testing import orch_executable
-from orch_test_helpers import screen_of
+from orch_test_helpers import screen_when_done
 
 STEPS = 40  # the handler is known quick after its first run or two: most of the chain shares groups
 
@@ -38,12 +38,7 @@ def run_at_a_terminal(tmp_path, *args: str) -> list[str]:
     child = pexpect.spawn(orch_executable(), ["run", "say.yaml", *args], cwd=str(tmp_path), env=env,
                           dimensions=(50, 140), encoding="utf-8", timeout=120)
     child.logfile_read = seen
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 0, seen.getvalue()[-2000:]
-    return [line for line in screen_of(seen.getvalue()) if line.strip()]
+    return screen_when_done(child, seen)
 
 
 def what_happened(screen: list[str]) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ import textwrap
 import pexpect
 
 from orchestrator_core.testing import orch_executable
-from orch_test_helpers import TALK_STEPS, screen_of
+from orch_test_helpers import TALK_STEPS, screen_of, screen_when_done
 
 SUMMARY = re.compile(r"^orch: run \S+ (ok|error|interrupted): ")
 
@@ -42,12 +42,7 @@ def spawn(tmp_path, env: dict, recipe: str, *args: str) -> tuple[pexpect.spawn, 
 
 def run_at_a_terminal(tmp_path, env: dict, *args: str) -> list[str]:
     child, seen = spawn(tmp_path, env, RECIPE, *args)
-    try:
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 0, seen.getvalue()[-3000:]
-    return [line for line in screen_of(seen.getvalue()) if line.strip()]
+    return screen_when_done(child, seen)
 
 
 def talk_of(screen: list[str], who: str) -> list[str]:
