@@ -337,8 +337,10 @@ class Swallow(BaseScriptlet):
     def run(self, ctx, params):
         end = time.monotonic() + 60
         dropped, marked = 0, -1
-        while dropped < params["drops"] and time.monotonic() < end:
-            try:
+        while True:
+            try:  # the loop's test too: a signal between two naps is dropped like one during a nap
+                if dropped >= params["drops"] or time.monotonic() >= end:
+                    break
                 if marked < dropped:
                     open(params["started"] + (f".{dropped}" if dropped else ""), "w").close()
                     marked = dropped
